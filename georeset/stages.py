@@ -265,7 +265,7 @@ def _record_run(
 def evaluate_stage(ws: Workspace, *, run_id: str, checkpoint: Path) -> dict[str, Any]:
     from georeset.models.evaluate import evaluate
 
-    metrics = evaluate(checkpoint=checkpoint, manifest=ws.shards_dir / "manifest.json")
+    metrics = evaluate(checkpoint=Path(checkpoint), manifest=ws.shards_dir / "manifest.json")
     con = _con(ws)
     try:
         row = con.execute("SELECT metrics FROM runs WHERE run_id = ?", [run_id]).fetchone()

@@ -156,6 +156,11 @@ class TokenFeaturizer(nn.Module):
     - GSD: log GSD raw plus sin/cos; time: sin/cos of the day of year and a has-time flag.
     """
 
+    value_freqs: Tensor
+    pos_freqs: Tensor
+    spec_freqs: Tensor
+    gsd_freqs: Tensor
+
     def __init__(self, cfg: TokenConfig | None = None) -> None:
         super().__init__()
         self.cfg = cfg or TokenConfig()

@@ -1,1 +1,42 @@
-"""pipelines/geoparse."""
+"""Geoparsing: a GeoNames gazetteer in the catalogue, spaCy NER + gazetteer matching, ranking, corpora readers."""
+
+from georeset.pipelines.geoparse.candidates import Candidate, CandidateIndex
+from georeset.pipelines.geoparse.corpora import GoldDocument, GoldToponym, read_corpus, read_lgl, read_wiktor
+from georeset.pipelines.geoparse.evaluate import evaluate
+from georeset.pipelines.geoparse.gazetteer import (
+    GAZETTEER_LICENCE,
+    GAZETTEER_SOURCE,
+    gazetteer_rows,
+    load_gazetteer,
+)
+from georeset.pipelines.geoparse.names import name_key
+from georeset.pipelines.geoparse.parser import (
+    METHOD,
+    Geoparser,
+    TextTruncatedWarning,
+    Toponym,
+    geoparse_documents,
+    load_nlp,
+)
+
+__all__ = [
+    "GAZETTEER_LICENCE",
+    "GAZETTEER_SOURCE",
+    "METHOD",
+    "Candidate",
+    "CandidateIndex",
+    "Geoparser",
+    "GoldDocument",
+    "GoldToponym",
+    "TextTruncatedWarning",
+    "Toponym",
+    "evaluate",
+    "gazetteer_rows",
+    "geoparse_documents",
+    "load_gazetteer",
+    "load_nlp",
+    "name_key",
+    "read_corpus",
+    "read_lgl",
+    "read_wiktor",
+]

@@ -122,6 +122,8 @@ def harvest_osm(
     Raises :class:`InputError` for a missing or corrupt file, and (unless ``allow_empty``) for an area with no
     named features. Rows are ordered by layer (POIs first) and then as pyrosm returns them; ``limit`` truncates.
     """
+    from shapely import make_valid
+
     from georeset.pipelines.harvest.captions import caption
 
     pbf = Path(pbf)
@@ -137,6 +139,8 @@ def harvest_osm(
         if not name or doc_id in rows:
             continue
         geom = rec["geometry"]
+        if not geom.is_valid:  # self-intersecting OSM rings are common; keep them usable for spatial joins
+            geom = make_valid(geom)
         if geom.is_empty:
             continue
         if layer == "roads":

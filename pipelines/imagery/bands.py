@@ -127,6 +127,14 @@ def _asset_band_name(key: str, asset: pystac.Asset) -> str | None:
     return None
 
 
+def _href(asset: pystac.Asset) -> str:
+    """Absolute local paths and URLs as given (pystac would resolve a local path against an http self link)."""
+    href = asset.href
+    if href.startswith("/") or "://" in href or (len(href) > 2 and href[1] == ":"):
+        return href
+    return asset.get_absolute_href() or href
+
+
 def _raster_fields(asset: pystac.Asset) -> dict[str, Any]:
     f = asset.extra_fields
     rb = _first(f.get("raster:bands"))
@@ -171,7 +179,7 @@ def band_specs(item: pystac.Item, bands: list[str] | tuple[str, ...] | None = No
         specs[name] = BandSpec(
             name=name,
             asset_key=key,
-            href=asset.get_absolute_href() or asset.href,
+            href=_href(asset),
             kind=kind,
             wavelength_um=None if wl is None else float(wl),
             bandwidth_um=None if bw is None else float(bw),

@@ -148,11 +148,13 @@ def _unsign(href: str) -> str:
 
 
 def unsigned_item_dict(item: pystac.Item) -> dict[str, Any]:
-    """The item as a dict, hrefs stripped of SAS / presigned query strings (links of the search dropped)."""
+    """The item as a dict, hrefs stripped of SAS / presigned query strings, API navigation links dropped (so the
+    content hash does not depend on the server address)."""
     d = copy.deepcopy(item.to_dict(include_self_link=False, transform_hrefs=False))
     for asset in d.get("assets", {}).values():
         asset["href"] = _unsign(asset["href"])
-    d["links"] = [ln for ln in d.get("links", []) if ln.get("rel") not in {"self", "root", "parent"}]
+    api_rels = {"self", "root", "parent", "collection", "items", "next", "prev"}
+    d["links"] = [ln for ln in d.get("links", []) if ln.get("rel") not in api_rels]
     return d
 
 

@@ -1,0 +1,266 @@
+"""Export training shards (Parquet with image bytes) + ``manifest.json`` from a catalogue snapshot.
+
+Format: docs/dev/CONTRACTS.md "Training shards". One row per pair; the image is the patch's float32 C-order bytes,
+checked against ``patches.checksum`` before it is written.
+
+Split (geographic hold-out): patch centres are binned into ``block_deg`` x ``block_deg`` lon/lat blocks; blocks
+are taken in the order of sha256("<seed>:<block>") into ``test`` until at least ``test_fraction`` of the pairs
+are test (at least one block stays ``train``). All patches of a block (S1 and S2) share its split, so test places
+are spatially separate from train places at block granularity.
+
+Crash safety: the old ``manifest.json`` is removed first, shards are written to temp files and renamed, and the
+new manifest is written last (temp + rename). A reader that finds a manifest finds complete shards.
+``snapshot_id`` = sha256 over the sorted content hashes of the exported pairs, patches and documents; re-exporting
+an unchanged catalogue with the same settings finds the same manifest and writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from georeset.errors import CatalogError
+
+__all__ = ["SHARD_FORMAT", "SHARD_SCHEMA", "export_shards", "snapshot_id_of", "split_blocks"]
+
+SHARD_FORMAT = "georeset-shards/1"
+SHARD_SCHEMA = pa.schema(
+    [
+        ("sample_id", pa.string()),
+        ("doc_id", pa.string()),
+        ("patch_id", pa.string()),
+        ("text", pa.string()),
+        ("split", pa.string()),
+        ("lon", pa.float64()),
+        ("lat", pa.float64()),
+        ("sensor", pa.string()),
+        ("gsd", pa.float64()),
+        ("datetime", pa.string()),
+        ("bands", pa.list_(pa.string())),
+        ("wavelengths_um", pa.list_(pa.float64())),
+        ("bandwidths_um", pa.list_(pa.float64())),
+        ("polarizations", pa.list_(pa.string())),
+        ("shape", pa.list_(pa.int32())),
+        ("image", pa.binary()),
+        ("checksum", pa.string()),
+    ]
+)
+
+_QUERY = """
+SELECT pr.pair_id, pr.doc_id, pr.patch_id, d.text, p.lon, p.lat, p.sensor, p.gsd, p.datetime, p.bands,
+       p.size, p.path, p.checksum, coalesce(s.simulated, false) AS simulated,
+       pr.content_hash AS pair_hash, p.content_hash AS patch_hash, d.content_hash AS doc_hash
+FROM pairs pr
+JOIN documents d ON d.doc_id = pr.doc_id
+JOIN patches p ON p.patch_id = pr.patch_id
+LEFT JOIN scenes s ON s.scene_id = p.scene_id
+ORDER BY pr.pair_id
+"""
+
+
+def _band_meta(name: str) -> tuple[float, float, str]:
+    from georeset.pipelines.imagery.bands import band_metadata
+
+    return band_metadata(name)
+
+
+def snapshot_id_of(rows: list[dict[str, Any]]) -> str:
+    hashes = sorted(
+        {f"pair:{r['pair_hash']}" for r in rows}
+        | {f"patch:{r['patch_hash']}" for r in rows}
+        | {f"doc:{r['doc_hash']}" for r in rows}
+    )
+    return hashlib.sha256("\n".join(hashes).encode()).hexdigest()
+
+
+def _block(lon: float, lat: float, block_deg: float) -> str:
+    return f"{math.floor(lon / block_deg)}:{math.floor(lat / block_deg)}"
+
+
+def split_blocks(rows: list[dict[str, Any]], *, test_fraction: float, seed: int, block_deg: float) -> dict[str, str]:
+    """block -> 'train' | 'test' (see the module docstring)."""
+    counts: dict[str, int] = defaultdict(int)
+    for r in rows:
+        counts[_block(r["lon"], r["lat"], block_deg)] += 1
+    order = sorted(counts, key=lambda b: hashlib.sha256(f"{seed}:{b}".encode()).hexdigest())
+    total = sum(counts.values())
+    out = {b: "train" for b in order}
+    n_test = 0
+    for b in order[:-1]:  # the last block in hash order always stays train
+        if test_fraction <= 0 or n_test >= test_fraction * total:
+            break
+        out[b] = "test"
+        n_test += counts[b]
+    return out
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _catalog_path(con: duckdb.DuckDBPyConnection) -> str:
+    row = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    return str(row[0]) if row and row[0] else ":memory:"
+
+
+def _load_image(data_dir: Path, r: dict[str, Any]) -> np.ndarray:
+    path = data_dir / r["path"]
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise CatalogError(
+            f"patch {r['patch_id']}: cannot read {path}: {exc}",
+            hint="re-run the imagery stage (georeset imagery fetch) to rewrite the missing/corrupt patch file",
+        ) from exc
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    digest = hashlib.sha256(arr.tobytes()).hexdigest()
+    if digest != r["checksum"]:
+        raise CatalogError(
+            f"patch {r['patch_id']}: checksum of {path} ({digest[:12]}...) does not match the catalogue "
+            f"({str(r['checksum'])[:12]}...)",
+            hint="the pixel file changed after cataloguing: delete it and re-run the imagery stage",
+        )
+    n = len(r["bands"])
+    if arr.shape != (n, r["size"], r["size"]):
+        raise CatalogError(f"patch {r['patch_id']}: {path} has shape {arr.shape}, expected {(n, r['size'], r['size'])}")
+    return arr
+
+
+def _reusable(manifest_path: Path, snapshot_id: str, split_rule: str, rows_per_shard: int) -> dict[str, Any] | None:
+    if not manifest_path.exists():
+        return None
+    try:
+        m = json.loads(manifest_path.read_text())
+    except (OSError, ValueError):
+        return None
+    if m.get("snapshot_id") != snapshot_id or m.get("split_rule") != split_rule:
+        return None
+    shards = m.get("shards", [])
+    if any(s["rows"] > rows_per_shard for s in shards) or (len(shards) > 1 and shards[0]["rows"] != rows_per_shard):
+        return None
+    for s in shards:
+        p = manifest_path.parent / s["path"]
+        if not p.exists() or _sha256_file(p) != s["sha256"]:
+            return None
+    return dict(m)
+
+
+def export_shards(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    out_dir: Path,
+    data_dir: Path,
+    rows_per_shard: int = 512,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    block_deg: float = 0.02,
+) -> dict[str, Any]:
+    """Write ``shard-NNNNN.parquet`` files and ``manifest.json`` under ``out_dir``; returns the manifest."""
+    if rows_per_shard < 1 or not 0 <= test_fraction < 1:
+        raise CatalogError(f"bad export settings rows_per_shard={rows_per_shard} test_fraction={test_fraction}")
+    out_dir, data_dir = Path(out_dir), Path(data_dir)
+    cur = con.execute(_QUERY)
+    cols = [c[0] for c in cur.description]
+    rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+    if not rows:
+        raise CatalogError("no pairs to export", hint="run the imagery and pairing stages (and merge) first")
+    snapshot_id = snapshot_id_of(rows)
+    split_rule = (
+        f"geographic block hold-out: patch centres binned into {block_deg:g} deg lon/lat blocks; blocks taken in "
+        f"order of sha256('{seed}:<block>') into 'test' until >= {test_fraction:g} of pairs; the rest 'train'"
+    )
+    manifest_path = out_dir / "manifest.json"
+    reused = _reusable(manifest_path, snapshot_id, split_rule, rows_per_shard)
+    if reused is not None:
+        return reused
+    blocks = split_blocks(rows, test_fraction=test_fraction, seed=seed, block_deg=block_deg)
+    for r in rows:
+        r["split"] = blocks[_block(r["lon"], r["lat"], block_deg)]
+    rows.sort(key=lambda r: hashlib.sha256(f"{seed}:{r['pair_id']}".encode()).hexdigest())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest_path.unlink(missing_ok=True)
+    stats: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])  # band -> [n, sum, sum of squares]
+    shards = []
+    for i in range(0, len(rows), rows_per_shard):
+        chunk = rows[i : i + rows_per_shard]
+        records = []
+        for r in chunk:
+            img = _load_image(data_dir, r)
+            meta = [_band_meta(b) for b in r["bands"]]
+            if r["split"] == "train":
+                for b, band in enumerate(r["bands"]):
+                    v = img[b].astype(np.float64)
+                    s = stats[band]
+                    s[0] += v.size
+                    s[1] += float(v.sum())
+                    s[2] += float((v * v).sum())
+            dt = r["datetime"]
+            records.append(
+                {
+                    "sample_id": r["pair_id"], "doc_id": r["doc_id"], "patch_id": r["patch_id"], "text": r["text"],
+                    "split": r["split"], "lon": float(r["lon"]), "lat": float(r["lat"]), "sensor": r["sensor"],
+                    "gsd": float(r["gsd"]), "datetime": dt.isoformat() + "Z" if dt is not None else "",
+                    "bands": list(r["bands"]), "wavelengths_um": [m[0] for m in meta],
+                    "bandwidths_um": [m[1] for m in meta], "polarizations": [m[2] for m in meta],
+                    "shape": list(img.shape), "image": img.tobytes(), "checksum": r["checksum"],
+                }  # fmt: skip
+            )
+        name = f"shard-{i // rows_per_shard:05d}.parquet"
+        final = out_dir / name
+        tmp = out_dir / f".{name}.{uuid.uuid4().hex}.tmp"
+        pq.write_table(pa.Table.from_pylist(records, schema=SHARD_SCHEMA), tmp, compression="zstd")
+        os.replace(tmp, final)
+        shards.append({"path": name, "rows": len(records), "sha256": _sha256_file(final)})
+    for stale in out_dir.glob("shard-*.parquet"):
+        if stale.name not in {s["path"] for s in shards}:
+            stale.unlink()
+    norm = {}
+    for band, (n, s1, s2) in sorted(stats.items()):
+        mean = s1 / n
+        norm[band] = {"mean": mean, "std": math.sqrt(max(s2 / n - mean * mean, 0.0))}
+    splits = {"train": sum(r["split"] == "train" for r in rows), "test": sum(r["split"] == "test" for r in rows)}
+    manifest = {
+        "format": SHARD_FORMAT,
+        "snapshot_id": snapshot_id,
+        "catalog": _catalog_path(con),
+        "created_at": datetime.now(UTC).isoformat(),
+        "shards": shards,
+        "splits": splits,
+        "split_rule": split_rule,
+        "norm": norm,
+        "simulated": any(bool(r["simulated"]) for r in rows),
+    }
+    counts = {
+        "pairs": len(rows),
+        "patches": len({r["patch_id"] for r in rows}),
+        "documents": len({r["doc_id"] for r in rows}),
+        **splits,
+    }
+    con.execute(
+        "INSERT OR IGNORE INTO snapshots (snapshot_id, created_at, counts, manifest) VALUES (?, ?, ?, ?)",
+        [snapshot_id, datetime.now(UTC).replace(tzinfo=None), json.dumps(counts), str(manifest_path)],
+    )
+    _atomic_write(manifest_path, json.dumps(manifest, indent=2).encode())
+    return manifest

@@ -1,0 +1,156 @@
+"""Contrastive and uncertainty losses, exact under data parallelism.
+
+Symmetric InfoNCE (CLIP loss)
+-----------------------------
+With L2-normalised image means ``u_i`` and text means ``v_j`` of the *global* batch (all ranks, size ``G``)
+and a learnable temperature ``t = exp(-logit_scale)``::
+
+    s_ij = <u_i, v_j> / t
+    L    = 1/2 * [ mean_i CE(s_i., i) + mean_j CE(s_.j, j) ]
+
+False negatives: many texts share one patch and one document may pair with several patches, so off-diagonal
+entries whose patch key or document key equals the diagonal one are *removed* from the softmax (their logit is
+set to a large negative number) when keys are given. Every row keeps its own positive.
+
+Gathering across ranks
+----------------------
+:func:`gather_with_grad` all-gathers the features of every rank and puts the local tensor (which carries the
+autograd graph) back in place of its own slice, so gradients flow through the local part only. Every rank then
+computes the same global loss ``L``. Rank ``r`` back-propagates only ``dL/du_r`` (its own slice) into its
+parameters, and DDP *averages* gradients over the ``W`` ranks, which would give ``(1/W) dL/dθ``. So the local
+slice passes through an identity whose backward multiplies by ``W`` (:class:`_ScaleGrad`): after DDP's average
+the encoder gradient is exactly the single-process gradient on the global batch. Parameters used directly in the
+loss (the temperature) get the full ``dL/ds`` on every rank, and their average is exact as well. The reported
+loss is ``L`` itself. In one process nothing is gathered or scaled.
+
+Gaussian pairing NLL (trains the variance heads)
+------------------------------------------------
+For a positive pair, the difference of the two Gaussian embeddings ``N(u, σ²_a) - N(v, σ²_b)`` should be 0::
+
+    NLL = mean_{i,d} 1/2 [ (u_id - v_id)² / (σ²_a,id + σ²_b,id) + log(σ²_a,id + σ²_b,id) ]
+
+with a stop-gradient on the means, so the variances learn the expected per-dimension disagreement between the
+modalities (calibrated uncertainty) without pulling on the contrastive geometry. It is a per-sample loss,
+computed on the local batch (DDP's gradient averaging makes it exact).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = [
+    "MASKED_LOGIT",
+    "world_info",
+    "gather_with_grad",
+    "gather_no_grad",
+    "string_keys",
+    "symmetric_infonce",
+    "gaussian_pair_nll",
+]
+
+MASKED_LOGIT = -1e4
+
+
+def world_info() -> tuple[int, int]:
+    """``(rank, world_size)`` of the initialised process group, ``(0, 1)`` without one."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+class _ScaleGrad(torch.autograd.Function):
+    """Identity forward; backward multiplies the gradient by a constant (see the module docstring)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, factor: float) -> Tensor:
+        ctx.factor = factor
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        return grad * ctx.factor, None
+
+
+def _all_gather_padded(x: Tensor) -> list[Tensor]:
+    """All-gather tensors whose first dimension may differ between ranks."""
+    _, world = world_info()
+    n = torch.tensor([x.shape[0]], device=x.device, dtype=torch.long)
+    sizes = [torch.zeros_like(n) for _ in range(world)]
+    dist.all_gather(sizes, n)
+    lens = [int(s.item()) for s in sizes]
+    m = max(lens)
+    pad = x.new_zeros((m - x.shape[0], *x.shape[1:]))
+    buf = torch.cat([x.detach(), pad]).contiguous()
+    parts = [torch.empty_like(buf) for _ in range(world)]
+    dist.all_gather(parts, buf)
+    return [p[:k] for p, k in zip(parts, lens, strict=True)]
+
+
+def gather_with_grad(x: Tensor) -> Tensor:
+    """Concatenate ``x`` from all ranks in rank order; the local slice is ``x`` itself (keeps its gradient,
+    scaled by the world size in backward so that DDP's gradient average is exact)."""
+    rank, world = world_info()
+    if world == 1:
+        return x
+    parts = _all_gather_padded(x)
+    parts[rank] = _ScaleGrad.apply(x, float(world))
+    return torch.cat(parts)
+
+
+def gather_no_grad(x: Tensor) -> Tensor:
+    """Concatenate ``x`` from all ranks in rank order (no gradient; for keys and metrics)."""
+    if world_info()[1] == 1:
+        return x
+    return torch.cat(_all_gather_padded(x))
+
+
+def string_keys(values: Iterable[object]) -> Tensor:
+    """Stable int64 keys of ids (same on every rank and run): the first 63 bits of their BLAKE2b hash."""
+    out = [int.from_bytes(hashlib.blake2b(str(v).encode(), digest_size=8).digest(), "big") >> 1 for v in values]
+    return torch.tensor(out, dtype=torch.long)
+
+
+def symmetric_infonce(
+    image: Tensor,
+    text: Tensor,
+    logit_scale: Tensor,
+    *,
+    image_keys: Tensor | None = None,
+    text_keys: Tensor | None = None,
+    max_logit_scale: float = 4.6052,
+) -> Tensor:
+    """Global symmetric InfoNCE of local ``[b, E]`` image / text means (gathered inside; see module doc).
+
+    ``image_keys`` / ``text_keys`` (``[b]`` int64, e.g. :func:`string_keys` of patch_id / doc_id) mark
+    off-diagonal pairs that are not negatives.
+    """
+    u = gather_with_grad(F.normalize(image.float(), dim=-1))
+    v = gather_with_grad(F.normalize(text.float(), dim=-1))
+    scale = logit_scale.float().clamp(max=max_logit_scale).exp()
+    logits = scale * u @ v.t()
+    g = logits.shape[0]
+    if image_keys is not None or text_keys is not None:
+        same = torch.zeros((g, g), dtype=torch.bool, device=logits.device)
+        for keys in (image_keys, text_keys):
+            if keys is not None:
+                k = gather_no_grad(keys.to(logits.device))
+                same |= k[:, None] == k[None, :]
+        same.fill_diagonal_(False)
+        logits = logits.masked_fill(same, MASKED_LOGIT)
+    labels = torch.arange(g, device=logits.device)
+    return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels))
+
+
+def gaussian_pair_nll(mean_a: Tensor, logvar_a: Tensor, mean_b: Tensor, logvar_b: Tensor) -> Tensor:
+    """Local-batch NLL that the paired embeddings coincide, means stop-gradiented (see module doc)."""
+    u = F.normalize(mean_a.float(), dim=-1).detach()
+    v = F.normalize(mean_b.float(), dim=-1).detach()
+    var = logvar_a.float().exp() + logvar_b.float().exp()
+    return 0.5 * ((u - v).pow(2) / var + var.log()).mean()

