@@ -42,7 +42,7 @@ def demo(
     scale: Annotated[str, typer.Option(help="Sample-world size: 'tiny' (seconds, for tests) or 'small'.")] = "small",
     seed: Annotated[int, typer.Option(help="Seed of the sample world and of training.")] = 0,
     nproc: Annotated[int, typer.Option(help="Training processes launched by torchrun (gloo on CPU).")] = 2,
-    steps: Annotated[int, typer.Option(help="Training steps.")] = 60,
+    steps: Annotated[int, typer.Option(help="Training steps.")] = 200,
     max_docs: Annotated[int, typer.Option(help="Cap on OSM documents harvested (0 = no cap).")] = 3000,
 ) -> None:
     """Run the whole flow on the offline sample world: world -> harvest -> geoparse -> imagery -> pairs ->

@@ -19,7 +19,7 @@ console = Console(stderr=True)
 
 def run_demo(
     *, workdir: Path, scale: str = "small", seed: int = 0, nproc: int = 2, steps: int = 60, max_docs: int = 3000,
-    patch_size: int = 32, gsd: float = 10.0, max_cells: int = 400, config: str = "tiny",
+    patch_size: int = 16, gsd: float = 10.0, max_cells: int = 400, config: str = "tiny",
 ) -> dict[str, Any]:
     """Run every stage in order and return the headline figures (also written to ``report.md``)."""
     from georeset.pipelines.sample_world import build_sample_world, serve_stac
@@ -41,7 +41,7 @@ def run_demo(
     timings["gazetteer"] = time.perf_counter() - t
 
     t = step("3/8 harvest OpenStreetMap features")
-    harvest = stages.harvest_osm_stage(ws, pbfs=world.osm_pbfs, bbox=world.bbox, max_docs=max_docs or None)
+    harvest = stages.harvest_osm_stage(ws, pbfs=world.osm_pbfs, max_docs=max_docs or None)
     timings["harvest"] = time.perf_counter() - t
 
     t = step("4/8 geoparse (spaCy NER + gazetteer)")

@@ -188,12 +188,17 @@ def pair_stage(ws: Workspace) -> dict[str, Any]:
         con.close()
 
 
-def export_stage(ws: Workspace, *, test_fraction: float = 0.2, seed: int = 0) -> dict[str, Any]:
+def export_stage(
+    ws: Workspace, *, test_fraction: float = 0.2, seed: int = 0, block_deg: float = 0.005
+) -> dict[str, Any]:
     from georeset.data_catalog.export import export_shards
 
     con = _con(ws)
     try:
-        manifest = export_shards(con, out_dir=ws.shards_dir, data_dir=ws.data_dir, test_fraction=test_fraction, seed=seed)
+        manifest = export_shards(
+            con, out_dir=ws.shards_dir, data_dir=ws.data_dir, test_fraction=test_fraction, seed=seed,
+            block_deg=block_deg,
+        )
     finally:
         con.close()
     return {

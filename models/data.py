@@ -7,6 +7,12 @@
 - :class:`ShardDataset` iterates (optionally forever) over a split, shuffled per epoch with a seed that is the
   same on every rank, and gives each (rank, DataLoader worker) a disjoint stride of that permutation. The epoch's
   permutation is padded by wrapping around (as ``DistributedSampler`` does) so every stream gets the same count.
+  Every random choice of a sample (token subset, partner) uses a generator seeded by ``(seed, epoch, stream,
+  position)``, so a stream can start at any position (:meth:`ShardDataset.set_position`, used to resume) and
+  yield exactly what the uninterrupted stream would have yielded from there.
+- Partners (``partners=True``): a row whose ``doc_id`` also pairs with a patch of the *other* sensor (S1 and S2
+  views of the same place: export writes one row per (doc, patch) pair, so both share the ``doc_id``) carries one
+  such partner row's tokens, for modality dropout / fusion and the S1 <-> S2 contrastive term.
 - :func:`collate` pads variable token counts (different sizes and band sets) into one batch with a mask.
 
 The skeleton reads a split fully into memory (fine for the sample world); streaming by row group is the
@@ -34,7 +40,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from georeset.errors import GeoResetWarning, InputError
 from georeset.models.bands import BandSpec, resolve_bands
 from georeset.models.losses import string_keys
-from georeset.models.tokens import image_to_tokens, pad_tokens
+from georeset.models.tokens import RAW_DIM, image_to_tokens, pad_tokens
 
 __all__ = [
     "SHARD_FORMAT",
@@ -182,14 +188,16 @@ def row_to_tokens(row: dict[str, Any], norm: dict[str, dict[str, float]], *, max
 
 def _sample(row: dict[str, Any], tokens: np.ndarray) -> dict[str, Any]:
     return {"tokens": tokens, "text": str(row["text"]), "sample_id": str(row["sample_id"]),
-            "patch_id": str(row["patch_id"]), "doc_id": str(row["doc_id"])}
+            "patch_id": str(row["patch_id"]), "doc_id": str(row["doc_id"]), "sensor": str(row.get("sensor") or ""),
+            "partner_tokens": None, "partner_patch_id": None, "partner_sensor": None}
 
 
 class ShardDataset(IterableDataset[dict[str, Any]]):
     """Samples of one split, disjoint across ranks and DataLoader workers (see the module docstring)."""
 
     def __init__(self, manifest: Manifest, *, split: str, max_tokens: int | None, rank: int = 0,
-                 world_size: int = 1, shuffle: bool = True, repeat: bool = True, seed: int = 0) -> None:
+                 world_size: int = 1, shuffle: bool = True, repeat: bool = True, seed: int = 0,
+                 partners: bool = False) -> None:
         super().__init__()
         self.manifest = manifest
         self.split = split
@@ -200,9 +208,36 @@ class ShardDataset(IterableDataset[dict[str, Any]]):
         self.max_tokens = max_tokens
         self.rank, self.world_size = rank, world_size
         self.shuffle, self.repeat, self.seed = shuffle, repeat, seed
+        self.partners = partners
+        self._start_batches, self._batch_size = 0, 1
+        # doc_id -> {sensor: [row index]}: the S1/S2 views of one place share the doc_id
+        by_doc: dict[str, dict[str, list[int]]] = {}
+        for i, r in enumerate(self.rows):
+            by_doc.setdefault(str(r["doc_id"]), {}).setdefault(str(r.get("sensor") or ""), []).append(i)
+        self._partner_rows: dict[int, list[int]] = {}
+        for sensors in by_doc.values():
+            if len(sensors) < 2:
+                continue
+            for s, idx in sensors.items():
+                others = sorted(j for s2, js in sensors.items() if s2 != s for j in js)
+                for i in idx:
+                    self._partner_rows[i] = others
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    @property
+    def n_with_partner(self) -> int:
+        """Rows that have a row of another sensor with the same ``doc_id``."""
+        return len(self._partner_rows)
+
+    def set_position(self, batches: int, batch_size: int) -> None:
+        """Start after ``batches`` batches of ``batch_size`` were consumed from a DataLoader over this dataset
+        (same number of workers): each worker skips the samples it had produced and the workers' round-robin
+        order is rotated so that the next batch comes from the stream that would have produced it."""
+        if batches < 0 or batch_size < 1:
+            raise ValueError("batches must be >= 0 and batch_size >= 1")
+        self._start_batches, self._batch_size = batches, batch_size
 
     def stream_indices(self, epoch: int, stream: int, n_streams: int) -> list[int]:
         """Row indices of one (rank, worker) stream in one epoch."""
@@ -212,27 +247,60 @@ class ShardDataset(IterableDataset[dict[str, Any]]):
         order = np.resize(order, total)  # wrap around so every stream has the same count
         return [int(i) for i in order[stream::n_streams]]
 
+    def sample(self, i: int, rng: np.random.Generator) -> dict[str, Any]:
+        """Sample of row ``i`` (tokens subsampled with ``rng``; a partner row drawn with it too)."""
+        row = self.rows[i]
+        out = _sample(row, row_to_tokens(row, self.manifest.norm, max_tokens=self.max_tokens, rng=rng))
+        others = self._partner_rows.get(i) if self.partners else None
+        if others:
+            prow = self.rows[others[int(rng.integers(len(others)))]]
+            out["partner_tokens"] = row_to_tokens(prow, self.manifest.norm, max_tokens=self.max_tokens, rng=rng)
+            out["partner_patch_id"] = str(prow["patch_id"])
+            out["partner_sensor"] = str(prow.get("sensor") or "")
+        return out
+
     def __iter__(self) -> Iterator[dict[str, Any]]:
         info = get_worker_info()
         wid, nw = (info.id, info.num_workers) if info is not None else (0, 1)
-        stream, n_streams = self.rank * nw + wid, self.world_size * nw
-        epoch = 0
+        k = self._start_batches
+        role = (wid + k) % nw  # resumed loaders start at worker 0: rotate which stream each worker plays
+        done_batches = (k - role + nw - 1) // nw if k > role else 0
+        skip = done_batches * self._batch_size
+        stream, n_streams = self.rank * nw + role, self.world_size * nw
+        per_epoch = math.ceil(len(self.rows) / n_streams)
+        epoch, start = divmod(skip, per_epoch)
+        if not self.repeat and epoch > 0:
+            return
         while True:
-            rng = np.random.default_rng([self.seed, epoch, stream, 1])
-            for i in self.stream_indices(epoch, stream, n_streams):
-                row = self.rows[i]
-                yield _sample(row, row_to_tokens(row, self.manifest.norm, max_tokens=self.max_tokens, rng=rng))
+            idx = self.stream_indices(epoch, stream, n_streams)
+            for pos in range(start, len(idx)):
+                yield self.sample(idx[pos], np.random.default_rng([self.seed, epoch, stream, pos, 1]))
+            start = 0
             epoch += 1
             if not self.repeat:
                 return
 
 
 def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Pad tokens into ``desc``/``mask``; keep texts and ids; add int64 keys for false-negative masking."""
+    """Pad tokens into ``desc``/``mask``; keep texts and ids; add int64 keys for false-negative masking.
+
+    Samples with a partner (other sensor, same doc) add ``partner_desc``/``partner_mask`` (only those samples,
+    in order), ``partner_index`` (their positions in the batch) and ``partner_keys`` (partner patch ids).
+    ``is_s2`` marks samples whose own row is optical (S2 or any non-S1 sensor).
+    """
     desc, mask = pad_tokens([s["tokens"] for s in samples])
     patch_ids = [s["patch_id"] for s in samples]
     doc_ids = [s["doc_id"] for s in samples]
-    return {"desc": desc, "mask": mask, "texts": [s["text"] for s in samples], "patch_ids": patch_ids,
-            "doc_ids": doc_ids, "sample_ids": [s["sample_id"] for s in samples],
-            "image_keys": string_keys(patch_ids), "text_keys": string_keys(doc_ids),
-            "n_tokens": torch.tensor([len(s["tokens"]) for s in samples])}
+    out = {"desc": desc, "mask": mask, "texts": [s["text"] for s in samples], "patch_ids": patch_ids,
+           "doc_ids": doc_ids, "sample_ids": [s["sample_id"] for s in samples],
+           "image_keys": string_keys(patch_ids), "text_keys": string_keys(doc_ids),
+           "n_tokens": torch.tensor([len(s["tokens"]) for s in samples]),
+           "is_s2": torch.tensor([s.get("sensor", "") != "S1" for s in samples])}
+    with_p = [i for i, s in enumerate(samples) if s.get("partner_tokens") is not None]
+    out["partner_index"] = torch.tensor(with_p, dtype=torch.long)
+    out["partner_keys"] = string_keys([samples[i]["partner_patch_id"] for i in with_p])
+    if with_p:
+        out["partner_desc"], out["partner_mask"] = pad_tokens([samples[i]["partner_tokens"] for i in with_p])
+    else:
+        out["partner_desc"], out["partner_mask"] = torch.zeros((0, 1, RAW_DIM)), torch.zeros((0, 1), dtype=torch.bool)
+    return out

@@ -14,6 +14,13 @@ over *distinct* items:
 (hypergeometric: ``1 - C(G - p, k) / C(G, k)`` for ``p`` positives among ``G`` gallery items, averaged over
 queries), printed beside it because sample-world galleries are small. Similarity is the cosine of the means.
 Images are tokenised with the checkpoint's ``eval_max_tokens`` budget and a fixed seed, so results repeat.
+
+Robustness (:func:`robustness`)
+-------------------------------
+The same recall on modified test inputs, and its drop from the unmodified (``full``) figures:
+``rgb_only`` (optical patches keep only B02/B03/B04 where they have any of them: a band subset), ``gsd_x2`` (every
+patch 2x2 mean-pooled, GSD doubled: another GSD), ``s1_only`` / ``s2_only`` (only the S1 / S2 patches of the test
+split form the gallery, with the documents paired with them as queries). ``drop`` is ``full - variant``.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import json
 import math
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +39,14 @@ import torch
 import torch.nn.functional as F
 
 from georeset.errors import GeoResetWarning, InputError
-from georeset.models.checkpoint import load_checkpoint
-from georeset.models.data import load_split, read_manifest, row_to_tokens
+from georeset.models.checkpoint import LoadedCheckpoint, load_checkpoint
+from georeset.models.data import load_split, read_manifest, row_image, row_to_tokens
 from georeset.models.text_encoder import TEXT_CACHE
 from georeset.models.tokens import pad_tokens
 
-__all__ = ["recall_at_k", "chance_recall_at_k", "evaluate", "main"]
+__all__ = ["recall_at_k", "chance_recall_at_k", "evaluate", "robustness", "ROBUSTNESS_VARIANTS", "main"]
+
+RowFn = Callable[[dict[str, Any]], dict[str, Any] | None]
 
 
 def recall_at_k(sim: torch.Tensor, positives: Sequence[set[int]], ks: Sequence[int]) -> dict[int, float]:
@@ -63,16 +72,21 @@ def chance_recall_at_k(gallery: int, positives: Sequence[set[int]], ks: Sequence
 
 @torch.no_grad()
 def evaluate(*, checkpoint: Path, manifest: Path, split: str = "test", ks: Sequence[int] = (1, 5, 10),
-             batch_size: int = 32, max_tokens: int | None = None, device: str = "cpu", seed: int = 0
-             ) -> dict[str, Any]:
-    """Text -> image and image -> text recall@k of ``checkpoint`` on ``split`` (see the module docstring)."""
-    ck = load_checkpoint(Path(checkpoint), device=device)
+             batch_size: int = 32, max_tokens: int | None = None, device: str = "cpu", seed: int = 0,
+             row_fn: RowFn | None = None, loaded: LoadedCheckpoint | None = None) -> dict[str, Any]:
+    """Text -> image and image -> text recall@k of ``checkpoint`` on ``split`` (see the module docstring).
+
+    ``row_fn`` maps each test row to a modified row, or ``None`` to leave it out (robustness variants).
+    """
+    ck = loaded or load_checkpoint(Path(checkpoint), device=device)
     ck.model.text.backbone.load_cache(Path(checkpoint).parent / TEXT_CACHE)
     man = read_manifest(Path(manifest))
     if ck.meta.get("snapshot_id") and man.snapshot_id != ck.meta["snapshot_id"]:
         warnings.warn(f"evaluating on snapshot {man.snapshot_id!r}, trained on {ck.meta['snapshot_id']!r}",
                       GeoResetWarning, stacklevel=2)
     rows = load_split(man, split)
+    if row_fn is not None:
+        rows = [r2 for r2 in (row_fn(r) for r in rows) if r2 is not None]
     if not rows:
         raise InputError(f"split {split!r} of {man.path} has no rows", hint="export more pairs or pick another split")
     patch_rows: dict[str, dict[str, Any]] = {}
@@ -118,6 +132,68 @@ def evaluate(*, checkpoint: Path, manifest: Path, split: str = "test", ks: Seque
         "text_to_image": t2i, "image_to_text": i2t, "checkpoint": str(checkpoint),
         "snapshot_id": man.snapshot_id, "trained_steps": ck.meta.get("step"), "config": ck.config.name,
     }
+
+
+def _with_image(row: dict[str, Any], img: np.ndarray, keep: list[int] | None = None, gsd: float | None = None
+                ) -> dict[str, Any]:
+    r = dict(row)
+    img = np.ascontiguousarray(img, dtype=np.float32)
+    r["image"], r["shape"] = img.tobytes(), list(img.shape)
+    if keep is not None:
+        for col in ("bands", "wavelengths_um", "bandwidths_um", "polarizations"):
+            if r.get(col) is not None:
+                r[col] = [r[col][i] for i in keep]
+    if gsd is not None:
+        r["gsd"] = gsd
+    return r
+
+
+def _rgb_only(row: dict[str, Any]) -> dict[str, Any]:
+    keep = [i for i, b in enumerate(row["bands"]) if b in ("B02", "B03", "B04")]
+    if row.get("sensor") == "S1" or not keep:
+        return row
+    return _with_image(row, row_image(row)[keep], keep)
+
+
+def _gsd_x2(row: dict[str, Any]) -> dict[str, Any]:
+    img = row_image(row)
+    c, h, w = img.shape
+    if h < 2 or w < 2:
+        return row
+    blocks = img[:, : h // 2 * 2, : w // 2 * 2].reshape(c, h // 2, 2, w // 2, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN blocks stay NaN (nodata)
+        pooled = np.nanmean(blocks, axis=(2, 4))
+    return _with_image(row, pooled, gsd=float(row["gsd"]) * 2)
+
+
+ROBUSTNESS_VARIANTS: dict[str, RowFn] = {
+    "rgb_only": _rgb_only,
+    "gsd_x2": _gsd_x2,
+    "s1_only": lambda r: r if r.get("sensor") == "S1" else None,
+    "s2_only": lambda r: r if r.get("sensor") != "S1" else None,
+}
+
+
+def robustness(*, checkpoint: Path, manifest: Path, split: str = "test", ks: Sequence[int] = (1, 5, 10),
+               variants: Sequence[str] | None = None, max_tokens: int | None = None) -> dict[str, Any]:
+    """Recall on the unmodified split (``full``) and on each variant, with ``drop = full - variant``."""
+    ck = load_checkpoint(Path(checkpoint))
+    full = evaluate(checkpoint=checkpoint, manifest=manifest, split=split, ks=ks, max_tokens=max_tokens, loaded=ck)
+    out: dict[str, Any] = {"full": full, "variants": {}, "drop": {}}
+    for name in variants or list(ROBUSTNESS_VARIANTS):
+        if name not in ROBUSTNESS_VARIANTS:
+            raise InputError(f"robustness variant {name!r} is unknown", hint=f"use {sorted(ROBUSTNESS_VARIANTS)}")
+        try:
+            res = evaluate(checkpoint=checkpoint, manifest=manifest, split=split, ks=ks, max_tokens=max_tokens,
+                           row_fn=ROBUSTNESS_VARIANTS[name], loaded=ck)
+        except InputError as e:  # e.g. no S1 patch in the split
+            out["variants"][name] = {"skipped": e.message}
+            continue
+        out["variants"][name] = res
+        out["drop"][name] = {d: {f"recall@{k}": full[d][f"recall@{k}"] - res[d][f"recall@{k}"] for k in ks}
+                             for d in ("text_to_image", "image_to_text")}
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,15 +6,27 @@ embedding mean and a per-dimension log-variance (ProMM-RS-style probabilistic em
 
 Padding: ``mask [B, N]`` is True for real tokens; padded tokens are excluded from the cross-attention, so a batch
 may mix patches of different sizes and band sets (and SAR with optical).
+
+Dense output (RAMEN-style adjustable resolution): :meth:`PerceiverImageEncoder.dense` builds a grid of positional
+queries at the GSD the *caller* chooses (any ``out_gsd``, any extent ``size_m``), each a Fourier feature of its
+position in metres from the patch centre and of the output GSD; the queries cross-attend to the encoded latents and
+go through the same Gaussian head as the pooled embedding, giving ``(mean, logvar)`` maps ``[B, E, H', W']``. The
+cost is ``O(H' W' L)``: independent of the input resolution, linear in the number of output pixels. Training keeps
+the maps in the embedding space with an auxiliary term (queries at token positions must average to the pooled
+embedding; see ``georeset.models.train``).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor, nn
 
 from georeset.models.config import ImageConfig
-from georeset.models.tokens import TokenConfig, TokenFeaturizer
+import numpy as np
+
+from georeset.models.tokens import RAW_DIM, RawField, TokenConfig, TokenFeaturizer
 
 __all__ = ["LOGVAR_MIN", "LOGVAR_MAX", "CrossAttentionBlock", "PerceiverImageEncoder", "GaussianHead"]
 
@@ -79,6 +91,9 @@ class PerceiverImageEncoder(nn.Module):
         self.self_attn = nn.TransformerEncoder(layer, cfg.num_self_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d)
         self.head = GaussianHead(d, embed_dim)
+        # dense (RAMEN-style) queries: Fourier features of (x, y, log GSD) -> d, one cross-attention onto latents
+        self.query_proj = nn.Sequential(nn.Linear(self.featurizer.out_dim, d), nn.GELU(), nn.Linear(d, d))
+        self.query_cross = CrossAttentionBlock(d, cfg.num_heads, cfg.mlp_ratio, cfg.dropout)
 
     def encode_latents(self, desc: Tensor, mask: Tensor) -> Tensor:
         """The latent array after cross- and self-attention, ``[B, L, D]``."""
@@ -90,6 +105,64 @@ class PerceiverImageEncoder(nn.Module):
             lat = blk(lat, tokens, mask)
         return self.self_attn(lat)
 
+    def pool(self, lat: Tensor) -> tuple[Tensor, Tensor]:
+        """Pooled ``(mean, logvar)`` of encoded latents."""
+        return self.head(self.norm(lat.mean(dim=1)))
+
     def forward(self, desc: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        pooled = self.norm(self.encode_latents(desc, mask).mean(dim=1))
-        return self.head(pooled)
+        return self.pool(self.encode_latents(desc, mask))
+
+    def query_latents(self, lat: Tensor, query_desc: Tensor, chunk: int = 4096) -> tuple[Tensor, Tensor]:
+        """``(mean, logvar) [B, Q, E]`` at query descriptors ``[B, Q, RAW_DIM]`` (position and GSD columns used)."""
+        qd = torch.zeros_like(query_desc)
+        f = RawField
+        qd[..., f.X_M : f.Y_M + 1] = query_desc[..., f.X_M : f.Y_M + 1]
+        qd[..., f.LOG_GSD] = query_desc[..., f.LOG_GSD]
+        ones = torch.ones(lat.shape[:2], dtype=torch.bool, device=lat.device)
+        means, logvars = [], []
+        for i in range(0, qd.shape[1], chunk):
+            q = self.query_proj(self.featurizer(qd[:, i : i + chunk]))
+            m, lv = self.head(self.norm(self.query_cross(q, lat, ones)))
+            means.append(m)
+            logvars.append(lv)
+        return torch.cat(means, dim=1), torch.cat(logvars, dim=1)
+
+    def dense_gaussian(self, tokens: Tensor | np.ndarray | tuple[Tensor, Tensor], out_gsd: float,
+                       size_m: float | tuple[float, float]) -> tuple[Tensor, Tensor]:
+        """Dense ``(mean, logvar)`` maps on a grid at ``out_gsd`` metres covering ``size_m`` (square side, or
+        ``(height_m, width_m)``) centred on the patch centre.
+
+        ``tokens``: raw descriptors ``[N, RAW_DIM]`` of one image (returns ``[E, H', W']``), or a batch
+        ``(desc [B, N, RAW_DIM], mask [B, N])`` (returns ``[B, E, H', W']``), with ``H' = max(1, round(height_m /
+        out_gsd))``; pixel centres at ``(j + 1/2) * out_gsd`` from the grid's edge.
+        """
+        if not (math.isfinite(out_gsd) and out_gsd > 0):
+            raise ValueError(f"out_gsd must be a positive number of metres, got {out_gsd}")
+        hm, wm = (size_m, size_m) if isinstance(size_m, int | float) else size_m
+        if not (hm > 0 and wm > 0):
+            raise ValueError(f"size_m must be positive, got {size_m}")
+        single = not isinstance(tokens, tuple)
+        if isinstance(tokens, tuple):
+            desc, mask = tokens
+        else:
+            desc = torch.as_tensor(tokens, dtype=torch.float32).unsqueeze(0)
+            mask = torch.ones(desc.shape[:2], dtype=torch.bool)
+        dev = self.latents.device
+        desc, mask = desc.to(dev), mask.to(dev)
+        h, w = max(1, round(hm / out_gsd)), max(1, round(wm / out_gsd))
+        ys = (h / 2.0 - 0.5 - torch.arange(h, device=dev, dtype=torch.float32)) * out_gsd  # north up
+        xs = (torch.arange(w, device=dev, dtype=torch.float32) - w / 2.0 + 0.5) * out_gsd
+        gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+        q = torch.zeros((desc.shape[0], h * w, RAW_DIM), device=dev)
+        q[..., RawField.X_M] = gx.reshape(-1)
+        q[..., RawField.Y_M] = gy.reshape(-1)
+        q[..., RawField.LOG_GSD] = math.log(out_gsd)
+        mean, logvar = self.query_latents(self.encode_latents(desc, mask), q)
+        mean = mean.transpose(1, 2).reshape(desc.shape[0], -1, h, w)
+        logvar = logvar.transpose(1, 2).reshape(desc.shape[0], -1, h, w)
+        return (mean[0], logvar[0]) if single else (mean, logvar)
+
+    def dense(self, tokens: Tensor | np.ndarray | tuple[Tensor, Tensor], out_gsd: float,
+              size_m: float | tuple[float, float]) -> Tensor:
+        """Dense mean embedding map at the caller's GSD (see :meth:`dense_gaussian`): ``[E, H', W']``."""
+        return self.dense_gaussian(tokens, out_gsd, size_m)[0]

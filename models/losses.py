@@ -23,6 +23,20 @@ the encoder gradient is exactly the single-process gradient on the global batch.
 loss (the temperature) get the full ``dL/ds`` on every rank, and their average is exact as well. The reported
 loss is ``L`` itself. In one process nothing is gathered or scaled.
 
+Uncertainty-aware variant: mutual likelihood score (``contrastive = "mls"``)
+-------------------------------------------------------------------------
+:func:`mls_infonce` replaces the cosine logit by the log-likelihood that the two Gaussian embeddings are the same
+point (the "mutual likelihood score" of Shi & Jain, Probabilistic Face Embeddings, 2019), per dimension averaged::
+
+    m_ij = -1/(2E) sum_d [ (u_id - v_jd)² / (σ²_a,id + σ²_b,jd) + log(σ²_a,id + σ²_b,jd) ]
+    s_ij = exp(logit_scale) * m_ij
+
+and the same symmetric cross-entropy (false-negative masking and gathering as above). A pair with a large variance
+gets a flatter logit row: uncertain samples (one band, 1x1, S1 only) are pushed less hard and cannot be
+confidently wrong, while the log term stops variances from growing without bound. Means are L2-normalised as in
+the plain loss; variances are gathered with gradients too, so the variance heads train from the contrastive signal
+(the pairing NLL below still anchors them). Memory is ``O(G² E)`` for a global batch ``G``.
+
 Gaussian pairing NLL (trains the variance heads)
 ------------------------------------------------
 For a positive pair, the difference of the two Gaussian embeddings ``N(u, σ²_a) - N(v, σ²_b)`` should be 0::
@@ -52,6 +66,8 @@ __all__ = [
     "gather_no_grad",
     "string_keys",
     "symmetric_infonce",
+    "mls_infonce",
+    "global_count",
     "gaussian_pair_nll",
 ]
 
@@ -117,6 +133,29 @@ def string_keys(values: Iterable[object]) -> Tensor:
     return torch.tensor(out, dtype=torch.long)
 
 
+def global_count(n: int, device: torch.device | str = "cpu") -> int:
+    """Sum of ``n`` over ranks (``n`` itself in one process)."""
+    if world_info()[1] == 1:
+        return n
+    t = torch.tensor([n], dtype=torch.long, device=device)
+    dist.all_reduce(t)
+    return int(t.item())
+
+
+def _symmetric_ce(logits: Tensor, image_keys: Tensor | None, text_keys: Tensor | None) -> Tensor:
+    g = logits.shape[0]
+    if image_keys is not None or text_keys is not None:
+        same = torch.zeros((g, g), dtype=torch.bool, device=logits.device)
+        for keys in (image_keys, text_keys):
+            if keys is not None:
+                k = gather_no_grad(keys.to(logits.device))
+                same |= k[:, None] == k[None, :]
+        same.fill_diagonal_(False)
+        logits = logits.masked_fill(same, MASKED_LOGIT)
+    labels = torch.arange(g, device=logits.device)
+    return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels))
+
+
 def symmetric_infonce(
     image: Tensor,
     text: Tensor,
@@ -134,18 +173,29 @@ def symmetric_infonce(
     u = gather_with_grad(F.normalize(image.float(), dim=-1))
     v = gather_with_grad(F.normalize(text.float(), dim=-1))
     scale = logit_scale.float().clamp(max=max_logit_scale).exp()
-    logits = scale * u @ v.t()
-    g = logits.shape[0]
-    if image_keys is not None or text_keys is not None:
-        same = torch.zeros((g, g), dtype=torch.bool, device=logits.device)
-        for keys in (image_keys, text_keys):
-            if keys is not None:
-                k = gather_no_grad(keys.to(logits.device))
-                same |= k[:, None] == k[None, :]
-        same.fill_diagonal_(False)
-        logits = logits.masked_fill(same, MASKED_LOGIT)
-    labels = torch.arange(g, device=logits.device)
-    return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels))
+    return _symmetric_ce(scale * u @ v.t(), image_keys, text_keys)
+
+
+def mls_infonce(
+    image_mean: Tensor,
+    image_logvar: Tensor,
+    text_mean: Tensor,
+    text_logvar: Tensor,
+    logit_scale: Tensor,
+    *,
+    image_keys: Tensor | None = None,
+    text_keys: Tensor | None = None,
+    max_logit_scale: float = 4.6052,
+) -> Tensor:
+    """Uncertainty-aware symmetric InfoNCE with mutual-likelihood logits (see the module docstring)."""
+    u = gather_with_grad(F.normalize(image_mean.float(), dim=-1))
+    v = gather_with_grad(F.normalize(text_mean.float(), dim=-1))
+    a = gather_with_grad(image_logvar.float().exp())
+    b = gather_with_grad(text_logvar.float().exp())
+    var = a[:, None, :] + b[None, :, :]  # [G, G, E]
+    mls = -0.5 * ((u[:, None, :] - v[None, :, :]).pow(2) / var + var.log()).mean(dim=-1)
+    scale = logit_scale.float().clamp(max=max_logit_scale).exp()
+    return _symmetric_ce(scale * mls, image_keys, text_keys)
 
 
 def gaussian_pair_nll(mean_a: Tensor, logvar_a: Tensor, mean_b: Tensor, logvar_b: Tensor) -> Tensor:

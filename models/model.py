@@ -36,13 +36,28 @@ class GeoResetModel(nn.Module):
         """``(mean, logvar)`` of a list of texts."""
         return self.text(texts)
 
-    def forward(self, desc: Tensor, mask: Tensor, text_features: Tensor) -> dict[str, Tensor]:
-        img_mean, img_logvar = self.image(desc, mask)
+    def forward(self, desc: Tensor, mask: Tensor, text_features: Tensor, partner_desc: Tensor | None = None,
+                partner_mask: Tensor | None = None, query_desc: Tensor | None = None) -> dict[str, Tensor]:
+        """One training forward (a single call, so DDP sees every parameter used once).
+
+        ``partner_desc``/``partner_mask``: the other-sensor views of some samples (may have 0 rows);
+        ``query_desc [B, Q, RAW_DIM]``: dense query positions (see :meth:`PerceiverImageEncoder.dense`).
+        """
+        lat = self.image.encode_latents(desc, mask)
+        img_mean, img_logvar = self.image.pool(lat)
         txt_mean, txt_logvar = self.text.forward_features(text_features)
-        return {
+        out = {
             "image_mean": img_mean,
             "image_logvar": img_logvar,
             "text_mean": txt_mean,
             "text_logvar": txt_logvar,
             "logit_scale": self.logit_scale,
         }
+        if partner_desc is not None and partner_mask is not None:
+            if partner_desc.shape[0]:
+                out["partner_mean"], out["partner_logvar"] = self.image(partner_desc, partner_mask)
+            else:
+                out["partner_mean"] = out["partner_logvar"] = img_mean.new_zeros((0, img_mean.shape[1]))
+        if query_desc is not None:
+            out["dense_mean"], out["dense_logvar"] = self.image.query_latents(lat, query_desc)
+        return out

@@ -15,7 +15,10 @@ import json
 import math
 import os
 import random
+import shutil
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,19 +28,22 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from georeset.errors import InputError
 from georeset.models.bands import BAND_REGISTRY
 from georeset.models.checkpoint import save_checkpoint
 from georeset.models.config import ModelConfig, load_config
 from georeset.models.data import Manifest, ShardDataset, collate, load_split, read_manifest, row_bands
-from georeset.models.losses import gaussian_pair_nll, symmetric_infonce
+from georeset.models.fusion import precision_weighted_fusion
+from georeset.models.losses import gaussian_pair_nll, global_count, mls_infonce, symmetric_infonce
 from georeset.models.model import GeoResetModel
 from georeset.models.text_encoder import TEXT_CACHE, FrozenTextBackbone
 
-__all__ = ["DistEnv", "setup_distributed", "train", "main"]
+__all__ = ["DistEnv", "setup_distributed", "compute_losses", "train", "main"]
 
 TRAIN_SPLIT = "train"
 
@@ -108,7 +114,133 @@ def _prepare_text_cache(backbone: FrozenTextBackbone, man: Manifest, ds: ShardDa
 
 
 def _rng_state() -> dict[str, Any]:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+                             "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _step_generator(seed: int, step: int, rank: int) -> torch.Generator:
+    """Generator of the step's modality dropout: a function of (seed, step, rank), so resuming repeats it."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + step) * 1_009 + rank)
+
+
+def _query_desc(desc: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
+    """``[B, k, RAW_DIM]`` descriptors of ``k`` tokens spread over each sample's valid tokens (positions for the
+    dense-map consistency term)."""
+    n = mask.sum(dim=1).clamp_min(1)
+    frac = torch.linspace(0.0, 1.0, k, device=desc.device)
+    idx = (frac[None, :] * (n[:, None] - 1).float()).round().long()
+    return torch.gather(desc, 1, idx[..., None].expand(-1, -1, desc.shape[-1]))
+
+
+def compute_losses(o: dict[str, torch.Tensor], batch: dict[str, Any], cfg: ModelConfig, gen: torch.Generator,
+                   device: torch.device) -> dict[str, torch.Tensor]:
+    """All training terms of one step (local batch; contrastive terms are gathered across ranks inside).
+
+    - **image Gaussian of a sample**: its own view, fused by precision weighting with its other-sensor partner
+      when it has one. *Modality dropout*: for a sample with both views, with probability ``modality_dropout``
+      one of them (each half of the time, never both) is left out of the fusion, so single-sensor inputs stay
+      in distribution at inference.
+    - ``text``: symmetric InfoNCE (``contrastive = "infonce"``) or its uncertainty-aware mutual-likelihood
+      variant (``"mls"``), fused image vs text, false negatives masked by patch and doc keys;
+    - ``variance_nll``: Gaussian pairing NLL of fused image vs text (trains the variance heads);
+    - ``s1s2``: symmetric InfoNCE between the S2 and S1 views of the samples that have both (all ranks' pairs
+      gathered; 0 when the global batch has fewer than 2), false negatives masked by both patch keys;
+    - ``dense``: ``|normalize(mean_q dense(q)) - normalize(pooled).detach()|²`` over ``dense_queries`` token
+      positions per sample, which keeps the RAMEN-style dense maps in the embedding space.
+    ``loss`` is the weighted sum with the config's weights.
+    """
+    t = cfg.train
+    img_mean, img_logvar = o["image_mean"].float(), o["image_logvar"].float()
+    b = img_mean.shape[0]
+    image_keys = batch["image_keys"].to(device)
+    out: dict[str, torch.Tensor] = {}
+    fused_mean, fused_logvar = img_mean, img_logvar
+    pidx = batch["partner_index"].to(device)
+    if "partner_mean" in o:
+        p_mean, p_logvar = o["partner_mean"].float(), o["partner_logvar"].float()
+        if pidx.numel():
+            u = torch.rand(pidx.numel(), generator=gen).to(device)
+            drop_main, drop_partner = u < t.modality_dropout / 2, (u >= t.modality_dropout / 2) & (u < t.modality_dropout)
+            present_main = torch.ones(b, dtype=torch.bool, device=device)
+            present_main[pidx[drop_main]] = False
+            present_p = torch.zeros(b, dtype=torch.bool, device=device)
+            present_p[pidx] = ~drop_partner
+            full_mean = img_mean.new_zeros(img_mean.shape).index_copy(0, pidx, p_mean)
+            full_var = img_mean.new_ones(img_mean.shape).index_copy(0, pidx, p_logvar.exp())
+            fm, fv = precision_weighted_fusion([img_mean, full_mean], [img_logvar.exp(), full_var],
+                                               present=[present_main, present_p])
+            fused_mean, fused_logvar = fm, fv.log()
+        n_pairs = global_count(int(pidx.numel()), device)
+        if n_pairs >= 2:
+            is_s2 = batch["is_s2"].to(device)[pidx]
+            own_m, own_k = img_mean[pidx], image_keys[pidx]
+            pk = batch["partner_keys"].to(device)
+            s2 = torch.where(is_s2[:, None], own_m, p_mean)
+            s1 = torch.where(is_s2[:, None], p_mean, own_m)
+            out["s1s2"] = symmetric_infonce(s2, s1, o["logit_scale"], image_keys=torch.where(is_s2, own_k, pk),
+                                            text_keys=torch.where(is_s2, pk, own_k))
+            out["n_s1s2_pairs"] = torch.tensor(float(n_pairs))
+    if t.contrastive == "mls":
+        out["text"] = mls_infonce(fused_mean, fused_logvar, o["text_mean"], o["text_logvar"], o["logit_scale"],
+                                  image_keys=image_keys, text_keys=batch["text_keys"].to(device))
+    else:
+        out["text"] = symmetric_infonce(fused_mean, o["text_mean"], o["logit_scale"], image_keys=image_keys,
+                                        text_keys=batch["text_keys"].to(device))
+    out["variance_nll"] = gaussian_pair_nll(fused_mean, fused_logvar, o["text_mean"], o["text_logvar"])
+    loss = out["text"] + t.variance_loss_weight * out["variance_nll"]
+    if "s1s2" in out:
+        loss = loss + t.s1s2_weight * out["s1s2"]
+    if "dense_mean" in o:
+        dm = F.normalize(o["dense_mean"].float().mean(dim=1), dim=-1)
+        out["dense"] = (dm - F.normalize(img_mean, dim=-1).detach()).pow(2).sum(dim=-1).mean()
+        loss = loss + t.dense_weight * out["dense"]
+    out["loss"] = loss
+    return out
+
+
+class _StopFlag:
+    """Set by SIGTERM / SIGINT; the loop checkpoints and leaves at the end of the current step."""
+
+    def __init__(self) -> None:
+        self.set = False
+        self._old: dict[int, Any] = {}
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._old[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.set = True
+
+    def restore(self) -> None:
+        for sig, h in self._old.items():
+            signal.signal(sig, h)
+
+
+def _resolve_resume(resume: str | Path | None, out: Path) -> Path | None:
+    if resume is None or str(resume) in ("", "none", "no"):
+        return None
+    if str(resume) == "auto":
+        ck = out / "checkpoint.pt"
+        return ck if ck.is_file() else None
+    p = Path(resume)
+    p = p / "checkpoint.pt" if p.is_dir() else p
+    if not p.is_file():
+        raise InputError(f"--resume {resume}: no checkpoint there", hint="pass a checkpoint.pt, 'auto' or nothing")
+    return p
 
 
 def train(
@@ -124,8 +256,20 @@ def train(
     num_workers: int = 0,
     log_every: int = 1,
     save_every: int = 0,
+    resume: str | Path | None = None,
+    stop_after: int | None = None,
+    keep_checkpoints: bool = False,
 ) -> dict[str, Any]:
-    """Train for ``steps`` optimiser steps; returns the summary (also written by rank 0)."""
+    """Train up to step ``steps``; returns the summary (also written by rank 0).
+
+    ``resume``: ``"auto"`` continues from ``out/checkpoint.pt`` when it exists, a path continues from that
+    checkpoint, ``None`` starts afresh. Resuming restores model, optimiser, scheduler, every rank's RNG and the
+    data position (needs the same world size, per-rank batch size, workers and seed), so the loss curve continues
+    the uninterrupted one. ``stop_after`` leaves (with a checkpoint) after that step, as if interrupted.
+    Checkpoints (atomic: temp file + rename) every ``save_every`` steps, at the end, and on SIGTERM / SIGINT
+    (at the end of the current step), or on an error between optimiser steps. ``keep_checkpoints`` also keeps
+    a copy per save as ``checkpoint-step<N>.pt``.
+    """
     env = setup_distributed()
     cfg = config if isinstance(config, ModelConfig) else load_config(config)
     bs = batch_size or cfg.train.batch_size
@@ -136,66 +280,148 @@ def train(
     torch.manual_seed(seed)  # same init on every rank (DDP also broadcasts rank 0's weights)
 
     ds = ShardDataset(man, split=TRAIN_SPLIT, max_tokens=max_tokens or cfg.train.max_tokens, rank=env.rank,
-                      world_size=env.world_size, shuffle=True, repeat=True, seed=seed)
-    loader = DataLoader(ds, batch_size=bs, collate_fn=collate, num_workers=num_workers)
+                      world_size=env.world_size, shuffle=True, repeat=True, seed=seed, partners=True)
     model = GeoResetModel(cfg, text_backbone=FrozenTextBackbone(str(env.device))).to(env.device)
+    use_dense = cfg.train.dense_weight > 0 and cfg.train.dense_queries > 0
     net: nn.Module = model
     if env.world_size > 1:
-        net = DistributedDataParallel(model, device_ids=[env.local_rank] if env.device.type == "cuda" else None)
+        net = DistributedDataParallel(model, device_ids=[env.local_rank] if env.device.type == "cuda" else None,
+                                      find_unused_parameters=not use_dense)
     opt = torch.optim.AdamW(_param_groups(model, cfg.train.weight_decay), lr=lr or cfg.train.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg.train.warmup_steps, steps))
     use_bf16 = env.device.type == "cuda"
+
+    start_step, resumed_from, last = 0, None, {}
+    data_state = {"world_size": env.world_size, "batch_size": bs, "num_workers": num_workers, "seed": seed}
+    ck_path = _resolve_resume(resume, out)
+    rng_restore: dict[str, Any] | None = None
+    if ck_path is not None:
+        st = torch.load(ck_path, map_location="cpu", weights_only=False)
+        if st.get("config") != cfg.to_dict():
+            raise InputError(f"cannot resume from {ck_path}: it was trained with another config",
+                             hint=f"use --config {st.get('config', {}).get('name')} or another --out")
+        saved = st.get("data_state") or {}
+        diff = {k: (saved.get(k), v) for k, v in data_state.items() if saved.get(k) != v}
+        if diff:
+            raise InputError(f"cannot resume from {ck_path}: (checkpoint, now) differ for {diff}",
+                             hint="resume with the same --nproc, --batch-size, --num-workers and --seed")
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        sched.load_state_dict(st["scheduler"])
+        start_step, resumed_from = int(st["step"]), str(ck_path)
+        per_rank = st.get("rng_per_rank") or [st.get("rng")]
+        rng_restore = per_rank[env.rank] if env.rank < len(per_rank) and per_rank[env.rank] else None
+        last = dict(st.get("last_metrics") or {})
+        ds.set_position(start_step, bs)
+    loader = DataLoader(ds, batch_size=bs, collate_fn=collate, num_workers=num_workers)
     _prepare_text_cache(model.text.backbone, man, ds, out, env)
 
+    metrics = out / "metrics.jsonl"
     if env.rank == 0:
-        (out / "metrics.jsonl").write_text("")
+        kept = []
+        if start_step and metrics.is_file():
+            kept = [ln for ln in metrics.read_text().splitlines() if ln and json.loads(ln)["step"] <= start_step]
+        metrics.write_text("".join(x + "\n" for x in kept))
+    if rng_restore is not None:
+        _set_rng_state(rng_restore)
+
+    def save(step: int, *, collective: bool = True) -> None:
+        rngs = [_rng_state()]
+        if env.world_size > 1 and collective:
+            rngs = [None] * env.world_size
+            dist.all_gather_object(rngs, _rng_state())
+        if env.rank == 0:
+            path = _save(out, model, cfg, opt, sched, step, man, ds, env, seed, rngs, data_state, last)
+            if keep_checkpoints:
+                shutil.copyfile(path, out / f".checkpoint-step{step}.pt.tmp")
+                os.replace(out / f".checkpoint-step{step}.pt.tmp", out / f"checkpoint-step{step}.pt")
+
+    stop = _StopFlag()
+    stop.install()
     batches = iter(loader)
     t0 = time.perf_counter()
-    last: dict[str, float] = {}
-    for step in range(1, steps + 1):
-        ts = time.perf_counter()
-        batch = next(batches)
-        feats = model.text.features(batch["texts"])
-        with torch.autocast(env.device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            o = net(batch["desc"].to(env.device), batch["mask"].to(env.device), feats)
-        infonce = symmetric_infonce(o["image_mean"], o["text_mean"], o["logit_scale"],
-                                    image_keys=batch["image_keys"].to(env.device),
-                                    text_keys=batch["text_keys"].to(env.device))
-        nll = gaussian_pair_nll(o["image_mean"], o["image_logvar"], o["text_mean"], o["text_logvar"])
-        opt.zero_grad(set_to_none=True)
-        (infonce + cfg.train.variance_loss_weight * nll).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        nll_avg = nll.detach().clone()
-        if env.world_size > 1:
-            dist.all_reduce(nll_avg)
-            nll_avg /= env.world_size
-        last = {"infonce": float(infonce.detach()), "variance_nll": float(nll_avg)}
-        last["loss"] = last["infonce"] + cfg.train.variance_loss_weight * last["variance_nll"]
-        if env.rank == 0 and (step % log_every == 0 or step == steps):
-            dt = time.perf_counter() - ts
-            rec = {"step": step, **last, "temperature": float(1.0 / model.logit_scale.detach().exp()),
-                   "lr": sched.get_last_lr()[0], "step_s": dt, "samples_per_s": bs * env.world_size / dt,
-                   "tokens_mean": float(batch["n_tokens"].float().mean()), "time": time.time()}
-            with (out / "metrics.jsonl").open("a") as f:
-                f.write(json.dumps(rec) + "\n")
-        if env.rank == 0 and save_every and step % save_every == 0 and step != steps:
-            _save(out, model, cfg, opt, sched, step, man, ds, env, seed)
+    step = done = start_step
+    interrupted = False
+    updating = False
+    try:
+        for step in range(start_step + 1, steps + 1):
+            ts = time.perf_counter()
+            batch = next(batches)
+            feats = model.text.features(batch["texts"])
+            desc, mask = batch["desc"].to(env.device), batch["mask"].to(env.device)
+            qd = _query_desc(desc, mask, cfg.train.dense_queries) if use_dense else None
+            with torch.autocast(env.device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                o = net(desc, mask, feats, batch["partner_desc"].to(env.device),
+                        batch["partner_mask"].to(env.device), qd)
+            terms = compute_losses(o, batch, cfg, _step_generator(seed, step, env.rank), env.device)
+            opt.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            updating = True
+            opt.step()
+            sched.step()
+            updating = False
+            done = step
+            nll_avg = terms["variance_nll"].detach().clone()
+            if env.world_size > 1:
+                dist.all_reduce(nll_avg)
+                nll_avg /= env.world_size
+            vw = cfg.train.variance_loss_weight
+            last = {"infonce": float(terms["text"].detach()), "variance_nll": float(nll_avg)}
+            last["loss"] = last["infonce"] + vw * last["variance_nll"]
+            if "s1s2" in terms:
+                last["s1s2"] = float(terms["s1s2"].detach())
+                last["loss"] += cfg.train.s1s2_weight * last["s1s2"]
+            if "dense" in terms:  # local term: averaged over ranks like the NLL
+                dn = terms["dense"].detach().clone()
+                if env.world_size > 1:
+                    dist.all_reduce(dn)
+                    dn /= env.world_size
+                last["dense"] = float(dn)
+                last["loss"] += cfg.train.dense_weight * last["dense"]
+            if env.rank == 0 and (step % log_every == 0 or step == steps):
+                dt = time.perf_counter() - ts
+                rec = {"step": step, **last, "temperature": float(1.0 / model.logit_scale.detach().exp()),
+                       "lr": sched.get_last_lr()[0], "step_s": dt, "samples_per_s": bs * env.world_size / dt,
+                       "tokens_mean": float(batch["n_tokens"].float().mean()),
+                       "s1s2_pairs": int(terms["n_s1s2_pairs"]) if "n_s1s2_pairs" in terms else 0,
+                       "time": time.time()}
+                with metrics.open("a") as f:
+                    f.write(json.dumps(rec) + "\n")
+            want_stop = torch.tensor([int(stop.set or (stop_after is not None and step >= stop_after))])
+            if env.world_size > 1:
+                dist.all_reduce(want_stop, op=dist.ReduceOp.MAX)
+            if bool(want_stop.item()) and step != steps:
+                interrupted = True
+                break
+            if save_every and step % save_every == 0 and step != steps:
+                save(step)
+    except BaseException:
+        if env.rank == 0 and done > start_step and not updating:
+            save(done, collective=False)  # the other ranks may be gone: rank 0's RNG only
+        raise
+    finally:
+        stop.restore()
     wall = time.perf_counter() - t0
+    n_run = done - start_step
 
     summary = {
         "final_loss": last.get("loss"), "final_infonce": last.get("infonce"),
-        "final_variance_nll": last.get("variance_nll"), "steps": steps, "world_size": env.world_size,
+        "final_variance_nll": last.get("variance_nll"), "final_s1s2": last.get("s1s2"),
+        "final_dense": last.get("dense"), "steps": steps, "step": done,
+        "resumed_from": resumed_from, "resumed_at_step": start_step if resumed_from else None,
+        "interrupted": interrupted, "world_size": env.world_size,
         "backend": env.backend, "device": str(env.device), "batch_size_per_rank": bs,
-        "global_batch_size": bs * env.world_size, "wall_s": wall, "steps_per_s": steps / wall,
-        "samples_per_s": steps * bs * env.world_size / wall, "n_train_rows": man.splits.get(TRAIN_SPLIT, len(ds)),
+        "global_batch_size": bs * env.world_size, "wall_s": wall, "steps_per_s": n_run / wall if wall else None,
+        "samples_per_s": n_run * bs * env.world_size / wall if wall else None,
+        "n_train_rows": man.splits.get(TRAIN_SPLIT, len(ds)), "n_rows_with_partner": ds.n_with_partner,
+        "contrastive": cfg.train.contrastive,
         "config": cfg.name, "snapshot_id": man.snapshot_id, "checkpoint": str(out / "checkpoint.pt"),
-        "metrics": str(out / "metrics.jsonl"), "text_features": str(out / TEXT_CACHE),
+        "metrics": str(metrics), "text_features": str(out / TEXT_CACHE),
         "text_backbone_loaded": model.text.backbone.loaded,
     }
+    save(done)
     if env.rank == 0:
-        _save(out, model, cfg, opt, sched, steps, man, ds, env, seed)
         (out / "train_summary.json").write_text(json.dumps(summary, indent=2))
     if env.world_size > 1:
         dist.barrier()
@@ -204,17 +430,19 @@ def train(
 
 
 def _save(out: Path, model: GeoResetModel, cfg: ModelConfig, opt: torch.optim.Optimizer, sched: Any, step: int,
-          man: Any, ds: ShardDataset, env: DistEnv, seed: int) -> None:
+          man: Any, ds: ShardDataset, env: DistEnv, seed: int, rngs: list[Any], data_state: dict[str, Any],
+          last: dict[str, float]) -> Path:
     specs = {k: v.to_dict() for k, v in BAND_REGISTRY.items()}
     seen = {(str(r.get("sensor")), tuple(r["bands"])): r for r in ds.rows}
     for r in seen.values():
         for b in row_bands(r):
             specs.setdefault(b.name, b.to_dict())
-    save_checkpoint(out / "checkpoint.pt", {
+    return save_checkpoint(out / "checkpoint.pt", {
         "model": model.state_dict(), "config": cfg.to_dict(), "band_specs": specs, "norm": man.norm,
         "snapshot_id": man.snapshot_id, "manifest": str(man.path), "simulated_data": man.simulated,
         "text_backbone": cfg.text.backbone, "step": step, "optimizer": opt.state_dict(),
-        "scheduler": sched.state_dict(), "rng": _rng_state(), "world_size": env.world_size, "seed": seed,
+        "scheduler": sched.state_dict(), "rng": rngs[0], "rng_per_rank": rngs, "world_size": env.world_size,
+        "seed": seed, "data_state": data_state, "last_metrics": last,
     })
 
 
@@ -232,10 +460,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--num-workers", type=int, default=0, help="DataLoader workers per rank")
     p.add_argument("--log-every", type=int, default=1)
     p.add_argument("--save-every", type=int, default=0, help="also checkpoint every N steps (0: only at the end)")
+    p.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CKPT",
+                   help="continue a run: bare --resume (or 'auto') uses OUT/checkpoint.pt when it exists; or a path")
+    p.add_argument("--stop-after", type=int, default=None, help="leave (with a checkpoint) after this step")
+    p.add_argument("--keep-checkpoints", action="store_true", help="also keep OUT/checkpoint-step<N>.pt per save")
     a = p.parse_args(argv)
     summary = train(config=a.config, manifest=a.manifest, out=a.out, steps=a.steps, batch_size=a.batch_size,
                     lr=a.lr, seed=a.seed, max_tokens=a.max_tokens, num_workers=a.num_workers,
-                    log_every=a.log_every, save_every=a.save_every)
+                    log_every=a.log_every, save_every=a.save_every, resume=a.resume, stop_after=a.stop_after,
+                    keep_checkpoints=a.keep_checkpoints)
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps(summary), flush=True)
     return 0

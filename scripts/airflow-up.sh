@@ -98,16 +98,6 @@ export PATH="$REPO/.venv/bin:$PATH"  # standalone runs its components as `airflo
 
 T0=$(date +%s.%N)
 echo "[airflow-up] AIRFLOW_HOME=$AIRFLOW_HOME  dags=$AIRFLOW__CORE__DAGS_FOLDER  port=$PORT"
-if ! "$AIRFLOW_BIN" db migrate >"$AIRFLOW_HOME/db-migrate.log" 2>&1; then
-  tail -n 30 "$AIRFLOW_HOME/db-migrate.log" >&2
-  echo "[airflow-up] 'airflow db migrate' failed (log: $AIRFLOW_HOME/db-migrate.log)" >&2
-  exit 1
-fi
-if ! "$AIRFLOW_BIN" pools set georeset_catalog_writer 1 "one DuckDB catalogue writer" >>"$AIRFLOW_HOME/db-migrate.log" 2>&1; then
-  tail -n 30 "$AIRFLOW_HOME/db-migrate.log" >&2
-  echo "[airflow-up] could not create the pool georeset_catalog_writer (log: $AIRFLOW_HOME/db-migrate.log)" >&2
-  exit 1
-fi
 
 # --- start in a new session ------------------------------------------------------------------------------------
 setsid "$AIRFLOW_BIN" standalone >"$LOG" 2>&1 </dev/null &
@@ -146,9 +136,16 @@ EOF
   fi
   sleep 1
 done
+
+# The one-slot pool of the single DuckDB catalogue writer (standalone has migrated the DB by now; `pools set`
+# creates or updates, so a restart keeps it).
+if ! "$AIRFLOW_BIN" pools set georeset_catalog_writer 1 "one DuckDB catalogue writer" >"$AIRFLOW_HOME/pools.log" 2>&1; then
+  tail -n 20 "$AIRFLOW_HOME/pools.log" >&2
+  fail "could not create the pool georeset_catalog_writer (log: $AIRFLOW_HOME/pools.log)"
+fi
 T1=$(date +%s.%N)
 
-echo "[airflow-up] healthy after $(awk -v a="$T0" -v b="$T1" 'BEGIN{printf "%.1f", b-a}') s (pid $PID, process group $PID)"
+echo "[airflow-up] healthy, pool georeset_catalog_writer set, after $(awk -v a="$T0" -v b="$T1" 'BEGIN{printf "%.1f", b-a}') s (pid $PID, process group $PID)"
 echo "[airflow-up] UI / API:       http://127.0.0.1:$PORT   (user: admin)"
 echo "[airflow-up] admin password: $PASSWORDS"
 echo "[airflow-up] log:            $LOG"

@@ -40,8 +40,8 @@ def evaluate(geoparser: Geoparser, docs: Iterable[GoldDocument], *, batch_size: 
         n_gold_geo += sum(g.lat is not None for g in gold)
         n_pred += len(pred)
         matched: set[int] = set()
-        for p in pred:
-            j = next((k for k, g in enumerate(gold) if k not in matched and p.start < g.end and g.start < p.end), None)
+        for t in pred:
+            j = next((k for k, g in enumerate(gold) if k not in matched and t.start < g.end and g.start < t.end), None)
             if j is None:
                 continue
             matched.add(j)
@@ -49,15 +49,15 @@ def evaluate(geoparser: Geoparser, docs: Iterable[GoldDocument], *, batch_size: 
             g = gold[j]
             if g.lat is None or g.lon is None:
                 excluded += 1
-            elif p.lat is not None and p.lon is not None and haversine_km(p.lon, p.lat, g.lon, g.lat) <= 161:
+            elif t.lat is not None and t.lon is not None and haversine_km(t.lon, t.lat, g.lon, g.lat) <= 161:
                 tp161 += 1
         gold_hits += len(matched)
         geo = [g for g in gold if g.lat is not None and g.lon is not None]
-        for g, r in zip(geo, geoparser.resolve_spans(doc.text, [(g.start, g.end) for g in geo]), strict=True):
-            if r.lat is None or r.lon is None:
+        for g, res in zip(geo, geoparser.resolve_spans(doc.text, [(g.start, g.end) for g in geo]), strict=True):
+            if res.lat is None or res.lon is None:
                 errors.append(20038.0)  # half the Earth's circumference: unresolved
                 continue
-            err = haversine_km(r.lon, r.lat, g.lon, g.lat)  # type: ignore[arg-type]
+            err = haversine_km(res.lon, res.lat, g.lon, g.lat)  # type: ignore[arg-type]
             errors.append(err)
             within += err <= 161
     p = ner_tp / n_pred if n_pred else 0.0

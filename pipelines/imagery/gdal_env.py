@@ -23,7 +23,9 @@ GDAL_DEFAULTS: dict[str, Any] = {
     "GDAL_HTTP_MULTIRANGE": "YES",
     "GDAL_HTTP_TIMEOUT": 30,
     "VSI_CACHE": "TRUE",
-    "GDAL_CACHEMAX": 256,  # MB
+    # bytes: rasterio passes GDAL_CACHEMAX to GDALSetCacheMax64 (so "256" would be a 256-byte cache that keeps
+    # no decoded block: every window read would decode its tiles again)
+    "GDAL_CACHEMAX": 256 * 2**20,
     "GDAL_NUM_THREADS": "1",  # one per process: parallelism comes from workers, not from GDAL
 }
 

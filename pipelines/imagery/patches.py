@@ -37,8 +37,11 @@ from georeset.pipelines.imagery.bands import sensor_of
 from georeset.pipelines.imagery.cloud import scl_fractions
 from georeset.pipelines.imagery.grid import GridCell, utm_crs
 from georeset.pipelines.imagery.read import (
+    AssetReadError,
     DatasetCache,
     Patch,
+    Signer,
+    failure_reason,
     patch_grid,
     pixel_checksum,
     read_patch,
@@ -49,7 +52,6 @@ from georeset.pipelines.imagery.stac import (
     LICENCE_SIMULATED,
     is_simulated,
     item_datetime,
-    open_client,
     scene_id_of,
     scene_row,
     search_items,
@@ -66,7 +68,9 @@ class ImageryReadWarning(GeoResetWarning):
 class Failure:
     scene_id: str
     location: str
-    reason: str
+    reason: str  # "<kind>: <detail>"
+    kind: str = "read_error"  # not_found | forbidden | timeout | corrupt | read_error (see read.FAILURE_REASONS)
+    asset: str = ""  # band name of the failed asset, when known
 
 
 @dataclass
@@ -176,11 +180,16 @@ def fetch_patches(
     bands: dict[str, list[str]] | None = None,
     progress: bool = True,
     retrieved_at: datetime | None = None,
+    orbit_direction: str | None = None,
+    sign: Signer | None = None,
+    search_cache: bool = True,
     **client_kwargs: Any,
 ) -> FetchResult:
     """Fetch one patch per location and sensor; stage ``scenes`` and ``patches`` rows (merge them afterwards).
 
     ``bands`` optionally maps a sensor ('S2', 'S1') to the band names to read (default: all 12 L2A bands / VV, VH).
+    ``sign`` signs hrefs at read time (stored hrefs stay unsigned). The search is cached under
+    ``<data_dir>/stac_cache/`` (``search_cache=False`` to search anyway).
     """
     t0 = time.perf_counter()
     if not locations:
@@ -192,8 +201,9 @@ def fetch_patches(
     pts = [_lonlat(loc) for loc in locations]
     pad = size * gsd / 111_000.0
     bbox = [min(p[0] for p in pts) - pad, min(p[1] for p in pts) - pad, max(p[0] for p in pts) + pad, max(p[1] for p in pts) + pad]
-    client = open_client(stac_url, **client_kwargs)
-    items = search_items(client, collections=collections, bbox=bbox, datetime=datetime, max_cloud=max_cloud, max_items=max_items)
+    items = search_items(stac_url, collections=collections, bbox=bbox, datetime=datetime, max_cloud=max_cloud,
+                         orbit_direction=orbit_direction, max_items=max_items,
+                         cache_dir=data_dir / "stac_cache" if search_cache else None, **client_kwargs)  # fmt: skip
     result.items_found = len(items)
     target = target_date or _target(datetime)
     shapes = [(it, shape(it.geometry)) for it in items if it.geometry]
@@ -219,10 +229,11 @@ def fetch_patches(
                     result.patch_ids.append(sorted(done)[0])
                     continue
                 patch, item = None, None
-                for cand in _rank(cands, sensor, lon, lat, gsd=gsd, size=size, crs=crs, target=target, cache=cache):
+                for cand in _rank(cands, sensor, lon, lat, gsd=gsd, size=size, crs=crs, target=target, cache=cache,
+                                  sign=sign):  # fmt: skip
                     try:
                         patch = read_patch(cand, lon, lat, size=size, gsd=gsd, dst_crs=crs, cache=cache,
-                                           bands=(bands or {}).get(sensor))  # fmt: skip
+                                           bands=(bands or {}).get(sensor), sign=sign)  # fmt: skip
                         item = cand
                         break
                     except _READ_ERRORS as exc:
@@ -255,13 +266,15 @@ def datetime_now() -> datetime:
 
 
 def _record(result: FetchResult, scene_id: str, key: str, exc: BaseException) -> None:
-    reason = f"{type(exc).__name__}: {exc}"
+    kind = failure_reason(exc)
+    detail = exc.message if isinstance(exc, GeoResetError) else f"{type(exc).__name__}: {exc}"
+    reason = f"{kind}: {detail}"
     warnings.warn(f"patch at {key} from {scene_id} not read: {reason}", ImageryReadWarning, stacklevel=3)
-    result.failures.append(Failure(scene_id, key, reason))
+    result.failures.append(Failure(scene_id, key, reason, kind, exc.band if isinstance(exc, AssetReadError) else ""))
 
 
 def _rank(cands: list[pystac.Item], sensor: str, lon: float, lat: float, *, gsd: float, size: int, crs: str,
-          target: datetime | None, cache: DatasetCache) -> list[pystac.Item]:  # fmt: skip
+          target: datetime | None, cache: DatasetCache, sign: Signer | None = None) -> list[pystac.Item]:  # fmt: skip
     """Candidates best first: S2 by patch-level clear fraction (0.01 steps) then date gap; S1 by date gap.
     An unreadable SCL ranks its item last (its read will then be tried, and fail or not, in that order)."""
     if sensor != "S2" or len(cands) == 1:
@@ -270,7 +283,7 @@ def _rank(cands: list[pystac.Item], sensor: str, lon: float, lat: float, *, gsd:
     for it in cands:
         try:
             pcrs, tf = patch_grid(it, lon, lat, gsd=gsd, size=size, dst_crs=crs)
-            scl = read_scl(it, pcrs, tf, size, cache)
+            scl = read_scl(it, pcrs, tf, size, cache, sign)
             clear = scl_fractions(scl).clear if scl is not None else 0.0
         except _READ_ERRORS:
             clear = -1.0

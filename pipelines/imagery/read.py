@@ -13,9 +13,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +28,12 @@ import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
+from rasterio.errors import RasterioError
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 from shapely.geometry import Polygon
 
-from georeset.errors import InputError
+from georeset.errors import GeoResetError, InputError
 from georeset.pipelines.imagery.bands import (
     S1_DEFAULT_BANDS,
     S2_DEFAULT_BANDS,
@@ -41,9 +45,15 @@ from georeset.pipelines.imagery.bands import (
 from georeset.pipelines.imagery.cloud import SclFractions, scl_fractions
 from georeset.pipelines.imagery.gdal_env import gdal_env
 from georeset.pipelines.imagery.grid import from_lonlat, patch_transform, to_lonlat, utm_crs
-from georeset.pipelines.imagery.stac import item_crs, item_datetime
+from georeset.pipelines.imagery.stac import item_datetime
 
-__all__ = ["Patch", "DatasetCache", "read_patch", "read_scl", "patch_grid", "pixel_checksum", "save_patch_npz"]
+__all__ = [
+    "AssetReadError",
+    "FAILURE_REASONS",
+    "Signer",
+    "failure_reason",
+    "sar_calibration",
+    "Patch", "DatasetCache", "read_patch", "read_scl", "patch_grid", "pixel_checksum", "save_patch_npz"]
 
 
 @dataclass
@@ -67,38 +77,93 @@ class Patch:
     fractions: SclFractions
     scl: np.ndarray | None = None
     units: list[str] = field(default_factory=list)
+    calibration: list[str] = field(default_factory=list)  # per band, see save_patch_npz
+    item_id: str = ""
+    collection: str = ""
 
     @property
     def nodata_mask(self) -> np.ndarray:
         return np.isnan(self.image).any(axis=0)
 
 
+#: Turns a stored (unsigned) href into the URL to read (e.g. ``planetary_computer.sign``).
+Signer = Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class _Source:
+    """An open dataset with the properties a patch read needs, read once (rasterio builds new objects per access)."""
+
+    ds: Any
+    crs: CRS | None
+    crs_key: str  # CRS as a string, for cheap comparisons
+    transform: Affine
+    width: int
+    height: int
+    dtype: str
+    nodata: float | None
+
+    @classmethod
+    def of(cls, ds: Any) -> _Source:
+        crs = ds.crs
+        key = crs.to_string() if crs else ""
+        return cls(ds, crs, key, ds.transform, ds.width, ds.height, ds.dtypes[0], ds.nodata)
+
+
 class DatasetCache:
-    """Keeps rasterio datasets open across patches of the same item (one open per asset, not per patch)."""
+    """Keeps rasterio datasets open across patches (one open per asset, not per patch), with their grid properties,
+    the parsed band specs of the items seen, and the GDAL settings entered once for the whole run."""
 
     def __init__(self, max_open: int = 64) -> None:
-        self._open: dict[str, Any] = {}
+        self._open: dict[str, _Source] = {}
+        self._specs: dict[int, tuple[pystac.Item, dict[str, BandSpec]]] = {}
+        self._env: Any = None
         self.max_open = max_open
 
-    def get(self, href: str) -> Any:
-        ds = self._open.get(href)
-        if ds is None:
+    def source(self, href: str, sign: Signer | None = None) -> _Source:
+        src = self._open.get(href)
+        if src is None:
             if len(self._open) >= self.max_open:
-                self.close()
-            ds = rasterio.open(href)
-            self._open[href] = ds
-        return ds
+                self.close_datasets()
+            src = _Source.of(rasterio.open(sign(href) if sign else href))
+            self._open[href] = src
+        return src
 
-    def close(self) -> None:
-        for ds in self._open.values():
-            ds.close()
+    def get(self, href: str, sign: Signer | None = None) -> Any:
+        return self.source(href, sign).ds
+
+    def specs(self, item: pystac.Item) -> dict[str, BandSpec]:
+        hit = self._specs.get(id(item))
+        if hit is None or hit[0] is not item:
+            if len(self._specs) > 4096:
+                self._specs.clear()
+            hit = (item, band_specs(item))
+            self._specs[id(item)] = hit
+        return hit[1]
+
+    @property
+    def in_env(self) -> bool:
+        return self._env is not None
+
+    def close_datasets(self) -> None:
+        for src in self._open.values():
+            src.ds.close()
         self._open.clear()
 
+    def close(self) -> None:
+        self.close_datasets()
+        self._specs.clear()
+
     def __enter__(self) -> DatasetCache:
+        self._env = gdal_env()
+        self._env.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+        if self._env is not None:
+            env, self._env = self._env, None
+            env.__exit__(None, None, None)
 
 
 def pixel_checksum(image: np.ndarray) -> str:
@@ -107,43 +172,85 @@ def pixel_checksum(image: np.ndarray) -> str:
 
 
 def patch_grid(item: pystac.Item, lon: float, lat: float, *, gsd: float, size: int, dst_crs: str | None = None) -> tuple[str, Affine]:
-    """The patch CRS and transform: ``dst_crs`` or the item's projected CRS or the point's UTM zone."""
-    crs = dst_crs
-    if crs is None:
-        ic = item_crs(item)
-        crs = ic if ic and CRS.from_user_input(ic).is_projected else utm_crs(lon, lat)
+    """The patch CRS and transform: ``dst_crs``, else the point's WGS84 UTM zone (whatever the item's CRS: an S2 tile
+    in the neighbouring zone, an S1 scene in EPSG:4326 or with GCPs all land on the same grid for the same point)."""
+    del item  # the grid depends on the point only, so that S1 and S2 patches of a location coincide
+    crs = dst_crs or utm_crs(lon, lat)
     x, y = from_lonlat(crs, lon, lat)
     return crs, patch_transform(x, y, gsd=gsd, size=size)
 
 
 def _read_band(src: Any, *, crs: str, transform: Affine, size: int, resampling: Resampling, nodata: float | None) -> np.ndarray:
-    dst_crs = CRS.from_user_input(crs)
-    st = src.transform
-    if src.crs == dst_crs and st.b == 0 and st.d == 0 and math.isclose(st.a, transform.a) and math.isclose(st.e, transform.e):
+    """The band on the patch grid. Fast paths (no warper) when the source is in the patch CRS, north-up:
+    - aligned at the same resolution: a plain window read (boundless at the scene edge);
+    - coarser native pixels (20/60 m to 10 m), window at least one source pixel inside the scene: one resampled
+      ``RasterIO`` of the fractional source window (same values as the ``WarpedVRT``: bilinear / nearest
+      upsampling is the same kernel, pixel centres on the same grid);
+    - otherwise (another CRS, downsampling, GCP georeferencing, scene edge): a ``WarpedVRT`` onto the patch grid.
+    """
+    info = src if isinstance(src, _Source) else _Source.of(src)
+    src = info.ds
+    st = info.transform
+    same_crs = info.crs is not None and (info.crs_key == crs or info.crs == _crs(crs))
+    if same_crs and st.b == 0 and st.d == 0 and st.a > 0 and st.e < 0:
         col = (transform.c - st.c) / st.a
         row = (transform.f - st.f) / st.e
-        if abs(col - round(col)) < 1e-6 and abs(row - round(row)) < 1e-6:
-            win = Window(round(col), round(row), size, size)
-            inside = win.col_off >= 0 and win.row_off >= 0 and win.col_off + size <= src.width and win.row_off + size <= src.height
-            if inside:
-                return np.asarray(src.read(1, window=win))
-            fill = nodata if nodata is not None else 0
-            return np.asarray(src.read(1, window=win, boundless=True, fill_value=fill))
-    vrt_nodata = nodata if nodata is not None else (math.nan if np.dtype(src.dtypes[0]).kind == "f" else 0)
+        if math.isclose(st.a, transform.a) and math.isclose(st.e, transform.e):
+            if abs(col - round(col)) < 1e-6 and abs(row - round(row)) < 1e-6:
+                win = Window(round(col), round(row), size, size)
+                inside = win.col_off >= 0 and win.row_off >= 0 and win.col_off + size <= info.width and win.row_off + size <= info.height
+                if inside:
+                    return np.asarray(src.read(1, window=win))
+                fill = nodata if nodata is not None else 0
+                return np.asarray(src.read(1, window=win, boundless=True, fill_value=fill))
+        elif st.a >= transform.a - 1e-9 and -st.e >= -transform.e - 1e-9:
+            w = size * transform.a / st.a
+            h = size * -transform.e / -st.e
+            if col >= 1 and row >= 1 and col + w <= info.width - 1 and row + h <= info.height - 1:
+                return np.asarray(
+                    src.read(1, window=Window(col, row, w, h), out_shape=(size, size), resampling=resampling)
+                )
+    vrt_nodata = nodata if nodata is not None else (math.nan if np.dtype(info.dtype).kind == "f" else 0)
     with WarpedVRT(
         src,
-        crs=dst_crs,
+        crs=_crs(crs),
         transform=transform,
         width=size,
         height=size,
         resampling=resampling,
-        src_nodata=nodata if nodata is not None else src.nodata,
+        src_nodata=nodata if nodata is not None else info.nodata,
         nodata=vrt_nodata,
     ) as vrt:
         return np.asarray(vrt.read(1))
 
 
-def _to_physical(dn: np.ndarray, spec: BandSpec, item: pystac.Item, src_nodata: float | None) -> np.ndarray:
+@lru_cache(maxsize=64)
+def _crs(crs: str) -> CRS:
+    return CRS.from_user_input(crs)
+
+
+def sar_calibration(spec: BandSpec, item: pystac.Item, dtype: str) -> str:
+    """How a SAR band's numbers relate to backscatter:
+    - ``db``: already in dB (``raster:bands`` unit dB);
+    - ``gamma0_rtc``: radiometrically terrain-corrected gamma0 in linear power (Planetary Computer
+      ``sentinel-1-rtc``, ``sar:product_type`` RTC);
+    - ``sigma0_linear``: calibrated linear power (float values, e.g. the sample world);
+    - ``uncalibrated``: GRD amplitude digital numbers (integer values; Earth Search ``sentinel-1-grd``). They are
+      turned into ``20 log10(DN)`` "dB" that is NOT backscatter: radiometric calibration needs the product's
+      calibration LUT, which this reader does not apply (yet), whether or not the item links it.
+    """
+    unit = (spec.unit or "").lower()
+    if unit in {"db", "decibel", "decibels"}:
+        return "db"
+    if np.dtype(dtype).kind in "iu" and spec.scale is None:
+        return "uncalibrated"
+    product = str(item.properties.get("sar:product_type") or "").upper()
+    if "rtc" in (item.collection_id or "").lower() or product == "RTC" or "gamma" in unit:
+        return "gamma0_rtc"
+    return "sigma0_linear"
+
+
+def _to_physical(dn: np.ndarray, spec: BandSpec, item: pystac.Item, src_nodata: float | None, calibration: str = "") -> np.ndarray:
     a = dn.astype(np.float32)
     nodata = spec.nodata if spec.nodata is not None else src_nodata
     invalid = ~np.isfinite(a)
@@ -159,25 +266,74 @@ def _to_physical(dn: np.ndarray, spec: BandSpec, item: pystac.Item, src_nodata: 
     elif spec.kind == "sar":
         if spec.scale is not None or spec.offset is not None:
             a = a * np.float32(spec.scale if spec.scale is not None else 1.0) + np.float32(spec.offset or 0.0)
-        if (spec.unit or "").lower() not in {"db", "decibel", "decibels"}:
+        if calibration != "db":
             invalid |= a <= 0
+            factor = 20.0 if calibration == "uncalibrated" else 10.0  # amplitude DN vs power
             with np.errstate(divide="ignore", invalid="ignore"):
-                a = (10.0 * np.log10(np.where(a > 0, a, np.nan))).astype(np.float32)
+                a = (factor * np.log10(np.where(a > 0, a, np.nan))).astype(np.float32)
     a[invalid] = np.nan
     return a
 
 
+#: Reasons a failed asset is recorded with (see :func:`failure_reason`).
+FAILURE_REASONS = ("not_found", "forbidden", "timeout", "corrupt", "read_error")
+
+
+class AssetReadError(GeoResetError):
+    """One asset of an item could not be read (after GDAL's HTTP retries): ``reason`` is one of
+    :data:`FAILURE_REASONS`, ``band`` / ``href`` (unsigned) name the asset."""
+
+    def __init__(self, *, band: str, href: str, reason: str, detail: str) -> None:
+        self.band, self.href, self.reason, self.detail = band, href, reason, detail
+        super().__init__(
+            f"asset {band} ({href}) unreadable: {reason}: {detail}",
+            hint="check the href / credentials (requester-pays, signing) or re-run later; the run goes on without it",
+        )
+
+
+def failure_reason(exc: BaseException) -> str:
+    """Classify a read error: 404 / missing file, 403, timeout, truncated or corrupt file, other."""
+    if isinstance(exc, AssetReadError):
+        return exc.reason
+    text = str(exc).lower()
+    if any(k in text for k in ("404", "not found", "no such file", "does not exist")):
+        return "not_found"
+    if any(k in text for k in ("403", "forbidden", "access denied", "accessdenied", "401")):
+        return "forbidden"
+    if any(k in text for k in ("timed out", "timeout", "time out")):
+        return "timeout"
+    if any(k in text for k in ("tiff", "read", "decode", "corrupt", "truncat", "not recognized", "jpeg2000", "jp2")):
+        return "corrupt"
+    return "read_error"
+
+
+def _open_or_read(spec: BandSpec, fn: Callable[[], np.ndarray]) -> np.ndarray:
+    try:
+        return fn()
+    except (RasterioError, OSError, ValueError) as exc:
+        raise AssetReadError(band=spec.name, href=spec.href, reason=failure_reason(exc), detail=str(exc)) from exc
+
+
+def _dataset(spec: BandSpec, cache: DatasetCache | None, sign: Signer | None) -> _Source:
+    try:
+        return cache.source(spec.href, sign) if cache else _Source.of(rasterio.open(sign(spec.href) if sign else spec.href))
+    except (RasterioError, OSError, ValueError) as exc:
+        raise AssetReadError(band=spec.name, href=spec.href, reason=failure_reason(exc), detail=str(exc)) from exc
+
+
 def read_scl(
-    item: pystac.Item, crs: str, transform: Affine, size: int, cache: DatasetCache | None = None
-) -> np.ndarray | None:
+    item: pystac.Item, crs: str, transform: Affine, size: int, cache: DatasetCache | None = None,
+    sign: Signer | None = None,
+) -> np.ndarray | None:  # fmt: skip
     """SCL on the patch grid (nearest), 0 outside the scene; None when the item has no SCL asset."""
     spec = band_specs(item, ["SCL"]).get("SCL")
     if spec is None:
         return None
     with gdal_env():
-        src = cache.get(spec.href) if cache else rasterio.open(spec.href)
+        src = _dataset(spec, cache, sign)
         try:
-            return _read_band(src, crs=crs, transform=transform, size=size, resampling=Resampling.nearest, nodata=0)
+            return _open_or_read(spec, lambda: _read_band(src, crs=crs, transform=transform, size=size,
+                                                          resampling=Resampling.nearest, nodata=0))  # fmt: skip
         finally:
             if cache is None:
                 src.close()
@@ -193,15 +349,20 @@ def read_patch(
     bands: list[str] | tuple[str, ...] | None = None,
     dst_crs: str | None = None,
     cache: DatasetCache | None = None,
+    sign: Signer | None = None,
 ) -> Patch:
-    """Read a ``size`` x ``size`` patch at ``gsd`` metres centred on (lon, lat); see the module docstring."""
+    """Read a ``size`` x ``size`` patch at ``gsd`` metres centred on (lon, lat); see the module docstring.
+
+    ``sign`` turns a stored (unsigned) href into a readable URL at read time (Planetary Computer SAS tokens, see
+    :func:`~georeset.pipelines.imagery.stac.resolve_signer`). An unreadable asset raises :class:`AssetReadError`.
+    """
     if size < 1 or gsd <= 0:
         raise InputError(f"bad patch geometry size={size} gsd={gsd}", hint="use --size >= 1 and --gsd > 0 (metres)")
     sensor = sensor_of(item.collection_id, item.properties.get("platform"), item.properties.get("constellation"))
     specs_all = band_specs(item)
     if sensor is None:
         sensor = "S1" if any(s.kind == "sar" for s in specs_all.values()) else "S2"
-    wanted = list(bands) if bands else list(S1_DEFAULT_BANDS if sensor == "S1" else S2_DEFAULT_BANDS)
+    wanted = [b.upper() for b in bands] if bands else list(S1_DEFAULT_BANDS if sensor == "S1" else S2_DEFAULT_BANDS)
     specs = [specs_all[b] for b in wanted if b in specs_all and specs_all[b].kind != "class"]
     if not specs:
         raise InputError(
@@ -209,20 +370,23 @@ def read_patch(
             hint="pick bands with --bands from the item's eo:bands names",
         )
     crs, transform = patch_grid(item, lon, lat, gsd=gsd, size=size, dst_crs=dst_crs)
-    layers = []
+    image = np.empty((len(specs), size, size), dtype=np.float32)
+    calibration: list[str] = []
     with gdal_env():
-        for spec in specs:
-            src = cache.get(spec.href) if cache else rasterio.open(spec.href)
+        for k, spec in enumerate(specs):
+            src = _dataset(spec, cache, sign)
             try:
                 nodata = spec.nodata if spec.nodata is not None else src.nodata
-                dn = _read_band(src, crs=crs, transform=transform, size=size, resampling=Resampling.bilinear, nodata=nodata)
-                layers.append(_to_physical(dn, spec, item, nodata))
+                dn = _open_or_read(spec, partial(_read_band, src, crs=crs, transform=transform, size=size,
+                                                 resampling=Resampling.bilinear, nodata=nodata))  # fmt: skip
+                cal = sar_calibration(spec, item, src.dtypes[0]) if spec.kind == "sar" else "surface_reflectance"
+                calibration.append(cal)
+                image[k] = _to_physical(dn, spec, item, nodata, cal)
             finally:
                 if cache is None:
                     src.close()
-    image = np.stack(layers).astype(np.float32, copy=False)
     nodata_px = np.isnan(image).any(axis=0)
-    scl = read_scl(item, crs, transform, size, cache) if sensor == "S2" else None
+    scl = read_scl(item, crs, transform, size, cache, sign) if sensor == "S2" else None
     if scl is not None:
         fr = scl_fractions(np.where(nodata_px, 0, scl))
     else:  # SAR sees through clouds: clear = valid
@@ -249,13 +413,18 @@ def read_patch(
         datetime=item_datetime(item),
         fractions=fr,
         scl=scl,
-        units=["reflectance" if s.kind == "reflectance" else "dB" for s in specs],
+        units=["reflectance" if s.kind == "reflectance" else ("DN dB" if c == "uncalibrated" else "dB")
+               for s, c in zip(specs, calibration, strict=True)],  # fmt: skip
+        calibration=calibration,
+        item_id=item.id,
+        collection=item.collection_id or "",
     )
 
 
 def save_patch_npz(patch: Patch, out: Path) -> Path:
     """Write the single-patch contract (``georeset imagery patch ... --out X.npz``): image, bands, clear_fraction,
-    crs, transform (a, b, c, d, e, f), datetime."""
+    crs, transform (a, b, c, d, e, f), datetime; plus sensor, units, calibration (per band: surface_reflectance,
+    gamma0_rtc, sigma0_linear, db or uncalibrated), fractions (JSON) and item."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp.npz")
@@ -267,6 +436,11 @@ def save_patch_npz(patch: Patch, out: Path) -> Path:
         crs=np.array(patch.crs),
         transform=np.array(tuple(patch.transform)[:6], dtype=np.float64),
         datetime=np.array(patch.datetime.isoformat() if patch.datetime else ""),
+        sensor=np.array(patch.sensor),
+        units=np.array(patch.units),
+        calibration=np.array(patch.calibration),
+        fractions=np.array(json.dumps(patch.fractions.as_dict(), sort_keys=True)),
+        item=np.array(f"{patch.collection}/{patch.item_id}"),
     )
     tmp.replace(out)
     return out

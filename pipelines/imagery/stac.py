@@ -5,9 +5,11 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 import warnings
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
@@ -19,7 +21,7 @@ from pystac_client.stac_api_io import StacApiIO
 from shapely.geometry import shape
 from urllib3.util.retry import Retry
 
-from georeset.errors import ServiceUnavailableError
+from georeset.errors import InputError, ServiceUnavailableError
 from georeset.pipelines.imagery.bands import sensor_of
 
 __all__ = [
@@ -27,6 +29,9 @@ __all__ = [
     "LICENCE_SIMULATED",
     "LICENCE_COPERNICUS",
     "open_client",
+    "resolve_signer",
+    "search_cache_key",
+    "scene_bands",
     "search_items",
     "item_crs",
     "item_datetime",
@@ -73,6 +78,46 @@ def open_client(
         raise _unavailable(url, exc) from exc
 
 
+def resolve_signer(name: str | None) -> Callable[[str], str] | None:
+    """The href signer to use at read time: None / '' / 'none' (no signing), 'planetary-computer' (the optional
+    ``planetary-computer`` package's ``sign``; SAS tokens are never stored, the catalogue keeps unsigned hrefs)."""
+    if not name or name.lower() == "none":
+        return None
+    if name.lower() in {"planetary-computer", "pc", "planetary_computer"}:
+        try:
+            import planetary_computer  # type: ignore[import-not-found]
+        except ImportError as exc:
+            raise InputError(
+                "signing 'planetary-computer' needs the planetary-computer package",
+                hint="pip install planetary-computer (optional dependency), or read unsigned hrefs",
+            ) from exc
+        sign: Callable[[str], str] = planetary_computer.sign
+        return sign
+    raise InputError(f"unknown href signer {name!r}", hint="use --sign planetary-computer or leave it out")
+
+
+def search_cache_key(api: str, query: dict[str, Any]) -> str:
+    """sha256 of the API address and the normalised query (the file name of a cached search)."""
+    canon = json.dumps({"api": api.rstrip("/"), **query}, sort_keys=True, default=str)
+    return hashlib.sha256(canon.encode()).hexdigest()
+
+
+def _read_cache(path: Path) -> list[pystac.Item] | None:
+    try:
+        body = json.loads(path.read_text())
+        return [pystac.Item.from_dict(f) for f in body["features"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # absent or damaged: search again
+
+
+def _write_cache(path: Path, items: list[pystac.Item]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = {"type": "FeatureCollection", "features": [unsigned_item_dict(it) for it in items]}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(body))
+    os.replace(tmp, path)
+
+
 def search_items(
     url: str | Client,
     *,
@@ -81,15 +126,31 @@ def search_items(
     intersects: dict[str, Any] | None = None,
     datetime: str | None = None,
     max_cloud: float | None = None,
+    orbit_direction: str | None = None,
     max_items: int | None = 500,
     limit: int = 100,
+    cache_dir: Path | None = None,
     **client_kwargs: Any,
 ) -> list[pystac.Item]:
-    """Search items; ``max_cloud`` (percent) keeps optical items with ``eo:cloud_cover <= max_cloud``.
+    """Search items (all pages, up to ``max_items``); ``max_cloud`` (percent) keeps optical items with
+    ``eo:cloud_cover <= max_cloud``; ``orbit_direction`` ('ascending' / 'descending') keeps SAR items with that
+    ``sat:orbit_state`` (optical items are kept).
 
     The cloud filter is sent as a ``query`` only when the server conforms to it and every collection is optical
     (SAR items have no cloud cover and would be dropped server-side); it is always applied client-side as well.
+
+    ``cache_dir``: results are cached there as ``<sha256 of api + query>.json`` (unsigned hrefs); a re-run with the
+    same query reads the file and does not search (nor open the API) again.
     """
+    api = url.self_href if isinstance(url, Client) else str(url)
+    query: dict[str, Any] = {"collections": sorted(collections), "bbox": list(bbox) if bbox is not None else None,
+                             "intersects": intersects, "datetime": datetime, "max_cloud": max_cloud,
+                             "orbit_direction": (orbit_direction or "").lower() or None, "max_items": max_items}  # fmt: skip
+    cache_path = Path(cache_dir) / f"{search_cache_key(api or '', query)}.json" if cache_dir is not None else None
+    if cache_path is not None and cache_path.exists():
+        cached = _read_cache(cache_path)
+        if cached is not None:
+            return cached
     client = url if isinstance(url, Client) else open_client(url, **client_kwargs)
     api = client.self_href or str(url)
     kwargs: dict[str, Any] = {"collections": list(collections), "max_items": max_items, "limit": limit}
@@ -112,7 +173,48 @@ def search_items(
         items = [
             it for it in items if it.properties.get("eo:cloud_cover") is None or it.properties["eo:cloud_cover"] <= max_cloud
         ]
+    if orbit_direction:
+        want = orbit_direction.lower()
+        items = [
+            it for it in items
+            if sensor_of(it.collection_id, it.properties.get("platform")) != "S1"
+            or str(it.properties.get("sat:orbit_state", "")).lower() == want
+        ]  # fmt: skip
+    if cache_path is not None:
+        _write_cache(cache_path, items)
     return items
+
+
+def scene_bands(item: pystac.Item) -> list[dict[str, Any]]:
+    """The bands of a scene as the reader will interpret them: name, asset key, kind, central wavelength / width
+    (um), polarisation, native GSD (m; from ``raster:bands`` / asset ``gsd`` / ``proj:transform`` / the S2 table),
+    CRS, and the effective scale / offset (from ``raster:bands``; for S2 without them, from the processing
+    baseline: 04.00 and later 1/10000 and -0.1, before 1/10000 and 0)."""
+    from georeset.pipelines.imagery.bands import S2_BANDS, band_specs, processing_baseline
+
+    crs = item_crs(item)
+    baseline = processing_baseline(item)
+    out = []
+    for name, spec in band_specs(item).items():
+        asset = item.assets[spec.asset_key]
+        gsd = spec.gsd
+        tf = asset.extra_fields.get("proj:transform")
+        if gsd is None and isinstance(tf, list) and tf:
+            gsd = float(abs(tf[0]))
+        if gsd is None and name in S2_BANDS:
+            gsd = S2_BANDS[name][2]
+        scale, offset = spec.scale, spec.offset
+        if spec.kind == "reflectance" and scale is None and offset is None:
+            scale, offset = 1e-4, (-0.1 if baseline is not None and baseline >= 4.0 else 0.0)
+        code = asset.extra_fields.get("proj:code") or (
+            f"EPSG:{asset.extra_fields['proj:epsg']}" if asset.extra_fields.get("proj:epsg") else crs
+        )
+        out.append({
+            "name": name, "asset": spec.asset_key, "kind": spec.kind, "wavelength_um": spec.wavelength_um,
+            "bandwidth_um": spec.bandwidth_um, "polarization": spec.polarization or None, "gsd": gsd,
+            "crs": code, "scale": scale, "offset": offset, "nodata": spec.nodata,
+        })  # fmt: skip
+    return out
 
 
 def item_crs(item: pystac.Item) -> str | None:

@@ -2,7 +2,9 @@
 
 Patches are S2-like (13, 10 or 3 bands, reflectance) and S1-like (VV/VH in dB) images of different sizes. Each
 patch shows one of a few land-cover classes (a class-specific spectrum / backscatter plus noise) and pairs with
-one to three texts about that class; one document is paired with two patches. Patches east of a longitude are
+one to three texts about that class; one document is paired with two patches. Every 13-band and 3-band S2
+patch also has a co-located S1 patch (``patch-<p>-s1``) paired with the *same* documents, as export writes the S1
+and S2 views of one place (same ``doc_id``, different ``patch_id`` and ``sensor``). Patches east of a longitude are
 the geographic test split. Fixed seed, so the same call writes the same bytes.
 
     python tests/models/shard_factory.py OUT_DIR   # writes OUT_DIR/shard-0000{0,1}.parquet + manifest.json
@@ -60,10 +62,12 @@ def _image(rng: np.random.Generator, cls: str, layout: tuple[Any, ...]) -> tuple
     return img, {"sensor": sensor, "gsd": gsd, **meta, "shape": list(img.shape)}
 
 
-def write_synthetic_shards(out: Path, *, seed: int = 0, n_patches: int = 40, test_lon: float = 25.05) -> Path:
+def write_synthetic_shards(out: Path, *, seed: int = 0, n_patches: int = 40, test_lon: float = 25.05,
+                           colocated_s1: bool = True) -> Path:
     """Write two shards and ``manifest.json`` into ``out``; returns the manifest path."""
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
+    rng_s1 = np.random.default_rng(seed + 1000)  # separate stream: the S2-only rows stay as they were
     classes = list(CLASSES)
     rows: list[dict[str, Any]] = []
     shared_doc = None
@@ -73,6 +77,10 @@ def write_synthetic_shards(out: Path, *, seed: int = 0, n_patches: int = 40, tes
         lat = 60.15 + 0.01 * float(rng.random())
         img, meta = _image(rng, cls, LAYOUTS[p % len(LAYOUTS)])
         texts = CLASSES[cls][2]
+        views = [(f"patch-{p}", "", img, meta)]
+        if colocated_s1 and p % len(LAYOUTS) in (0, 1):
+            s1_img, s1_meta = _image(rng_s1, cls, LAYOUTS[3])
+            views.append((f"patch-{p}-s1", "-s1", s1_img, s1_meta))
         for t in range(1 + p % 3):
             doc_id = f"doc-{cls}-{p}-{t}"
             if p == 1 and t == 0:
@@ -80,12 +88,13 @@ def write_synthetic_shards(out: Path, *, seed: int = 0, n_patches: int = 40, tes
             text = texts[(p + t) % len(texts)]
             if p == 5 and t == 0 and shared_doc is not None:  # one document paired with two patches
                 doc_id, text = shared_doc
-            rows.append({
-                "sample_id": f"pair-{p}-{t}", "doc_id": doc_id, "patch_id": f"patch-{p}", "text": text,
-                "split": "test" if lon > test_lon else "train", "lon": lon, "lat": lat,
-                "datetime": f"2024-0{1 + p % 9}-15T10:00:00Z", "image": img.tobytes(),
-                "checksum": hashlib.sha256(img.tobytes()).hexdigest(), **meta,
-            })
+            for patch_id, suffix, vimg, vmeta in views:
+                rows.append({
+                    "sample_id": f"pair-{p}-{t}{suffix}", "doc_id": doc_id, "patch_id": patch_id, "text": text,
+                    "split": "test" if lon > test_lon else "train", "lon": lon, "lat": lat,
+                    "datetime": f"2024-0{1 + p % 9}-15T10:00:00Z", "image": vimg.tobytes(),
+                    "checksum": hashlib.sha256(vimg.tobytes()).hexdigest(), **vmeta,
+                })
     norm: dict[str, dict[str, float]] = {}
     for b in S2_ALL + ["VV", "VH"]:
         vals = []

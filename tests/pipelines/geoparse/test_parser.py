@@ -87,7 +87,7 @@ def test_geoparse_documents_idempotent(gazetteer: tuple[Any, Any], geoparser: Ge
     rows = con.execute("SELECT toponym_id, doc_id, surface, place_id, method, licence, score, ST_X(geom) "
                        "FROM toponyms ORDER BY toponym_id").fetchall()
     assert len(rows) == n
-    for tid, doc_id, surface, place_id, method, licence, score, x in rows:
+    for tid, doc_id, _surface, place_id, method, licence, score, x in rows:
         assert tid.startswith(doc_id + "#") and method == METHOD and 0 <= score <= 1
         assert licence == ("CC-BY-SA-4.0" if doc_id == "file:c" else "CC0-1.0")
         assert (place_id is None) == (x is None)

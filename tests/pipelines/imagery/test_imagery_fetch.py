@@ -67,3 +67,20 @@ def test_failed_asset_is_recorded_and_run_goes_on(tmp_path: Path) -> None:
         ("S1", "sentinel-1-grd/S1A_FIXTURE_20240605"),
         ("S2", "sentinel-2-l2a/S2B_FIXTURE_20240620"),
     ]
+
+
+def test_truncated_cog_and_missing_file_recorded_with_reason(tmp_path: Path) -> None:
+    world = write_fixture_world(tmp_path / "world")
+    root = Path(world["root"])
+    b04 = root / "S2A_FIXTURE_20240601" / "B04.tif"
+    data = b04.read_bytes()
+    b04.write_bytes(data[: len(data) * 2 // 3])  # header intact, tile data cut off
+    (root / "S1A_FIXTURE_20240605" / "VV.tif").unlink()
+    con = open_catalog(":memory:")
+    with serve(world["serve_paths"]) as url, pytest.warns(ImageryReadWarning):
+        res = _fetch(con, url, tmp_path, [point(0.25, 0.5)])
+    kinds = {(f.scene_id.split("/")[1], f.asset, f.kind) for f in res.failures}
+    assert kinds == {("S2A_FIXTURE_20240601", "B04", "corrupt"), ("S1A_FIXTURE_20240605", "VV", "not_found")}
+    assert all(f.reason.startswith(f"{f.kind}: ") for f in res.failures)
+    assert res.patches_read == 1  # the run went on: S2 from the other scene
+    assert con.execute("SELECT scene_id FROM patches").fetchall() == [("sentinel-2-l2a/S2B_FIXTURE_20240620",)]

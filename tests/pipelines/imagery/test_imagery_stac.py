@@ -88,3 +88,48 @@ def test_real_search_response_parses(shared_dir: Path) -> None:
     rows = [scene_row(i, stac_api="https://earth-search.aws.element84.com/v1", retrieved_at=NOW) for i in items]
     assert rows and all(r["sensor"] in {"S1", "S2", None} for r in rows)
     assert {r["sensor"] for r in rows if r["collection"].startswith("sentinel-2")} == {"S2"}
+
+
+RESPONSES = {
+    "planetary-computer_search_sentinel-2-l2a_2019-01-01T000001-10Z.json": "https://planetarycomputer.microsoft.com/api/stac/v1",
+    "earth-search-v1_search_cql2-cloudcover-lte40_page1_s1grd-s2.json": "https://earth-search.aws.element84.com/v1",
+    "earth-search-v1_search_cql2-cloudcover-lte40_page2_s2l2a-l1c-c1l2a.json": "https://earth-search.aws.element84.com/v1",
+}
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("name", sorted(RESPONSES))
+def test_real_responses_parse_into_scene_rows_and_bands(shared_dir: Path, name: str) -> None:
+    from georeset.pipelines.imagery.stac import scene_bands
+
+    body = json.loads((shared_dir / "data/stac/responses" / name).read_text())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        items = [pystac.Item.from_dict(f) for f in body["features"]]
+    assert items
+    seen = set()
+    for item in items:
+        row = scene_row(item, stac_api=RESPONSES[name], retrieved_at=NOW)
+        assert row["scene_id"] == f"{item.collection_id}/{item.id}" and len(row["content_hash"]) == 64
+        assert "sig=" not in row["item_json"] and row["geom_wkt"].startswith(("POLYGON", "MULTIPOLYGON"))
+        coll = item.collection_id or ""
+        bands = {b["name"]: b for b in scene_bands(item)}
+        if coll in {"sentinel-2-l2a", "sentinel-2-c1-l2a"}:
+            seen.add(coll)
+            assert row["sensor"] == "S2" and row["crs"].startswith("EPSG:32")
+            assert {"B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12", "SCL"} <= set(bands)
+            assert bands["B8A"]["wavelength_um"] == pytest.approx(0.865) and bands["B04"]["wavelength_um"] == pytest.approx(0.665)
+            assert (bands["B02"]["gsd"], bands["B8A"]["gsd"], bands["B01"]["gsd"], bands["SCL"]["gsd"]) == (10, 20, 60, 20)
+            assert bands["B02"]["crs"] == row["crs"] and bands["SCL"]["kind"] == "class"
+            b = bands["B04"]
+            if name.startswith("planetary"):  # no raster:bands: from the processing baseline in the product id
+                assert item.properties.get("s2:processing_baseline", "02.12") < "04.00"
+                assert (b["scale"], b["offset"]) == (1e-4, 0.0)
+            elif coll == "sentinel-2-l2a" or float(item.properties.get("s2:processing_baseline", "0")) >= 4:
+                assert (b["scale"], b["offset"]) == (1e-4, -0.1)
+        elif coll == "sentinel-1-grd":
+            seen.add(coll)
+            assert row["sensor"] == "S1"
+            sar = [b for b in bands.values() if b["kind"] == "sar"]
+            assert sar and all(b["polarization"] in {"VV", "VH", "HH", "HV"} and b["wavelength_um"] is None for b in sar)
+    assert seen

@@ -1,0 +1,83 @@
+"""Resuming: the data stream restarts at the right position (also with DataLoader workers), and a resumed run's
+losses equal the uninterrupted run's, in one process and under torchrun with 2 gloo processes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import write_fake_text_cache  # noqa: E402
+
+from georeset.errors import InputError
+from georeset.models.data import ShardDataset, collate, read_manifest
+from georeset.models.train import train
+
+
+def _losses(out: Path) -> dict[int, float]:
+    return {r["step"]: r["loss"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())}
+
+
+def test_data_position_with_workers(synthetic_manifest: Path) -> None:
+    man = read_manifest(synthetic_manifest)
+
+    def ids(start: int, n: int) -> list[list[str]]:
+        ds = ShardDataset(man, split="train", max_tokens=16, seed=1, partners=True)
+        ds.set_position(start, 4)
+        it = iter(DataLoader(ds, batch_size=4, collate_fn=collate, num_workers=2))
+        return [next(it)["sample_ids"] for _ in range(n)]
+
+    full = ids(0, 6)
+    assert ids(3, 3) == full[3:]  # odd start: the workers' round robin is rotated
+    assert ids(2, 4) == full[2:]
+
+
+def _train(out: Path, manifest: Path, **kw: Any) -> dict[str, Any]:
+    write_fake_text_cache(out, manifest)
+    return train(config="tiny", manifest=manifest, out=out, batch_size=6, max_tokens=48, seed=2, **kw)
+
+
+def test_resume_in_process_equals_uninterrupted(synthetic_manifest: Path, tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    full = _train(a, synthetic_manifest, steps=4)
+    part = _train(b, synthetic_manifest, steps=4, stop_after=2, save_every=1)
+    assert part["interrupted"] and part["step"] == 2
+    ck = torch.load(b / "checkpoint.pt", map_location="cpu", weights_only=False)
+    assert ck["step"] == 2 and ck["data_state"]["batch_size"] == 6 and len(ck["rng_per_rank"]) == 1
+    assert not list(b.glob("*.tmp"))  # atomic write leaves no temp file
+    resumed = _train(b, synthetic_manifest, steps=4, resume="auto")
+    assert resumed["resumed_at_step"] == 2 and resumed["step"] == 4
+    la, lb = _losses(a), _losses(b)
+    assert sorted(lb) == [1, 2, 3, 4]
+    for s in (1, 2, 3, 4):
+        assert lb[s] == pytest.approx(la[s], rel=1e-6, abs=1e-7), s
+    assert resumed["final_loss"] == pytest.approx(full["final_loss"], rel=1e-6)
+    assert full["final_s1s2"] is not None and full["final_dense"] is not None
+    with pytest.raises(InputError, match="batch-size"):
+        train(config="tiny", manifest=synthetic_manifest, out=b, batch_size=5, steps=6, seed=2, resume="auto")
+    with pytest.raises(InputError, match="--resume"):
+        train(config="tiny", manifest=synthetic_manifest, out=b, steps=6, resume=tmp_path / "nope.pt")
+
+
+@pytest.mark.slow
+def test_resume_under_torchrun_equals_uninterrupted(trained_run: dict[str, Any], synthetic_manifest: Path,
+                                                    tmp_path: Path) -> None:
+    from georeset.models.launch import run_training
+
+    out = tmp_path / "r"
+    out.mkdir()
+    shutil.copy(trained_run["out"] / "text_features.npz", out)  # same features, no MiniLM load
+    res = run_training(manifest=synthetic_manifest, out=out, config="tiny", nproc=2, steps=3, batch_size=8,
+                       stream=False, extra_args=("--resume", str(trained_run["out"] / "checkpoint-step1.pt")))
+    assert res["resumed_at_step"] == 1 and res["step"] == 3 and not res["text_backbone_loaded"]
+    la, lb = _losses(trained_run["out"]), _losses(out)
+    assert sorted(lb) == [2, 3]
+    for s in (2, 3):
+        assert lb[s] == pytest.approx(la[s], rel=1e-5), s
