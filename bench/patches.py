@@ -265,13 +265,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--archive", type=Path, default=Path(tempfile.gettempdir()) / "georeset-bench-archive")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "patches.json")
     ap.add_argument("--worker", choices=sorted(METHODS), help=argparse.SUPPRESS)
+    ap.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--item", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
         _worker(args.worker, args.item, args.locations, args.seed, args.size, args.gsd)
         return {}
+    if args.build_only:
+        build_archive(args.archive, args.seed)
+        return {}
     t0 = time.perf_counter()
-    item_path = build_archive(args.archive, args.seed)
+    # in a child process: Linux keeps a process's peak RSS across exec, so the workers' figures would start at the
+    # archive writer's peak
+    subprocess.run([sys.executable, __file__, "--build-only", "--archive", str(args.archive), "--seed", str(args.seed)],
+                   check=True)  # fmt: skip
+    item_path = args.archive / "item.json"
     t_archive = time.perf_counter() - t0
     ours = _spawn("ours", item_path, args.locations, args)
     floor = _spawn("floor", item_path, args.locations, args)

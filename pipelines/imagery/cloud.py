@@ -47,12 +47,20 @@ def _frac(scl: np.ndarray, classes: frozenset[int]) -> float:
 
 def scl_fractions(scl: np.ndarray) -> SclFractions:
     """Fractions of a patch's SCL array (any shape, integer classes; pixels outside the scene must be 0)."""
-    a = np.asarray(scl).astype(np.int16, copy=False)
+    a = np.asarray(scl)
+    if a.size == 0:
+        return SclFractions(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    counts = np.bincount(np.clip(a.ravel(), 0, 255).astype(np.intp, copy=False), minlength=256)
+    total = float(a.size)
+
+    def frac(classes: frozenset[int]) -> float:
+        return float(sum(int(counts[c]) for c in classes)) / total
+
     return SclFractions(
-        clear=_frac(a, SCL_CLEAR),
-        cloud=_frac(a, SCL_CLOUD),
-        shadow=_frac(a, SCL_SHADOW),
-        snow=_frac(a, frozenset({11})),
-        water=_frac(a, frozenset({6})),
-        nodata=_frac(a, SCL_NODATA),
+        clear=frac(SCL_CLEAR),
+        cloud=frac(SCL_CLOUD),
+        shadow=frac(SCL_SHADOW),
+        snow=frac(frozenset({11})),
+        water=frac(frozenset({6})),
+        nodata=frac(SCL_NODATA),
     )

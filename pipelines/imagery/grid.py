@@ -10,7 +10,7 @@ from functools import lru_cache
 from affine import Affine
 from pyproj import CRS, Transformer
 
-__all__ = ["GridCell", "utm_crs", "to_lonlat", "from_lonlat", "cell_of", "grid_cells", "patch_transform"]
+__all__ = ["GridCell", "utm_crs", "to_lonlat", "from_lonlat", "to_lonlat_many", "cell_of", "grid_cells", "patch_transform"]
 
 
 def utm_crs(lon: float, lat: float) -> str:
@@ -32,6 +32,12 @@ def from_lonlat(crs: str, lon: float, lat: float) -> tuple[float, float]:
 def to_lonlat(crs: str, x: float, y: float) -> tuple[float, float]:
     lon, lat = _transformer(crs, "EPSG:4326").transform(x, y)
     return float(lon), float(lat)
+
+
+def to_lonlat_many(crs: str, xs: list[float], ys: list[float]) -> tuple[list[float], list[float]]:
+    """Several points in one pyproj call."""
+    lon, lat = _transformer(crs, "EPSG:4326").transform(xs, ys)
+    return [float(v) for v in lon], [float(v) for v in lat]
 
 
 @dataclass(frozen=True, order=True)

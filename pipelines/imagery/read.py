@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache, partial
@@ -44,7 +45,7 @@ from georeset.pipelines.imagery.bands import (
 )
 from georeset.pipelines.imagery.cloud import SclFractions, scl_fractions
 from georeset.pipelines.imagery.gdal_env import gdal_env
-from georeset.pipelines.imagery.grid import from_lonlat, patch_transform, to_lonlat, utm_crs
+from georeset.pipelines.imagery.grid import from_lonlat, patch_transform, to_lonlat_many, utm_crs
 from georeset.pipelines.imagery.stac import item_datetime
 
 __all__ = [
@@ -207,6 +208,9 @@ def _read_band(src: Any, *, crs: str, transform: Affine, size: int, resampling: 
             w = size * transform.a / st.a
             h = size * -transform.e / -st.e
             if col >= 1 and row >= 1 and col + w <= info.width - 1 and row + h <= info.height - 1:
+                up = _upsample(src, info, col, row, st.a / transform.a, -st.e / -transform.e, size, resampling, nodata)
+                if up is not None:
+                    return up
                 return np.asarray(
                     src.read(1, window=Window(col, row, w, h), out_shape=(size, size), resampling=resampling)
                 )
@@ -222,6 +226,51 @@ def _read_band(src: Any, *, crs: str, transform: Affine, size: int, resampling: 
         nodata=vrt_nodata,
     ) as vrt:
         return np.asarray(vrt.read(1))
+
+
+@lru_cache(maxsize=256)
+def _kernel(origin: float, step: float, size: int, nearest: bool) -> tuple[int, int, np.ndarray, np.ndarray]:
+    """Source pixels for ``size`` destination pixels whose left edge is at source coordinate ``origin`` and whose
+    width is ``step`` source pixels: (first source pixel, count, index into the window (nearest) or the
+    ``size`` x count bilinear weight matrix, unused)."""
+    centres = origin + (np.arange(size) + 0.5) * step
+    if nearest:
+        idx = np.floor(centres).astype(np.intp)
+        first = int(idx[0])
+        return first, int(idx[-1]) - first + 1, idx - first, np.zeros(0)
+    u = centres - 0.5  # source pixel centres are at integer + 0.5
+    i0 = np.floor(u).astype(np.intp)
+    first = int(i0[0])
+    count = int(i0[-1]) - first + 2
+    t = u - i0
+    w = np.zeros((size, count))
+    rows = np.arange(size)
+    w[rows, i0 - first] = 1.0 - t
+    w[rows, i0 - first + 1] += t
+    return first, count, w, np.zeros(0)
+
+
+def _upsample(src: Any, info: _Source, col: float, row: float, zoom_x: float, zoom_y: float, size: int,
+              resampling: Resampling, nodata: float | None) -> np.ndarray | None:  # fmt: skip
+    """Bilinear / nearest upsampling of the native window in numpy: one plain block-aligned read, separable
+    interpolation with GDAL's kernel (pixel-centre convention, round half up for integer types), the same values as
+    GDAL's resampled read. None (let GDAL do it) for other resamplings or when nodata is inside the window."""
+    nearest = resampling == Resampling.nearest
+    if not nearest and resampling != Resampling.bilinear:
+        return None
+    c0, nc, kx, _ = _kernel(round(col, 9), round(1.0 / zoom_x, 12), size, nearest)
+    r0, nr, ky, _ = _kernel(round(row, 9), round(1.0 / zoom_y, 12), size, nearest)
+    if c0 < 0 or r0 < 0 or c0 + nc > info.width or r0 + nr > info.height:
+        return None
+    a = src.read(1, window=Window(c0, r0, nc, nr))
+    if nearest:
+        return np.asarray(a[ky[:, None], kx[None, :]])
+    if nodata is not None and not math.isnan(nodata) and (a == nodata).any():
+        return None  # GDAL renormalises the weights around nodata: leave those windows to it
+    out = ky @ a.astype(np.float64) @ kx.T
+    if np.dtype(info.dtype).kind in "iu":
+        return np.floor(out + 0.5).astype(info.dtype)
+    return out.astype(info.dtype)
 
 
 @lru_cache(maxsize=64)
@@ -248,31 +297,6 @@ def sar_calibration(spec: BandSpec, item: pystac.Item, dtype: str) -> str:
     if "rtc" in (item.collection_id or "").lower() or product == "RTC" or "gamma" in unit:
         return "gamma0_rtc"
     return "sigma0_linear"
-
-
-def _to_physical(dn: np.ndarray, spec: BandSpec, item: pystac.Item, src_nodata: float | None, calibration: str = "") -> np.ndarray:
-    a = dn.astype(np.float32)
-    nodata = spec.nodata if spec.nodata is not None else src_nodata
-    invalid = ~np.isfinite(a)
-    if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
-        invalid |= dn == nodata
-    if spec.kind == "reflectance":
-        if spec.scale is not None or spec.offset is not None:
-            a = a * np.float32(spec.scale if spec.scale is not None else 1.0) + np.float32(spec.offset or 0.0)
-        elif np.issubdtype(dn.dtype, np.integer):
-            baseline = processing_baseline(item)
-            off = -1000.0 if baseline is not None and baseline >= 4.0 else 0.0
-            a = (a + np.float32(off)) / np.float32(10000.0)
-    elif spec.kind == "sar":
-        if spec.scale is not None or spec.offset is not None:
-            a = a * np.float32(spec.scale if spec.scale is not None else 1.0) + np.float32(spec.offset or 0.0)
-        if calibration != "db":
-            invalid |= a <= 0
-            factor = 20.0 if calibration == "uncalibrated" else 10.0  # amplitude DN vs power
-            with np.errstate(divide="ignore", invalid="ignore"):
-                a = (factor * np.log10(np.where(a > 0, a, np.nan))).astype(np.float32)
-    a[invalid] = np.nan
-    return a
 
 
 #: Reasons a failed asset is recorded with (see :func:`failure_reason`).
@@ -321,22 +345,41 @@ def _dataset(spec: BandSpec, cache: DatasetCache | None, sign: Signer | None) ->
         raise AssetReadError(band=spec.name, href=spec.href, reason=failure_reason(exc), detail=str(exc)) from exc
 
 
+def _env(cache: DatasetCache | None) -> Any:
+    return nullcontext() if cache is not None and cache.in_env else gdal_env()
+
+
+def _read_scl_spec(spec: BandSpec, crs: str, transform: Affine, size: int, cache: DatasetCache | None,
+                   sign: Signer | None) -> np.ndarray:  # fmt: skip
+    src = _dataset(spec, cache, sign)
+    try:
+        return _open_or_read(spec, partial(_read_band, src, crs=crs, transform=transform, size=size,
+                                           resampling=Resampling.nearest, nodata=0))  # fmt: skip
+    finally:
+        if cache is None:
+            src.ds.close()
+
+
 def read_scl(
     item: pystac.Item, crs: str, transform: Affine, size: int, cache: DatasetCache | None = None,
     sign: Signer | None = None,
 ) -> np.ndarray | None:  # fmt: skip
     """SCL on the patch grid (nearest), 0 outside the scene; None when the item has no SCL asset."""
-    spec = band_specs(item, ["SCL"]).get("SCL")
+    spec = (cache.specs(item) if cache else band_specs(item)).get("SCL")
     if spec is None:
         return None
-    with gdal_env():
-        src = _dataset(spec, cache, sign)
-        try:
-            return _open_or_read(spec, lambda: _read_band(src, crs=crs, transform=transform, size=size,
-                                                          resampling=Resampling.nearest, nodata=0))  # fmt: skip
-        finally:
-            if cache is None:
-                src.close()
+    with _env(cache):
+        return _read_scl_spec(spec, crs, transform, size, cache, sign)
+
+
+def _reflectance_coefficients(spec: BandSpec, item: pystac.Item, dtype: str) -> tuple[float, float]:
+    """(scale, offset) so that reflectance = DN * scale + offset (see the module docstring)."""
+    if spec.scale is not None or spec.offset is not None:
+        return (spec.scale if spec.scale is not None else 1.0), (spec.offset or 0.0)
+    if np.dtype(dtype).kind in "iu":
+        baseline = processing_baseline(item)
+        return 1e-4, (-0.1 if baseline is not None and baseline >= 4.0 else 0.0)
+    return 1.0, 0.0
 
 
 def read_patch(
@@ -355,11 +398,12 @@ def read_patch(
 
     ``sign`` turns a stored (unsigned) href into a readable URL at read time (Planetary Computer SAS tokens, see
     :func:`~georeset.pipelines.imagery.stac.resolve_signer`). An unreadable asset raises :class:`AssetReadError`.
+    With a :class:`DatasetCache` (used as a context manager) datasets stay open and GDAL settings are entered once.
     """
     if size < 1 or gsd <= 0:
         raise InputError(f"bad patch geometry size={size} gsd={gsd}", hint="use --size >= 1 and --gsd > 0 (metres)")
     sensor = sensor_of(item.collection_id, item.properties.get("platform"), item.properties.get("constellation"))
-    specs_all = band_specs(item)
+    specs_all = cache.specs(item) if cache else band_specs(item)
     if sensor is None:
         sensor = "S1" if any(s.kind == "sar" for s in specs_all.values()) else "S2"
     wanted = [b.upper() for b in bands] if bands else list(S1_DEFAULT_BANDS if sensor == "S1" else S2_DEFAULT_BANDS)
@@ -370,23 +414,49 @@ def read_patch(
             hint="pick bands with --bands from the item's eo:bands names",
         )
     crs, transform = patch_grid(item, lon, lat, gsd=gsd, size=size, dst_crs=dst_crs)
-    image = np.empty((len(specs), size, size), dtype=np.float32)
+    n = len(specs)
+    raw = np.empty((n, size, size), dtype=np.float32)  # DN as float32 (exact for 8/16-bit integers)
+    invalid = np.zeros((n, size, size), dtype=bool)
+    scale = np.ones(n, dtype=np.float32)
+    offset = np.zeros(n, dtype=np.float32)
     calibration: list[str] = []
-    with gdal_env():
+    sar: list[int] = []
+    scl: np.ndarray | None = None
+    with _env(cache):
         for k, spec in enumerate(specs):
             src = _dataset(spec, cache, sign)
             try:
                 nodata = spec.nodata if spec.nodata is not None else src.nodata
                 dn = _open_or_read(spec, partial(_read_band, src, crs=crs, transform=transform, size=size,
                                                  resampling=Resampling.bilinear, nodata=nodata))  # fmt: skip
-                cal = sar_calibration(spec, item, src.dtypes[0]) if spec.kind == "sar" else "surface_reflectance"
-                calibration.append(cal)
-                image[k] = _to_physical(dn, spec, item, nodata, cal)
+                raw[k] = dn
+                if nodata is not None and not math.isnan(nodata):
+                    invalid[k] = dn == nodata
+                if spec.kind == "sar":
+                    calibration.append(sar_calibration(spec, item, src.dtype))
+                    sar.append(k)
+                    if spec.scale is not None or spec.offset is not None:
+                        scale[k], offset[k] = (spec.scale if spec.scale is not None else 1.0), (spec.offset or 0.0)
+                else:
+                    calibration.append("surface_reflectance")
+                    scale[k], offset[k] = _reflectance_coefficients(spec, item, src.dtype)
             finally:
                 if cache is None:
-                    src.close()
-    nodata_px = np.isnan(image).any(axis=0)
-    scl = read_scl(item, crs, transform, size, cache, sign) if sensor == "S2" else None
+                    src.ds.close()
+        scl_spec = specs_all.get("SCL") if sensor == "S2" else None
+        if scl_spec is not None:
+            scl = _read_scl_spec(scl_spec, crs, transform, size, cache, sign)
+    image = raw * scale[:, None, None] + offset[:, None, None]
+    for k in sar:
+        if calibration[k] != "db":
+            band = image[k]
+            invalid[k] |= ~(band > 0)
+            factor = np.float32(20.0 if calibration[k] == "uncalibrated" else 10.0)  # amplitude DN vs power
+            with np.errstate(divide="ignore", invalid="ignore"):
+                image[k] = factor * np.log10(np.where(band > 0, band, np.float32(1.0)))
+    invalid |= ~np.isfinite(image)
+    image[invalid] = np.nan
+    nodata_px = invalid.any(axis=0)
     if scl is not None:
         fr = scl_fractions(np.where(nodata_px, 0, scl))
     else:  # SAR sees through clouds: clear = valid
@@ -394,8 +464,7 @@ def read_patch(
         fr = SclFractions(clear=1.0 - nd, cloud=0.0, shadow=0.0, snow=0.0, water=0.0, nodata=nd)
     x0, y0 = transform.c, transform.f
     x1, y1 = x0 + size * transform.a, y0 + size * transform.e
-    ring = [to_lonlat(crs, x, y) for x, y in ((x0, y0), (x1, y0), (x1, y1), (x0, y1))]
-    clon, clat = to_lonlat(crs, (x0 + x1) / 2, (y0 + y1) / 2)
+    lons, lats = to_lonlat_many(crs, [x0, x1, x1, x0, (x0 + x1) / 2], [y0, y0, y1, y1, (y0 + y1) / 2])
     return Patch(
         image=image,
         bands=[s.name for s in specs],
@@ -407,9 +476,9 @@ def read_patch(
         transform=transform,
         gsd=float(gsd),
         size=int(size),
-        lon=clon,
-        lat=clat,
-        footprint=Polygon(ring),
+        lon=lons[4],
+        lat=lats[4],
+        footprint=Polygon(list(zip(lons[:4], lats[:4], strict=True))),
         datetime=item_datetime(item),
         fractions=fr,
         scl=scl,

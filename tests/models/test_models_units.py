@@ -174,3 +174,83 @@ def test_model_forward_with_fake_text_backbone() -> None:
     assert out["image_mean"].shape == out["text_mean"].shape == (2, cfg.embed_dim)
     f1 = model.text.features(["a park"])
     assert torch.equal(f1[0], model.text.features(["a harbour", "a park"])[1])  # cached
+
+
+def test_dense_map_at_caller_gsd() -> None:
+    torch.manual_seed(0)
+    cfg = load_config("tiny")
+    enc = PerceiverImageEncoder(cfg.image, cfg.tokens, cfg.embed_dim).eval()
+    img = np.random.default_rng(0).normal(size=(3, 8, 8)).astype(np.float32)
+    tok = image_to_tokens(img, [get_band(b) for b in ("B04", "B03", "B02")], 10.0)
+    with torch.no_grad():
+        m = enc.dense(tok, out_gsd=20.0, size_m=80.0)
+        assert m.shape == (cfg.embed_dim, 4, 4) and torch.isfinite(m).all()
+        assert enc.dense(tok, 5.0, (80.0, 40.0)).shape == (cfg.embed_dim, 16, 8)
+        assert enc.dense(tok, 500.0, 80.0).shape == (cfg.embed_dim, 1, 1)  # coarser than the patch
+        mean, logvar = enc.dense_gaussian(pad_tokens([tok, tok[:5]]), 40.0, 80.0)
+        assert mean.shape == logvar.shape == (2, cfg.embed_dim, 2, 2)
+        assert torch.allclose(mean[0], enc.dense(tok, 40.0, 80.0), atol=1e-5)  # padding-independent
+        assert (logvar >= LOGVAR_MIN).all() and (logvar <= LOGVAR_MAX).all()
+        assert not torch.allclose(m[:, 0, 0], m[:, 3, 3])  # positions matter
+    with pytest.raises(ValueError, match="out_gsd"):
+        enc.dense(tok, 0.0, 80.0)
+
+
+def test_mls_infonce_uses_variances() -> None:
+    from georeset.models.losses import mls_infonce
+
+    torch.manual_seed(0)
+    u, v = torch.randn(6, 8), torch.randn(6, 8)
+    lv = torch.full((6, 8), -3.0)
+    ls = torch.tensor(math.log(10.0))
+    base = mls_infonce(u, lv, v, lv, ls)
+    assert torch.isfinite(base)
+    # equal variances: the MLS logit is an affine function of the cosine, so with a matching scale it equals InfoNCE
+    e = 8
+    var = 2 * math.exp(-3.0)
+    scale_eq = 10.0 / (e * var)  # -1/(2E) * |u-v|^2 / var = (cos - 1) / (E var)
+    ref = symmetric_infonce(u, v, torch.tensor(math.log(scale_eq)), max_logit_scale=100.0)
+    got = mls_infonce(u, lv, v, lv, ls)
+    assert torch.allclose(got, ref, atol=1e-4)
+    # an uncertain sample's row is flatter: raising its variance changes the loss
+    lv2 = lv.clone()
+    lv2[0] = 2.0
+    assert not torch.allclose(mls_infonce(u, lv2, v, lv, ls), base)
+
+
+def test_compute_losses_modality_dropout_and_s1s2() -> None:
+    from georeset.models.train import compute_losses
+
+    cfg = load_config("tiny")
+    torch.manual_seed(0)
+    fake = FrozenTextBackbone(encode_fn=lambda ts: F.normalize(torch.randn(len(ts), 384), dim=-1))
+    model = GeoResetModel(cfg, text_backbone=fake)
+    rng = np.random.default_rng(0)
+    s2 = [image_to_tokens(rng.normal(size=(3, 4, 4)).astype(np.float32), [get_band(b) for b in ("B04", "B03", "B02")],
+                          10.0) for _ in range(4)]
+    s1 = [image_to_tokens(rng.normal(size=(2, 4, 4)).astype(np.float32), [get_band("VV"), get_band("VH")], 10.0)
+          for _ in range(3)]
+    desc, mask = pad_tokens(s2)
+    pdesc, pmask = pad_tokens(s1)
+    batch = {"image_keys": string_keys(["a", "b", "c", "d"]), "text_keys": string_keys(["t0", "t1", "t2", "t3"]),
+             "partner_index": torch.tensor([0, 1, 3]), "partner_keys": string_keys(["a1", "b1", "d1"]),
+             "is_s2": torch.tensor([True, True, True, True])}
+    o = model(desc, mask, model.text.features(["w", "x", "y", "z"]), pdesc, pmask, desc[:, :2])
+    assert o["partner_mean"].shape == (3, cfg.embed_dim) and o["dense_mean"].shape == (4, 2, cfg.embed_dim)
+    terms = compute_losses(o, batch, cfg, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert {"text", "variance_nll", "s1s2", "dense", "loss"} <= set(terms)
+    assert all(torch.isfinite(v) for v in terms.values())
+    terms["loss"].backward()
+    assert model.image.query_proj[0].weight.grad is not None and model.logit_scale.grad is not None
+    # no dropout and no partner: fused = own view; dropping every partner gives the plain loss
+    from dataclasses import replace
+
+    cfg1 = replace(cfg, train=replace(cfg.train, modality_dropout=1.0))
+    o = {k: v.detach() for k, v in o.items()}
+    plain = symmetric_infonce(o["image_mean"], o["text_mean"], o["logit_scale"], image_keys=batch["image_keys"],
+                              text_keys=batch["text_keys"])
+    t_md = compute_losses(o, batch, cfg1, torch.Generator().manual_seed(0), torch.device("cpu"))
+    t_0 = compute_losses(o, batch, replace(cfg, train=replace(cfg.train, modality_dropout=0.0)),
+                         torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert not torch.allclose(t_0["text"], plain)  # fused with the S1 view
+    assert torch.isfinite(t_md["text"])

@@ -1,0 +1,306 @@
+"""Semantic (vss HNSW) and full-text (fts BM25) search over the catalogue.
+
+Embeddings
+----------
+:func:`embed_catalog` encodes every patch (image tower: pixels from ``patches.path`` under the data directory, the
+checkpoint's per-band normalisation, ``eval_max_tokens`` tokens with a seed derived from the patch id) and every
+document (text tower) that has no embedding yet for the run, and writes ``(mean, variance)`` to ``embeddings``
+through staging -> merge (keyed on ``owner_kind, owner_id, run_id``, so a re-run adds nothing).
+
+Vector index
+------------
+The ``embeddings`` columns are variable-length ``FLOAT[]``; HNSW needs a fixed-size ``FLOAT[D]``. After each embed,
+:func:`rebuild_vector_index` re-creates two derived tables from the embeddings of one run (the latest by default):
+``vss_patch(owner_id, v FLOAT[D])`` and ``vss_document(owner_id, v FLOAT[D])``, each with an HNSW index
+(``metric='cosine'``), plus ``vss_meta`` naming the run, its checkpoint and D. They are derived data: dropping them
+loses nothing, the next embed rebuilds them.
+
+Queries bind the query vector as one SQL literal (STACK_PROBE §4: two parameters, or a bound list, stop the HNSW
+scan or cost ~30 ms each), and the top-k is taken in an inner query so the join to patches/documents that adds
+lon/lat/sensor does not hide the ``ORDER BY ... LIMIT`` from the index.
+
+Full text
+---------
+:func:`rebuild_fts` (re)creates the BM25 index ``fts_main_documents`` over ``documents(title, text)``; call it after
+each merge into ``documents`` (the fts index is a snapshot, it does not follow later inserts).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from georeset.errors import CatalogError, InputError
+
+__all__ = [
+    "KINDS",
+    "embed_catalog",
+    "rebuild_vector_index",
+    "rebuild_fts",
+    "search",
+    "search_con",
+    "bm25",
+    "vector_literal",
+    "safe_data_path",
+]
+
+KINDS = ("patch", "document")
+_TABLE = {"patch": "vss_patch", "document": "vss_document"}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+def safe_data_path(data_dir: Path, rel: str) -> Path:
+    """``data_dir / rel``, refusing a path that leaves ``data_dir`` (absolute, ``..``, symlink escapes)."""
+    base = Path(data_dir).resolve()
+    p = (base / rel).resolve()
+    if not p.is_relative_to(base):
+        raise CatalogError(f"catalogue path {rel!r} points outside the data directory {base}",
+                           hint="patches.path must be relative to the data directory; fix the row or re-run imagery")
+    return p
+
+
+def vector_literal(vec: Sequence[float]) -> str:
+    """A DuckDB ``FLOAT[D]`` literal (repr of each float, so it round-trips)."""
+    vals = [float(x) for x in vec]
+    if not vals or not all(math.isfinite(x) for x in vals):
+        raise InputError("the query vector is empty or not finite", hint="check the checkpoint")
+    return "[" + ",".join(repr(x) for x in vals) + f"]::FLOAT[{len(vals)}]"
+
+
+def _run_id_of(con: duckdb.DuckDBPyConnection, checkpoint: Path) -> str:
+    row = con.execute("SELECT run_id FROM runs WHERE checkpoint = ? ORDER BY finished_at DESC NULLS LAST LIMIT 1",
+                      [str(checkpoint)]).fetchone()
+    return str(row[0]) if row else checkpoint.parent.name
+
+
+def _patch_row(r: dict[str, Any], data_dir: Path) -> dict[str, Any]:
+    from georeset.pipelines.imagery.bands import band_metadata
+
+    arr = np.load(safe_data_path(data_dir, r["path"]), allow_pickle=False)
+    arr = np.ascontiguousarray(np.nan_to_num(arr, nan=0.0), dtype=np.float32)
+    meta = [band_metadata(b) for b in r["bands"]]
+    return {
+        "image": arr.tobytes(), "shape": list(arr.shape), "bands": list(r["bands"]), "sensor": r["sensor"],
+        "wavelengths_um": [m[0] for m in meta], "bandwidths_um": [m[1] for m in meta],
+        "polarizations": [m[2] for m in meta], "gsd": float(r["gsd"]),
+        "datetime": r["datetime"].isoformat() if r["datetime"] is not None else None,
+        "sample_id": r["patch_id"],
+    }
+
+
+def embed_catalog(
+    con: duckdb.DuckDBPyConnection, *, checkpoint: Path, data_dir: Path, staging_dir: Path | None = None,
+    run_id: str | None = None, batch_size: int = 32, kinds: Sequence[str] = KINDS, loaded: Any = None,
+) -> int:
+    """Embed the patches and documents that have no embedding for this run yet; returns how many rows were added.
+
+    ``staging_dir`` defaults to ``<data_dir>/../staging`` (the workspace layout). ``run_id`` defaults to the
+    ``runs`` row whose checkpoint this is, else the checkpoint's folder name. Rebuilds the vector index after.
+    """
+    import torch
+
+    from georeset.data_catalog import merge, stage
+    from georeset.models.checkpoint import load_checkpoint
+    from georeset.models.data import row_to_tokens
+    from georeset.models.text_encoder import TEXT_CACHE
+    from georeset.models.tokens import pad_tokens
+
+    checkpoint, data_dir = Path(checkpoint).resolve(), Path(data_dir)
+    staging_dir = Path(staging_dir) if staging_dir is not None else data_dir.parent / "staging"
+    bad = [k for k in kinds if k not in KINDS]
+    if bad:
+        raise InputError(f"unknown embedding kind(s) {bad}", hint=f"use {KINDS}")
+    run_id = run_id or _run_id_of(con, checkpoint)
+    todo_p: list[dict[str, Any]] = []
+    todo_d: list[tuple[str, str]] = []
+    if "patch" in kinds:
+        cur = con.execute(
+            "SELECT patch_id, sensor, gsd, datetime, bands, path FROM patches p WHERE NOT EXISTS (SELECT 1 FROM "
+            "embeddings e WHERE e.owner_kind = 'patch' AND e.owner_id = p.patch_id AND e.run_id = ?) ORDER BY 1",
+            [run_id])
+        cols = [c[0] for c in cur.description]
+        todo_p = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+    if "document" in kinds:
+        todo_d = [(str(a), str(b)) for a, b in con.execute(
+            "SELECT doc_id, coalesce(title || '. ', '') || text FROM documents d WHERE NOT EXISTS (SELECT 1 FROM "
+            "embeddings e WHERE e.owner_kind = 'document' AND e.owner_id = d.doc_id AND e.run_id = ?) ORDER BY 1",
+            [run_id]).fetchall()]
+    if todo_p or todo_d:
+        ck = loaded or load_checkpoint(checkpoint)
+        ck.model.text.backbone.load_cache(checkpoint.parent / TEXT_CACHE)
+        budget = ck.config.train.eval_max_tokens
+        created = _now()
+        rows: list[dict[str, Any]] = []
+        with torch.no_grad():
+            for i in range(0, len(todo_p), batch_size):
+                batch = todo_p[i : i + batch_size]
+                toks = []
+                for r in batch:
+                    seed = int(hashlib.sha1(r["patch_id"].encode()).hexdigest()[:8], 16)
+                    toks.append(row_to_tokens(_patch_row(r, data_dir), ck.norm, max_tokens=budget,
+                                              rng=np.random.default_rng(seed)))
+                desc, mask = pad_tokens(toks)
+                mean, logvar = ck.model.encode_image(desc, mask)
+                for r, m, lv in zip(batch, mean.float(), logvar.float().exp(), strict=True):
+                    rows.append({"owner_kind": "patch", "owner_id": r["patch_id"], "run_id": run_id,
+                                 "mean": m.tolist(), "variance": lv.tolist(), "created_at": created})
+            for i in range(0, len(todo_d), batch_size):
+                batch_d = todo_d[i : i + batch_size]
+                mean, logvar = ck.model.encode_text([t for _, t in batch_d])
+                for (doc_id, _), m, lv in zip(batch_d, mean.float(), logvar.float().exp(), strict=True):
+                    rows.append({"owner_kind": "document", "owner_id": doc_id, "run_id": run_id,
+                                 "mean": m.tolist(), "variance": lv.tolist(), "created_at": created})
+        import pyarrow as pa
+
+        tbl = pa.Table.from_pylist(rows, schema=pa.schema([
+            ("owner_kind", pa.string()), ("owner_id", pa.string()), ("run_id", pa.string()),
+            ("mean", pa.list_(pa.float32())), ("variance", pa.list_(pa.float32())), ("created_at", pa.timestamp("us")),
+        ]))
+        key = hashlib.sha1("|".join(sorted(f"{r['owner_kind']}:{r['owner_id']}" for r in rows)).encode()).hexdigest()
+        stage(tbl, table="embeddings", staging_dir=staging_dir, name=f"embed-{run_id}-{key[:16]}")
+    res = merge(con, table="embeddings", staging_dir=staging_dir)
+    rebuild_vector_index(con, run_id=run_id, checkpoint=checkpoint)
+    return res.inserted
+
+
+def rebuild_vector_index(
+    con: duckdb.DuckDBPyConnection, *, run_id: str | None = None, checkpoint: Path | None = None
+) -> dict[str, int]:
+    """(Re)create ``vss_patch`` / ``vss_document`` (``FLOAT[D]`` + HNSW cosine) and ``vss_meta`` from one run."""
+    if run_id is None:
+        row = con.execute("SELECT run_id FROM embeddings GROUP BY run_id ORDER BY max(created_at) DESC, run_id "
+                          "LIMIT 1").fetchone()
+        if row is None:
+            return {}
+        run_id = str(row[0])
+    if checkpoint is None:
+        row = con.execute("SELECT checkpoint FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        checkpoint = Path(row[0]) if row and row[0] else None
+    dims = con.execute("SELECT DISTINCT len(mean) FROM embeddings WHERE run_id = ?", [run_id]).fetchall()
+    if len(dims) != 1:
+        raise CatalogError(f"embeddings of run {run_id!r} have dimensions {sorted(d[0] for d in dims)}",
+                           hint="re-run embed_catalog for one checkpoint")
+    dim = int(dims[0][0])
+    counts: dict[str, int] = {}
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for kind, table in _TABLE.items():
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+            con.execute(f"CREATE TABLE {table} AS SELECT owner_id, mean::FLOAT[{dim}] AS v FROM embeddings "
+                        "WHERE run_id = ? AND owner_kind = ? ORDER BY owner_id", [run_id, kind])
+            con.execute(f"CREATE INDEX {table}_hnsw ON {table} USING HNSW (v) WITH (metric = 'cosine')")
+            counts[kind] = int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]
+        con.execute("CREATE OR REPLACE TABLE vss_meta (run_id VARCHAR, checkpoint VARCHAR, dim INTEGER, "
+                    "patches BIGINT, documents BIGINT, built_at TIMESTAMP)")
+        con.execute("INSERT INTO vss_meta VALUES (?, ?, ?, ?, ?, ?)",
+                    [run_id, str(checkpoint) if checkpoint else None, dim, counts["patch"], counts["document"], _now()])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("CHECKPOINT")  # HNSW persistence is experimental: keep the index out of the WAL
+    return counts
+
+
+def rebuild_fts(con: duckdb.DuckDBPyConnection) -> int:
+    """(Re)build the BM25 index ``fts_main_documents`` over ``documents(title, text)``; returns documents indexed."""
+    con.execute("PRAGMA create_fts_index('documents', 'doc_id', 'title', 'text', stemmer = 'english', "
+                "stopwords = 'english', strip_accents = 1, lower = 1, overwrite = 1)")
+    return int(con.execute("SELECT count(*) FROM documents").fetchone()[0])  # type: ignore[index]
+
+
+def bm25(con: duckdb.DuckDBPyConnection, query: str, k: int = 10) -> list[dict[str, Any]]:
+    """Documents ranked by BM25 for ``query`` (needs :func:`rebuild_fts` once)."""
+    try:
+        cur = con.execute(
+            "SELECT doc_id, title, score, lon, lat FROM (SELECT *, fts_main_documents.match_bm25(doc_id, ?) AS score "
+            "FROM documents) WHERE score IS NOT NULL ORDER BY score DESC, doc_id LIMIT ?", [query, int(k)])
+    except duckdb.CatalogException as exc:
+        raise CatalogError("the catalogue has no full-text index", hint="run rebuild_fts (georeset demo does)") from exc
+    cols = [c[0] for c in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def _meta(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    try:
+        cur = con.execute("SELECT * FROM vss_meta LIMIT 1")
+    except duckdb.CatalogException:
+        cur = None
+    row = cur.fetchone() if cur is not None else None
+    if cur is None or row is None:
+        raise CatalogError("the catalogue has no vector index (no embeddings yet)",
+                           hint="embed the catalogue first: georeset.data_catalog.search.embed_catalog (demo stage)")
+    return dict(zip([c[0] for c in cur.description], row, strict=True))
+
+
+_SQL = {
+    "patch": ("SELECT t.owner_id AS patch_id, 1 - t.dist AS score, p.lon, p.lat, p.sensor, p.datetime, "
+              "p.clear_fraction, p.scene_id FROM ({inner}) t JOIN patches p ON p.patch_id = t.owner_id "
+              "ORDER BY t.dist, t.owner_id"),
+    "document": ("SELECT t.owner_id AS doc_id, 1 - t.dist AS score, d.lon, d.lat, d.source, d.title "
+                 "FROM ({inner}) t JOIN documents d ON d.doc_id = t.owner_id ORDER BY t.dist, t.owner_id"),
+}
+
+
+def search_con(con: duckdb.DuckDBPyConnection, vector: Sequence[float], *, k: int = 10, kind: str = "patch"
+               ) -> list[dict[str, Any]]:
+    """The ``k`` nearest items of ``kind`` to ``vector`` (cosine) through the HNSW index."""
+    if kind not in KINDS:
+        raise InputError(f"--kind {kind!r}", hint=f"use one of {', '.join(KINDS)}")
+    if not 1 <= int(k) <= 10000:
+        raise InputError(f"--k {k} is outside 1..10000", hint="e.g. --k 10")
+    lit = vector_literal(vector)
+    inner = (f"SELECT owner_id, array_cosine_distance(v, {lit}) AS dist FROM {_TABLE[kind]} "
+             f"ORDER BY dist LIMIT {int(k)}")
+    cur = con.execute(_SQL[kind].format(inner=inner))
+    cols = [c[0] for c in cur.description]
+    out = []
+    for rank, r in enumerate(cur.fetchall(), 1):
+        d = dict(zip(cols, r, strict=True))
+        d["kind"], d["rank"] = kind, rank
+        d["score"] = round(float(d["score"]), 6)
+        if d.get("datetime") is not None:
+            d["datetime"] = d["datetime"].isoformat()
+        out.append(d)
+    return out
+
+
+def search(db: Path | str, text: str, k: int = 10, kind: str = "patch", *, loaded: Any = None
+           ) -> list[dict[str, Any]]:
+    """Embed ``text`` with the text tower of the indexed run's checkpoint and return the ``k`` nearest ``kind``s.
+
+    Each result: ``rank``, ``kind``, the id (``patch_id`` / ``doc_id``), ``score`` (cosine similarity),
+    ``lon``/``lat`` and ``sensor``/``datetime`` (patches) or ``title``/``source`` (documents).
+    """
+    import torch
+
+    from georeset.data_catalog import connect
+    from georeset.models.checkpoint import load_checkpoint
+
+    if not text or not text.strip():
+        raise InputError("the search text is empty", hint='e.g. georeset search "harbour" --k 5')
+    if "\x00" in text or len(text) > 10000:
+        raise InputError("the search text has NUL bytes or more than 10000 characters", hint="shorten the query")
+    con = connect(db, read_only=True)
+    try:
+        meta = _meta(con)
+        if loaded is None:
+            if not meta["checkpoint"] or not Path(meta["checkpoint"]).is_file():
+                raise CatalogError(f"checkpoint {meta['checkpoint']!r} of run {meta['run_id']} is missing",
+                                   hint="re-run training or embed_catalog with an existing checkpoint")
+            loaded = load_checkpoint(Path(meta["checkpoint"]))
+        with torch.no_grad():
+            mean, _ = loaded.model.encode_text([text.strip()])
+        return search_con(con, mean[0].float().tolist(), k=k, kind=kind)
+    finally:
+        con.close()

@@ -1,0 +1,139 @@
+"""The embedding contract (``georeset model embed``) on generated GeoTIFFs (1x1, 3-band, 11-band, SAR dB) and,
+when ../shared is present, on real Sentinel-2 and Landsat files; ``georeset model evaluate`` with robustness."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+from typer.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import write_fake_text_cache  # noqa: E402
+
+from georeset.models.cli import app
+from georeset.models.train import train
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "imagery"
+S2_11 = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B8A", "B09", "B11", "B12"]
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def ckpt(synthetic_manifest: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("embed_run")
+    write_fake_text_cache(out, synthetic_manifest)
+    train(config="tiny", manifest=synthetic_manifest, out=out, steps=2, batch_size=4, max_tokens=32)
+    return out / "checkpoint.pt"
+
+
+def _tif(path: Path, arr: np.ndarray, *, gsd: float = 10.0, descriptions: list[str] | None = None,
+         nodata: float | None = None, tags: dict[str, str] | None = None) -> Path:
+    c, h, w = arr.shape
+    with rasterio.open(path, "w", driver="GTiff", height=h, width=w, count=c, dtype=arr.dtype, crs="EPSG:32633",
+                       transform=from_origin(500000, 6000000, gsd, gsd), nodata=nodata) as dst:
+        dst.write(arr)
+        for i, d in enumerate(descriptions or []):
+            dst.set_band_description(i + 1, d)
+        if tags:
+            dst.update_tags(**tags)
+    return path
+
+
+def _embed(*args: str) -> dict[str, Any]:
+    res = runner.invoke(app, ["embed", *args, "--json"])
+    assert res.exit_code == 0, res.output
+    out: dict[str, Any] = json.loads(res.stdout.strip().splitlines()[-1])
+    assert all(math.isfinite(x) for x in out["mean"]) and all(v > 0 and math.isfinite(v) for v in out["variance"])
+    assert len(out["mean"]) == len(out["variance"]) == out["embed_dim"]
+    return out
+
+
+def test_embed_generated_geotiffs(ckpt: Path, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    one = _tif(tmp_path / "one.tif", np.array([[[0.12]]], np.float32))
+    r = _embed("--checkpoint", str(ckpt), "--image", str(one), "--wavelengths", "0.665", "--gsd", "60")
+    assert r["tokens"] == 1 and r["shape"] == [1, 1, 1] and r["bands"][0]["name"] == "band1"
+    assert r["normalisation"] == "checkpoint" and r["bands"][0]["norm"] == "nearest:B04"
+
+    rgb = _tif(tmp_path / "rgb.tif", rng.integers(1, 255, (3, 5, 7)).astype(np.uint8))
+    r = _embed("--checkpoint", str(ckpt), "--image", str(rgb), "--wavelengths", "0.66,0.56,0.48")
+    assert r["gsd_m"] == 10.0 and r["normalisation"] == "sample" and r["tokens"] == 105  # GSD from the file
+
+    s2 = _tif(tmp_path / "s2.tif", (rng.integers(1000, 4000, (11, 6, 6))).astype(np.uint16), gsd=20.0,
+              descriptions=S2_11, nodata=0, tags={"BOA_QUANTIFICATION_VALUE": "10000", "BOA_ADD_OFFSET": "-1000"})
+    r = _embed("--checkpoint", str(ckpt), "--image", str(s2))
+    assert [b["name"] for b in r["bands"]] == S2_11 and r["scaling"]["source"] == "s2-l2a-tags"
+    assert r["scaling"]["offset"] == pytest.approx(-0.1) and r["bands"][3]["norm"] == "checkpoint:B04"
+    flags = _embed("--checkpoint", str(ckpt), "--image", str(s2), "--scale", "0.0001", "--offset", "-0.1")
+    assert flags["scaling"]["source"] == "flags" and flags["mean"] == pytest.approx(r["mean"], abs=1e-5)
+
+    sar = _tif(tmp_path / "s1.tif", rng.normal(-12, 3, (2, 8, 8)).astype(np.float32))
+    r = _embed("--checkpoint", str(ckpt), "--image", str(sar), "--polarizations", "VV,VH", "--gsd", "10")
+    assert [b["norm"] for b in r["bands"]] == ["checkpoint:VV", "checkpoint:VH"] and r["tokens"] == 128
+
+    text = runner.invoke(app, ["embed", "--checkpoint", str(ckpt), "--image", str(sar), "--polarizations", "VV,VH"])
+    assert text.exit_code == 0 and "variance" in text.stdout
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--wavelengths", "0.66,0.56"], "--wavelengths gives 2 values"),
+    (["--wavelengths", "660,560,480"], "micrometres"),
+    (["--wavelengths", "a,b,c"], "--wavelengths"),
+    (["--polarizations", "VV,XX,VH"], "--polarizations"),
+    (["--wavelengths", "0.66,0.56,0.48", "--polarizations", "VV,VH,HH"], "both given"),
+    ([], "--wavelengths UM"),
+    (["--wavelengths", "0.66,0.56,0.48", "--gsd", "-3"], "--gsd"),
+    (["--wavelengths", "0.66,0.56,0.48", "--norm", "odd"], "--norm"),
+])
+def test_embed_errors_name_the_flag(ckpt: Path, tmp_path: Path, args: list[str], needle: str) -> None:
+    rgb = _tif(tmp_path / "rgb.tif", np.ones((3, 2, 2), np.uint8))
+    res = runner.invoke(app, ["embed", "--checkpoint", str(ckpt), "--image", str(rgb), *args])
+    assert res.exit_code == 2 and needle in res.output, res.output
+
+
+def test_embed_rejects_conflicting_band_description(ckpt: Path, tmp_path: Path) -> None:
+    f = _tif(tmp_path / "b.tif", np.full((1, 2, 2), 0.1, np.float32), descriptions=["B04"])
+    res = runner.invoke(app, ["embed", "--checkpoint", str(ckpt), "--image", str(f), "--wavelengths", "0.56"])
+    assert res.exit_code == 2 and "B04" in res.output and "--wavelengths" in res.output
+    res = runner.invoke(app, ["embed", "--checkpoint", str(tmp_path / "no.pt"), "--image", str(f)])
+    assert res.exit_code == 2 and "not found" in res.output
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data/imagery is absent")
+def test_embed_real_imagery(ckpt: Path, tmp_path: Path) -> None:
+    s2 = SHARED / "sentinel2_l2a_T29UNU_20221005_R60m" / "T29UNU_20221005_L2A_60m_crop256_11band.tif"
+    r = _embed("--checkpoint", str(ckpt), "--image", str(s2))  # band names + L2A tags from the file
+    assert r["gsd_m"] == 60.0 and r["scaling"]["source"] == "s2-l2a-tags" and r["normalisation"] == "checkpoint"
+    with rasterio.open(s2) as src:  # one pixel of it, as its own 1x1 GeoTIFF with the same metadata
+        prof = src.profile | {"width": 1, "height": 1, "transform": src.window_transform(((100, 101), (100, 101)))}
+        pix = src.read(window=((100, 101), (100, 101)))
+        with rasterio.open(tmp_path / "pix.tif", "w", **prof) as dst:
+            dst.write(pix)
+            dst.descriptions = src.descriptions
+            dst.update_tags(**src.tags())
+    r1 = _embed("--checkpoint", str(ckpt), "--image", str(tmp_path / "pix.tif"))
+    assert r1["tokens"] == 11 and r1["shape"] == [11, 1, 1]
+    rgb = SHARED / "rasterio_landsat7_rgb_byte" / "RGB.byte.tif"
+    r = _embed("--checkpoint", str(ckpt), "--image", str(rgb), "--wavelengths", "0.66,0.56,0.48")
+    assert r["normalisation"] == "sample" and r["gsd_m"] == pytest.approx(300.04, abs=0.01)
+
+
+def test_evaluate_command_robustness(ckpt: Path, synthetic_manifest: Path) -> None:
+    res = runner.invoke(app, ["evaluate", "--checkpoint", str(ckpt), "--manifest", str(synthetic_manifest),
+                              "--ks", "1,5"])
+    assert res.exit_code == 0, res.output
+    last = json.loads(res.stdout.strip().splitlines()[-1])
+    assert set(last["variants"]) == {"rgb_only", "gsd_x2", "s1_only", "s2_only"}
+    for name in ("rgb_only", "gsd_x2", "s1_only"):
+        assert set(last["drop"][name]["text_to_image"]) == {"recall@1", "recall@5"}
+    assert last["variants"]["s1_only"]["n_patches"] < last["full"]["n_patches"]
+    assert "full" in res.stdout.splitlines()[1]
