@@ -12,8 +12,11 @@ random targets) and peak memory, for
   positions, mean pool, same Gaussian head) whose depth is chosen so its parameter count is closest to ours
   (width = our latent width).
 
-Each (model, size) runs in a fresh subprocess so that peak memory is its own: CPU peak = ``ru_maxrss`` minus the
-resident size before the first step; GPU peak = ``torch.cuda.max_memory_allocated``. Tokenisation (numpy, done
+CPU peak memory = the highest resident set size sampled (every 2 ms, by a thread) during the measurement minus
+the resident size just before it (runs go from small to large, so memory the allocator keeps from an earlier run
+is not mistaken for a later run's); GPU peak = ``torch.cuda.max_memory_allocated``. ``--isolate`` runs each
+(model, size) in a fresh subprocess instead (cleaner peaks, slower start). The machine's load average is recorded:
+on shared CPUs the figures are indicative only. Tokenisation (numpy, done
 by DataLoader workers in training) is outside the timed loop. On GPU the steps run in bf16 autocast.
 
 Ratios: ``speed_ours_over_vit@N`` (samples/s ours / ViT; goal >= 1 at 64x64) and ``token_scaling`` = (time per
@@ -29,9 +32,11 @@ import json
 import math
 import os
 import platform
+import gc
 import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -111,7 +116,7 @@ def _rss_kb() -> int:
 
 
 def worker(kind: str, size: int, cfg_name: str, batch: int, steps: int, warmup: int, patch: int, depth: int,
-           device_name: str) -> dict[str, Any]:
+           device_name: str, isolated: bool = False) -> dict[str, Any]:
     """One (model, size) measurement in this process."""
     torch.manual_seed(0)
     dev = torch.device(device_name)
@@ -145,21 +150,37 @@ def worker(kind: str, size: int, cfg_name: str, batch: int, steps: int, warmup: 
         if dev.type == "cuda":
             torch.cuda.synchronize()
 
+    gc.collect()
     rss0 = _rss_kb()
+    peak = [rss0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss_kb())
+            time.sleep(0.002)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    for _ in range(warmup):
-        step()
-    sync()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    sync()
-    dt = (time.perf_counter() - t0) / steps
+    try:
+        for _ in range(warmup):
+            step()
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        sync()
+        dt = (time.perf_counter() - t0) / steps
+    finally:
+        done.set()
+        sampler.join()
     if dev.type == "cuda":
         peak_mb = torch.cuda.max_memory_allocated() / 2**20
     else:
-        peak_mb = max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
+        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss if isolated else 0
+        peak_mb = max(0, max(peak[0], maxrss) - rss0) / 1024
     return {"model": kind, "size": size, "tokens_per_sample": tokens, "batch_size": batch, "step_s": dt,
             "samples_per_s": batch / dt, "peak_mem_mb": round(peak_mb, 1),
             "params": _params(model, DENSE_PREFIXES)}
@@ -186,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--patch", type=int, default=8, help="ViT patch size in pixels")
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
     ap.add_argument("--models", default="ours,ours_budget,vit")
-    ap.add_argument("--timeout", type=int, default=600, help="per measurement, seconds")
+    ap.add_argument("--timeout", type=int, default=600, help="per measurement (--isolate), seconds")
+    ap.add_argument("--isolate", action="store_true", help="one subprocess per measurement")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "encoder.json")
     ap.add_argument("--_worker", nargs=2, metavar=("MODEL", "SIZE"), help=argparse.SUPPRESS)
     ap.add_argument("--_depth", type=int, default=0, help=argparse.SUPPRESS)
@@ -194,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     device = ("cuda" if torch.cuda.is_available() else "cpu") if a.device == "auto" else a.device
     if a._worker:
         print(json.dumps(worker(a._worker[0], int(a._worker[1]), a.config, a.batch_size, a.steps, a.warmup,
-                                a.patch, a._depth, device)))
+                                a.patch, a._depth, device, isolated=True)))
         return 0
     t_start = time.perf_counter()
     sizes = [int(s) for s in a.sizes.split(",")]
@@ -202,7 +224,10 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for size in sizes:
         for kind in a.models.split(","):
-            r = _run_sub(a, kind, size, depth, device)
+            if a.isolate:
+                r = _run_sub(a, kind, size, depth, device)
+            else:
+                r = worker(kind, size, a.config, a.batch_size, a.steps, a.warmup, a.patch, depth, device)
             print(f"# {kind:<12} {size:>3}px: {r.get('samples_per_s', float('nan')):8.2f} samples/s, "
                   f"peak {r.get('peak_mem_mb', float('nan'))} MB {r.get('error', '')}", file=sys.stderr, flush=True)
             results.append(r)
@@ -230,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     speed_hi = ratios.get(f"speed_ours_over_vit@{hi}")
     report = {
         "benchmark": "encoder", "device": device, "host": platform.node(), "torch": torch.__version__,
-        "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "config": a.config,
+        "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "load_avg_1m": os.getloadavg()[0],
+        "config": a.config,
         "batch_size": a.batch_size, "steps": a.steps, "warmup": a.warmup, "bands": len(BANDS12),
         "vit": {"patch": a.patch, "depth": depth, "params": vit_params}, "ours_params": our_params,
         "param_ratio_vit_over_ours": vit_params / our_params, "results": results, "ratios": ratios,

@@ -46,7 +46,10 @@ def connect(
 
     Autoinstall/autoload are off, so a missing extension is an explicit error instead of a network call.
     """
-    config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+    }
     if path != ":memory:":
         p = Path(path)
         if read_only and not p.exists():

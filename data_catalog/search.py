@@ -132,7 +132,7 @@ def embed_catalog(
         todo_p = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
     if "document" in kinds:
         todo_d = [(str(a), str(b)) for a, b in con.execute(
-            "SELECT doc_id, coalesce(title || '. ', '') || text FROM documents d WHERE NOT EXISTS (SELECT 1 FROM "
+            "SELECT doc_id, text FROM documents d WHERE NOT EXISTS (SELECT 1 FROM "
             "embeddings e WHERE e.owner_kind = 'document' AND e.owner_id = d.doc_id AND e.run_id = ?) ORDER BY 1",
             [run_id]).fetchall()]
     if todo_p or todo_d:

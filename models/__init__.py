@@ -10,7 +10,7 @@ from georeset.models.checkpoint import LoadedCheckpoint, load_checkpoint
 from georeset.models.config import ModelConfig, list_configs, load_config
 from georeset.models.fusion import precision_weighted_fusion
 from georeset.models.image_encoder import PerceiverImageEncoder
-from georeset.models.losses import gaussian_pair_nll, symmetric_infonce
+from georeset.models.losses import gaussian_pair_nll, mls_infonce, symmetric_infonce
 from georeset.models.model import GeoResetModel
 from georeset.models.text_encoder import TextEncoder
 from georeset.models.tokens import TokenFeaturizer, image_to_tokens, pad_tokens
@@ -33,6 +33,7 @@ __all__ = [
     "GeoResetModel",
     "precision_weighted_fusion",
     "symmetric_infonce",
+    "mls_infonce",
     "gaussian_pair_nll",
     "LoadedCheckpoint",
     "load_checkpoint",

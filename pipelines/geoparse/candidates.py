@@ -41,7 +41,7 @@ QUALIFY row_number() OVER (PARTITION BY n.name_key ORDER BY coalesce(p.populatio
 class CandidateIndex:
     """``lookup(keys) -> {key: [Candidate, ...]}`` (most populous first, at most ``max_candidates`` a key)."""
 
-    def __init__(self, con: Any, *, places: str = "places", names: str = "place_names", max_candidates: int = 50,
+    def __init__(self, con: Any, *, places: str = "places", names: str = "place_names", max_candidates: int = 200,
                  cache_size: int = 200_000) -> None:
         self.con = con
         self.sql = _QUERY.format(places=places, names=names)

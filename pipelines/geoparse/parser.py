@@ -17,7 +17,8 @@ from typing import Any
 from georeset.errors import GeoResetWarning, InputError
 from georeset.pipelines.geoparse.candidates import Candidate, CandidateIndex
 from georeset.pipelines.geoparse.names import name_key
-from georeset.pipelines.geoparse.ranking import DocContext, rank
+from georeset.pipelines.geoparse.gazetteer import ABBREVIATION_KEYS
+from georeset.pipelines.geoparse.ranking import DocContext, Ranked, rank, resolve_document
 
 __all__ = ["METHOD", "PLACE_LABELS", "Geoparser", "TextTruncatedWarning", "Toponym", "geoparse_documents",
            "load_nlp"]
@@ -100,6 +101,12 @@ def _sentence_initial(doc: Any, i: int) -> bool:
     return prev.text in _SENT_END or "\n" in prev.text or "\n" in prev.whitespace_
 
 
+def _abbreviation_after_comma(doc: Any, first: int, last: int) -> bool:
+    text = doc.text
+    end = doc[last - 1].idx + len(doc[last - 1])
+    return first > 0 and doc[first - 1].text == "," and (text[end:end + 1] == "." or doc[last - 1].text.endswith("."))
+
+
 class Geoparser:
     """Find and resolve toponyms. Build with :meth:`from_catalog` or :meth:`from_rows`."""
 
@@ -172,6 +179,8 @@ class Geoparser:
                 single = last - first == 1
                 if single and (doc[first].is_stop or key in _NOT_PLACES):
                     continue
+                if key in ABBREVIATION_KEYS and not _abbreviation_after_comma(doc, first, last):
+                    continue  # "Miss", "Ind", "Wash" only as "Jackson, Miss."
                 initial = single and not rescue and _sentence_initial(doc, first)
                 best = rank(cands, ctx)
                 if best is None:
@@ -189,10 +198,16 @@ class Geoparser:
 
     # -- resolution --------------------------------------------------------------------------------------------
     def _resolve(self, text: str, mentions: list[_Mention], found: dict[str, list[Candidate]],
-                 ctx: DocContext, containers: dict[int, tuple[str, str | None]] | None = None) -> list[Toponym]:
+                 ctx: DocContext) -> list[Toponym]:
+        """Resolve all mentions of one text together (:func:`ranking.resolve_document`)."""
+        containers = {}
+        for i in range(len(mentions) - 1):
+            if text[mentions[i].end:mentions[i + 1].start].strip() == ",":
+                containers[i] = i + 1
+        ranked: list[Ranked | None] = resolve_document([found.get(m.key, []) for m in mentions],
+                                                       [m.key for m in mentions], ctx, containers)
         out = []
-        for i, m in enumerate(mentions):
-            best = rank(found.get(m.key, []), ctx, (containers or {}).get(i))
+        for m, best in zip(mentions, ranked, strict=True):
             surface = text[m.start:m.end]
             src = "gazetteer match" if m.gazetteer_only else f"ner:{m.label}"
             if best is None:
@@ -200,7 +215,7 @@ class Geoparser:
                                    f"{src}; no gazetteer candidate"))
                 continue
             c = best.candidate
-            out.append(Toponym(m.start, m.end, surface, m.label, c.place_id, round(best.score, 4), c.lon, c.lat,
+            out.append(Toponym(m.start, m.end, surface, m.label, c.place_id, best.score, c.lon, c.lat,
                                f"{src}; {best.reason}", c.name, c.country_code, c.feature_code,
                                c.admin1_code))
         return out
@@ -216,24 +231,8 @@ class Geoparser:
         for doc, (mentions, runs), (lon, lat) in zip(docs, prepared, points, strict=True):
             ctx = DocContext(lon, lat)
             all_mentions = sorted(mentions + self._gazetteer_mentions(doc, runs, found, ctx), key=lambda m: m.start)
-            results.append(self._two_pass(doc.text, all_mentions, found, ctx))
+            results.append(self._resolve(doc.text, all_mentions, found, DocContext(lon, lat)))
         return results
-
-    def _two_pass(self, text: str, mentions: list[_Mention], found: dict[str, list[Candidate]],
-                  ctx: DocContext) -> list[Toponym]:
-        """Resolve alone, then again with the countries/states found as context."""
-        first = self._resolve(text, mentions, found, ctx)
-        containers: dict[int, tuple[str, str | None]] = {}
-        for i, t in enumerate(first):
-            if t.feature_code not in ("PCLI", "ADM1") or not t.country_code:
-                continue
-            ctx.countries.add(t.country_code)
-            admin1 = t.admin1_code if t.feature_code == "ADM1" else None
-            if admin1:
-                ctx.admin1.add((t.country_code, admin1))
-            if i > 0 and text[first[i - 1].end:t.start].strip() == ",":
-                containers[i - 1] = (t.country_code, admin1)
-        return self._resolve(text, mentions, found, ctx, containers) if ctx.countries else first
 
     # -- public ------------------------------------------------------------------------------------------------
     def _prepare(self, text: str | None) -> str:
@@ -263,7 +262,7 @@ class Geoparser:
         mentions = sorted((_Mention(s, e, "GIVEN", name_key(text[s:e]), False) for s, e in spans),
                           key=lambda m: m.start)
         found = self.index.lookup(m.key for m in mentions)
-        return self._two_pass(text, mentions, found, DocContext(lon, lat))
+        return self._resolve(text, mentions, found, DocContext(lon, lat))
 
 
 def geoparse_documents(con: Any, *, staging_dir: Any, batch_size: int = 64, progress: bool = True,

@@ -1,9 +1,22 @@
-"""Ranking candidate places for one toponym, with the features that are known to matter.
+"""Ranking candidate places, one document at a time, with the features that are known to matter.
 
-Each candidate gets a weighted sum in [0, 1] of: population (log scale), a feature-class prior (countries,
-continents, capitals and first-order divisions first), name match (primary name or alternate), context (its
-country or state is named elsewhere in the text) and, when the document has its own point, proximity to it.
-The toponym's score is the winner's value shrunk by how close the runner-up came.
+Every candidate of every toponym gets a feature vector (:data:`FEATURES`):
+
+- prominence: population (log scale, absolute and relative to the most populous candidate of the same name);
+- feature class: country, first/second-order division, continent, capital;
+- name match: the place's primary name or an alternate one;
+- the document's own point, when it has one (proximity);
+- the other toponyms of the same text: a country or division written right after the name (``"Paris, Texas"``,
+  ``"Lima, Ohio, United States"``), countries and divisions resolved elsewhere in the text, how many of the other
+  names have a candidate in the same country, and the distance to where the other toponyms were resolved
+  (minimising the spread).
+
+The score of a candidate is a logistic function of a weighted sum of its features: the probability that it lies
+within 161 km of the place meant. The weights (:data:`WEIGHTS`) were fitted with
+:func:`georeset.pipelines.geoparse.calibrate.fit_weights` on one corpus and checked on another (see that module).
+
+Resolution runs in passes: every toponym alone first; then countries and divisions found become context, and the
+candidates are scored again with the whole document's context; the last pass refreshes the spread feature.
 """
 
 from __future__ import annotations
@@ -12,31 +25,38 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from georeset.pipelines.geoparse.candidates import Candidate
 
-__all__ = ["DocContext", "Ranked", "haversine_km", "rank"]
+__all__ = ["FEATURES", "WEIGHTS", "DocContext", "Ranked", "candidate_features", "haversine_km", "rank",
+           "resolve_document"]
 
-_CLASS_PRIOR: dict[tuple[str | None, str | None], float] = {
-    ("A", "PCLI"): 1.0,
-    ("L", "CONT"): 0.9,
-    ("P", "PPLC"): 0.9,
-    ("A", "ADM1"): 0.8,
-    ("P", None): 0.5,
-    ("A", None): 0.6,
+FEATURES = ("bias", "pop", "pop_rel", "pcli", "adm1", "adm2", "cont", "pplc", "primary", "container",
+            "in_admin1", "in_country", "cc_support", "near_others", "near_point", "n_cands")
+# Fitted by calibrate.fit_weights (logistic regression, candidates labelled within 161 km or not); see there.
+WEIGHTS: dict[str, float] = {
+    "bias": -3.0, "pop": 3.0, "pop_rel": 2.0, "pcli": 1.5, "adm1": 1.2, "adm2": 0.3, "cont": 1.0, "pplc": 0.5,
+    "primary": 0.6, "container": 3.0, "in_admin1": 1.5, "in_country": 0.8, "cc_support": 1.5, "near_others": 1.5,
+    "near_point": 3.0, "n_cands": 0.0,
 }
-W_POP, W_CLASS, W_NAME, W_CTX, W_NEAR = 0.35, 0.15, 0.10, 0.15, 0.25
-W_CONTAINER = 0.30  # "Paris, Texas": the candidate lies in the country/state written right after the name
 NEAR_SCALE_KM = 100.0
+SPREAD_SCALE_KM = 300.0
+_AREA = ("PCLI", "ADM1", "ADM2", "CONT")
 
 
 @dataclass
 class DocContext:
-    """What the ranker knows about the document: its own point, and countries / (country, admin1) it names."""
+    """What the ranker knows about the document: its own point, the countries / (country, admin1) it names,
+    how many of its distinct names have a candidate in each country, and where its toponyms were resolved."""
 
     lon: float | None = None
     lat: float | None = None
     countries: set[str] = field(default_factory=set)
     admin1: set[tuple[str, str]] = field(default_factory=set)
+    cc_support: dict[str, int] = field(default_factory=dict)
+    n_keys: int = 0
+    resolved: list[tuple[int, float, float]] = field(default_factory=list)  # (mention index, lon, lat)
 
 
 @dataclass(frozen=True)
@@ -54,48 +74,156 @@ def haversine_km(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(a)))
 
 
-def _value(c: Candidate, ctx: DocContext, container: tuple[str, str | None] | None) -> tuple[float, float | None, bool]:
-    pop = min(1.0, math.log10(max(0, c.population) + 1) / 7.0)
-    cls = _CLASS_PRIOR.get((c.feature_class, c.feature_code), _CLASS_PRIOR.get((c.feature_class, None), 0.4))
-    name = 1.0 if c.is_primary else 0.7
-    in_ctx = False
-    ctxv = 0.0
-    if c.feature_class == "A":
-        pass  # a country or state is not made likelier by being named itself
-    elif c.country_code and (c.country_code, c.admin1_code or "") in ctx.admin1:
-        ctxv, in_ctx = 1.0, True
-    elif c.country_code in ctx.countries:
-        ctxv, in_ctx = 0.6, True
-    total = W_POP * pop + W_CLASS * cls + W_NAME * name + W_CTX * ctxv
-    if container is not None and c.country_code == container[0] and container[1] in (None, c.admin1_code):
-        total += W_CONTAINER
-        in_ctx = True
-    dist: float | None = None
+def _haversine_matrix(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.ndarray) -> np.ndarray:
+    p1, p2 = np.radians(lat1)[:, None], np.radians(lat2)[None, :]
+    dl = np.radians(lon2)[None, :] - np.radians(lon1)[:, None]
+    a = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * 6371.0088 * np.arcsin(np.minimum(1.0, np.sqrt(a)))
+
+
+def _contains(area: Candidate, c: Candidate) -> bool:
+    """Whether the area candidate (country / division) contains candidate ``c``."""
+    if area.place_id == c.place_id or not area.country_code or area.country_code != c.country_code:
+        return False
+    if area.feature_code == "PCLI":
+        return True
+    if area.feature_code in ("ADM1", "ADM2"):
+        return bool(area.admin1_code) and area.admin1_code == c.admin1_code and c.feature_code != "ADM1"
+    return False
+
+
+def candidate_features(cands: Sequence[Candidate], ctx: DocContext, *, mention: int = -1,
+                       containers: Sequence[Candidate] = (), own_ccs: frozenset[str] = frozenset()) -> np.ndarray:
+    """Feature matrix (len(cands) x len(FEATURES)) for the candidates of one toponym."""
+    n = len(cands)
+    f = np.zeros((n, len(FEATURES)))
+    if not n:
+        return f
+    idx = {name: i for i, name in enumerate(FEATURES)}
+    pops = np.array([math.log10(max(0, c.population) + 1) / 7.0 for c in cands])
+    f[:, idx["bias"]] = 1.0
+    f[:, idx["pop"]] = np.minimum(pops, 1.2)
+    f[:, idx["pop_rel"]] = pops - pops.max()
+    f[:, idx["n_cands"]] = math.log10(n) / 2
+    lons = np.array([c.lon for c in cands], dtype=float)
+    lats = np.array([c.lat for c in cands], dtype=float)
+    others = [(lo, la) for m, lo, la in ctx.resolved if m != mention]
+    if others:
+        olon = np.array([o[0] for o in others])
+        olat = np.array([o[1] for o in others])
+        d = _haversine_matrix(lons, lats, olon, olat)
+        # the mean closeness to the other toponyms: one far-away outlier costs little, a cluster counts a lot
+        f[:, idx["near_others"]] = np.exp(-d / SPREAD_SCALE_KM).mean(axis=1)
     if ctx.lon is not None and ctx.lat is not None:
-        if c.lon is not None and c.lat is not None:
-            dist = haversine_km(ctx.lon, ctx.lat, c.lon, c.lat)
-            total += W_NEAR * math.exp(-dist / NEAR_SCALE_KM)
-        return total, dist, in_ctx
-    return total / (1.0 - W_NEAR), dist, in_ctx
+        d = _haversine_matrix(lons, lats, np.array([ctx.lon]), np.array([ctx.lat]))[:, 0]
+        f[:, idx["near_point"]] = np.exp(-d / NEAR_SCALE_KM)
+    denom = max(1, ctx.n_keys - 1)
+    for i, c in enumerate(cands):
+        code = c.feature_code
+        row = f[i]
+        row[idx["pcli"]] = code == "PCLI"
+        row[idx["adm1"]] = code == "ADM1"
+        row[idx["adm2"]] = code == "ADM2"
+        row[idx["cont"]] = code == "CONT"
+        row[idx["pplc"]] = code == "PPLC"
+        row[idx["primary"]] = c.is_primary
+        if containers and any(_contains(a, c) or _contains(c, a) for a in containers):
+            row[idx["container"]] = 1.0
+        cc = c.country_code
+        if cc and code != "PCLI":
+            if c.admin1_code and code != "ADM1" and (cc, c.admin1_code) in ctx.admin1:
+                row[idx["in_admin1"]] = 1.0
+            if cc in ctx.countries:
+                row[idx["in_country"]] = 1.0
+        if cc:
+            support = ctx.cc_support.get(cc, 0) - (1 if cc in own_ccs else 0)
+            row[idx["cc_support"]] = min(1.0, max(0, support) / denom)
+    return f
 
 
-def rank(candidates: Sequence[Candidate], ctx: DocContext,
-         container: tuple[str, str | None] | None = None) -> Ranked | None:
-    """Best candidate with a score in [0, 1] and a short reason, or None when there is no candidate.
+_W = np.array([WEIGHTS[k] for k in FEATURES])
 
-    ``container`` = (country code, admin1 code or None) of a country/state written right after the name."""
-    usable = [c for c in candidates if c.lon is not None and c.lat is not None]
+
+def set_weights(weights: dict[str, float]) -> None:
+    """Replace the ranking weights (e.g. with freshly fitted ones from :mod:`calibrate`)."""
+    global _W
+    WEIGHTS.update(weights)
+    _W = np.array([WEIGHTS[k] for k in FEATURES])
+
+
+def _why(c: Candidate, feats: np.ndarray) -> str:
+    idx = {name: i for i, name in enumerate(FEATURES)}
+    if feats[idx["near_point"]] > 0.6:
+        return "near the document's point"
+    if feats[idx["container"]]:
+        return f"in the area written next to it ({c.country_code})"
+    if feats[idx["in_admin1"]] or feats[idx["in_country"]]:
+        return f"in a country/division named in the text ({c.country_code})"
+    if feats[idx["near_others"]] > 0.5:
+        return "close to the text's other places"
+    return "most prominent (population, feature class)"
+
+
+def _usable(candidates: Sequence[Candidate]) -> list[Candidate]:
+    return [c for c in candidates if c.lon is not None and c.lat is not None]
+
+
+def rank(candidates: Sequence[Candidate], ctx: DocContext, containers: Sequence[Candidate] = (), *,
+         mention: int = -1) -> Ranked | None:
+    """Best candidate with a calibrated score in [0, 1] and a short reason, or None when there is no candidate."""
+    usable = _usable(candidates)
     if not usable:
         return None
-    scored = sorted(((*_value(c, ctx, container), c) for c in usable), key=lambda t: (-t[0], -t[3].population, t[3].place_id))
-    best, dist, in_ctx, cand = scored[0]
-    second = scored[1][0] if len(scored) > 1 else 0.0
-    margin = (best - second) / best if best > 0 else 0.0
-    score = max(0.0, min(1.0, best * (0.5 + 0.5 * margin)))
-    if dist is not None and dist < 50:
-        why = f"near the document's point ({dist:.0f} km)"
-    elif in_ctx:
-        why = f"in a country/state named in the text ({cand.country_code})"
-    else:
-        why = "most prominent (population, feature class)"
-    return Ranked(cand, score, f"{why}; {len(usable)} candidate(s)", len(usable))
+    own = frozenset(c.country_code for c in usable if c.country_code)
+    feats = candidate_features(usable, ctx, mention=mention, containers=containers, own_ccs=own)
+    z = feats @ _W
+    j = int(np.argmax(z))
+    p = 1.0 / (1.0 + math.exp(-float(z[j])))
+    c = usable[j]
+    return Ranked(c, round(p, 4), f"{_why(c, feats[j])}; {len(usable)} candidate(s)", len(usable))
+
+
+def resolve_document(cands: Sequence[Sequence[Candidate]], keys: Sequence[str], ctx: DocContext,
+                     containers: dict[int, int] | None = None, *, passes: int = 2) -> list[Ranked | None]:
+    """Resolve all toponyms of one document together.
+
+    ``cands[i]``: candidates of mention i; ``keys[i]``: its name key; ``containers``: mention i -> mention j when j
+    is written right after i with a comma between (``"Paris, Texas"``): each constrains the other."""
+    containers = containers or {}
+    partners: dict[int, list[int]] = {}
+    for i, j in containers.items():
+        partners.setdefault(i, []).append(j)
+        partners.setdefault(j, []).append(i)
+    usable = [_usable(c) for c in cands]
+    # which countries have a candidate for how many distinct names
+    seen: dict[str, set[str]] = {}
+    for k, us in zip(keys, usable, strict=True):
+        for c in us:
+            if c.country_code:
+                seen.setdefault(c.country_code, set()).add(k)
+    ctx.cc_support = {cc: len(ks) for cc, ks in seen.items()}
+    ctx.n_keys = len(set(keys))
+    first = [rank(us, DocContext(ctx.lon, ctx.lat), mention=i) for i, us in enumerate(usable)]
+    best = first
+    for _ in range(passes):
+        ctx.countries = set()
+        ctx.admin1 = set()
+        for r in best:
+            if r is None or r.score < 0.3:
+                continue
+            c = r.candidate
+            if c.feature_code == "PCLI" and c.country_code:
+                ctx.countries.add(c.country_code)
+            elif c.feature_code in ("ADM1", "ADM2") and c.country_code and c.admin1_code:
+                ctx.admin1.add((c.country_code, c.admin1_code))
+                ctx.countries.add(c.country_code)
+        ctx.resolved = [(i, r.candidate.lon, r.candidate.lat) for i, r in enumerate(best)  # type: ignore[misc]
+                        if r is not None and r.candidate.feature_code not in ("PCLI", "CONT")]
+        nxt = []
+        for i, us in enumerate(usable):
+            areas: list[Candidate] = []
+            for j in partners.get(i, []):
+                areas.extend(c for c in usable[j] if c.feature_code in _AREA or c.feature_class == "P")
+            nxt.append(rank(us, ctx, areas, mention=i))
+        best = nxt
+    return best

@@ -7,7 +7,8 @@ patch also has a co-located S1 patch (``patch-<p>-s1``) paired with the *same* d
 and S2 views of one place (same ``doc_id``, different ``patch_id`` and ``sensor``). Patches east of a longitude are
 the geographic test split. Fixed seed, so the same call writes the same bytes.
 
-    python tests/models/shard_factory.py OUT_DIR   # writes OUT_DIR/shard-0000{0,1}.parquet + manifest.json
+    python tests/models/shard_factory.py OUT_DIR [N_PATCHES [SIZE_FACTOR]]
+    # writes OUT_DIR/shard-0000{0,1}.parquet + manifest.json
 """
 
 from __future__ import annotations
@@ -45,8 +46,10 @@ LAYOUTS = [  # (sensor, band indices or SAR, size, gsd)
 ]
 
 
-def _image(rng: np.random.Generator, cls: str, layout: tuple[Any, ...]) -> tuple[np.ndarray, dict[str, Any]]:
+def _image(rng: np.random.Generator, cls: str, layout: tuple[Any, ...], size_factor: int = 1
+           ) -> tuple[np.ndarray, dict[str, Any]]:
     sensor, idx, size, gsd = layout
+    size *= size_factor
     spec, sar, _ = CLASSES[cls]
     if sensor == "S1":
         img = np.stack([np.full((size, size), v) for v in sar]) + rng.normal(0, 1.5, (2, size, size))
@@ -63,8 +66,10 @@ def _image(rng: np.random.Generator, cls: str, layout: tuple[Any, ...]) -> tuple
 
 
 def write_synthetic_shards(out: Path, *, seed: int = 0, n_patches: int = 40, test_lon: float = 25.05,
-                           colocated_s1: bool = True) -> Path:
-    """Write two shards and ``manifest.json`` into ``out``; returns the manifest path."""
+                           colocated_s1: bool = True, size_factor: int = 1) -> Path:
+    """Write two shards and ``manifest.json`` into ``out``; returns the manifest path.
+
+    ``size_factor`` multiplies every patch side (benchmarks: 4 gives 32x32 instead of 8x8 patches)."""
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     rng_s1 = np.random.default_rng(seed + 1000)  # separate stream: the S2-only rows stay as they were
@@ -75,11 +80,11 @@ def write_synthetic_shards(out: Path, *, seed: int = 0, n_patches: int = 40, tes
         cls = classes[p % len(classes)]
         lon = 24.9 + 0.2 * p / n_patches
         lat = 60.15 + 0.01 * float(rng.random())
-        img, meta = _image(rng, cls, LAYOUTS[p % len(LAYOUTS)])
+        img, meta = _image(rng, cls, LAYOUTS[p % len(LAYOUTS)], size_factor)
         texts = CLASSES[cls][2]
         views = [(f"patch-{p}", "", img, meta)]
         if colocated_s1 and p % len(LAYOUTS) in (0, 1):
-            s1_img, s1_meta = _image(rng_s1, cls, LAYOUTS[3])
+            s1_img, s1_meta = _image(rng_s1, cls, LAYOUTS[3], size_factor)
             views.append((f"patch-{p}-s1", "-s1", s1_img, s1_meta))
         for t in range(1 + p % 3):
             doc_id = f"doc-{cls}-{p}-{t}"
@@ -132,4 +137,6 @@ def write_synthetic_shards(out: Path, *, seed: int = 0, n_patches: int = 40, tes
 
 
 if __name__ == "__main__":
-    print(write_synthetic_shards(Path(sys.argv[1])))
+    n = int(sys.argv[2]) if len(sys.argv) > 2 else 40
+    f = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+    print(write_synthetic_shards(Path(sys.argv[1]), n_patches=n, size_factor=f))
