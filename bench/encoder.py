@@ -19,6 +19,12 @@ is not mistaken for a later run's); GPU peak = ``torch.cuda.max_memory_allocated
 on shared CPUs the figures are indicative only. Tokenisation (numpy, done
 by DataLoader workers in training) is outside the timed loop. On GPU the steps run in bf16 autocast.
 
+Step time = the fastest of the ``--steps`` timed steps (after ``--warmup``): on a shared CPU the minimum is the
+least disturbed figure; all step times are in the JSON.
+
+On CPU the process CPU time per step is recorded too (``samples_per_cpu_s``): it is far less sensitive to other
+processes than wall time, and the ratios use it there (``ratio_basis``); on GPU they use wall time.
+
 Ratios: ``speed_ours_over_vit@N`` (samples/s ours / ViT; goal >= 1 at 64x64) and ``token_scaling`` = (time per
 sample at the largest size / at the smallest) / (token ratio); 1.0 is linear, the goal is <= 1.2.
 
@@ -28,11 +34,11 @@ Prints one JSON object on stdout and writes it to ``bench/results/encoder.json``
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import os
 import platform
-import gc
 import resource
 import subprocess
 import sys
@@ -107,6 +113,16 @@ def match_vit_depth(cfg_name: str, patch: int) -> tuple[int, int, int]:
     return best, _params(_build("vit", cfg_name, patch, best)), ours
 
 
+def _malloc_trim() -> None:
+    """Give freed heap back to the OS (glibc), so the next run's resident-size growth is its own."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def _rss_kb() -> int:
     with open("/proc/self/status") as f:
         for line in f:
@@ -151,6 +167,7 @@ def worker(kind: str, size: int, cfg_name: str, batch: int, steps: int, warmup: 
             torch.cuda.synchronize()
 
     gc.collect()
+    _malloc_trim()
     rss0 = _rss_kb()
     peak = [rss0]
     done = threading.Event()
@@ -168,11 +185,14 @@ def worker(kind: str, size: int, cfg_name: str, batch: int, steps: int, warmup: 
         for _ in range(warmup):
             step()
         sync()
-        t0 = time.perf_counter()
+        times, cpu_times = [], []
         for _ in range(steps):
+            t0, c0 = time.perf_counter(), time.process_time()
             step()
-        sync()
-        dt = (time.perf_counter() - t0) / steps
+            sync()
+            times.append(time.perf_counter() - t0)
+            cpu_times.append(time.process_time() - c0)
+        dt = min(times)  # least-disturbed step: CPUs here are shared
     finally:
         done.set()
         sampler.join()
@@ -182,6 +202,8 @@ def worker(kind: str, size: int, cfg_name: str, batch: int, steps: int, warmup: 
         maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss if isolated else 0
         peak_mb = max(0, max(peak[0], maxrss) - rss0) / 1024
     return {"model": kind, "size": size, "tokens_per_sample": tokens, "batch_size": batch, "step_s": dt,
+            "step_s_all": [round(t, 4) for t in times], "cpu_s_per_step": min(cpu_times),
+            "samples_per_cpu_s": batch / min(cpu_times) if dev.type == "cpu" else None,
             "samples_per_s": batch / dt, "peak_mem_mb": round(peak_mb, 1),
             "params": _params(model, DENSE_PREFIXES)}
 
@@ -189,7 +211,7 @@ def worker(kind: str, size: int, cfg_name: str, batch: int, steps: int, warmup: 
 def _run_sub(args: argparse.Namespace, kind: str, size: int, depth: int, device: str) -> dict[str, Any]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--_worker", kind, str(size), "--config", args.config,
            "--batch-size", str(args.batch_size), "--steps", str(args.steps), "--warmup", str(args.warmup),
-           "--patch", str(args.patch), "--_depth", str(depth), "--device", device]
+           "--patch", str(args.patch), "--_depth", str(depth), "--device", device, "--threads", str(args.threads)]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
     if p.returncode != 0:
         return {"model": kind, "size": size, "error": (p.stderr or p.stdout)[-800:]}
@@ -201,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", default="small")
     ap.add_argument("--batch-size", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=2, help="timed steps per measurement")
+    ap.add_argument("--steps", type=int, default=5, help="timed steps per measurement")
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--sizes", default="16,32,64")
     ap.add_argument("--patch", type=int, default=8, help="ViT patch size in pixels")
@@ -209,11 +231,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", default="ours,ours_budget,vit")
     ap.add_argument("--timeout", type=int, default=600, help="per measurement (--isolate), seconds")
     ap.add_argument("--isolate", action="store_true", help="one subprocess per measurement")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch CPU threads (default 1: stable CPU-time figures on shared cores; 0: torch default)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "encoder.json")
     ap.add_argument("--_worker", nargs=2, metavar=("MODEL", "SIZE"), help=argparse.SUPPRESS)
     ap.add_argument("--_depth", type=int, default=0, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if a.device == "auto" else a.device
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
     if a._worker:
         print(json.dumps(worker(a._worker[0], int(a._worker[1]), a.config, a.batch_size, a.steps, a.warmup,
                                 a.patch, a._depth, device, isolated=True)))
@@ -228,28 +254,31 @@ def main(argv: list[str] | None = None) -> int:
                 r = _run_sub(a, kind, size, depth, device)
             else:
                 r = worker(kind, size, a.config, a.batch_size, a.steps, a.warmup, a.patch, depth, device)
-            print(f"# {kind:<12} {size:>3}px: {r.get('samples_per_s', float('nan')):8.2f} samples/s, "
+            print(f"# {kind:<12} {size:>3}px: {r.get('samples_per_s', float('nan')):8.2f} samples/s "
+                  f"({r.get('samples_per_cpu_s') or float('nan'):.2f} per CPU-s), "
                   f"peak {r.get('peak_mem_mb', float('nan'))} MB {r.get('error', '')}", file=sys.stderr, flush=True)
             results.append(r)
 
     def get(kind: str, size: int) -> dict[str, Any] | None:
         return next((r for r in results if r["model"] == kind and r["size"] == size and "error" not in r), None)
 
-    ratios: dict[str, Any] = {}
+    basis = "samples_per_cpu_s" if device == "cpu" else "samples_per_s"
+    tkey = "cpu_s_per_step" if device == "cpu" else "step_s"
+    ratios: dict[str, Any] = {"ratio_basis": basis}
     for size in sizes:
         o, v = get("ours", size), get("vit", size)
         ob = get("ours_budget", size)
         if o and v:
-            ratios[f"speed_ours_over_vit@{size}"] = o["samples_per_s"] / v["samples_per_s"]
+            ratios[f"speed_ours_over_vit@{size}"] = o[basis] / v[basis]
             ratios[f"memory_ours_over_vit@{size}"] = (o["peak_mem_mb"] / v["peak_mem_mb"]) if v["peak_mem_mb"] else None
         if ob and v:
-            ratios[f"speed_ours_budget_over_vit@{size}"] = ob["samples_per_s"] / v["samples_per_s"]
+            ratios[f"speed_ours_budget_over_vit@{size}"] = ob[basis] / v[basis]
     lo, hi = min(sizes), max(sizes)
     for kind in ("ours", "vit", "ours_budget"):
         a_, b_ = get(kind, lo), get(kind, hi)
         if a_ and b_:
             tok = b_["tokens_per_sample"] / a_["tokens_per_sample"]
-            cost = (b_["step_s"] / b_["batch_size"]) / (a_["step_s"] / a_["batch_size"])
+            cost = (b_[tkey] / b_["batch_size"]) / (a_[tkey] / a_["batch_size"])
             ratios[f"token_scaling_{kind}"] = {"token_ratio": tok, "cost_ratio": cost, "cost_per_token_ratio": cost / tok}
     scaling = ratios.get("token_scaling_ours", {}).get("cost_per_token_ratio")
     speed_hi = ratios.get(f"speed_ours_over_vit@{hi}")

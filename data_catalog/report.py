@@ -302,7 +302,7 @@ def write_report(workdir: Path, *, out: Path | None = None, max_thumbnails: int 
             g = json.loads(gj)
             if g.get("type") == "Polygon":
                 footprints.append((sensor, [(float(x), float(y)) for x, y in g["coordinates"][0]]))
-        links = [tuple(map(float, r)) for r in con.execute(
+        links = [(float(r[0]), float(r[1]), float(r[2]), float(r[3])) for r in con.execute(
             "SELECT d.lon, d.lat, p.lon, p.lat FROM pairs x JOIN documents d USING (doc_id) JOIN patches p "
             "USING (patch_id) WHERE d.lon IS NOT NULL ORDER BY x.pair_id LIMIT ?", [max_links]).fetchall()]
         thumbs = con.execute(

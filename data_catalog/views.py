@@ -2,7 +2,8 @@
 
 :func:`export_geoparquet` writes GeoParquet 1.1: every ``GEOMETRY`` column as WKB (``BLOB``), the file-level
 ``geo`` metadata (``version``, ``primary_column``, per column ``encoding: WKB``, ``geometry_types``, ``bbox`` and
-the EPSG:4326 ``crs`` as PROJJSON-less ``null``-free identifier), streamed in record batches so memory stays bounded.
+``crs``: OGC:CRS84 as PROJJSON, i.e. EPSG:4326 with longitude first), streamed in record batches so memory stays
+bounded.
 A relation without a geometry column but with ``lon``/``lat`` (e.g. ``resolved_toponyms``) gets a point column
 ``geometry`` built from them. GeoPandas reads the result with ``geopandas.read_parquet``.
 """
@@ -107,7 +108,7 @@ def export_geoparquet(db: Path | str, *, view: str, out: Path, geometry: str | N
             if row[0] is not None:
                 meta_cols[g]["bbox"] = [float(row[0]), float(row[1]), float(row[2]), float(row[3])]
         select = ", ".join(f"ST_AsWKB({_q(c)}) AS {_q(c)}" if c in geoms else _q(c) for c in cols)
-        reader = con.execute(f"SELECT {select} FROM {src}").fetch_record_batch(batch_rows)
+        reader = con.execute(f"SELECT {select} FROM {src}").to_arrow_reader(batch_rows)
         geo = {"version": "1.1.0", "primary_column": primary, "columns": meta_cols}
         schema = reader.schema
         fields = [pa.field(f.name, pa.binary()) if f.name in geoms else f for f in schema]

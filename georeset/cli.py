@@ -24,6 +24,25 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(harvest_app, name="harvest")
 app.add_typer(world_app, name="world")
 
+
+def _mount(module: str, name: str, help_text: str) -> typer.Typer:
+    """Mount a sub-app owned by a package module (its commands live next to the core they call)."""
+    import importlib
+
+    sub: typer.Typer = importlib.import_module(module).app
+    app.add_typer(sub, name=name, help=help_text)
+    return sub
+
+
+model_app = _mount(
+    "georeset.models.cli", "model",
+    "The encoder: embed any GeoTIFF (any bands, any size from 1x1), evaluate a checkpoint with robustness figures.",
+)
+imagery_app = _mount(
+    "georeset.pipelines.imagery.cli", "imagery",
+    "Sentinel-1/2 imagery through STAC: search, read one patch, fetch patches for the catalogue.",
+)
+
 WorkdirOpt = Annotated[
     Path, typer.Option("--workdir", "-w", help="Work directory holding the catalogue, data, shards and runs.")
 ]
@@ -193,8 +212,8 @@ def geoparse(workdir: WorkdirOpt = Path("work/demo")) -> None:
         _fail(exc)
 
 
-@app.command()
-def imagery(
+@imagery_app.command("fetch")
+def imagery_fetch(
     stac_url: Annotated[str, typer.Option(help="STAC API root URL.")],
     workdir: WorkdirOpt = Path("work/demo"),
     datetime_range: Annotated[str, typer.Option("--datetime", help="RFC 3339 interval.")] = "2024-01-01/2024-12-31",

@@ -52,6 +52,7 @@ __all__ = [
     "record_run",
     "evaluate_run",
     "record_evaluation",
+    "sample_world_inputs",
 ]
 
 BBox = tuple[float, float, float, float]
@@ -493,3 +494,17 @@ def record_evaluation(*, db_path: Path, run_id: str, metrics: Mapping[str, Any])
         con.execute("UPDATE runs SET metrics = ? WHERE run_id = ?", [json.dumps(merged, default=str), run_id])
     finally:
         con.close()
+
+
+# ------------------------------------------------------------------------------------------------ sample world
+def sample_world_inputs(world_dir: Path) -> dict[str, Any]:
+    """What the sample world built under ``world_dir`` offers as defaults: extracts, areas, dates, STAC dir."""
+    stamp = Path(world_dir) / "world.json"
+    if not stamp.is_file():
+        raise InputError(f"no sample world at {world_dir} (no world.json)",
+                         hint="pass the pbfs/areas Params, or build it first (the georeset_sample_world DAG, or "
+                              "`georeset demo --workdir DIR`)")
+    w = json.loads(stamp.read_text())
+    regions = [list(map(float, b)) for b in (w.get("regions") or {}).values()] or [list(map(float, w["bbox"]))]
+    return {"pbfs": [str(p) for p in w["osm_pbfs"]], "areas": regions, "dates": sorted(w.get("dates") or []),
+            "stac_dir": str(w["stac_dir"]), "collections": sorted((w.get("collections") or {}).values())}

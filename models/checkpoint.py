@@ -86,7 +86,17 @@ def load_checkpoint(
             stacklevel=2,
         )
     model = GeoResetModel(cfg, text_backbone=text_backbone or FrozenTextBackbone(str(device)))
-    model.load_state_dict(data["model"])
+    missing, unexpected = model.load_state_dict(data["model"], strict=False)
+    optional = ("image.query_proj.", "image.query_cross.")  # the dense head, added after the first checkpoints
+    if unexpected or [k for k in missing if not k.startswith(optional)]:
+        raise InputError(
+            f"checkpoint {path} does not match the model of its config: missing {missing[:5]}, "
+            f"unexpected {unexpected[:5]}",
+            hint="use the georeset version that trained it",
+        )
+    if missing:
+        warnings.warn(f"checkpoint {path} predates the dense-map head; pooled embeddings are as trained, "
+                      "dense() maps are untrained", GeoResetWarning, stacklevel=2)
     model.to(device).eval()
     meta = {k: v for k, v in data.items() if k not in ("model", "optimizer", "scheduler", "rng")}
     return LoadedCheckpoint(model=model, config=cfg, band_specs=specs, norm=data.get("norm", {}), meta=meta)

@@ -34,6 +34,8 @@ class ImageConfig:
 
     num_latents: int = 16
     latent_dim: int = 64
+    token_dim: int = 0  # width of the per-token features / keys / values; 0: latent_dim (cost per token ~ token_dim)
+    token_heads: int = 0  # heads of the narrow cross-attention when token_dim < latent_dim; 0: token_dim // 32
     num_heads: int = 4
     num_cross_layers: int = 1
     num_self_layers: int = 2

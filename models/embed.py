@@ -182,7 +182,7 @@ def _nearest_stats(spec: BandSpec, ck: LoadedCheckpoint) -> tuple[dict[str, floa
     if spec.name in ck.norm and spec.name in ck.band_specs and _same_band(ck.band_specs[spec.name], spec):
         return ck.norm[spec.name], f"checkpoint:{spec.name}"
     best, best_d = None, math.inf
-    for name, st in ck.norm.items():
+    for name in ck.norm:
         b = ck.band_specs.get(name) or BAND_REGISTRY.get(name)
         if b is None or b.kind != spec.kind:
             continue

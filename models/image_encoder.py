@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from georeset.models.config import ImageConfig
-import numpy as np
-
 from georeset.models.tokens import RAW_DIM, RawField, TokenConfig, TokenFeaturizer
 
 __all__ = ["LOGVAR_MIN", "LOGVAR_MAX", "CrossAttentionBlock", "PerceiverImageEncoder", "GaussianHead"]
@@ -52,20 +52,52 @@ class GaussianHead(nn.Module):
 
 
 class CrossAttentionBlock(nn.Module):
-    """Pre-norm cross-attention of latents onto tokens, then an MLP."""
+    """Pre-norm cross-attention of latents (width ``dim``) onto tokens, then an MLP.
 
-    def __init__(self, dim: int, heads: int, mlp_ratio: float, dropout: float) -> None:
+    With ``kv_dim`` (< ``dim``) the tokens stay narrow and the attention itself runs at width ``kv_dim``: queries
+    are projected down from the latents, keys and values from the ``kv_dim``-wide tokens, and the output back up to
+    ``dim``. The per-token cost (keys, values, scores) is then ``O(kv_dim²  + L kv_dim)`` instead of
+    ``O(dim kv_dim + L dim)``, which is what makes millions of (pixel, band) tokens affordable.
+    """
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float, dropout: float, kv_dim: int | None = None,
+                 kv_heads: int | None = None) -> None:
         super().__init__()
+        kv = kv_dim or dim
+        self.narrow = kv != dim
         self.norm_q = nn.LayerNorm(dim)
-        self.norm_kv = nn.LayerNorm(dim)
-        self.attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.norm_kv = nn.LayerNorm(kv)
+        if self.narrow:
+            nh = kv_heads or max(1, kv // 32)  # head width >= 32 keeps the attention kernels efficient
+            if kv % nh:
+                raise ValueError(f"token_dim {kv} must be a multiple of token_heads {nh}")
+            self.heads, self.dropout = nh, dropout
+            self.q, self.k, self.v = nn.Linear(dim, kv), nn.Linear(kv, kv), nn.Linear(kv, kv)
+            self.o = nn.Linear(kv, dim)
+        else:
+            self.attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
         self.norm_mlp = nn.LayerNorm(dim)
         hidden = int(dim * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
 
+    def _narrow_attn(self, q_in: Tensor, kv_in: Tensor, mask: Tensor) -> Tensor:
+        b, lq, _ = q_in.shape
+        h = self.heads
+
+        def split(x: Tensor) -> Tensor:
+            return x.view(b, x.shape[1], h, -1).transpose(1, 2)
+
+        out = F.scaled_dot_product_attention(split(self.q(q_in)), split(self.k(kv_in)), split(self.v(kv_in)),
+                                             attn_mask=mask[:, None, None, :],
+                                             dropout_p=self.dropout if self.training else 0.0)
+        return self.o(out.transpose(1, 2).reshape(b, lq, -1))
+
     def forward(self, latents: Tensor, tokens: Tensor, mask: Tensor) -> Tensor:
         kv = self.norm_kv(tokens)
-        out, _ = self.attn(self.norm_q(latents), kv, kv, key_padding_mask=~mask, need_weights=False)
+        if self.narrow:
+            out = self._narrow_attn(self.norm_q(latents), kv, mask)
+        else:
+            out, _ = self.attn(self.norm_q(latents), kv, kv, key_padding_mask=~mask, need_weights=False)
         latents = latents + out
         return latents + self.mlp(self.norm_mlp(latents))
 
@@ -76,13 +108,15 @@ class PerceiverImageEncoder(nn.Module):
     def __init__(self, cfg: ImageConfig, token_cfg: TokenConfig, embed_dim: int) -> None:
         super().__init__()
         d = cfg.latent_dim
+        td = cfg.token_dim or d
         self.featurizer = TokenFeaturizer(token_cfg)
         self.token_proj = nn.Sequential(
-            nn.Linear(self.featurizer.out_dim, d), nn.GELU(), nn.Linear(d, d)
+            nn.Linear(self.featurizer.out_dim, td), nn.GELU(), nn.Linear(td, td)
         )
         self.latents = nn.Parameter(torch.randn(cfg.num_latents, d) * 0.02)
         self.cross = nn.ModuleList(
-            CrossAttentionBlock(d, cfg.num_heads, cfg.mlp_ratio, cfg.dropout) for _ in range(cfg.num_cross_layers)
+            CrossAttentionBlock(d, cfg.num_heads, cfg.mlp_ratio, cfg.dropout, kv_dim=td, kv_heads=cfg.token_heads or None)
+            for _ in range(cfg.num_cross_layers)
         )
         layer = nn.TransformerEncoderLayer(
             d, cfg.num_heads, int(d * cfg.mlp_ratio), cfg.dropout, activation="gelu", batch_first=True,

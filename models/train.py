@@ -274,6 +274,7 @@ def train(
     cfg = config if isinstance(config, ModelConfig) else load_config(config)
     bs = batch_size or cfg.train.batch_size
     out = Path(out)
+    ck_path = _resolve_resume(resume, out)  # fail fast on a missing --resume path
     man = read_manifest(Path(manifest), verify=env.rank == 0)
     random.seed(seed)
     np.random.seed(seed)
@@ -293,7 +294,6 @@ def train(
 
     start_step, resumed_from, last = 0, None, {}
     data_state = {"world_size": env.world_size, "batch_size": bs, "num_workers": num_workers, "seed": seed}
-    ck_path = _resolve_resume(resume, out)
     rng_restore: dict[str, Any] | None = None
     if ck_path is not None:
         st = torch.load(ck_path, map_location="cpu", weights_only=False)
@@ -326,7 +326,7 @@ def train(
         _set_rng_state(rng_restore)
 
     def save(step: int, *, collective: bool = True) -> None:
-        rngs = [_rng_state()]
+        rngs: list[Any] = [_rng_state()]
         if env.world_size > 1 and collective:
             rngs = [None] * env.world_size
             dist.all_gather_object(rngs, _rng_state())

@@ -68,7 +68,7 @@ def test_second_run_reuses_and_duplicates_nothing(first_run: dict, demo_dir: Pat
 def test_bad_inputs_fail_cleanly_and_leave_the_catalogue_intact(first_run: dict, demo_dir: Path, tmp_path: Path) -> None:  # type: ignore[type-arg]
     before = first_run["counts"]
     # unreachable STAC API
-    r = _run(["imagery", "--stac-url", "http://127.0.0.1:9", "--workdir", str(demo_dir)])
+    r = _run(["imagery", "fetch", "--stac-url", "http://127.0.0.1:9", "--workdir", str(demo_dir)])
     assert r.returncode == 2
     assert "127.0.0.1:9" in r.stderr and "fix:" in r.stderr
     # corrupt .pbf

@@ -18,16 +18,8 @@ from typing import Any
 import numpy as np
 
 from georeset.pipelines.geoparse.corpora import GoldDocument
-from georeset.pipelines.geoparse.names import name_key
 from georeset.pipelines.geoparse.parser import Geoparser
-from georeset.pipelines.geoparse.ranking import (
-    FEATURES,
-    DocContext,
-    _usable,
-    candidate_features,
-    haversine_km,
-    resolve_document,
-)
+from georeset.pipelines.geoparse.ranking import FEATURES, haversine_km
 
 __all__ = ["fit_weights", "gold_examples", "ranking_accuracy"]
 
@@ -42,25 +34,14 @@ def gold_examples(geoparser: Geoparser, docs: Iterable[GoldDocument]) -> tuple[n
         geo = sorted((g for g in doc.toponyms if g.lat is not None and g.lon is not None), key=lambda g: g.start)
         if not geo:
             continue
-        keys = [name_key(doc.text[g.start:g.end]) for g in geo]
-        found = geoparser.index.lookup(keys)
-        cands = [_usable(found.get(k, [])) for k in keys]
-        containers = {i: i + 1 for i in range(len(geo) - 1) if doc.text[geo[i].end:geo[i + 1].start].strip() == ","}
-        ctx = DocContext()
-        resolve_document(cands, keys, ctx, containers)
-        partners: dict[int, list[int]] = {}
-        for i, j in containers.items():
-            partners.setdefault(i, []).append(j)
-            partners.setdefault(j, []).append(i)
-        for i, (g, us) in enumerate(zip(geo, cands, strict=True)):
-            if not us:
-                continue
-            areas = [c for j in partners.get(i, []) for c in cands[j]]
-            own = frozenset(c.country_code for c in us if c.country_code)
-            xs.append(candidate_features(us, ctx, mention=i, containers=areas, own_ccs=own))
-            ys.append(np.array([haversine_km(c.lon, c.lat, g.lon, g.lat) <= 161 for c in us],  # type: ignore[arg-type]
+        collected: list[tuple[int, list[Any], np.ndarray]] = []
+        geoparser.resolve_spans(doc.text, [(g.start, g.end) for g in geo], collect=collected)
+        for given_index, cands, feats in collected:
+            g = geo[given_index]
+            xs.append(feats)
+            ys.append(np.array([haversine_km(c.lon, c.lat, g.lon, g.lat) <= 161 for c in cands],  # type: ignore[arg-type]
                                dtype=float))
-            gs.append(np.full(len(us), gid))
+            gs.append(np.full(len(cands), gid))
             gid += 1
     if not xs:
         return np.zeros((0, len(FEATURES))), np.zeros(0), np.zeros(0, dtype=int)

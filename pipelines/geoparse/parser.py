@@ -16,8 +16,8 @@ from typing import Any
 
 from georeset.errors import GeoResetWarning, InputError
 from georeset.pipelines.geoparse.candidates import Candidate, CandidateIndex
-from georeset.pipelines.geoparse.names import name_key
 from georeset.pipelines.geoparse.gazetteer import ABBREVIATION_KEYS
+from georeset.pipelines.geoparse.names import name_key
 from georeset.pipelines.geoparse.ranking import DocContext, Ranked, rank, resolve_document
 
 __all__ = ["METHOD", "PLACE_LABELS", "Geoparser", "TextTruncatedWarning", "Toponym", "geoparse_documents",
@@ -198,14 +198,15 @@ class Geoparser:
 
     # -- resolution --------------------------------------------------------------------------------------------
     def _resolve(self, text: str, mentions: list[_Mention], found: dict[str, list[Candidate]],
-                 ctx: DocContext) -> list[Toponym]:
+                 ctx: DocContext, collect: list[Any] | None = None) -> list[Toponym]:
         """Resolve all mentions of one text together (:func:`ranking.resolve_document`)."""
         containers = {}
         for i in range(len(mentions) - 1):
             if text[mentions[i].end:mentions[i + 1].start].strip() == ",":
                 containers[i] = i + 1
         ranked: list[Ranked | None] = resolve_document([found.get(m.key, []) for m in mentions],
-                                                       [m.key for m in mentions], ctx, containers)
+                                                       [m.key for m in mentions], ctx, containers,
+                                                       collect=collect)
         out = []
         for m, best in zip(mentions, ranked, strict=True):
             surface = text[m.start:m.end]
@@ -257,12 +258,34 @@ class Geoparser:
         return next(self.parse_many([(text, lon, lat)]))
 
     def resolve_spans(self, text: str, spans: Sequence[tuple[int, int]], *, lon: float | None = None,
-                      lat: float | None = None) -> list[Toponym]:
-        """Resolve given (e.g. gold) spans without recognition; label ``"GIVEN"``; one result per span."""
-        mentions = sorted((_Mention(s, e, "GIVEN", name_key(text[s:e]), False) for s, e in spans),
-                          key=lambda m: m.start)
-        found = self.index.lookup(m.key for m in mentions)
-        return self._resolve(text, mentions, found, DocContext(lon, lat))
+                      lat: float | None = None, context: bool = True,
+                      collect: list[Any] | None = None) -> list[Toponym]:
+        """Resolve given (e.g. gold) spans, label ``"GIVEN"``, one result per span in the order given.
+
+        With ``context`` (the default) the text is still read: the toponyms recognised outside the given spans are
+        resolved alongside them as context (countries, divisions, nearby places), but not returned."""
+        text = self._prepare(text)
+        given = [_Mention(s, e, "GIVEN", name_key(text[s:e]), False) for s, e in spans]
+        extra: list[_Mention] = []
+        if context and text.strip():
+            doc = self.nlp(text)
+            mentions, runs = self._mentions(doc)
+            keys = {m.key for m in mentions} | {name_key(t.lstrip("\x00")) for run in runs for _, _, t in run}
+            found = self.index.lookup(keys)
+            ctx = DocContext(lon, lat)
+            for m in sorted(mentions + self._gazetteer_mentions(doc, runs, found, ctx), key=lambda m: m.start):
+                if not any(m.start < g.end and g.start < m.end for g in given):
+                    extra.append(m)
+        order = sorted(range(len(given) + len(extra)),
+                       key=lambda i: (given + extra)[i].start)
+        allm = [(given + extra)[i] for i in order]
+        found = self.index.lookup(m.key for m in allm)
+        inner: list[Any] | None = [] if collect is not None else None
+        resolved = self._resolve(text, allm, found, DocContext(lon, lat), inner)
+        if collect is not None and inner is not None:  # (index among the given spans, candidates, features)
+            collect.extend((order[i], cands, feats) for i, cands, feats in inner if order[i] < len(given))
+        by_index = {order[k]: t for k, t in enumerate(resolved)}
+        return [by_index[i] for i in range(len(given))]
 
 
 def geoparse_documents(con: Any, *, staging_dir: Any, batch_size: int = 64, progress: bool = True,

@@ -34,11 +34,15 @@ __all__ = ["FEATURES", "WEIGHTS", "DocContext", "Ranked", "candidate_features", 
 
 FEATURES = ("bias", "pop", "pop_rel", "pcli", "adm1", "adm2", "cont", "pplc", "primary", "container",
             "in_admin1", "in_country", "cc_support", "near_others", "near_point", "n_cands")
-# Fitted by calibrate.fit_weights (logistic regression, candidates labelled within 161 km or not); see there.
+# Fitted by calibrate.fit_weights (logistic regression, C=1, candidates labelled within 161 km or not) on WikToR
+# documents 2001-2800, checked on WikToR 1-400 (top-candidate accuracy 0.748) and LGL (0.813). Not fitted, set as
+# priors: ``container`` (a comma pattern fits the training corpus badly and is reliable in news), ``cc_support``
+# (collinear with ``near_others``), ``near_point`` (no document points in the training data), ``cont`` (no
+# continents in the training data).
 WEIGHTS: dict[str, float] = {
-    "bias": -3.0, "pop": 3.0, "pop_rel": 2.0, "pcli": 1.5, "adm1": 1.2, "adm2": 0.3, "cont": 1.0, "pplc": 0.5,
-    "primary": 0.6, "container": 3.0, "in_admin1": 1.5, "in_country": 0.8, "cc_support": 1.5, "near_others": 1.5,
-    "near_point": 3.0, "n_cands": 0.0,
+    "bias": -3.77, "pop": -0.579, "pop_rel": 1.631, "pcli": 4.434, "adm1": 2.31, "adm2": 0.924, "cont": 1.5,
+    "pplc": 3.079, "primary": 0.701, "container": 2.0, "in_admin1": 1.692, "in_country": 2.149, "cc_support": 0.0,
+    "near_others": 9.615, "near_point": 3.0, "n_cands": -6.966,
 }
 NEAR_SCALE_KM = 100.0
 SPREAD_SCALE_KM = 300.0
@@ -56,7 +60,7 @@ class DocContext:
     admin1: set[tuple[str, str]] = field(default_factory=set)
     cc_support: dict[str, int] = field(default_factory=dict)
     n_keys: int = 0
-    resolved: list[tuple[int, float, float]] = field(default_factory=list)  # (mention index, lon, lat)
+    resolved: list[tuple[str, float, float]] = field(default_factory=list)  # (name key, lon, lat)
 
 
 @dataclass(frozen=True)
@@ -92,9 +96,11 @@ def _contains(area: Candidate, c: Candidate) -> bool:
     return False
 
 
-def candidate_features(cands: Sequence[Candidate], ctx: DocContext, *, mention: int = -1,
+def candidate_features(cands: Sequence[Candidate], ctx: DocContext, *, mention: str = "",
                        containers: Sequence[Candidate] = (), own_ccs: frozenset[str] = frozenset()) -> np.ndarray:
-    """Feature matrix (len(cands) x len(FEATURES)) for the candidates of one toponym."""
+    """Feature matrix (len(cands) x len(FEATURES)) for the candidates of one toponym.
+
+    ``mention`` is the toponym's name key: other mentions of the same name are not context for it."""
     n = len(cands)
     f = np.zeros((n, len(FEATURES)))
     if not n:
@@ -107,7 +113,7 @@ def candidate_features(cands: Sequence[Candidate], ctx: DocContext, *, mention: 
     f[:, idx["n_cands"]] = math.log10(n) / 2
     lons = np.array([c.lon for c in cands], dtype=float)
     lats = np.array([c.lat for c in cands], dtype=float)
-    others = [(lo, la) for m, lo, la in ctx.resolved if m != mention]
+    others = [(lo, la) for k, lo, la in ctx.resolved if k != mention]
     if others:
         olon = np.array([o[0] for o in others])
         olat = np.array([o[1] for o in others])
@@ -169,7 +175,7 @@ def _usable(candidates: Sequence[Candidate]) -> list[Candidate]:
 
 
 def rank(candidates: Sequence[Candidate], ctx: DocContext, containers: Sequence[Candidate] = (), *,
-         mention: int = -1) -> Ranked | None:
+         mention: str = "") -> Ranked | None:
     """Best candidate with a calibrated score in [0, 1] and a short reason, or None when there is no candidate."""
     usable = _usable(candidates)
     if not usable:
@@ -184,11 +190,13 @@ def rank(candidates: Sequence[Candidate], ctx: DocContext, containers: Sequence[
 
 
 def resolve_document(cands: Sequence[Sequence[Candidate]], keys: Sequence[str], ctx: DocContext,
-                     containers: dict[int, int] | None = None, *, passes: int = 2) -> list[Ranked | None]:
+                     containers: dict[int, int] | None = None, *, passes: int = 2,
+                     collect: list[tuple[int, list[Candidate], np.ndarray]] | None = None) -> list[Ranked | None]:
     """Resolve all toponyms of one document together.
 
     ``cands[i]``: candidates of mention i; ``keys[i]``: its name key; ``containers``: mention i -> mention j when j
-    is written right after i with a comma between (``"Paris, Texas"``): each constrains the other."""
+    is written right after i with a comma between (``"Paris, Texas"``): each constrains the other. ``collect``
+    receives ``(mention index, candidates, feature matrix)`` of the last pass (for fitting the weights)."""
     containers = containers or {}
     partners: dict[int, list[int]] = {}
     for i, j in containers.items():
@@ -203,27 +211,42 @@ def resolve_document(cands: Sequence[Sequence[Candidate]], keys: Sequence[str], 
                 seen.setdefault(c.country_code, set()).add(k)
     ctx.cc_support = {cc: len(ks) for cc, ks in seen.items()}
     ctx.n_keys = len(set(keys))
-    first = [rank(us, DocContext(ctx.lon, ctx.lat), mention=i) for i, us in enumerate(usable)]
+    first = [rank(us, DocContext(ctx.lon, ctx.lat), mention=k) for k, us in zip(keys, usable, strict=True)]
     best = first
     for _ in range(passes):
-        ctx.countries = set()
-        ctx.admin1 = set()
-        for r in best:
+        areas_by_key: list[tuple[str, str, str | None]] = []  # (key, country, admin1 or None)
+        for k, r in zip(keys, best, strict=True):
             if r is None or r.score < 0.3:
                 continue
             c = r.candidate
             if c.feature_code == "PCLI" and c.country_code:
-                ctx.countries.add(c.country_code)
+                areas_by_key.append((k, c.country_code, None))
             elif c.feature_code in ("ADM1", "ADM2") and c.country_code and c.admin1_code:
-                ctx.admin1.add((c.country_code, c.admin1_code))
-                ctx.countries.add(c.country_code)
-        ctx.resolved = [(i, r.candidate.lon, r.candidate.lat) for i, r in enumerate(best)  # type: ignore[misc]
-                        if r is not None and r.candidate.feature_code not in ("PCLI", "CONT")]
+                areas_by_key.append((k, c.country_code, c.admin1_code))
+        resolved = [(k, r.candidate.lon, r.candidate.lat) for k, r in zip(keys, best, strict=True)
+                    if r is not None and r.candidate.feature_code not in ("PCLI", "CONT")]
+        per_key: dict[str, DocContext] = {}
         nxt = []
-        for i, us in enumerate(usable):
+        for i, (k, us) in enumerate(zip(keys, usable, strict=True)):
+            kctx = per_key.get(k)
+            if kctx is None:
+                kctx = DocContext(ctx.lon, ctx.lat, cc_support=ctx.cc_support, n_keys=ctx.n_keys,
+                                  resolved=resolved)  # type: ignore[arg-type]
+                for ok, cc, a1 in areas_by_key:
+                    if ok != k:
+                        kctx.countries.add(cc)
+                        if a1:
+                            kctx.admin1.add((cc, a1))
+                per_key[k] = kctx
             areas: list[Candidate] = []
             for j in partners.get(i, []):
-                areas.extend(c for c in usable[j] if c.feature_code in _AREA or c.feature_class == "P")
-            nxt.append(rank(us, ctx, areas, mention=i))
+                areas.extend(usable[j])
+            nxt.append(rank(us, kctx, areas, mention=k))
+            if collect is not None and _ == passes - 1 and us:
+                own = frozenset(c.country_code for c in us if c.country_code)
+                collect.append((i, us, candidate_features(us, kctx, mention=k, containers=areas, own_ccs=own)))
         best = nxt
+        ctx.countries = {cc for _, cc, _ in areas_by_key}
+        ctx.admin1 = {(cc, a1) for _, cc, a1 in areas_by_key if a1}
+        ctx.resolved = resolved  # type: ignore[assignment]
     return best

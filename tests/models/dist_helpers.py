@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from georeset.models.losses import gather_no_grad, string_keys, symmetric_infonce
+from georeset.models.losses import gather_no_grad, mls_infonce, string_keys, symmetric_infonce
 
 WORLD = 2
 
@@ -22,12 +22,18 @@ def _data() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, tor
     return x_img, x_txt, w_img, w_txt, keys
 
 
-def _loss_and_grads(x_img: torch.Tensor, x_txt: torch.Tensor, keys: torch.Tensor) -> tuple[float, list[list[float]]]:
+def _loss_and_grads(x_img: torch.Tensor, x_txt: torch.Tensor, keys: torch.Tensor, kind: str = "infonce"
+                    ) -> tuple[float, list[list[float]]]:
     _, _, w_img, w_txt, _ = _data()
     w_img.requires_grad_(True)
     w_txt.requires_grad_(True)
     ls = torch.tensor(2.0, requires_grad=True)
-    loss = symmetric_infonce(x_img @ w_img.t(), x_txt @ w_txt.t(), ls, image_keys=keys, text_keys=keys)
+    u, v = x_img @ w_img.t(), x_txt @ w_txt.t()
+    if kind == "mls":  # log-variances from the same weights, so their gradients are checked too
+        loss = mls_infonce(u, 0.3 * (x_img @ w_img.t()).tanh() - 2, v, 0.3 * (x_txt @ w_txt.t()).tanh() - 2, ls,
+                           image_keys=keys, text_keys=keys)
+    else:
+        loss = symmetric_infonce(u, v, ls, image_keys=keys, text_keys=keys)
     loss.backward()
     grads = [w_img.grad, w_txt.grad, ls.grad]
     if dist.is_initialized():
@@ -42,8 +48,10 @@ def worker(rank: int, store: str, out: str) -> None:
     x_img, x_txt, _, _, keys = _data()
     sl = slice(rank * 4, rank * 4 + 4)
     loss, grads = _loss_and_grads(x_img[sl], x_txt[sl], keys[sl])
+    mls, mls_grads = _loss_and_grads(x_img[sl], x_txt[sl], keys[sl], "mls")
     gathered = gather_no_grad(torch.arange(3) + 10 * rank).tolist()
     if rank == 0:
-        Path(out).write_text(json.dumps({"loss": loss, "grads": grads, "gathered": gathered}))
+        Path(out).write_text(json.dumps({"loss": loss, "grads": grads, "gathered": gathered, "mls": mls,
+                                         "mls_grads": mls_grads}))
     dist.barrier()
     dist.destroy_process_group()

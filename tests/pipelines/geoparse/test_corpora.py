@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,7 +44,7 @@ LGL = """<?xml version="1.0" encoding="utf-8"?>
 """
 
 
-def _catch() -> warnings.catch_warnings:  # type: ignore[type-arg]
+def _catch() -> Any:
     return warnings.catch_warnings(record=True)
 
 
@@ -68,7 +69,11 @@ def test_lgl_malformed_xml(tmp_path: Path) -> None:
     p = tmp_path / "bad.xml"
     p.write_text("<articles>\n<article docid='1'>\n<text>oops</article>\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"bad.xml:3: malformed XML"):
-        list(read_lgl(p))
+        list(read_lgl(p, on_error="raise"))
+    with _catch() as caught:
+        warnings.simplefilter("always")
+        assert list(read_lgl(p)) == []
+    assert any("bad.xml:3:" in str(w.message) for w in caught)
 
 
 def test_wiktor_reader(tmp_path: Path) -> None:

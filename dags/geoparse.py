@@ -1,0 +1,96 @@
+"""Geoparse new documents into ``toponyms`` whenever documents are merged (asset-scheduled).
+
+Wiring only. ``plan_batches`` (writer pool) loads the gazetteer once, then writes the documents without toponyms
+as Parquet batch files plus a gazetteer snapshot; ``parse_batch`` is mapped over the batch files and stages
+``toponyms/geoparse-<batch>`` only; ``catalog_merge`` (writer pool) merges and emits ``georeset_toponyms``.
+"""
+
+from __future__ import annotations
+
+from _georeset_common import (
+    DEFAULT_ARGS,
+    DOCUMENTS,
+    START_DATE,
+    TOPONYMS,
+    WRITER_POOL,
+    run_key,
+    run_time,
+    workdir_param,
+    workspace,
+)
+from airflow.sdk import Param, dag, task
+
+
+@dag(
+    dag_id="geoparse",
+    schedule=[DOCUMENTS],
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["georeset", "geoparse"],
+    doc_md=__doc__,
+    params={
+        "workdir": workdir_param(),
+        "docs_per_batch": Param(500, type="integer", minimum=1, maximum=100000,
+                                description="Documents per mapped task"),
+        "nlp_batch_size": Param(64, type="integer", minimum=1, maximum=4096, description="spaCy batch size"),
+        "min_population": Param(500, type="integer", minimum=0,
+                                description="Smallest GeoNames place loaded into the gazetteer (first run only)"),
+    },
+)
+def geoparse() -> None:
+    @task(pool=WRITER_POOL)
+    def plan_batches(**context) -> dict:  # type: ignore[no-untyped-def]
+        from georeset import stages
+        from georeset.data_catalog import open_catalog
+        from georeset.partitions import plan_geoparse
+
+        ws = workspace(context, DOCUMENTS)
+        stages.gazetteer_stage(ws, min_population=context["params"]["min_population"])
+        out_dir = ws.root / "partitions" / "geoparse" / run_key(context)
+        con = open_catalog(str(ws.db_path), read_only=True)
+        try:
+            files = plan_geoparse(con, out_dir=out_dir, batch_docs=context["params"]["docs_per_batch"])
+        finally:
+            con.close()
+        return {"workdir": str(ws.root), "out_dir": str(out_dir), "files": files}
+
+    @task
+    def batch_files(plan: dict) -> list[str]:
+        return list(plan["files"])
+
+    @task(map_index_template="{{ batch_label }}")
+    def parse_batch(batch_file: str, plan: dict, **context) -> dict:  # type: ignore[no-untyped-def]
+        from pathlib import Path
+
+        from georeset.partitions import geoparse_partition
+        from georeset.workspace import Workspace
+
+        context["batch_label"] = Path(batch_file).stem
+        ws = Workspace.at(plan["workdir"])
+        return geoparse_partition(batch_file=Path(batch_file), gazetteer_dir=Path(plan["out_dir"]) / "gazetteer",
+                                  staging_dir=ws.staging_dir, processed_at=run_time(context),
+                                  batch_size=context["params"]["nlp_batch_size"])
+
+    @task(pool=WRITER_POOL, outlets=[TOPONYMS], trigger_rule="none_failed")
+    def catalog_merge(plan: dict, results: list[dict] | None, **context) -> dict:  # type: ignore[no-untyped-def]
+        import shutil
+
+        from georeset.partitions import merge_staged
+        from georeset.workspace import Workspace
+
+        ws = Workspace.at(plan["workdir"])
+        m = merge_staged(db_path=ws.db_path, staging_dir=ws.staging_dir, tables=["toponyms"])["toponyms"]
+        shutil.rmtree(plan["out_dir"], ignore_errors=True)
+        done = list(results or [])
+        extra = {"workdir": str(ws.root), "documents_parsed": sum(r["documents"] for r in done), **m}
+        context["outlet_events"][TOPONYMS].extra = extra
+        return extra
+
+    plan = plan_batches()
+    parsed = parse_batch.partial(plan=plan).expand(batch_file=batch_files(plan))
+    catalog_merge(plan, parsed)
+
+
+geoparse()

@@ -1,0 +1,93 @@
+"""Harvest named OpenStreetMap features into ``documents``, tile by tile, once per day (backfillable).
+
+Wiring only. ``plan_tiles`` cuts the areas into tiles and batches; ``harvest_tiles`` is mapped over the batches and
+only writes Parquet staging files named ``osm-<tile>-<data interval>`` (a retry overwrites its own files);
+``catalog_merge`` (one-slot writer pool) merges them and emits ``georeset_documents`` with row counts.
+The extracts are local ``.osm.pbf`` files (default: the sample world's), so no Overpass request is made.
+"""
+
+from __future__ import annotations
+
+from _georeset_common import (
+    DEFAULT_ARGS,
+    DOCUMENTS,
+    START_DATE,
+    WRITER_POOL,
+    run_key,
+    run_time,
+    workdir_param,
+)
+from airflow.sdk import Param, dag, task
+
+BBOX_SCHEMA = {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4}
+
+
+@dag(
+    dag_id="harvest_osm",
+    schedule="@daily",
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=2,
+    default_args=DEFAULT_ARGS,
+    tags=["georeset", "harvest", "osm"],
+    doc_md=__doc__,
+    params={
+        "workdir": workdir_param(),
+        "pbfs": Param([], type="array", items={"type": "string"}, title="OSM extracts",
+                      description=".osm.pbf files to read; empty: the sample world's extracts under <workdir>/world"),
+        "areas": Param([], type="array", items=BBOX_SCHEMA, title="Areas",
+                       description="Boxes [minlon, minlat, maxlon, maxlat] (EPSG:4326); empty: the sample world's "
+                                   "regions"),
+        "tile_deg": Param(0.02, type="number", exclusiveMinimum=0, maximum=1,
+                          description="Tile side in degrees (one staging file per tile)"),
+        "tiles_per_batch": Param(4, type="integer", minimum=1, maximum=1000,
+                                 description="Tiles per mapped task"),
+        "max_docs_per_tile": Param(None, type=["null", "integer"], minimum=1,
+                                   description="Keep at most this many features per tile (null: all)"),
+    },
+)
+def harvest_osm() -> None:
+    @task
+    def plan_tiles(**context) -> list[dict]:  # type: ignore[no-untyped-def]
+        """Tiles of the areas in batches; each batch is the input of one mapped task."""
+        from georeset.partitions import batched, sample_world_inputs, tile_grid
+        from georeset.workspace import Workspace
+
+        p = context["params"]
+        pbfs, areas = list(p["pbfs"]), list(p["areas"])
+        if not pbfs or not areas:
+            world = sample_world_inputs(Workspace.at(p["workdir"]).world_dir)
+            pbfs, areas = pbfs or world["pbfs"], areas or world["areas"]
+        tiles = sorted({t for a in areas for t in tile_grid(a, tile_deg=p["tile_deg"])})
+        key = run_key(context)
+        return [{"tiles": [list(t) for t in b], "pbfs": pbfs, "interval": key}
+                for b in batched(tiles, p["tiles_per_batch"])]
+
+    @task(map_index_template="{{ batch_label }}")
+    def harvest_tiles(batch: dict, **context) -> dict:  # type: ignore[no-untyped-def]
+        from georeset.partitions import harvest_osm_partition
+        from georeset.workspace import Workspace
+
+        context["batch_label"] = f"{len(batch['tiles'])} tiles from {batch['tiles'][0][:2]}"
+        p = context["params"]
+        r = harvest_osm_partition(staging_dir=Workspace.at(p["workdir"]).staging_dir, pbfs=batch["pbfs"],
+                                  tiles=batch["tiles"], retrieved_at=run_time(context), interval=batch["interval"],
+                                  limit_per_tile=p["max_docs_per_tile"])
+        return {"tiles": r["tiles"], "rows": r["rows"]}
+
+    @task(pool=WRITER_POOL, outlets=[DOCUMENTS])
+    def catalog_merge(results: list[dict], **context) -> dict:  # type: ignore[no-untyped-def]
+        from georeset.partitions import merge_staged
+        from georeset.workspace import Workspace
+
+        ws = Workspace.at(context["params"]["workdir"])
+        m = merge_staged(db_path=ws.db_path, staging_dir=ws.staging_dir, tables=["documents"])["documents"]
+        extra = {"source": "osm", "workdir": str(ws.root), "interval": run_key(context),
+                 "staged_rows": sum(r["rows"] for r in results), **m}
+        context["outlet_events"][DOCUMENTS].extra = extra
+        return extra
+
+    catalog_merge(harvest_tiles.expand(batch=plan_tiles()))
+
+
+harvest_osm()

@@ -1,0 +1,130 @@
+"""``georeset geoparse evaluate`` and ``georeset geoparse parse``: a typer app (``app``) the main CLI mounts.
+
+Both use an in-memory gazetteer (:func:`georeset.pipelines.geoparse.gazetteer.cached_gazetteer_rows`, cached as
+Parquet after the first build), so no catalogue is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from georeset.errors import GeoResetError
+
+__all__ = ["app", "build_geoparser", "geolocate"]
+
+app = typer.Typer(help="Geoparse texts and evaluate the geoparser on gold corpora.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+
+_METRIC_ORDER = ("ner_precision", "ner_recall", "ner_f1", "acc161_gold", "precision_161", "recall_161", "f1_161",
+                 "median_error_km", "mean_error_km", "auc", "docs_per_second", "n_docs", "n_gold",
+                 "n_gold_with_coords", "n_pred", "n_pred_left_out")
+
+
+def _fail(exc: GeoResetError) -> None:
+    typer.secho(f"error: {exc.message}", fg="red", err=True)
+    if exc.hint:
+        typer.secho(f"  fix: {exc.hint}", err=True)
+    raise typer.Exit(2)
+
+
+def build_geoparser(min_population: int = 500, cache_dir: Path | None = None) -> Any:
+    """A :class:`Geoparser` over the in-memory gazetteer (cached on disk after the first build)."""
+    from georeset.pipelines.geoparse.gazetteer import cached_gazetteer_rows
+    from georeset.pipelines.geoparse.parser import Geoparser
+
+    return Geoparser.from_rows(*cached_gazetteer_rows(min_population, cache_dir=cache_dir))
+
+
+def geolocate(toponyms: Any) -> dict[str, float] | None:
+    """Re-exported :func:`georeset.pipelines.geoparse.geolocate.geolocate`."""
+    from georeset.pipelines.geoparse.geolocate import geolocate as _g
+
+    return _g(toponyms)
+
+
+@app.command()
+def evaluate(
+    path: Annotated[Path, typer.Argument(help="LGL-style .xml or WikToR-style .jsonl corpus with gold toponyms.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object (the last line).")]
+    = False,
+    limit: Annotated[int | None, typer.Option(help="Evaluate on the first N documents only.", min=1)] = None,
+    on_error: Annotated[str, typer.Option(help="Malformed records: 'skip' (report with line number, go on) or "
+                                               "'fail' (stop at the first).")] = "skip",
+    min_population: Annotated[int, typer.Option(help="Gazetteer: cities with at least this population "
+                                                     "(500, 1000, 5000, 15000).")] = 500,
+    batch_size: Annotated[int, typer.Option(help="Documents per spaCy batch.", min=1)] = 64,
+) -> None:
+    """Evaluate the geoparser: NER precision/recall/F1 (span overlap), acc161_gold (gold spans given), end-to-end
+    precision/recall/F1@161 km, median/mean error (km), AUC of the error curve, documents/s.
+
+    Gold toponyms without coordinates count for recognition only; a prediction overlapping one is left out of
+    the @161 figures.
+    """
+    from georeset.errors import InputError
+    from georeset.pipelines.geoparse.corpora import read_corpus
+    from georeset.pipelines.geoparse.evaluate import evaluate as run_eval
+    from georeset.pipelines.harvest._common import MalformedRecordWarning
+
+    if on_error not in ("skip", "fail"):
+        _fail(InputError(f"--on-error {on_error!r} is not known", hint="use --on-error skip or --on-error fail"))
+    n_bad = 0
+
+    def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        nonlocal n_bad
+        if issubclass(category, MalformedRecordWarning):
+            n_bad += 1
+        typer.echo(f"warning: {message}", err=True)
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = show
+            docs = read_corpus(path, on_error="raise" if on_error == "fail" else "warn")
+            geoparser = build_geoparser(min_population)
+            metrics = run_eval(geoparser, docs, batch_size=batch_size, limit=limit)
+    except GeoResetError as exc:
+        _fail(exc)
+    metrics["n_malformed_skipped"] = n_bad
+    metrics["corpus"] = str(path)
+    if not as_json:
+        for k in (*_METRIC_ORDER, "n_malformed_skipped"):
+            typer.echo(f"{k:>20}: {metrics.get(k)}")
+    if as_json:
+        print(json.dumps(metrics, sort_keys=True))
+
+
+@app.command()
+def parse(
+    text: Annotated[str, typer.Argument(help="Text to geoparse ('-' reads standard input).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (toponyms and the text's "
+                                                         "estimated location) as the last line.")] = False,
+    lon: Annotated[float | None, typer.Option(help="The text's own longitude, if known.")] = None,
+    lat: Annotated[float | None, typer.Option(help="The text's own latitude, if known.")] = None,
+    min_population: Annotated[int, typer.Option(help="Gazetteer: minimum city population.")] = 500,
+) -> None:
+    """Find and resolve the toponyms of one text, and estimate where the text is about (point and radius)."""
+    import sys
+
+    from georeset.pipelines.geoparse.geolocate import geolocate as locate
+
+    if text == "-":
+        text = sys.stdin.buffer.read().decode("utf-8", errors="replace")
+    try:
+        geoparser = build_geoparser(min_population)
+        tops = geoparser.parse(text, lon=lon, lat=lat)
+    except GeoResetError as exc:
+        _fail(exc)
+    where = locate(tops)
+    if as_json:
+        print(json.dumps({"toponyms": [asdict(t) for t in tops], "location": where}, ensure_ascii=False))
+        return
+    for t in tops:
+        place = f"{t.name} ({t.country_code}) {t.lat:.4f},{t.lon:.4f}" if t.lat is not None else "-"
+        typer.echo(f"{t.start:>6}-{t.end:<6} {t.surface!r:30} {place:45} {t.score:.2f}  {t.reason}")
+    typer.echo(f"location: {where}" if where else "location: unknown (no resolved toponym)")

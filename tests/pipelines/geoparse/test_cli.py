@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from georeset.pipelines.geoparse import Geoparser, cli
+from georeset.pipelines.geoparse.evaluate import auc_of_errors
+from georeset.pipelines.geoparse.geolocate import geolocate
+from georeset.pipelines.geoparse.parser import Toponym
+
+SHARED = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "geoparsing"
+REQUIRED = {"ner_precision", "ner_recall", "ner_f1", "acc161_gold", "f1_161", "median_error_km", "docs_per_second",
+            "n_docs", "n_gold", "precision_161", "recall_161", "mean_error_km", "auc"}
+
+
+def _article(docid: str, text: str, tops: list[tuple[str, float | None, float | None]]) -> str:
+    parts = []
+    for phrase, lat, lon in tops:
+        s = text.index(phrase)
+        tag = f"<gaztag geonameid='1'><name>{phrase}</name><lat>{lat}</lat><lon>{lon}</lon></gaztag>" if lat else ""
+        parts.append(f"<toponym><start>{s}</start><end>{s + len(phrase)}</end><phrase>{phrase}</phrase>{tag}"
+                     "</toponym>")
+    return (f'<article docid="{docid}">\n<title>t</title>\n<text>{text}</text>\n<toponyms>\n' + "\n".join(parts)
+            + "\n</toponyms>\n</article>\n")
+
+
+GOOD = [
+    _article("1", "The rodeo in Paris, Texas drew crowds from Dallas.", [("Paris", 33.66, -95.56),
+                                                                        ("Texas", 31.25, -99.25), ("Dallas", 32.78, -96.8)]),
+    _article("2", "Officials in Helsinki met ministers from Finland and Sweden.", [
+        ("Helsinki", 60.17, 24.94), ("Finland", 64.0, 26.0), ("Sweden", None, None)]),
+    _article("3", "", []),
+]
+
+
+@pytest.fixture
+def runner(geoparser: Geoparser, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setattr(cli, "build_geoparser", lambda *a, **k: geoparser)
+    return CliRunner()
+
+
+def _last_json(out: str) -> dict[str, Any]:
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_evaluate_lgl_json(runner: CliRunner, tmp_path: Path) -> None:
+    p = tmp_path / "mini.xml"
+    p.write_text("<?xml version='1.0' encoding='utf-8'?>\n<articles>\n" + "".join(GOOD) + "</articles>\n")
+    res = runner.invoke(cli.app, ["evaluate", str(p), "--json"])
+    assert res.exit_code == 0, res.output
+    m = _last_json(res.stdout)
+    assert REQUIRED <= set(m)
+    assert m["n_docs"] == 3 and m["n_gold"] == 6 and m["n_gold_with_coords"] == 5
+    assert m["acc161_gold"] >= 0.8 and m["f1_161"] > 0.5 and 0 <= m["auc"] < 0.5
+    res = runner.invoke(cli.app, ["evaluate", str(p), "--limit", "1"])
+    assert res.exit_code == 0 and "acc161_gold" in res.stdout and "n_docs: 1" in res.stdout
+
+
+def test_evaluate_malformed_xml_skip_or_fail(runner: CliRunner, tmp_path: Path) -> None:
+    broken = '<article docid="9">\n<text>Unclosed <b> tag in Cairo</text>\n</article>\n'
+    p = tmp_path / "bad.xml"
+    p.write_text("<articles>\n" + GOOD[0] + broken + GOOD[1] + "</articles>\n")
+    res = runner.invoke(cli.app, ["evaluate", str(p), "--json", "--on-error", "skip"])
+    assert res.exit_code == 0, res.output
+    m = _last_json(res.stdout)
+    assert m["n_docs"] == 2 and m["n_malformed_skipped"] >= 1
+    assert "bad.xml:" in res.stderr
+    res = runner.invoke(cli.app, ["evaluate", str(p), "--on-error", "fail"])
+    assert res.exit_code == 2 and "bad.xml:" in res.stderr and "malformed XML" in res.stderr
+
+
+def test_evaluate_jsonl_bad_lines(runner: CliRunner, tmp_path: Path) -> None:
+    good = {"doc_id": 1, "text": "Lima is the capital of Peru.", "toponyms": [
+        {"start": 0, "end": 4, "phrase": "Lima", "lat": -12.04, "lon": -77.03}]}
+    long_text = "Rain fell on Nairobi. " + "Nothing happened here at all. " * 3000
+    p = tmp_path / "c.jsonl"
+    p.write_bytes(json.dumps(good).encode() + b"\n{not json\n" + b'{"text": "caf\xe9 in Qwertzuiopburg"}\n'
+                  + json.dumps({"doc_id": 4, "text": "", "toponyms": []}).encode() + b"\n"
+                  + json.dumps({"doc_id": 5, "text": long_text, "toponyms": [
+                      {"start": 13, "end": 20, "phrase": "Nairobi", "lat": -1.28, "lon": 36.82}]}).encode() + b"\n"
+                  + json.dumps({"doc_id": 6, "text": "We drove to Qwertzuiopburg.", "toponyms": [
+                      {"start": 12, "end": 26, "phrase": "Qwertzuiopburg", "lat": 1.0, "lon": 1.0}]}).encode())
+    res = runner.invoke(cli.app, ["evaluate", str(p), "--json"])
+    assert res.exit_code == 0, res.output
+    assert "c.jsonl:2:" in res.stderr and "c.jsonl:3:" in res.stderr
+    m = _last_json(res.stdout)
+    assert m["n_docs"] == 4 and m["n_gold"] == 3 and m["n_malformed_skipped"] == 2
+    assert 0.6 <= m["acc161_gold"] < 1.0  # the unknown place counts as wrong
+    res = runner.invoke(cli.app, ["evaluate", str(p), "--on-error", "fail"])
+    assert res.exit_code == 2 and "c.jsonl:2:" in res.stderr
+    res = runner.invoke(cli.app, ["evaluate", str(tmp_path / "nope.jsonl")])
+    assert res.exit_code == 2 and "does not exist" in res.stderr
+
+
+def test_parse_command(runner: CliRunner) -> None:
+    res = runner.invoke(cli.app, ["parse", "The rodeo in Paris, Texas drew a crowd from Dallas.", "--json"])
+    assert res.exit_code == 0, res.output
+    out = _last_json(res.stdout)
+    by = {t["surface"]: t for t in out["toponyms"]}
+    assert by["Paris"]["country_code"] == "US" and by["Paris"]["admin1_code"] == "TX"
+    loc = out["location"]
+    assert loc and 30 < loc["lat"] < 36 and -100 < loc["lon"] < -94
+    res = runner.invoke(cli.app, ["parse", "nothing to see"])
+    assert res.exit_code == 0 and "unknown" in res.stdout
+
+
+def test_geolocate_and_auc() -> None:
+    def top(lon: float, lat: float, code: str | None = None, score: float = 0.9) -> Toponym:
+        return Toponym(0, 1, "x", "GPE", "p", score, lon, lat, "r", feature_code=code)
+
+    assert geolocate([]) is None
+    loc = geolocate([top(24.94, 60.17), top(24.66, 60.21), top(-77.0, 38.9, score=0.2), top(26.0, 64.0, "PCLI")])
+    assert loc is not None and abs(loc["lat"] - 60.19) < 0.1 and loc["radius_km"] < 100
+    only_country = geolocate([top(26.0, 64.0, "PCLI")])
+    assert only_country is not None and only_country["radius_km"] >= 800
+    assert auc_of_errors([0.0, 0.0]) == 0.0 and auc_of_errors([20038.0]) == pytest.approx(1.0, abs=1e-4)
+    assert auc_of_errors([]) is None
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not SHARED.exists(), reason="../shared/data/geoparsing is absent")
+@pytest.mark.parametrize("rel", ["lgl/lgl.xml", "wiktor/wiktor.jsonl"])
+def test_shared_corpora_limit(runner: CliRunner, rel: str) -> None:
+    res = runner.invoke(cli.app, ["evaluate", str(SHARED / rel), "--json", "--limit", "5", "--on-error", "fail"])
+    assert res.exit_code == 0, res.output
+    m = _last_json(res.stdout)
+    assert m["n_docs"] == 5 and m["n_gold"] > 0 and REQUIRED <= set(m)
