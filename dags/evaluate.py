@@ -32,7 +32,8 @@ from airflow.sdk import Param, dag, task
     params={
         "workdir": workdir_param(),
         "run_id": Param("", type="string", pattern="^[0-9a-f]*$",
-                        description="Training run to evaluate; empty: the one named by the triggering event"),
+                        description="Training run to evaluate; empty: the one named by the triggering event, else the newest "
+                                    "finished run under <workdir>/runs"),
     },
 )
 def evaluate() -> None:
@@ -43,8 +44,12 @@ def evaluate() -> None:
 
         ws = workspace(context, MODELS)
         run_id = context["params"]["run_id"] or event_extra(context, MODELS).get("run_id")
-        if not run_id:
-            raise InputError("no run to evaluate", hint="trigger with the run_id Param (a directory under runs/)")
+        if not run_id:  # on demand without a run id: the most recently finished run of this workdir
+            done = sorted(ws.runs_dir.glob("*/train_summary.json"), key=lambda f: (f.stat().st_mtime, f.parent.name))
+            if not done:
+                raise InputError(f"no finished training run under {ws.runs_dir}",
+                                 hint="train first (train_encoder), or trigger with the run_id Param")
+            run_id = done[-1].parent.name
         ckpt = ws.runs_dir / run_id / "checkpoint.pt"
         if not ckpt.is_file():
             raise InputError(f"{ckpt} does not exist", hint="train first (train_encoder) or check the run_id")

@@ -18,7 +18,7 @@ from _georeset_common import (
     workdir_param,
     workspace,
 )
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, dag, get_current_context, task
 
 
 @dag(
@@ -67,7 +67,7 @@ def geoparse() -> None:
         from georeset.partitions import geoparse_partition
         from georeset.workspace import Workspace
 
-        context["batch_label"] = Path(batch_file).stem
+        get_current_context()["batch_label"] = Path(batch_file).stem
         ws = Workspace.at(plan["workdir"])
         return geoparse_partition(batch_file=Path(batch_file), gazetteer_dir=Path(plan["out_dir"]) / "gazetteer",
                                   staging_dir=ws.staging_dir, processed_at=run_time(context),

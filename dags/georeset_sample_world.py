@@ -11,8 +11,9 @@ from datetime import datetime, timedelta
 from airflow.sdk import Asset, Param, dag, task
 
 DEFAULT_ARGS = {"retries": 2, "retry_delay": timedelta(seconds=30), "retry_exponential_backoff": True}
-catalog_asset = Asset(name="georeset_catalog", uri="file:///georeset/catalog")
-shards_asset = Asset(name="georeset_shards", uri="file:///georeset/shards")
+# Its own assets (not the ones the production DAGs are scheduled on), so a demo run triggers nothing else.
+catalog_asset = Asset(name="georeset_sample_world_catalog", uri="x-georeset://sample-world/catalog", group="georeset")
+shards_asset = Asset(name="georeset_sample_world_shards", uri="x-georeset://sample-world/shards", group="georeset")
 
 
 @dag(
@@ -81,20 +82,27 @@ def georeset_sample_world() -> None:
             )
 
     @task(pool="georeset_catalog_writer", outlets=[catalog_asset])
-    def pair(_i: dict, params: dict | None = None) -> dict:  # type: ignore[type-arg]
+    def pair(_i: dict, params: dict | None = None, outlet_events=None) -> dict:  # type: ignore[no-untyped-def]
         from georeset import stages
         from georeset.workspace import Workspace
 
-        assert params is not None
-        return stages.pair_stage(Workspace.at(params["workdir"]))
+        assert params is not None and outlet_events is not None
+        ws = Workspace.at(params["workdir"])
+        r = stages.pair_stage(ws)
+        outlet_events[catalog_asset].extra = {"workdir": str(ws.root), **stages.table_counts(ws.db_path)}
+        return r
 
     @task(pool="georeset_catalog_writer", outlets=[shards_asset])
-    def export(_p: dict, params: dict | None = None) -> dict:  # type: ignore[type-arg]
+    def export(_p: dict, params: dict | None = None, outlet_events=None) -> dict:  # type: ignore[no-untyped-def]
         from georeset import stages
         from georeset.workspace import Workspace
 
-        assert params is not None
-        return stages.export_stage(Workspace.at(params["workdir"]))
+        assert params is not None and outlet_events is not None
+        ws = Workspace.at(params["workdir"])
+        r = stages.export_stage(ws)
+        outlet_events[shards_asset].extra = {"workdir": str(ws.root), "snapshot_id": r["snapshot_id"],
+                                             "manifest": r["manifest"], "splits": r["splits"]}
+        return r
 
     @task
     def train(_e: dict, params: dict | None = None) -> dict:  # type: ignore[type-arg]

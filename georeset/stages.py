@@ -29,6 +29,7 @@ __all__ = [
     "export_stage",
     "train_stage",
     "evaluate_stage",
+    "index_stage",
 ]
 
 TABLES = ("documents", "places", "place_names", "toponyms", "scenes", "patches", "pairs", "runs", "snapshots")
@@ -84,6 +85,10 @@ def merge_tables(ws: Workspace, tables: Sequence[str], con: Any = None) -> dict[
         for t in tables:
             r = merge(con, table=t, staging_dir=ws.staging_dir)
             out[t] = {"staged": r.staged_rows, "inserted": r.inserted, "updated": r.updated, "total": r.total_rows}
+            if t == "documents" and (r.inserted or r.updated):
+                from georeset.data_catalog.search import rebuild_fts
+
+                rebuild_fts(con)  # the BM25 index is a snapshot: rebuild it after each merge that changed rows
         return out
     finally:
         if own:
@@ -280,3 +285,17 @@ def evaluate_stage(ws: Workspace, *, run_id: str, checkpoint: Path) -> dict[str,
     finally:
         con.close()
     return dict(metrics)
+
+
+def index_stage(ws: Workspace, *, checkpoint: Path) -> dict[str, Any]:
+    """Embed patches and documents with the trained encoder (vector index) and rebuild the BM25 index."""
+    from georeset.data_catalog.search import embed_catalog, rebuild_fts
+
+    con = _con(ws)
+    try:
+        added = embed_catalog(con, checkpoint=Path(checkpoint), data_dir=ws.data_dir, staging_dir=ws.staging_dir)
+        fts_docs = rebuild_fts(con)
+        n = int(con.execute("SELECT count(*) FROM embeddings").fetchone()[0])  # type: ignore[index]
+    finally:
+        con.close()
+    return {"embeddings_added": added, "embeddings": n, "fts_documents": fts_docs}

@@ -42,7 +42,7 @@ FEATURES = ("bias", "pop", "pop_rel", "pcli", "adm1", "adm2", "cont", "pplc", "p
 WEIGHTS: dict[str, float] = {
     "bias": -3.77, "pop": -0.579, "pop_rel": 1.631, "pcli": 4.434, "adm1": 2.31, "adm2": 0.924, "cont": 1.5,
     "pplc": 3.079, "primary": 0.701, "container": 2.0, "in_admin1": 1.692, "in_country": 2.149, "cc_support": 0.0,
-    "near_others": 9.615, "near_point": 3.0, "n_cands": -6.966,
+    "near_others": 9.615, "near_point": 6.0, "n_cands": -6.966,
 }
 NEAR_SCALE_KM = 100.0
 SPREAD_SCALE_KM = 300.0

@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--conf", default="{}", help="run_conf (JSON) for every DAG")
     ap.add_argument("--conf-for", action="append", default=[], metavar="DAG_ID=JSON",
                     help="extra run_conf for one DAG, merged over --conf")
+    ap.add_argument("--no-retries", action="store_true", help="fail fast: retries=0 for every task")
     ap.add_argument("dag_ids", nargs="+")
     args = ap.parse_args(argv)
     configure(args.home.resolve())
@@ -66,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     ok = True
     for dag_id in args.dag_ids:
         dag = bag.get_dag(dag_id)
+        if args.no_retries:
+            for t in dag.tasks:
+                t.retries = 0
         conf = {k: v for k, v in {**base, **per_dag.get(dag_id, {})}.items() if k in dag.params}
         t = time.perf_counter()
         run = dag.test(run_conf=conf)
@@ -75,7 +79,20 @@ def main(argv: list[str] | None = None) -> int:
         ok &= state.endswith("success")
         print(json.dumps({"dag_id": dag_id, "state": state, "seconds": round(time.perf_counter() - t, 1),
                           "tasks": tasks}), flush=True)
+    print(json.dumps({"asset_events": asset_events()}, default=str), flush=True)
     return 0 if ok else 1
+
+
+def asset_events() -> list[dict[str, object]]:
+    """Every asset event recorded in the metadata DB: asset name and the event's metadata (extra)."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as s:
+        rows = s.execute(select(AssetModel.name, AssetEvent.extra)
+                         .join(AssetModel, AssetModel.id == AssetEvent.asset_id).order_by(AssetEvent.id)).all()
+    return [{"asset": name, "extra": extra} for name, extra in rows]
 
 
 if __name__ == "__main__":

