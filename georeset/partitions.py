@@ -365,13 +365,14 @@ def export_snapshot(
     *, db_path: Path, shards_dir: Path, data_dir: Path, test_fraction: float = 0.2, seed: int = 0,
     block_deg: float = 0.005,
 ) -> dict[str, Any]:
-    """Export the shards (reusing an identical snapshot); says whether the snapshot is new."""
+    """Export the shards (reusing an identical snapshot) and record the snapshot (writer step); says whether the
+    snapshot is new."""
     from georeset.data_catalog import open_catalog
     from georeset.data_catalog.export import export_shards
 
     manifest_path = Path(shards_dir) / "manifest.json"
     previous = _read_snapshot(manifest_path)
-    con = open_catalog(str(db_path), read_only=True)
+    con = open_catalog(str(db_path))  # export_shards records the snapshot in the `snapshots` table
     try:
         manifest = export_shards(con, out_dir=Path(shards_dir), data_dir=Path(data_dir), test_fraction=test_fraction,
                                  seed=seed, block_deg=block_deg)

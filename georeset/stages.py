@@ -30,6 +30,7 @@ __all__ = [
     "train_stage",
     "evaluate_stage",
     "index_stage",
+    "code_version",
 ]
 
 TABLES = ("documents", "places", "place_names", "toponyms", "scenes", "patches", "pairs", "runs", "snapshots")
@@ -211,6 +212,11 @@ def export_stage(
         "manifest": str(ws.shards_dir / "manifest.json"),
         "splits": manifest["splits"],
     }
+
+
+def code_version() -> str:
+    """The package version plus the git commit when run from a checkout (recorded in every `runs` row)."""
+    return _code_version()
 
 
 def _code_version() -> str:

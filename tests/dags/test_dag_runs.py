@@ -33,7 +33,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     t0 = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, cwd=base)
     wall = time.perf_counter() - t0
-    lines = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
+    lines = [json.loads(x[len("RESULT "):]) for x in r.stdout.splitlines() if x.startswith("RESULT {")]
     assert r.returncode == 0, (r.stdout[-6000:] + r.stderr[-3000:])
     out = {d["dag_id"]: d for d in lines if "dag_id" in d}
     events = next(d["asset_events"] for d in lines if "asset_events" in d)

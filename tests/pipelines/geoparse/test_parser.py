@@ -102,3 +102,21 @@ def test_from_catalog_needs_gazetteer() -> None:
 
     with pytest.raises(InputError, match="gazetteer"):
         Geoparser.from_catalog(open_catalog(":memory:"))
+
+
+def test_container_patterns_and_fallback(geoparser: Geoparser) -> None:
+    text = "Lima is a small town in Oklahoma, United States. Its mayor visited Tulsa."
+    lima = geoparser.resolve_spans(text, [(0, 4)])[0]
+    assert lima.country_code == "US" and lima.admin1_code == "OK" and "not in the gazetteer" in lima.reason
+    ohio = geoparser.resolve_spans("Lima is a city in Ohio.", [(0, 4)])[0]
+    assert ohio.admin1_code == "OH" and ohio.feature_code != "ADM1"  # the real candidate, no fallback
+    peru = {t.surface: t for t in geoparser.parse("Talks between Peru, Chile and Bolivia resumed.")}
+    assert peru["Peru"].country_code == "PE" and peru["Chile"].country_code == "CL"  # a list, not containers
+
+
+def test_gold_span_resolution_reads_the_context(geoparser: Geoparser) -> None:
+    text = "Victoria is the capital city of British Columbia, Canada, on Vancouver Island."
+    v = geoparser.resolve_spans(text, [(0, 8)])[0]
+    assert v.country_code == "CA"
+    bare = geoparser.resolve_spans(text, [(0, 8)], context=False)[0]
+    assert bare.place_id is not None
