@@ -42,6 +42,10 @@ _analyst = __import__("georeset.analyst_cli", fromlist=["app"]).app
 for _cmd in _analyst.registered_commands:  # search, report, export-geoparquet, reliability
     app.registered_commands.append(_cmd)
 
+geoparse_app = _mount(
+    "georeset.pipelines.geoparse.cli", "geoparse",
+    "Toponyms: run the geoparser over the catalogue, parse a text, evaluate on LGL/WikToR-style corpora.",
+)
 imagery_app = _mount(
     "georeset.pipelines.imagery.cli", "imagery",
     "Sentinel-1/2 imagery through STAC: search, read one patch, fetch patches for the catalogue.",
@@ -204,8 +208,8 @@ def harvest_wikipedia_cmd(
     print(json.dumps(r))
 
 
-@app.command()
-def geoparse(workdir: WorkdirOpt = Path("work/demo")) -> None:
+@geoparse_app.command("run")
+def geoparse_run(workdir: WorkdirOpt = Path("work/demo")) -> None:
     """Find and resolve the toponyms of every document that has not been geoparsed yet."""
     from georeset.stages import geoparse_stage
     from georeset.workspace import Workspace

@@ -17,7 +17,7 @@ runner = CliRunner()
 
 COMMANDS = [
     [], ["demo"], ["sql"], ["catalog"], ["catalog", "init"], ["catalog", "counts"], ["world"], ["world", "build"],
-    ["world", "serve"], ["harvest"], ["harvest", "osm"], ["harvest", "wikipedia"], ["geoparse"], ["imagery"], ["imagery", "fetch"], ["imagery", "patch"], ["imagery", "search"],
+    ["world", "serve"], ["harvest"], ["harvest", "osm"], ["harvest", "wikipedia"], ["geoparse"], ["geoparse", "run"], ["geoparse", "evaluate"], ["geoparse", "parse"], ["imagery"], ["imagery", "fetch"], ["imagery", "patch"], ["imagery", "search"],
     ["pair"], ["export"], ["train"], ["model"], ["model", "embed"], ["model", "evaluate"], ["search"], ["report"], ["export-geoparquet"], ["reliability"],
 ]
 

