@@ -93,8 +93,12 @@ def evaluate(
     robust: Annotated[bool, typer.Option("--robustness/--no-robustness",
                                          help="Also band subsets, other GSD, S1 only / S2 only.")] = True,
     max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Token budget per image.")] = None,
+    world: Annotated[Path | None, typer.Option(
+        "--world", help="Sample-world directory (the demo's: <workdir>/world): adds zero-shot land-cover "
+        "classification from text prompts, labels from the world's land-cover rasters.")] = None,
 ) -> None:
-    """Retrieval recall@k both ways, and robustness drops; the last line printed is one JSON object."""
+    """Retrieval recall@k both ways, robustness drops and (with --world) zero-shot land-cover accuracy; the last
+    line printed is one JSON object."""
     from georeset.models.evaluate import evaluate as run_eval
     from georeset.models.evaluate import robustness
 
@@ -105,10 +109,11 @@ def evaluate(
         return
     try:
         if robust:
-            res = robustness(checkpoint=checkpoint, manifest=manifest, split=split, ks=kl, max_tokens=max_tokens)
+            res = robustness(checkpoint=checkpoint, manifest=manifest, split=split, ks=kl, max_tokens=max_tokens,
+                             world=world)
         else:
             res = {"full": run_eval(checkpoint=checkpoint, manifest=manifest, split=split, ks=kl,
-                                    max_tokens=max_tokens), "variants": {}, "drop": {}}
+                                    max_tokens=max_tokens, world=world), "variants": {}, "drop": {}}
     except GeoResetError as exc:
         _fail(exc)
     head = " ".join(f"R@{k:<3}" for k in kl)
@@ -116,6 +121,15 @@ def evaluate(
     typer.echo(_fmt_row("full", res["full"], kl))
     for name, v in res["variants"].items():
         typer.echo(_fmt_row(name, v, kl))
+    zs = res["full"].get("zero_shot")
+    if zs is not None:
+        if zs.get("accuracy") is None:
+            typer.echo(f"zero-shot land cover: skipped ({zs.get('skipped')})")
+        else:
+            typer.echo(f"zero-shot land cover ({zs['n_labelled']} patches, {len(zs['classes'])} classes, "
+                       f"prompt {zs['prompt']!r}): accuracy {zs['accuracy']:.3f}, majority-class baseline "
+                       f"{zs['majority_baseline']:.3f} ({zs['majority_class']}), balanced {zs['balanced_accuracy']:.3f}, "
+                       f"chance {zs['chance']:.3f}")
     sys.stdout.flush()
     print(json.dumps(res))
 

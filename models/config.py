@@ -19,6 +19,7 @@ __all__ = [
     "ImageConfig",
     "TextConfig",
     "TrainConfig",
+    "LocationConfig",
     "ModelConfig",
     "list_configs",
     "load_config",
@@ -79,6 +80,19 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class LocationConfig:
+    """Optional location tower (``georeset.models.location``) and its image <-> location InfoNCE term."""
+
+    enabled: bool = False
+    n_freqs: int = 64  # random Fourier frequencies on the sphere
+    min_scale_km: float = 1.0
+    max_scale_km: float = 5000.0
+    hidden_dim: int = 128
+    weight: float = 0.5  # weight of the image <-> location InfoNCE term
+    seed: int = 0  # seed of the fixed frequencies
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """A whole model: shared embedding size plus the parts."""
 
@@ -88,6 +102,7 @@ class ModelConfig:
     image: ImageConfig = field(default_factory=ImageConfig)
     text: TextConfig = field(default_factory=TextConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    location: LocationConfig = field(default_factory=LocationConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form (stored in checkpoints)."""
@@ -108,7 +123,7 @@ def _sub(cls: type[Any], d: dict[str, Any] | None, where: str) -> Any:
 
 def config_from_dict(d: dict[str, Any]) -> ModelConfig:
     """Build a :class:`ModelConfig` from its dict form, rejecting unknown keys."""
-    top = {"name", "embed_dim", "tokens", "image", "text", "train"}
+    top = {"name", "embed_dim", "tokens", "image", "text", "train", "location"}
     unknown = set(d) - top
     if unknown:
         raise InputError(f"config has unknown keys {sorted(unknown)}", hint=f"allowed keys: {sorted(top)}")
@@ -121,6 +136,7 @@ def config_from_dict(d: dict[str, Any]) -> ModelConfig:
         image=_sub(ImageConfig, d.get("image"), "image"),
         text=_sub(TextConfig, d.get("text"), "text"),
         train=_sub(TrainConfig, d.get("train"), "train"),
+        location=_sub(LocationConfig, d.get("location"), "location"),
     )
 
 

@@ -186,8 +186,13 @@ def row_to_tokens(row: dict[str, Any], norm: dict[str, dict[str, float]], *, max
                            max_tokens=max_tokens, rng=rng)
 
 
+def _lonlat(row: dict[str, Any]) -> tuple[float, float]:
+    lon, lat = row.get("lon"), row.get("lat")
+    return (float(lon), float(lat)) if lon is not None and lat is not None else (math.nan, math.nan)
+
+
 def _sample(row: dict[str, Any], tokens: np.ndarray) -> dict[str, Any]:
-    return {"tokens": tokens, "text": str(row["text"]), "sample_id": str(row["sample_id"]),
+    return {"tokens": tokens, "lonlat": _lonlat(row), "text": str(row["text"]), "sample_id": str(row["sample_id"]),
             "patch_id": str(row["patch_id"]), "doc_id": str(row["doc_id"]), "sensor": str(row.get("sensor") or ""),
             "partner_tokens": None, "partner_patch_id": None, "partner_sensor": None}
 
@@ -286,7 +291,8 @@ def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
     Samples with a partner (other sensor, same doc) add ``partner_desc``/``partner_mask`` (only those samples,
     in order), ``partner_index`` (their positions in the batch) and ``partner_keys`` (partner patch ids).
-    ``is_s2`` marks samples whose own row is optical (S2 or any non-S1 sensor).
+    ``is_s2`` marks samples whose own row is optical (S2 or any non-S1 sensor); ``lonlat [B, 2]`` the patch
+    centres in degrees (NaN where the shard has none).
     """
     desc, mask = pad_tokens([s["tokens"] for s in samples])
     patch_ids = [s["patch_id"] for s in samples]
@@ -295,7 +301,8 @@ def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
            "doc_ids": doc_ids, "sample_ids": [s["sample_id"] for s in samples],
            "image_keys": string_keys(patch_ids), "text_keys": string_keys(doc_ids),
            "n_tokens": torch.tensor([len(s["tokens"]) for s in samples]),
-           "is_s2": torch.tensor([s.get("sensor", "") != "S1" for s in samples])}
+           "is_s2": torch.tensor([s.get("sensor", "") != "S1" for s in samples]),
+           "lonlat": torch.tensor([s.get("lonlat", (math.nan, math.nan)) for s in samples], dtype=torch.float32)}
     with_p = [i for i, s in enumerate(samples) if s.get("partner_tokens") is not None]
     out["partner_index"] = torch.tensor(with_p, dtype=torch.long)
     out["partner_keys"] = string_keys([samples[i]["partner_patch_id"] for i in with_p])

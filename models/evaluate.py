@@ -21,6 +21,8 @@ The same recall on modified test inputs, and its drop from the unmodified (``ful
 ``rgb_only`` (optical patches keep only B02/B03/B04 where they have any of them: a band subset), ``gsd_x2`` (every
 patch 2x2 mean-pooled, GSD doubled: another GSD), ``s1_only`` / ``s2_only`` (only the S1 / S2 patches of the test
 split form the gallery, with the documents paired with them as queries). ``drop`` is ``full - variant``.
+
+Zero-shot land cover (``world=``): see :mod:`georeset.models.zeroshot` (accuracy vs. majority-class baseline).
 """
 
 from __future__ import annotations
@@ -73,10 +75,13 @@ def chance_recall_at_k(gallery: int, positives: Sequence[set[int]], ks: Sequence
 @torch.no_grad()
 def evaluate(*, checkpoint: Path, manifest: Path, split: str = "test", ks: Sequence[int] = (1, 5, 10),
              batch_size: int = 32, max_tokens: int | None = None, device: str = "cpu", seed: int = 0,
-             row_fn: RowFn | None = None, loaded: LoadedCheckpoint | None = None) -> dict[str, Any]:
+             row_fn: RowFn | None = None, loaded: LoadedCheckpoint | None = None,
+             world: Path | None = None) -> dict[str, Any]:
     """Text -> image and image -> text recall@k of ``checkpoint`` on ``split`` (see the module docstring).
 
     ``row_fn`` maps each test row to a modified row, or ``None`` to leave it out (robustness variants).
+    ``world``: a sample-world directory; adds ``zero_shot`` (land-cover classification from text prompts, labels
+    from the world's land-cover rasters; :mod:`georeset.models.zeroshot`).
     """
     ck = loaded or load_checkpoint(Path(checkpoint), device=device)
     ck.model.text.backbone.load_cache(Path(checkpoint).parent / TEXT_CACHE)
@@ -126,11 +131,19 @@ def evaluate(*, checkpoint: Path, manifest: Path, split: str = "test", ks: Seque
 
     t2i = block(sim, t2i_pos, len(pids))
     i2t = block(sim.t(), i2t_pos, len(dids))
+    extra: dict[str, Any] = {}
+    if world is not None:
+        from georeset.models.zeroshot import LandCoverLabeler, class_prompts, zero_shot_scores
+
+        labeler = LandCoverLabeler(Path(world))
+        labels = [labeler.label_row(patch_rows[p]) for p in pids]
+        prompt_means = model.encode_text(class_prompts())[0].float().cpu()
+        extra["zero_shot"] = {**zero_shot_scores(torch.cat(img_means), prompt_means, labels), "world": str(world)}
     return {
         "split": split, "n_pairs": len(rows), "n_patches": len(pids), "n_docs": len(dids),
         "n_queries": {"text_to_image": t2i["n_queries"], "image_to_text": i2t["n_queries"]},
         "text_to_image": t2i, "image_to_text": i2t, "checkpoint": str(checkpoint),
-        "snapshot_id": man.snapshot_id, "trained_steps": ck.meta.get("step"), "config": ck.config.name,
+        "snapshot_id": man.snapshot_id, "trained_steps": ck.meta.get("step"), "config": ck.config.name, **extra,
     }
 
 
@@ -176,10 +189,13 @@ ROBUSTNESS_VARIANTS: dict[str, RowFn] = {
 
 
 def robustness(*, checkpoint: Path, manifest: Path, split: str = "test", ks: Sequence[int] = (1, 5, 10),
-               variants: Sequence[str] | None = None, max_tokens: int | None = None) -> dict[str, Any]:
-    """Recall on the unmodified split (``full``) and on each variant, with ``drop = full - variant``."""
-    ck = load_checkpoint(Path(checkpoint))
-    full = evaluate(checkpoint=checkpoint, manifest=manifest, split=split, ks=ks, max_tokens=max_tokens, loaded=ck)
+               variants: Sequence[str] | None = None, max_tokens: int | None = None, world: Path | None = None,
+               loaded: LoadedCheckpoint | None = None) -> dict[str, Any]:
+    """Recall on the unmodified split (``full``, with zero-shot figures when ``world`` is given) and on each
+    variant, with ``drop = full - variant``."""
+    ck = loaded or load_checkpoint(Path(checkpoint))
+    full = evaluate(checkpoint=checkpoint, manifest=manifest, split=split, ks=ks, max_tokens=max_tokens, loaded=ck,
+                    world=world)
     out: dict[str, Any] = {"full": full, "variants": {}, "drop": {}}
     for name in variants or list(ROBUSTNESS_VARIANTS):
         if name not in ROBUSTNESS_VARIANTS:
@@ -204,10 +220,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--split", default="test")
     p.add_argument("--ks", default="1,5,10", help="comma-separated k values")
     p.add_argument("--max-tokens", type=int, default=None)
+    p.add_argument("--world", type=Path, default=None, help="sample-world directory: adds zero-shot land cover")
     a = p.parse_args(argv)
     ks = tuple(int(k) for k in a.ks.split(","))
     print(json.dumps(evaluate(checkpoint=a.checkpoint, manifest=a.manifest, split=a.split, ks=ks,
-                              max_tokens=a.max_tokens)))
+                              max_tokens=a.max_tokens, world=a.world)))
     return 0
 
 

@@ -80,22 +80,36 @@ class CrossAttentionBlock(nn.Module):
         hidden = int(dim * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
 
-    def _narrow_attn(self, q_in: Tensor, kv_in: Tensor, mask: Tensor) -> Tensor:
+    def folded_kv_weights(self) -> tuple[Tensor, Tensor]:
+        """``(weight [2 kv, kv], bias [2 kv])`` of keys and values stacked, with ``norm_kv``'s affine folded in:
+        ``k(norm_kv(x)) = F.linear(layer_norm(x), Wk diag(γ), Wk β + bk)`` (same for values), so several blocks can
+        share one plain normalisation of the tokens and one matrix product (:meth:`forward_kv`)."""
+        w = torch.cat([self.k.weight, self.v.weight])
+        b = torch.cat([self.k.bias, self.v.bias])
+        return w * self.norm_kv.weight, b + w @ self.norm_kv.bias
+
+    def _narrow_attn(self, q_in: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
         b, lq, _ = q_in.shape
         h = self.heads
 
         def split(x: Tensor) -> Tensor:
             return x.view(b, x.shape[1], h, -1).transpose(1, 2)
 
-        out = F.scaled_dot_product_attention(split(self.q(q_in)), split(self.k(kv_in)), split(self.v(kv_in)),
-                                             attn_mask=mask[:, None, None, :],
+        out = F.scaled_dot_product_attention(split(self.q(q_in)), split(k), split(v),
+                                             attn_mask=None if mask is None else mask[:, None, None, :],
                                              dropout_p=self.dropout if self.training else 0.0)
         return self.o(out.transpose(1, 2).reshape(b, lq, -1))
+
+    def forward_kv(self, latents: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
+        """Narrow blocks only: the block on precomputed keys / values (from :meth:`folded_kv_weights`);
+        ``mask`` ``None`` when every token is real (no mask: the attention kernel skips it)."""
+        latents = latents + self._narrow_attn(self.norm_q(latents), k, v, mask)
+        return latents + self.mlp(self.norm_mlp(latents))
 
     def forward(self, latents: Tensor, tokens: Tensor, mask: Tensor) -> Tensor:
         kv = self.norm_kv(tokens)
         if self.narrow:
-            out = self._narrow_attn(self.norm_q(latents), kv, mask)
+            out = self._narrow_attn(self.norm_q(latents), self.k(kv), self.v(kv), mask)
         else:
             out, _ = self.attn(self.norm_q(latents), kv, kv, key_padding_mask=~mask, need_weights=False)
         latents = latents + out
@@ -135,8 +149,19 @@ class PerceiverImageEncoder(nn.Module):
             raise ValueError("every sample needs at least one valid token (mask row all False)")
         tokens = self.token_proj(self.featurizer(desc))
         lat = self.latents.unsqueeze(0).expand(desc.shape[0], -1, -1)
-        for blk in self.cross:
-            lat = blk(lat, tokens, mask)
+        blocks: list[CrossAttentionBlock] = [b for b in self.cross if isinstance(b, CrossAttentionBlock)]
+        if blocks and all(b.narrow for b in blocks) and len({b.norm_kv.eps for b in blocks}) == 1:
+            # fused: one affine-free LayerNorm of the tokens and one matrix product for the keys and values of
+            # every cross-attention block (each block's LayerNorm affine folded into its weights; exact)
+            ws, bs = zip(*(b.folded_kv_weights() for b in blocks), strict=True)
+            xn = F.layer_norm(tokens, tokens.shape[-1:], eps=blocks[0].norm_kv.eps)
+            kv = F.linear(xn, torch.cat(ws), torch.cat(bs)).chunk(2 * len(blocks), dim=-1)
+            m: Tensor | None = None if bool(mask.all()) else mask
+            for i, blk in enumerate(blocks):
+                lat = blk.forward_kv(lat, kv[2 * i], kv[2 * i + 1], m)
+        else:
+            for blk in blocks:
+                lat = blk(lat, tokens, mask)
         return self.self_attn(lat)
 
     def pool(self, lat: Tensor) -> tuple[Tensor, Tensor]:

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from georeset.models.config import ModelConfig
 from georeset.models.image_encoder import PerceiverImageEncoder
+from georeset.models.location import LocationEncoder
 from georeset.models.text_encoder import FrozenTextBackbone, TextEncoder
 
 __all__ = ["GeoResetModel"]
@@ -27,6 +28,12 @@ class GeoResetModel(nn.Module):
         self.image = PerceiverImageEncoder(cfg.image, cfg.tokens, cfg.embed_dim)
         self.text = TextEncoder(cfg.text, cfg.embed_dim, backbone=text_backbone)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / cfg.train.init_temperature)))
+        lc = cfg.location
+        self.location: LocationEncoder | None = (
+            LocationEncoder(cfg.embed_dim, n_freqs=lc.n_freqs, min_scale_km=lc.min_scale_km,
+                            max_scale_km=lc.max_scale_km, hidden_dim=lc.hidden_dim, seed=lc.seed)
+            if lc.enabled else None
+        )
 
     def encode_image(self, desc: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """``(mean, logvar)`` of a batch of raw token descriptors."""
@@ -36,12 +43,20 @@ class GeoResetModel(nn.Module):
         """``(mean, logvar)`` of a list of texts."""
         return self.text(texts)
 
+    def encode_location(self, lonlat: Tensor) -> tuple[Tensor, Tensor]:
+        """``(mean, logvar)`` of ``lonlat [B, 2]`` (degrees); needs ``location.enabled`` in the config."""
+        if self.location is None:
+            raise ValueError("this model has no location encoder (config location.enabled is false)")
+        return self.location(lonlat)
+
     def forward(self, desc: Tensor, mask: Tensor, text_features: Tensor, partner_desc: Tensor | None = None,
-                partner_mask: Tensor | None = None, query_desc: Tensor | None = None) -> dict[str, Tensor]:
+                partner_mask: Tensor | None = None, query_desc: Tensor | None = None,
+                lonlat: Tensor | None = None) -> dict[str, Tensor]:
         """One training forward (a single call, so DDP sees every parameter used once).
 
         ``partner_desc``/``partner_mask``: the other-sensor views of some samples (may have 0 rows);
-        ``query_desc [B, Q, RAW_DIM]``: dense query positions (see :meth:`PerceiverImageEncoder.dense`).
+        ``query_desc [B, Q, RAW_DIM]``: dense query positions (see :meth:`PerceiverImageEncoder.dense`);
+        ``lonlat [B, 2]``: patch centres, encoded when the model has a location tower.
         """
         lat = self.image.encode_latents(desc, mask)
         img_mean, img_logvar = self.image.pool(lat)
@@ -60,4 +75,6 @@ class GeoResetModel(nn.Module):
                 out["partner_mean"] = out["partner_logvar"] = img_mean.new_zeros((0, img_mean.shape[1]))
         if query_desc is not None:
             out["dense_mean"], out["dense_logvar"] = self.image.query_latents(lat, query_desc)
+        if lonlat is not None and self.location is not None:
+            out["location_mean"], out["location_logvar"] = self.location(lonlat)
         return out

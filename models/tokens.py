@@ -178,28 +178,59 @@ class TokenFeaturizer(nn.Module):
             + 1 + 2 * c.n_gsd_freqs
             + 3
         )
+        self._fused: tuple[Tensor, Tensor, Tensor] | None = None
+
+    def _fused_maps(self) -> tuple[Tensor, Tensor, Tensor]:
+        """``(A [RAW_DIM, out_dim], phase [out_dim], is_sin [out_dim])`` of the fused form: every output column is
+        either a raw column (``desc @ A``, A a selection) or ``sin(desc @ A + phase)`` (cos as sin(a + π/2)); the
+        day-of-year cosine's phase ``π/2 · has_time`` comes from the has-time column itself."""
+        f, c = RawField, self.cfg
+        cols: list[tuple[dict[int, float], float, bool]] = []  # (raw column -> coefficient, phase, is_sin)
+
+        def raw(*idx: int) -> None:
+            cols.extend(({i: 1.0}, 0.0, False) for i in idx)
+
+        def fourier(idx: Sequence[int], freqs: Tensor) -> None:
+            for i in idx:
+                cols.extend(({i: float(w)}, 0.0, True) for w in freqs)
+                cols.extend(({i: float(w)}, math.pi / 2, True) for w in freqs)
+
+        raw(f.VALUE)
+        fourier([f.VALUE], self.value_freqs)
+        fourier([f.X_M, f.Y_M], self.pos_freqs)
+        raw(f.LOG_WAVELENGTH, f.LOG_BANDWIDTH)
+        fourier([f.LOG_WAVELENGTH, f.LOG_BANDWIDTH], self.spec_freqs)
+        raw(*range(f.IS_SAR, f.LOG_FREQ + 1), f.LOG_GSD)
+        fourier([f.LOG_GSD], self.gsd_freqs)
+        cols.append(({f.DOY: 2 * math.pi}, 0.0, True))
+        cols.append(({f.DOY: 2 * math.pi, f.HAS_TIME: math.pi / 2}, 0.0, True))
+        raw(f.HAS_TIME)
+        if len(cols) != self.out_dim or c is not self.cfg:
+            raise AssertionError("fused featurizer layout out of sync with out_dim")
+        a = torch.zeros(RAW_DIM, len(cols), dtype=torch.float64)
+        for j, (coef, _, _) in enumerate(cols):
+            for i, w in coef.items():
+                a[i, j] = w
+        phase = torch.tensor([ph for _, ph, _ in cols], dtype=torch.float64)
+        return a, phase, torch.tensor([s for _, _, s in cols])
 
     def forward(self, desc: Tensor) -> Tensor:
-        """``[B, N, RAW_DIM] -> [B, N, out_dim]``."""
-        f = RawField
-        v = desc[..., f.VALUE : f.VALUE + 1]
-        xy = desc[..., f.X_M : f.Y_M + 1]
-        spec = desc[..., f.LOG_WAVELENGTH : f.LOG_BANDWIDTH + 1]
-        sar = desc[..., f.IS_SAR : f.LOG_FREQ + 1]
-        gsd = desc[..., f.LOG_GSD : f.LOG_GSD + 1]
-        doy = desc[..., f.DOY : f.DOY + 1] * (2 * math.pi)
-        has_t = desc[..., f.HAS_TIME : f.HAS_TIME + 1]
-        feats = [
-            v,
-            _fourier(v, self.value_freqs),
-            _fourier(xy, self.pos_freqs),
-            spec,
-            _fourier(spec, self.spec_freqs),
-            sar,
-            gsd,
-            _fourier(gsd, self.gsd_freqs),
-            doy.sin() * has_t,
-            doy.cos() * has_t,
-            has_t,
-        ]
-        return torch.cat(feats, dim=-1)
+        """``[B, N, RAW_DIM] -> [B, N, out_dim]``.
+
+        Fused: one small matrix product gives every raw column and every Fourier phase, one ``sin`` all the
+        sin/cos features (``cos a = sin(a + π/2)``), so no per-group tensors or concatenation are allocated. The
+        day-of-year features are zero without a time (``image_to_tokens`` leaves DOY at 0 then; the cosine's
+        phase is gated by HAS_TIME). Equal to the per-group formulation up to float rounding of the phases.
+        """
+        if self._fused is None or self._fused[0].device != desc.device:
+            a, phase, is_sin = self._fused_maps()
+            self._fused = (a.to(desc.device, torch.float32), phase.to(desc.device, torch.float32),
+                           is_sin.to(desc.device))
+        a, phase, is_sin = self._fused
+        flat = desc.reshape(-1, RAW_DIM).float()
+        with torch.autocast(desc.device.type, enabled=False):  # phases reach ~1e3 rad: never in bf16
+            lin = torch.addmm(phase, flat, a)
+            out = torch.where(is_sin, lin.sin(), lin)
+            doy = self.out_dim - 3
+            out[:, doy : doy + 2] *= flat[:, RawField.HAS_TIME : RawField.HAS_TIME + 1]
+        return out.reshape(*desc.shape[:-1], self.out_dim)

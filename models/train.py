@@ -39,7 +39,13 @@ from georeset.models.checkpoint import save_checkpoint
 from georeset.models.config import ModelConfig, load_config
 from georeset.models.data import Manifest, ShardDataset, collate, load_split, read_manifest, row_bands
 from georeset.models.fusion import precision_weighted_fusion
-from georeset.models.losses import gaussian_pair_nll, global_count, mls_infonce, symmetric_infonce
+from georeset.models.losses import (
+    gaussian_pair_nll,
+    global_count,
+    mls_infonce,
+    string_keys,
+    symmetric_infonce,
+)
 from georeset.models.model import GeoResetModel
 from georeset.models.text_encoder import TEXT_CACHE, FrozenTextBackbone
 
@@ -157,7 +163,10 @@ def compute_losses(o: dict[str, torch.Tensor], batch: dict[str, Any], cfg: Model
     - ``s1s2``: symmetric InfoNCE between the S2 and S1 views of the samples that have both (all ranks' pairs
       gathered; 0 when the global batch has fewer than 2), false negatives masked by both patch keys;
     - ``dense``: ``|normalize(mean_q dense(q)) - normalize(pooled).detach()|²`` over ``dense_queries`` token
-      positions per sample, which keeps the RAMEN-style dense maps in the embedding space.
+      positions per sample, which keeps the RAMEN-style dense maps in the embedding space;
+    - ``location`` (``location.enabled``): symmetric InfoNCE between the (own-view) image mean and the location
+      mean of the patch centre (random Fourier features on the sphere, :mod:`georeset.models.location`);
+      samples at the same lon/lat (rounded to 1e-5 degrees, e.g. colocated S1/S2 views) are not negatives.
     ``loss`` is the weighted sum with the config's weights.
     """
     t = cfg.train
@@ -205,6 +214,12 @@ def compute_losses(o: dict[str, torch.Tensor], batch: dict[str, Any], cfg: Model
         dm = F.normalize(o["dense_mean"].float().mean(dim=1), dim=-1)
         out["dense"] = (dm - F.normalize(img_mean, dim=-1).detach()).pow(2).sum(dim=-1).mean()
         loss = loss + t.dense_weight * out["dense"]
+    if "location_mean" in o:
+        ll = batch["lonlat"]
+        loc_keys = string_keys(f"{float(a):.5f},{float(b_):.5f}" for a, b_ in ll.tolist()).to(device)
+        out["location"] = symmetric_infonce(img_mean, o["location_mean"].float(), o["logit_scale"],
+                                            image_keys=loc_keys, text_keys=loc_keys)
+        loss = loss + cfg.location.weight * out["location"]
     out["loss"] = loss
     return out
 
@@ -350,9 +365,10 @@ def train(
             feats = model.text.features(batch["texts"])
             desc, mask = batch["desc"].to(env.device), batch["mask"].to(env.device)
             qd = _query_desc(desc, mask, cfg.train.dense_queries) if use_dense else None
+            lonlat = batch["lonlat"].nan_to_num(0.0).to(env.device) if cfg.location.enabled else None
             with torch.autocast(env.device.type, dtype=torch.bfloat16, enabled=use_bf16):
                 o = net(desc, mask, feats, batch["partner_desc"].to(env.device),
-                        batch["partner_mask"].to(env.device), qd)
+                        batch["partner_mask"].to(env.device), qd, lonlat)
             terms = compute_losses(o, batch, cfg, _step_generator(seed, step, env.rank), env.device)
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
@@ -379,6 +395,9 @@ def train(
                     dn /= env.world_size
                 last["dense"] = float(dn)
                 last["loss"] += cfg.train.dense_weight * last["dense"]
+            if "location" in terms:  # gathered InfoNCE: the same on every rank
+                last["location"] = float(terms["location"].detach())
+                last["loss"] += cfg.location.weight * last["location"]
             if env.rank == 0 and (step % log_every == 0 or step == steps):
                 dt = time.perf_counter() - ts
                 rec = {"step": step, **last, "temperature": float(1.0 / model.logit_scale.detach().exp()),

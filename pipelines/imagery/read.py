@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import warnings
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -54,6 +55,9 @@ __all__ = [
     "Signer",
     "failure_reason",
     "sar_calibration",
+    "calibration_href",
+    "read_sigma_nought_lut",
+    "SigmaNoughtLut",
     "Patch", "DatasetCache", "read_patch", "read_scl", "patch_grid", "pixel_checksum", "save_patch_npz"]
 
 
@@ -91,9 +95,29 @@ class Patch:
 Signer = Callable[[str], str]
 
 
+#: Decoded blocks kept per :class:`DatasetCache` (bytes); the whole block cache is dropped when it is exceeded, so
+#: memory is bounded whatever the number of patches.
+BLOCK_CACHE_BYTES = 256 * 2**20
+#: Largest block (pixels) worth caching whole: tiled GeoTIFF / COG blocks (256 or 512 px), not strips or JP2 tiles.
+_MAX_BLOCK_PX = 1024 * 1024
+
+
+class _BlockBudget:
+    """The byte budget shared by the block caches of one :class:`DatasetCache`."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used = limit, 0
+        self.caches: list[dict[tuple[int, int], np.ndarray]] = []
+
+
 @dataclass(frozen=True)
 class _Source:
-    """An open dataset with the properties a patch read needs, read once (rasterio builds new objects per access)."""
+    """An open dataset with the properties a patch read needs, read once (rasterio builds new objects per access).
+
+    With a block budget (datasets held by a :class:`DatasetCache`), tiled GeoTIFF / COG band 1 is read whole block by
+    whole block (what GDAL decodes anyway) and the decoded blocks are kept: a window under a patch is then a numpy
+    slice, without the per-read overhead of rasterio / GDAL for every band of every patch.
+    """
 
     ds: Any
     crs: CRS | None
@@ -103,20 +127,72 @@ class _Source:
     height: int
     dtype: str
     nodata: float | None
+    block: tuple[int, int] | None = None  # (rows, cols) when blocks are cached
+    budget: _BlockBudget | None = None
+    blocks: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
+    kind: str = "f"  # numpy dtype kind
 
     @classmethod
-    def of(cls, ds: Any) -> _Source:
+    def of(cls, ds: Any, budget: _BlockBudget | None = None) -> _Source:
         crs = ds.crs
         key = crs.to_string() if crs else ""
-        return cls(ds, crs, key, ds.transform, ds.width, ds.height, ds.dtypes[0], ds.nodata)
+        block = None
+        if budget is not None and ds.driver == "GTiff" and ds.count >= 1:
+            bh, bw = ds.block_shapes[0]
+            whole = bh >= ds.height and bw >= ds.width
+            if bh * bw <= _MAX_BLOCK_PX and (min(bh, bw) >= 64 or whole):  # tiles, or a small single-block file
+                block = (int(bh), int(bw))
+        dtype = ds.dtypes[0]
+        src = cls(ds, crs, key, ds.transform, ds.width, ds.height, dtype, ds.nodata, block,
+                  budget if block else None, {}, np.dtype(dtype).kind)  # fmt: skip
+        if src.budget is not None:
+            src.budget.caches.append(src.blocks)
+        return src
+
+    def _block(self, i: int, j: int) -> np.ndarray:
+        b = self.blocks.get((i, j))
+        if b is None:
+            budget = self.budget
+            assert budget is not None and self.block is not None
+            bh, bw = self.block
+            r0, c0 = i * bh, j * bw
+            b = np.asarray(self.ds.read(1, window=Window(c0, r0, min(bw, self.width - c0), min(bh, self.height - r0))))
+            b.setflags(write=False)
+            if budget.used + b.nbytes > budget.limit:
+                for c in budget.caches:
+                    c.clear()
+                budget.used = 0
+            budget.used += b.nbytes
+            self.blocks[(i, j)] = b
+        return b
+
+    def read(self, col: int, row: int, width: int, height: int) -> np.ndarray:
+        """Band 1 in the window (inside the dataset); a read-only view of a cached block when possible."""
+        if self.block is None:
+            return np.asarray(self.ds.read(1, window=Window(col, row, width, height)))
+        bh, bw = self.block
+        i0, i1 = row // bh, (row + height - 1) // bh
+        j0, j1 = col // bw, (col + width - 1) // bw
+        if i0 == i1 and j0 == j1:
+            r, c = row - i0 * bh, col - j0 * bw
+            return self._block(i0, j0)[r : r + height, c : c + width]
+        out = np.empty((height, width), dtype=self.dtype)
+        for i in range(i0, i1 + 1):
+            ra, rb = max(row, i * bh), min(row + height, (i + 1) * bh)
+            for j in range(j0, j1 + 1):
+                ca, cb = max(col, j * bw), min(col + width, (j + 1) * bw)
+                out[ra - row : rb - row, ca - col : cb - col] = self._block(i, j)[ra - i * bh : rb - i * bh,
+                                                                                   ca - j * bw : cb - j * bw]  # fmt: skip
+        return out
 
 
 class DatasetCache:
     """Keeps rasterio datasets open across patches (one open per asset, not per patch), with their grid properties,
     the parsed band specs of the items seen, and the GDAL settings entered once for the whole run."""
 
-    def __init__(self, max_open: int = 64) -> None:
+    def __init__(self, max_open: int = 64, block_cache_bytes: int = BLOCK_CACHE_BYTES) -> None:
         self._open: dict[str, _Source] = {}
+        self._budget = _BlockBudget(block_cache_bytes) if block_cache_bytes > 0 else None
         self._specs: dict[int, tuple[pystac.Item, dict[str, BandSpec]]] = {}
         self._env: Any = None
         self.max_open = max_open
@@ -126,7 +202,7 @@ class DatasetCache:
         if src is None:
             if len(self._open) >= self.max_open:
                 self.close_datasets()
-            src = _Source.of(rasterio.open(sign(href) if sign else href))
+            src = _Source.of(rasterio.open(sign(href) if sign else href), self._budget)
             self._open[href] = src
         return src
 
@@ -150,6 +226,9 @@ class DatasetCache:
         for src in self._open.values():
             src.ds.close()
         self._open.clear()
+        if self._budget is not None:
+            self._budget.caches.clear()
+            self._budget.used = 0
 
     def close(self) -> None:
         self.close_datasets()
@@ -201,7 +280,7 @@ def _read_band(src: Any, *, crs: str, transform: Affine, size: int, resampling: 
                 win = Window(round(col), round(row), size, size)
                 inside = win.col_off >= 0 and win.row_off >= 0 and win.col_off + size <= info.width and win.row_off + size <= info.height
                 if inside:
-                    return np.asarray(src.read(1, window=win))
+                    return info.read(win.col_off, win.row_off, size, size).copy()
                 fill = nodata if nodata is not None else 0
                 return np.asarray(src.read(1, window=win, boundless=True, fill_value=fill))
         elif st.a >= transform.a - 1e-9 and -st.e >= -transform.e - 1e-9:
@@ -229,15 +308,13 @@ def _read_band(src: Any, *, crs: str, transform: Affine, size: int, resampling: 
 
 
 @lru_cache(maxsize=256)
-def _kernel(origin: float, step: float, size: int, nearest: bool) -> tuple[int, int, np.ndarray, np.ndarray]:
-    """Source pixels for ``size`` destination pixels whose left edge is at source coordinate ``origin`` and whose
-    width is ``step`` source pixels: (first source pixel, count, index into the window (nearest) or the
-    ``size`` x count bilinear weight matrix, unused)."""
-    centres = origin + (np.arange(size) + 0.5) * step
+def _kernel_rel(frac: float, step: float, size: int, nearest: bool) -> tuple[int, int, np.ndarray]:
+    """:func:`_kernel` for an origin in [0, 1): depends on the fractional part only, so it is cached across patches."""
+    centres = frac + (np.arange(size) + 0.5) * step
     if nearest:
         idx = np.floor(centres).astype(np.intp)
         first = int(idx[0])
-        return first, int(idx[-1]) - first + 1, idx - first, np.zeros(0)
+        return first, int(idx[-1]) - first + 1, idx - first
     u = centres - 0.5  # source pixel centres are at integer + 0.5
     i0 = np.floor(u).astype(np.intp)
     first = int(i0[0])
@@ -247,35 +324,176 @@ def _kernel(origin: float, step: float, size: int, nearest: bool) -> tuple[int, 
     rows = np.arange(size)
     w[rows, i0 - first] = 1.0 - t
     w[rows, i0 - first + 1] += t
-    return first, count, w, np.zeros(0)
+    return first, count, w
+
+
+def _kernel(origin: float, step: float, size: int, nearest: bool) -> tuple[int, int, np.ndarray]:
+    """Source pixels for ``size`` destination pixels whose left edge is at source coordinate ``origin`` and whose
+    width is ``step`` source pixels: (first source pixel, count, index into the window (nearest) or the
+    ``size`` x count bilinear weight matrix)."""
+    o = round(origin, 9)
+    base = math.floor(o)
+    first, count, k = _kernel_rel(round(o - base, 9), round(step, 12), size, nearest)
+    return base + first, count, k
+
+
+def _upsample_stack(infos: list[_Source], col: float, row: float, zoom_x: float, zoom_y: float, size: int,
+                    resampling: Resampling, nodata: float | None) -> np.ndarray | None:  # fmt: skip
+    """Bilinear / nearest upsampling in numpy of the native windows of bands on one grid (one block-aligned window
+    per band, the kernel computed once, one broadcast matmul for the stack): separable interpolation with GDAL's
+    kernel (pixel-centre convention, round half up for integer types), the same values as GDAL's resampled read.
+    None (let GDAL do it) for other resamplings or when nodata is inside the window."""
+    nearest = resampling == Resampling.nearest
+    if not nearest and resampling != Resampling.bilinear:
+        return None
+    info = infos[0]
+    c0, nc, kx = _kernel(col, 1.0 / zoom_x, size, nearest)
+    r0, nr, ky = _kernel(row, 1.0 / zoom_y, size, nearest)
+    if c0 < 0 or r0 < 0 or c0 + nc > info.width or r0 + nr > info.height:
+        return None
+    a = np.stack([i.read(c0, r0, nc, nr) for i in infos])
+    if nearest:
+        return np.asarray(a[:, ky[:, None], kx[None, :]])
+    if nodata is not None and not math.isnan(nodata) and (a == nodata).any():
+        return None  # GDAL renormalises the weights around nodata: leave those windows to it
+    out = ky @ a.astype(np.float64) @ kx.T
+    if info.kind in "iu":
+        return np.floor(out + 0.5).astype(info.dtype)
+    return out.astype(info.dtype)
 
 
 def _upsample(src: Any, info: _Source, col: float, row: float, zoom_x: float, zoom_y: float, size: int,
               resampling: Resampling, nodata: float | None) -> np.ndarray | None:  # fmt: skip
-    """Bilinear / nearest upsampling of the native window in numpy: one plain block-aligned read, separable
-    interpolation with GDAL's kernel (pixel-centre convention, round half up for integer types), the same values as
-    GDAL's resampled read. None (let GDAL do it) for other resamplings or when nodata is inside the window."""
-    nearest = resampling == Resampling.nearest
-    if not nearest and resampling != Resampling.bilinear:
+    """:func:`_upsample_stack` of one band."""
+    del src
+    out = _upsample_stack([info], col, row, zoom_x, zoom_y, size, resampling, nodata)
+    return None if out is None else out[0]
+
+
+def _read_stack(infos: list[_Source], *, crs: str, transform: Affine, size: int, resampling: Resampling,
+                nodata: float | None) -> np.ndarray | None:  # fmt: skip
+    """Bands that share one native grid (same CRS, transform, shape, dtype and nodata) on the patch grid, the window
+    math done once for all: (bands, size, size), or None when no fast path applies (read band by band then)."""
+    info = infos[0]
+    st = info.transform
+    if not (info.crs is not None and (info.crs_key == crs or info.crs == _crs(crs))):
         return None
-    c0, nc, kx, _ = _kernel(round(col, 9), round(1.0 / zoom_x, 12), size, nearest)
-    r0, nr, ky, _ = _kernel(round(row, 9), round(1.0 / zoom_y, 12), size, nearest)
-    if c0 < 0 or r0 < 0 or c0 + nc > info.width or r0 + nr > info.height:
+    if not (st.b == 0 and st.d == 0 and st.a > 0 and st.e < 0):
         return None
-    a = src.read(1, window=Window(c0, r0, nc, nr))
-    if nearest:
-        return np.asarray(a[ky[:, None], kx[None, :]])
-    if nodata is not None and not math.isnan(nodata) and (a == nodata).any():
-        return None  # GDAL renormalises the weights around nodata: leave those windows to it
-    out = ky @ a.astype(np.float64) @ kx.T
-    if np.dtype(info.dtype).kind in "iu":
-        return np.floor(out + 0.5).astype(info.dtype)
-    return out.astype(info.dtype)
+    col = (transform.c - st.c) / st.a
+    row = (transform.f - st.f) / st.e
+    if math.isclose(st.a, transform.a) and math.isclose(st.e, transform.e):
+        c, r = round(col), round(row)
+        if abs(col - c) < 1e-6 and abs(row - r) < 1e-6 and c >= 0 and r >= 0 and c + size <= info.width and r + size <= info.height:
+            return np.stack([i.read(c, r, size, size) for i in infos])
+        return None
+    if st.a >= transform.a - 1e-9 and -st.e >= -transform.e - 1e-9:
+        w = size * transform.a / st.a
+        h = size * -transform.e / -st.e
+        if col >= 1 and row >= 1 and col + w <= info.width - 1 and row + h <= info.height - 1:
+            return _upsample_stack(infos, col, row, st.a / transform.a, -st.e / -transform.e, size, resampling, nodata)
+    return None
 
 
 @lru_cache(maxsize=64)
 def _crs(crs: str) -> CRS:
     return CRS.from_user_input(crs)
+
+
+def calibration_href(item: pystac.Item, polarization: str) -> str | None:
+    """The Sentinel-1 SAFE calibration annotation (``annotation/calibration/calibration-*-<pol>-*.xml``, with the
+    sigmaNought LUT) that the item links for a polarization: asset ``schema-calibration-<pol>`` (Earth Search,
+    stactools) or any asset whose file name has that pattern (not the ``noise-*`` files)."""
+    pol = polarization.lower()
+    asset = item.assets.get(f"schema-calibration-{pol}")
+    if asset is not None:
+        return asset.get_absolute_href() or asset.href
+    for a in item.assets.values():
+        name = a.href.rsplit("/", 1)[-1].lower()
+        if name.startswith("calibration-") and f"-{pol}-" in name and name.endswith(".xml"):
+            return a.get_absolute_href() or a.href
+    return None
+
+
+@dataclass(frozen=True)
+class SigmaNoughtLut:
+    """The sigmaNought calibration LUT of a GRD product: A(line, pixel) on a sparse grid; sigma0 = DN^2 / A^2."""
+
+    lines: np.ndarray  # (n,) increasing
+    pixels: np.ndarray  # (m,) increasing
+    values: np.ndarray  # (n, m)
+
+    def at(self, line: np.ndarray, pixel: np.ndarray) -> np.ndarray:
+        """Bilinear interpolation (linear extrapolation past the LUT edges) at image (line, pixel) coordinates."""
+        from scipy.interpolate import RegularGridInterpolator
+
+        interp = RegularGridInterpolator((self.lines, self.pixels), self.values, bounds_error=False, fill_value=None)
+        pts = np.stack([np.ravel(line), np.ravel(pixel)], axis=-1)
+        return np.asarray(interp(pts)).reshape(np.shape(line))
+
+
+def _read_text(href: str) -> str:
+    if "://" in href and not href.startswith("file://"):
+        import urllib.request
+
+        with urllib.request.urlopen(href, timeout=30) as r:  # noqa: S310 - http(s) hrefs of the item
+            return str(r.read().decode("utf-8"))
+    return Path(href.removeprefix("file://")).read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=16)
+def read_sigma_nought_lut(href: str) -> SigmaNoughtLut:
+    """Parse ``calibrationVectorList/calibrationVector`` (``line``, ``pixel``, ``sigmaNought``) of a Sentinel-1
+    calibration XML. Vectors with other pixel positions are interpolated onto the first vector's."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(_read_text(href))
+    lines, rows = [], []
+    pixels: np.ndarray | None = None
+    for vec in root.iter("calibrationVector"):
+        line = int(str(vec.findtext("line")).strip())
+        px = np.array(str(vec.findtext("pixel")).split(), dtype=np.float64)
+        sn = np.array(str(vec.findtext("sigmaNought")).split(), dtype=np.float64)
+        if px.size == 0 or px.size != sn.size:
+            raise ValueError(f"calibration vector at line {line}: {px.size} pixels, {sn.size} sigmaNought values")
+        if pixels is None:
+            pixels = px
+        elif px.shape != pixels.shape or not np.array_equal(px, pixels):
+            sn = np.interp(pixels, px, sn)
+        lines.append(line)
+        rows.append(sn)
+    if pixels is None or len(lines) < 2 or pixels.size < 2:
+        raise ValueError(f"{href}: fewer than 2 x 2 sigmaNought calibration points")
+    order = np.argsort(lines)
+    return SigmaNoughtLut(np.asarray(lines, dtype=np.float64)[order], pixels, np.asarray(rows)[order])
+
+
+def _image_coords(info: _Source, crs: str, transform: Affine, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(line, pixel) in the source image of the patch pixel centres, in the LUT's convention (pixel index = column
+    of the pixel's centre - 0.5): through the source's GCPs when it has them, else its transform."""
+    from rasterio.transform import rowcol
+
+    jj, ii = np.meshgrid(np.arange(size) + 0.5, np.arange(size) + 0.5)
+    tf = transform
+    xs, ys = tf.a * jj.ravel() + tf.b * ii.ravel() + tf.c, tf.d * jj.ravel() + tf.e * ii.ravel() + tf.f
+    gcps, gcp_crs = info.ds.gcps
+    if gcps:
+        from pyproj import Transformer
+
+        t = Transformer.from_crs(_crs(crs), gcp_crs, always_xy=True)
+        gx, gy = t.transform(xs, ys)
+        rows, cols = rowcol(gcps, gx, gy, op=lambda v: v)
+    else:
+        from pyproj import Transformer
+
+        t = Transformer.from_crs(_crs(crs), info.crs, always_xy=True)
+        sx, sy = t.transform(xs, ys)
+        inv = ~info.transform
+        sx, sy = np.asarray(sx), np.asarray(sy)
+        cols, rows = inv.a * sx + inv.b * sy + inv.c, inv.d * sx + inv.e * sy + inv.f
+    line = np.asarray(rows, dtype=np.float64).reshape(size, size) - 0.5
+    pixel = np.asarray(cols, dtype=np.float64).reshape(size, size) - 0.5
+    return line, pixel
 
 
 def sar_calibration(spec: BandSpec, item: pystac.Item, dtype: str) -> str:
@@ -285,8 +503,9 @@ def sar_calibration(spec: BandSpec, item: pystac.Item, dtype: str) -> str:
       ``sentinel-1-rtc``, ``sar:product_type`` RTC);
     - ``sigma0_linear``: calibrated linear power (float values, e.g. the sample world);
     - ``uncalibrated``: GRD amplitude digital numbers (integer values; Earth Search ``sentinel-1-grd``). They are
-      turned into ``20 log10(DN)`` "dB" that is NOT backscatter: radiometric calibration needs the product's
-      calibration LUT, which this reader does not apply (yet), whether or not the item links it.
+      turned into ``20 log10(DN)`` "dB" that is NOT backscatter. When the item links the product's calibration
+      annotation (:func:`calibration_href`), :func:`read_patch` applies its sigmaNought LUT instead
+      (sigma0 = DN^2 / A^2, A interpolated over line / pixel) and records ``sigma0_calibrated``.
     """
     unit = (spec.unit or "").lower()
     if unit in {"db", "decibel", "decibels"}:
@@ -416,22 +635,37 @@ def read_patch(
     crs, transform = patch_grid(item, lon, lat, gsd=gsd, size=size, dst_crs=dst_crs)
     n = len(specs)
     raw = np.empty((n, size, size), dtype=np.float32)  # DN as float32 (exact for 8/16-bit integers)
-    invalid = np.zeros((n, size, size), dtype=bool)
     scale = np.ones(n, dtype=np.float32)
     offset = np.zeros(n, dtype=np.float32)
     calibration: list[str] = []
     sar: list[int] = []
     scl: np.ndarray | None = None
     with _env(cache):
-        for k, spec in enumerate(specs):
-            src = _dataset(spec, cache, sign)
-            try:
-                nodata = spec.nodata if spec.nodata is not None else src.nodata
-                dn = _open_or_read(spec, partial(_read_band, src, crs=crs, transform=transform, size=size,
-                                                 resampling=Resampling.bilinear, nodata=nodata))  # fmt: skip
-                raw[k] = dn
-                if nodata is not None and not math.isnan(nodata):
-                    invalid[k] = dn == nodata
+        srcs: list[_Source] = []
+        try:
+            for spec in specs:
+                srcs.append(_dataset(spec, cache, sign))
+            nodatas = [spec.nodata if spec.nodata is not None else src.nodata for spec, src in zip(specs, srcs, strict=True)]
+            # bands on one native grid: the window / kernel math once, the stack in one go
+            groups: dict[tuple[Any, ...], list[int]] = {}
+            for k, src in enumerate(srcs):
+                key = (src.crs_key, tuple(src.transform)[:6], src.width, src.height, src.dtype, repr(nodatas[k]))
+                groups.setdefault(key, []).append(k)
+            for idx in groups.values():
+                try:
+                    stack = _read_stack([srcs[k] for k in idx], crs=crs, transform=transform, size=size,
+                                        resampling=Resampling.bilinear, nodata=nodatas[idx[0]])  # fmt: skip
+                except (RasterioError, OSError, ValueError):
+                    stack = None  # band by band below: the error then names the failing asset
+                if stack is not None:
+                    raw[idx] = stack
+                    continue
+                for k in idx:
+                    raw[k] = _open_or_read(specs[k], partial(_read_band, srcs[k], crs=crs, transform=transform, size=size,
+                                                             resampling=Resampling.bilinear, nodata=nodatas[k]))  # fmt: skip
+            nd_values = np.array([math.nan if v is None else v for v in nodatas], dtype=np.float32)
+            invalid = raw == nd_values[:, None, None]  # NaN nodata never matches (NaNs are caught as non-finite below)
+            for k, (spec, src) in enumerate(zip(specs, srcs, strict=True)):
                 if spec.kind == "sar":
                     calibration.append(sar_calibration(spec, item, src.dtype))
                     sar.append(k)
@@ -440,8 +674,24 @@ def read_patch(
                 else:
                     calibration.append("surface_reflectance")
                     scale[k], offset[k] = _reflectance_coefficients(spec, item, src.dtype)
-            finally:
-                if cache is None:
+            for k in sar:  # GRD amplitude DN with a linked calibration annotation: sigma0 = DN^2 / A^2
+                href = calibration_href(item, specs[k].name) if calibration[k] == "uncalibrated" else None
+                if href is None:
+                    continue
+                try:
+                    lut = read_sigma_nought_lut(href)
+                    a_lut = lut.at(*_image_coords(srcs[k], crs, transform, size))
+                except (OSError, ValueError, RasterioError) as exc:
+                    warnings.warn(f"{item.id} {specs[k].name}: calibration {href} not applied ({exc})", stacklevel=2)
+                    continue
+                dn = raw[k] * scale[k] + offset[k]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    raw[k] = (dn.astype(np.float64) ** 2 / a_lut**2).astype(np.float32)
+                scale[k], offset[k] = 1.0, 0.0
+                calibration[k] = "sigma0_calibrated"
+        finally:
+            if cache is None:
+                for src in srcs:
                     src.ds.close()
         scl_spec = specs_all.get("SCL") if sensor == "S2" else None
         if scl_spec is not None:
@@ -493,7 +743,7 @@ def read_patch(
 def save_patch_npz(patch: Patch, out: Path) -> Path:
     """Write the single-patch contract (``georeset imagery patch ... --out X.npz``): image, bands, clear_fraction,
     crs, transform (a, b, c, d, e, f), datetime; plus sensor, units, calibration (per band: surface_reflectance,
-    gamma0_rtc, sigma0_linear, db or uncalibrated), fractions (JSON) and item."""
+    gamma0_rtc, sigma0_linear, sigma0_calibrated, db or uncalibrated), fractions (JSON) and item."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp.npz")
