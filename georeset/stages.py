@@ -281,7 +281,8 @@ def _record_run(
 def evaluate_stage(ws: Workspace, *, run_id: str, checkpoint: Path) -> dict[str, Any]:
     from georeset.models.evaluate import evaluate
 
-    metrics = evaluate(checkpoint=Path(checkpoint), manifest=ws.shards_dir / "manifest.json")
+    world = ws.world_dir if (ws.world_dir / "world.json").exists() else None  # zero-shot land-cover labels
+    metrics = evaluate(checkpoint=Path(checkpoint), manifest=ws.shards_dir / "manifest.json", world=world)
     con = _con(ws)
     try:
         row = con.execute("SELECT metrics FROM runs WHERE run_id = ?", [run_id]).fetchone()

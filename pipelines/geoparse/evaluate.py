@@ -14,10 +14,10 @@ Counting rules:
 - end to end (``precision_161``, ``recall_161``, ``f1_161``): a prediction is a true positive when it overlaps a
   not yet matched gold span that has coordinates and its point lies within 161 km of the gold point. A prediction
   overlapping a gold span *without* coordinates is left out entirely (neither a true nor a false positive);
-  recall is over the gold spans with coordinates. The predictions are the toponyms the geoparser commits to: those
-  with a point and a calibrated score >= the geoparser's ``commit_score`` (a threshold chosen on WikToR training
-  documents, see :data:`georeset.pipelines.geoparse.parser.COMMIT_SCORE`); the rest are recognised but not
-  asserted. ``f1_161_all`` (with its precision) counts every recognised span as a prediction instead, a span
+  recall is over the gold spans with coordinates. The predictions are the toponyms the geoparser asserts
+  (:meth:`Geoparser.asserted`: a gazetteer place with a point and a score >= its ``commit_score``, a threshold
+  chosen on WikToR training documents, see :data:`georeset.pipelines.geoparse.parser.COMMIT_SCORE`); the rest are
+  recognised but not asserted (no candidate: unresolved, or only a point estimated from the text's focus). ``f1_161_all`` (with its precision) counts every recognised span as a prediction instead, a span
   without a point as a false positive; ``f1_161_resolved`` every span with a point, whatever its score;
 - ``docs_per_second``: documents / wall-clock seconds of the whole geoparser (recognition + resolution) over the
   corpus, batched as in production; the gold-span resolution is not timed.
@@ -95,7 +95,7 @@ def evaluate(geoparser: Geoparser, docs: Iterable[GoldDocument], *, batch_size: 
                 tp161 += 1
         taken: set[int] = set()  # the same matching over the committed predictions only
         for t in pred:
-            if t.lat is None or t.lon is None or t.score < commit:
+            if not geoparser.asserted(t):
                 continue
             n_commit += 1
             j = next((k for k, g in enumerate(gold) if k not in taken and t.start < g.end and g.start < t.end), None)
@@ -105,7 +105,7 @@ def evaluate(geoparser: Geoparser, docs: Iterable[GoldDocument], *, batch_size: 
             g = gold[j]
             if g.lat is None or g.lon is None:
                 excluded_commit += 1
-            elif haversine_km(t.lon, t.lat, g.lon, g.lat) <= 161:
+            elif haversine_km(t.lon, t.lat, g.lon, g.lat) <= 161:  # type: ignore[arg-type]
                 tp_commit += 1
         gold_hits += len(matched)
         geo = [g for g in gold if g.lat is not None and g.lon is not None]
