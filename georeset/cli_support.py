@@ -1,0 +1,30 @@
+"""Shared pieces of the command-line apps: one way to report a GeoResetError and exit."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+import typer
+
+from georeset.errors import GeoResetError
+
+__all__ = ["fail", "print_json_or_fail"]
+
+
+def fail(exc: GeoResetError) -> NoReturn:
+    """Print the error and its fix on stderr and exit with status 2."""
+    typer.secho(f"error: {exc.message}", fg="red", err=True)
+    if exc.hint:
+        typer.secho(f"  fix: {exc.hint}", err=True)
+    raise typer.Exit(2)
+
+
+def print_json_or_fail(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
+    """Call a core function and print its result as one JSON line; a GeoResetError becomes a clean exit 2."""
+    try:
+        result = fn(*args, **kwargs)
+    except GeoResetError as exc:
+        fail(exc)
+    print(json.dumps(result, default=str))
