@@ -90,12 +90,17 @@ def sql(
     fmt: Annotated[str, typer.Option("--format", help="table, csv, json or parquet.")] = "table",
     out: Annotated[Path | None, typer.Option(help="Output file for --format parquet.")] = None,
     limit: Annotated[int | None, typer.Option(help="Print at most this many rows.")] = None,
+    live: Annotated[bool, typer.Option(help="Query the catalogue file itself, not its published snapshot.")] = False,
 ) -> None:
-    """Query the catalogue read-only (spatial, fts and vss extensions loaded). Writes are refused."""
+    """Query the catalogue read-only (spatial, fts and vss extensions loaded). Writes are refused.
+
+    Reads the published snapshot <db>.read.duckdb (refreshed after every merge) when it exists, so queries keep
+    working while a pipeline stage merges into the catalogue.
+    """
     from georeset.sql import run_query
 
     try:
-        run_query(db=db, query=query, fmt=fmt, out=out, limit=limit)
+        run_query(db=db, query=query, fmt=fmt, out=out, limit=limit, live=live)
     except GeoResetError as exc:
         _fail(exc)
 

@@ -319,6 +319,13 @@ def imagery_partition(
 
 
 # ------------------------------------------------------------------------------------- the single writer's steps
+def _publish(db_path: Path, con: Any) -> None:
+    """Refresh the read-only snapshot analysts query after a merge (see data_catalog/publish.py)."""
+    from georeset.data_catalog.publish import publish
+
+    publish(db_path, con)
+
+
 def merge_staged(*, db_path: Path, staging_dir: Path, tables: Sequence[str]) -> dict[str, dict[str, int]]:
     """Merge the staged files of ``tables`` into the catalogue (the single-writer step)."""
     from georeset.data_catalog import merge, open_catalog
@@ -330,6 +337,7 @@ def merge_staged(*, db_path: Path, staging_dir: Path, tables: Sequence[str]) -> 
             r = merge(con, table=t, staging_dir=Path(staging_dir))
             out[t] = {"files": r.files, "staged": r.staged_rows, "inserted": r.inserted, "updated": r.updated,
                       "total": r.total_rows}
+        _publish(db_path, con)
         return out
     finally:
         con.close()
@@ -349,6 +357,7 @@ def pair_and_merge(*, db_path: Path, staging_dir: Path, retrieved_at: datetime) 
         pair_documents(con, staging_dir=Path(staging_dir), retrieved_at=_naive_utc(retrieved_at))
         r = merge(con, table="pairs", staging_dir=Path(staging_dir))
         out["pairs"] = {"staged": r.staged_rows, "inserted": r.inserted, "total": r.total_rows}
+        _publish(db_path, con)
         return out
     finally:
         con.close()

@@ -18,19 +18,22 @@ FORMATS = ("table", "csv", "json", "parquet")
 
 def run_query(
     *, db: Path, query: str, fmt: str = "table", out: Path | None = None, limit: int | None = None,
-    stream: TextIO = sys.stdout,
+    stream: TextIO = sys.stdout, live: bool = False,
 ) -> int:
     """Run ``query`` on a read-only connection to the catalogue and print the result; returns the row count.
 
     Writes (INSERT, DELETE, DROP, ...) are refused by DuckDB's read-only mode and reported as an InputError.
+    Reads go to the published snapshot ``<db>.read.duckdb`` when there is one (refreshed after every merge, so a
+    running merge never blocks analysts); ``live=True`` opens the catalogue file itself.
     """
     from georeset.data_catalog import connect
+    from georeset.data_catalog.publish import read_path
 
     if fmt not in FORMATS:
         raise InputError(f"unknown --format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
     if fmt == "parquet" and out is None:
         raise InputError("--format parquet needs --out FILE.parquet", hint="add --out result.parquet")
-    con = connect(db, read_only=True)
+    con = connect(db if live else read_path(db), read_only=True)
     try:
         try:
             rel = con.sql(query)

@@ -90,10 +90,18 @@ def merge_tables(ws: Workspace, tables: Sequence[str], con: Any = None) -> dict[
                 from georeset.data_catalog.search import rebuild_fts
 
                 rebuild_fts(con)  # the BM25 index is a snapshot: rebuild it after each merge that changed rows
+        _publish(ws, con)
         return out
     finally:
         if own:
             con.close()
+
+
+def _publish(ws: Workspace, con: Any) -> None:
+    """Refresh the read-only snapshot analysts query (`<db>.read.duckdb`), so readers never wait on a merge."""
+    from georeset.data_catalog.publish import publish
+
+    publish(ws.db_path, con)
 
 
 def gazetteer_stage(ws: Workspace, *, min_population: int = 500) -> dict[str, Any]:
@@ -274,6 +282,7 @@ def _record_run(
             [run_id, snapshot, json.dumps(cfg), _code_version(), started, _now(), json.dumps(metrics, default=str),
              str(checkpoint)],
         )
+        _publish(ws, con)
     finally:
         con.close()
 
@@ -289,6 +298,7 @@ def evaluate_stage(ws: Workspace, *, run_id: str, checkpoint: Path) -> dict[str,
         merged = json.loads(row[0]) if row and row[0] else {}
         merged["evaluation"] = metrics
         con.execute("UPDATE runs SET metrics = ? WHERE run_id = ?", [json.dumps(merged, default=str), run_id])
+        _publish(ws, con)
     finally:
         con.close()
     return dict(metrics)
@@ -303,6 +313,7 @@ def index_stage(ws: Workspace, *, checkpoint: Path) -> dict[str, Any]:
         added = embed_catalog(con, checkpoint=Path(checkpoint), data_dir=ws.data_dir, staging_dir=ws.staging_dir)
         fts_docs = rebuild_fts(con)
         n = int(con.execute("SELECT count(*) FROM embeddings").fetchone()[0])  # type: ignore[index]
+        _publish(ws, con)
     finally:
         con.close()
     return {"embeddings_added": added, "embeddings": n, "fts_documents": fts_docs}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from georeset.pipelines.geoparse import ranking
 from georeset.pipelines.geoparse.candidates import Candidate
 from georeset.pipelines.geoparse.parser import name_variants
 from georeset.pipelines.geoparse.ranking import DocContext, haversine_km, resolve_document
@@ -30,12 +33,14 @@ def test_unknown_name_placed_at_the_text_focus() -> None:
     assert alone[0] is None
 
 
-def test_far_unlikely_namesake_replaced_but_prominent_place_kept() -> None:
+def test_far_unlikely_namesake_replaced_but_prominent_place_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ranking, "FOCUS_REPLACE_BELOW", 0.35)  # off by default (see ranking)
     ctx_places = [[_c("1", "Homs", 36.7, 34.7, 700_000, "SY", "11")], [_c("2", "Palmyra", 38.27, 34.55, 50_000,
                                                                           "SY", "11")]]
     namesake = [_c("3", "Arak", 49.7, 34.1, 500, "IR", "34"), _c("7", "Arak", 10.0, 50.0, 800, "DE", "01")]
-    out = resolve_document([*ctx_places, namesake], ["homs", "palmyra", "arak"], DocContext())
-    r = out[2]
+    syria = [Candidate("8", "Syria", "A", "PCLI", "SY", None, 20_000_000, 38.0, 35.0, True)]
+    out = resolve_document([*ctx_places, syria, namesake], ["homs", "palmyra", "syria", "arak"], DocContext())
+    r = out[3]
     assert r is not None and r.candidate.place_id.startswith("focus:") and "unlikely" in r.reason
     assert r.n_candidates == 2 and haversine_km(r.candidate.lon, r.candidate.lat, 38.57, 34.65) < 161  # type: ignore[arg-type]
     helsinki = [_c("4", "Helsinki", 24.94, 60.17, 600_000, "FI", "18")]
