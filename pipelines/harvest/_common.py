@@ -63,9 +63,22 @@ def utc(dt: datetime | None) -> datetime:
 
 
 def content_hash(*parts: Any) -> str:
-    """sha256 hex over a canonical JSON encoding of ``parts``."""
+    """sha256 hex over a canonical JSON encoding of ``parts`` (never fails: lone surrogates are hashed as-is)."""
     blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def clean_text(value: str | None) -> str | None:
+    """Documented clean-up of user/harvested text before it is stored.
+
+    NUL bytes are dropped (they break C-string consumers), and lone surrogates (from bytes decoded with
+    ``surrogateescape``, i.e. non-UTF-8 input) become ``\\udcXX`` escapes, so the row is valid UTF-8 for Parquet and
+    DuckDB while no information is lost.
+    """
+    if value is None:
+        return None
+    value = value.replace("\x00", "")
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def document_row(
@@ -83,7 +96,9 @@ def document_row(
     geom_wkt: str | None = None,
     tags: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One ``documents`` row (column names from migrations/0001_initial.sql)."""
+    """One ``documents`` row (column names from migrations/0001_initial.sql); text is cleaned (:func:`clean_text`)."""
+    title = clean_text(title)
+    text = clean_text(text) or ""
     tags_json = json.dumps(tags, sort_keys=True, ensure_ascii=False) if tags is not None else None
     geom = geom_wkt if geom_wkt is not None else (None if lon is None or lat is None else f"POINT ({lon} {lat})")
     return {
