@@ -5,9 +5,9 @@ Scenarios (each reuses the project's own clients and stages):
 
 ``mediawiki_transient``  429 with ``Retry-After``, 500, 503 and a timeout on the first calls of a MediaWiki replay
                          server; ``harvest_wikipedia`` must retry and return every page.
-``mediawiki_bad_json``   truncated and invalid (HTML) JSON answered with HTTP 200; the client reports
-                         ``ServiceUnavailableError`` (it does not retry a 200 it cannot parse), the stage is re-run
-                         and must then stage every page, with nothing half-written in between.
+``mediawiki_bad_json``   truncated and invalid (HTML) JSON answered with HTTP 200; the client retries a truncated JSON
+                         body itself and reports an HTML page as ``ServiceUnavailableError`` (a wrong endpoint), the
+                         stage is re-run and must then stage every page, with nothing half-written in between.
 ``stac_down``            the STAC API is a closed port, then a server answering 503: ``fetch_patches`` must fail
                          with an error naming the API and leave the catalogue unchanged.
 ``imagery_faults``       a truncated COG and a missing asset in the tiny sample world: the failures are recorded with
@@ -235,7 +235,7 @@ def scenario_mediawiki_bad_json(root: Path) -> dict[str, Any]:
     finally:
         con.close()
     return {"faults": injected, "runs": runs, "rows_lost": lost, "duplicates": dup, "errors_reported": errors,
-            "ok": lost == 0 and len(errors) == injected}
+            "ok": lost == 0 and len(errors) == 1}  # only the HTML page surfaces; the truncation is retried
 
 
 def _fetch(con: Any, url: str, root: Path, locations: list[tuple[float, float]], **kw: Any) -> Any:

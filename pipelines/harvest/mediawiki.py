@@ -145,24 +145,28 @@ class MediaWikiClient:
                     raise ServiceUnavailableError(f"MediaWiki API {self.api_url} answered HTTP {status}",
                                                   hint="check the API URL and parameters")
                 else:
+                    data: Any = None
                     try:
                         data = json.loads(body)
                     except ValueError as exc:
-                        raise ServiceUnavailableError(f"MediaWiki API {self.api_url} returned non-JSON",
-                                                      hint="check that the URL points at api.php") from exc
+                        if not body.lstrip().startswith(b"{"):
+                            raise ServiceUnavailableError(f"MediaWiki API {self.api_url} returned non-JSON",
+                                                          hint="check that the URL points at api.php") from exc
+                        problem = "truncated JSON"  # a body cut short (dropped connection): transient, retried
                     err = data.get("error") if isinstance(data, dict) else None
-                    if not err:
+                    if data is not None and not err:
                         return data  # type: ignore[no-any-return]
-                    code = str(err.get("code", ""))
-                    if code not in _RETRY_API_ERRORS:
-                        raise ServiceUnavailableError(
-                            f"MediaWiki API error {code!r}: {err.get('info', '')}",
-                            hint="check the request parameters (radius <= 10000 m, limit <= 500, <= 50 page ids)",
-                        )
-                    problem = f"API error {code}"
-                    wait = _retry_after(headers)
-                    if wait is None and code == "maxlag":
-                        wait = 5.0
+                    if err:
+                        code = str(err.get("code", ""))
+                        if code not in _RETRY_API_ERRORS:
+                            raise ServiceUnavailableError(
+                                f"MediaWiki API error {code!r}: {err.get('info', '')}",
+                                hint="check the request parameters (radius <= 10000 m, limit <= 500, <= 50 page ids)",
+                            )
+                        problem = f"API error {code}"
+                        wait = _retry_after(headers)
+                        if wait is None and code == "maxlag":
+                            wait = 5.0
             if attempt == self.max_retries:
                 break
             self.retries += 1
