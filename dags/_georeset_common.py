@@ -21,6 +21,7 @@ __all__ = [
     "START_DATE",
     "POOLS",
     "WRITER_POOL",
+    "BBOX_SCHEMA",
     "MEDIAWIKI_POOL",
     "OVERPASS_POOL",
     "NOMINATIM_POOL",
@@ -47,6 +48,8 @@ DEFAULT_ARGS: dict[str, Any] = {
 START_DATE = datetime(2024, 1, 1)
 
 WRITER_POOL = "georeset_catalog_writer"
+# JSON schema of one area Param: [minlon, minlat, maxlon, maxlat] in EPSG:4326
+BBOX_SCHEMA = {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4}
 MEDIAWIKI_POOL = "mediawiki_api"
 OVERPASS_POOL = "overpass_api"
 NOMINATIM_POOL = "nominatim"

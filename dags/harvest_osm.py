@@ -9,6 +9,7 @@ The extracts are local ``.osm.pbf`` files (default: the sample world's), so no O
 from __future__ import annotations
 
 from _georeset_common import (
+    BBOX_SCHEMA,
     DEFAULT_ARGS,
     DOCUMENTS,
     START_DATE,
@@ -18,8 +19,6 @@ from _georeset_common import (
     workdir_param,
 )
 from airflow.sdk import Param, dag, get_current_context, task
-
-BBOX_SCHEMA = {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4}
 
 
 @dag(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from _georeset_common import (
+    BBOX_SCHEMA,
     DEFAULT_ARGS,
     DOCUMENTS,
     MEDIAWIKI_POOL,
@@ -21,8 +22,6 @@ from _georeset_common import (
     workdir_param,
 )
 from airflow.sdk import Param, dag, get_current_context, task
-
-BBOX_SCHEMA = {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4}
 
 
 @dag(
