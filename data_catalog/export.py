@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from georeset.errors import CatalogError
+from georeset.fileio import atomic_write_bytes, sha256_file
 
 __all__ = ["SHARD_FORMAT", "SHARD_SCHEMA", "export_shards", "snapshot_id_of", "split_blocks"]
 
@@ -106,20 +107,6 @@ def split_blocks(rows: list[dict[str, Any]], *, test_fraction: float, seed: int,
     return out
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _catalog_path(con: duckdb.DuckDBPyConnection) -> str:
     row = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
     return str(row[0]) if row and row[0] else ":memory:"
@@ -162,7 +149,7 @@ def _reusable(manifest_path: Path, snapshot_id: str, split_rule: str, rows_per_s
         return None
     for s in shards:
         p = manifest_path.parent / s["path"]
-        if not p.exists() or _sha256_file(p) != s["sha256"]:
+        if not p.exists() or sha256_file(p) != s["sha256"]:
             return None
     return dict(m)
 
@@ -232,7 +219,7 @@ def export_shards(
         tmp = out_dir / f".{name}.{uuid.uuid4().hex}.tmp"
         pq.write_table(pa.Table.from_pylist(records, schema=SHARD_SCHEMA), tmp, compression="zstd")
         os.replace(tmp, final)
-        shards.append({"path": name, "rows": len(records), "sha256": _sha256_file(final)})
+        shards.append({"path": name, "rows": len(records), "sha256": sha256_file(final)})
     for stale in out_dir.glob("shard-*.parquet"):
         if stale.name not in {s["path"] for s in shards}:
             stale.unlink()
@@ -262,5 +249,5 @@ def export_shards(
         "INSERT OR IGNORE INTO snapshots (snapshot_id, created_at, counts, manifest) VALUES (?, ?, ?, ?)",
         [snapshot_id, datetime.now(UTC).replace(tzinfo=None), json.dumps(counts), str(manifest_path)],
     )
-    _atomic_write(manifest_path, json.dumps(manifest, indent=2).encode())
+    atomic_write_bytes(manifest_path, json.dumps(manifest, indent=2).encode())
     return manifest

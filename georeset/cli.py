@@ -57,9 +57,6 @@ WorkdirOpt = Annotated[
 ]
 
 
-_fail = fail
-
-
 @app.command()
 def demo(
     workdir: WorkdirOpt = Path("work/demo"),
@@ -79,7 +76,7 @@ def demo(
     try:
         summary = run_demo(workdir=workdir, scale=scale, seed=seed, nproc=nproc, steps=steps, max_docs=max_docs)
     except GeoResetError as exc:
-        _fail(exc)
+        fail(exc)
     print(json.dumps(summary, sort_keys=True))
 
 
@@ -102,7 +99,7 @@ def sql(
     try:
         run_query(db=db, query=query, fmt=fmt, out=out, limit=limit, live=live)
     except GeoResetError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @catalog_app.command("init")
@@ -118,7 +115,7 @@ def catalog_init(
         applied = migrate(con)
         con.close()
     except GeoResetError as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(f"{db}: applied {len(applied)} migration(s) {applied}")
 
 
@@ -132,7 +129,7 @@ def catalog_counts(
     try:
         print(json.dumps(table_counts(db)))
     except GeoResetError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @world_app.command("build")
@@ -147,7 +144,7 @@ def world_build(
     try:
         world = build_sample_world(root, seed=seed, scale=scale)
     except GeoResetError as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(f"sample world at {world.root}; STAC items in {world.stac_dir}")
 
 
@@ -185,7 +182,7 @@ def harvest_osm_cmd(
         box = parse_bbox(bbox) if bbox else None
         r = harvest_osm_stage(Workspace.at(workdir), pbfs=[pbf], bbox=box, max_docs=max_docs or None)
     except GeoResetError as exc:
-        _fail(exc)
+        fail(exc)
     print(json.dumps(r))
 
 
@@ -206,7 +203,7 @@ def harvest_wikipedia_cmd(
             Workspace.at(workdir), api_url=api_url, bbox=parse_bbox(bbox), user_agent=user_agent, lang=lang
         )
     except GeoResetError as exc:
-        _fail(exc)
+        fail(exc)
     print(json.dumps(r))
 
 
@@ -237,7 +234,7 @@ def imagery_fetch(
             Workspace.at(workdir), stac_url=stac_url, datetime=datetime_range, gsd=gsd, size=size, max_cells=max_cells
         )
     except GeoResetError as exc:
-        _fail(exc)
+        fail(exc)
     print(json.dumps(r))
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from georeset.errors import InputError
+from georeset.fileio import atomic_write_bytes
 
 __all__ = [
     "BBox",
@@ -484,9 +485,7 @@ def evaluate_run(*, checkpoint: Path, manifest: Path, out_json: Path | None = No
 
     metrics = dict(evaluate(checkpoint=Path(checkpoint), manifest=Path(manifest)))
     out = Path(out_json) if out_json is not None else Path(checkpoint).parent / "evaluation.json"
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(json.dumps(metrics, indent=1, default=str))
-    os.replace(tmp, out)
+    atomic_write_bytes(out, json.dumps(metrics, indent=1, default=str).encode())
     return metrics
 
 

@@ -83,25 +83,31 @@ def merge_tables(ws: Workspace, tables: Sequence[str], con: Any = None) -> dict[
     con = con or _con(ws)
     try:
         out = {}
+        changed = False
         for t in tables:
             r = merge(con, table=t, staging_dir=ws.staging_dir)
             out[t] = {"staged": r.staged_rows, "inserted": r.inserted, "updated": r.updated, "total": r.total_rows}
+            changed = changed or bool(r.inserted or r.updated)
             if t == "documents" and (r.inserted or r.updated):
                 from georeset.data_catalog.search import rebuild_fts
 
                 rebuild_fts(con)  # the BM25 index is a snapshot: rebuild it after each merge that changed rows
-        _publish(ws, con)
+        _publish(ws, con, changed=changed)
         return out
     finally:
         if own:
             con.close()
 
 
-def _publish(ws: Workspace, con: Any) -> None:
-    """Refresh the read-only snapshot analysts query (`<db>.read.duckdb`), so readers never wait on a merge."""
-    from georeset.data_catalog.publish import publish
+def _publish(ws: Workspace, con: Any, *, changed: bool = True) -> None:
+    """Refresh the read-only snapshot analysts query (`<db>.read.duckdb`), so readers never wait on a merge.
 
-    publish(ws.db_path, con)
+    The copy is skipped when nothing changed and a snapshot already exists (a re-run copies nothing).
+    """
+    from georeset.data_catalog.publish import publish, published_path
+
+    if changed or not published_path(ws.db_path).exists():
+        publish(ws.db_path, con)
 
 
 def gazetteer_stage(ws: Workspace, *, min_population: int = 500) -> dict[str, Any]:
@@ -157,7 +163,9 @@ def geoparse_stage(ws: Workspace, *, batch_size: int = 64, progress: bool = True
 
     con = _con(ws)
     try:
-        n = geoparse_documents(con, staging_dir=ws.staging_dir, batch_size=batch_size, progress=progress)
+        n = geoparse_documents(
+            con, staging_dir=ws.staging_dir, batch_size=batch_size, progress=progress, merge=False
+        )  # staged only: the one merge (and snapshot) below
         merged = merge_tables(ws, ["toponyms"], con)
         return {"documents_parsed": n, **merged["toponyms"]}
     finally:
@@ -184,7 +192,7 @@ def imagery_stage(
             staging_dir=ws.staging_dir, data_dir=ws.data_dir, gsd=gsd, size=size, progress=progress,
         )
         merged = merge_tables(ws, ["scenes", "patches"], con)
-        return {"cells": len(cells), "failed": getattr(res, "failed", 0), "scenes": merged["scenes"]["total"],
+        return {"cells": len(cells), "failed": res.failed, "scenes": merged["scenes"]["total"],
                 "patches": merged["patches"]["total"]}
     finally:
         con.close()
@@ -313,7 +321,7 @@ def index_stage(ws: Workspace, *, checkpoint: Path) -> dict[str, Any]:
         added = embed_catalog(con, checkpoint=Path(checkpoint), data_dir=ws.data_dir, staging_dir=ws.staging_dir)
         fts_docs = rebuild_fts(con)
         n = int(con.execute("SELECT count(*) FROM embeddings").fetchone()[0])  # type: ignore[index]
-        _publish(ws, con)
+        _publish(ws, con, changed=added > 0)
     finally:
         con.close()
     return {"embeddings_added": added, "embeddings": n, "fts_documents": fts_docs}

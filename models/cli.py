@@ -22,9 +22,6 @@ app = typer.Typer(help="Use a trained GEO-ReSeT encoder: embed any GeoTIFF, eval
                   no_args_is_help=True, pretty_exceptions_enable=False)
 
 
-_fail = fail
-
-
 @app.command()
 def embed(
     checkpoint: Annotated[Path, typer.Option("--checkpoint", help="checkpoint.pt written by training.")],
@@ -58,7 +55,7 @@ def embed(
             gsd_m=gsd, scale=scale, offset=offset, norm=norm, max_tokens=max_tokens, seed=seed,
         )
     except GeoResetError as exc:
-        _fail(exc)
+        fail(exc)
     if as_json:
         print(json.dumps(res))
         return
@@ -102,7 +99,7 @@ def evaluate(
     try:
         kl = [int(k) for k in ks.split(",") if k]
     except ValueError:
-        _fail(GeoResetError(f"--ks {ks!r} is not a list of integers", hint="e.g. --ks 1,5,10"))
+        fail(GeoResetError(f"--ks {ks!r} is not a list of integers", hint="e.g. --ks 1,5,10"))
         return
     try:
         if robust:
@@ -112,7 +109,7 @@ def evaluate(
             res = {"full": run_eval(checkpoint=checkpoint, manifest=manifest, split=split, ks=kl,
                                     max_tokens=max_tokens, world=world), "variants": {}, "drop": {}}
     except GeoResetError as exc:
-        _fail(exc)
+        fail(exc)
     head = " ".join(f"R@{k:<3}" for k in kl)
     typer.echo(f"{'inputs':<10} {'imgs':>5} {'docs':>5}   text->image {head}   image->text {head}")
     typer.echo(_fmt_row("full", res["full"], kl))

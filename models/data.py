@@ -21,7 +21,6 @@ next step when shards grow.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import warnings
@@ -38,6 +37,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from georeset.errors import GeoResetWarning, InputError
+from georeset.fileio import sha256_file
 from georeset.models.bands import BandSpec, resolve_bands
 from georeset.models.losses import string_keys
 from georeset.models.tokens import RAW_DIM, image_to_tokens, pad_tokens
@@ -83,14 +83,6 @@ class Manifest:
     raw: dict[str, Any] = field(repr=False)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def read_manifest(path: Path, *, verify: bool = False) -> Manifest:
     """Parse a shard manifest; ``verify=True`` also checks each shard's sha256."""
     path = Path(path)
@@ -108,7 +100,7 @@ def read_manifest(path: Path, *, verify: bool = False) -> Manifest:
         p = p if p.is_absolute() else path.parent / p
         if not p.is_file():
             raise InputError(f"shard {p} listed in {path} is missing", hint="re-export the shards")
-        if verify and s.get("sha256") and _sha256(p) != s["sha256"]:
+        if verify and s.get("sha256") and sha256_file(p) != s["sha256"]:
             raise InputError(f"shard {p} does not match its sha256 in {path}", hint="re-export the shards")
         shards.append(ShardInfo(p, int(s.get("rows", 0)), str(s.get("sha256", ""))))
     if not shards:

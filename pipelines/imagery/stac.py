@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import warnings
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from shapely.geometry import shape
 from urllib3.util.retry import Retry
 
 from georeset.errors import InputError, ServiceUnavailableError
+from georeset.fileio import atomic_write_bytes
 from georeset.pipelines.imagery.bands import sensor_of
 
 __all__ = [
@@ -111,11 +111,8 @@ def _read_cache(path: Path) -> list[pystac.Item] | None:
 
 
 def _write_cache(path: Path, items: list[pystac.Item]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     body = {"type": "FeatureCollection", "features": [unsigned_item_dict(it) for it in items]}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(body))
-    os.replace(tmp, path)
+    atomic_write_bytes(path, json.dumps(body).encode())
 
 
 def search_items(

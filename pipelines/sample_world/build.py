@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from georeset.errors import InputError
+from georeset.fileio import sha256_file
 
 from .cog import write_cog
 from .landcover import dominant, landcover_fractions, make_grid
@@ -111,14 +111,6 @@ class SampleWorld:
         )
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _check_bbox(bbox: Sequence[float] | None) -> tuple[float, float, float, float] | None:
     if bbox is None:
         return None
@@ -211,7 +203,7 @@ def build_sample_world(
         "seed": seed,
         "scale": scale,
         "bbox": list(box) if box else None,
-        "osm": [[name, str(p), _sha256(p)] for name, p in regions],
+        "osm": [[name, str(p), sha256_file(p)] for name, p in regions],
     }
     cached = _load_cached(root, params)
     if cached is not None:
