@@ -1,7 +1,9 @@
 """Pair documents with patches by location, in SQL (DuckDB spatial).
 
 - ``point_in_patch``: the document's point (``documents.lon/lat``, else the centroid of its geometry) lies inside
-  the patch footprint; score 1.0, ``distance_m`` = great-circle distance to the patch centre.
+  the patch footprint (for grid-aligned patches: the same grid cell, an integer equi-join through
+  ``document_cells``, see ``georeset.data_catalog.grid``; for any other footprint: ``ST_Intersects``);
+  score 1.0, ``distance_m`` = great-circle distance to the patch centre.
 - ``toponym_in_patch``: a resolved toponym of the document (``toponyms.place_id`` not null) lies inside the
   footprint; score = the toponym's score, ``distance_m`` to the patch centre.
 One pair per (doc_id, patch_id): the best score, ``point_in_patch`` first on ties, then the nearest.
@@ -18,6 +20,7 @@ from pathlib import Path
 import duckdb
 
 from georeset.data_catalog import stage
+from georeset.data_catalog.grid import grids, point_cells_sql, refresh_grid_index
 
 __all__ = ["PAIRING_METHOD", "pair_documents"]
 
@@ -34,18 +37,34 @@ WITH docs AS (
            coalesce(lon, ST_X(ST_Centroid(geom))) AS lon, coalesce(lat, ST_Y(ST_Centroid(geom))) AS lat
     FROM documents
 ),
+tops AS (
+    SELECT t.toponym_id, t.doc_id, t.lon, t.lat, t.score, t.content_hash
+    FROM toponyms t WHERE t.place_id IS NOT NULL AND t.lon IS NOT NULL AND t.lat IS NOT NULL
+),
+top_cells AS ({top_cells}),
+off_grid AS (SELECT * FROM patches WHERE patch_id NOT IN (SELECT patch_id FROM patch_cells)),
+doc_patch AS (
+    -- grid-aligned patches: equal grid keys (document_cells is refreshed just before)
+    SELECT dc.doc_id, pc.patch_id FROM document_cells dc JOIN patch_cells pc USING (grid, cell)
+    UNION ALL
+    -- any other footprint: geometric test
+    SELECT d.doc_id, p.patch_id FROM docs d JOIN off_grid p ON ST_Intersects(p.geom, ST_Point(d.lon, d.lat))
+    WHERE d.lon IS NOT NULL AND d.lat IS NOT NULL
+),
+top_patch AS (
+    SELECT tc.toponym_id, pc.patch_id FROM top_cells tc JOIN patch_cells pc USING (grid, cell)
+    UNION ALL
+    SELECT t.toponym_id, p.patch_id FROM tops t JOIN off_grid p ON ST_Intersects(p.geom, ST_Point(t.lon, t.lat))
+),
 cand AS (
     SELECT d.doc_id, p.patch_id, 'point_in_patch' AS how, NULL::VARCHAR AS toponym_id, 1.0 AS score,
            {dist_doc} AS distance_m, d.licence AS doc_licence, p.licence AS patch_licence,
            d.content_hash AS doc_hash, p.content_hash AS patch_hash, NULL::VARCHAR AS toponym_hash
-    FROM docs d JOIN patches p ON ST_Intersects(p.geom, ST_Point(d.lon, d.lat))
-    WHERE d.lon IS NOT NULL AND d.lat IS NOT NULL
+    FROM doc_patch x JOIN docs d USING (doc_id) JOIN patches p USING (patch_id)
     UNION ALL
     SELECT t.doc_id, p.patch_id, 'toponym_in_patch', t.toponym_id, coalesce(t.score, 0.0),
            {dist_top}, d.licence, p.licence, d.content_hash, p.content_hash, t.content_hash
-    FROM toponyms t JOIN docs d USING (doc_id)
-         JOIN patches p ON ST_Intersects(p.geom, ST_Point(t.lon, t.lat))
-    WHERE t.place_id IS NOT NULL AND t.lon IS NOT NULL AND t.lat IS NOT NULL
+    FROM top_patch x JOIN tops t USING (toponym_id) JOIN docs d USING (doc_id) JOIN patches p USING (patch_id)
 )
 SELECT doc_id, patch_id, how, toponym_id, score, distance_m, doc_licence, patch_licence,
        doc_hash, patch_hash, toponym_hash
@@ -66,7 +85,9 @@ def pair_documents(
     max_distance_m: float | None = None,
 ) -> int:
     """Stage one ``pairs`` row per (document, patch) that meet by location; returns the number staged."""
+    refresh_grid_index(con)
     sql = _SQL.format(
+        top_cells=point_cells_sql("tops", "toponym_id", grids(con)),
         dist_doc=_HAVERSINE.format(lon1="d.lon", lat1="d.lat", lon2="p.lon", lat2="p.lat"),
         dist_top=_HAVERSINE.format(lon1="t.lon", lat1="t.lat", lon2="p.lon", lat2="p.lat"),
     )
