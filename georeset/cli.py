@@ -186,21 +186,90 @@ def harvest_osm_cmd(
     print(json.dumps(r))
 
 
+def _langs(values: list[str] | None) -> list[str]:
+    """``--lang en --lang de`` and ``--lang en,de`` both give ``["en", "de"]`` (order kept, duplicates dropped)."""
+    out: list[str] = []
+    for v in values or ["en"]:
+        for part in v.split(","):
+            if part.strip() and part.strip() not in out:
+                out.append(part.strip())
+    return out
+
+
+def _area(bbox: str | None, area: Path | None, region: str | None):  # type: ignore[no-untyped-def]
+    from georeset.pipelines.harvest.area import resolve_area
+    from georeset.stages import parse_bbox
+
+    return resolve_area(bbox=parse_bbox(bbox) if bbox else None, area_file=area, region=region)
+
+
+AreaBBoxOpt = Annotated[str | None, typer.Option(help="minlon,minlat,maxlon,maxlat in degrees (EPSG:4326).")]
+AreaFileOpt = Annotated[Path | None, typer.Option(
+    "--area", help="GeoJSON file with a (Multi)Polygon: tiles outside it are skipped, results outside dropped.")]
+RegionOpt = Annotated[str | None, typer.Option(
+    help="A country by name or ISO code (offline outline from countryinfo), e.g. Finland or FI.")]
+
+
 @harvest_app.command("wikipedia")
 def harvest_wikipedia_cmd(
-    bbox: Annotated[str, typer.Option(help="minlon,minlat,maxlon,maxlat in degrees (EPSG:4326).")],
     user_agent: Annotated[str, typer.Option(help="Descriptive User-Agent with contact, e.g. 'myproj/1.0 (me@x.org)'.")],
+    bbox: AreaBBoxOpt = None,
+    area: AreaFileOpt = None,
+    region: RegionOpt = None,
     workdir: WorkdirOpt = Path("work/demo"),
-    api_url: Annotated[str, typer.Option(help="MediaWiki Action API endpoint.")] = "https://en.wikipedia.org/w/api.php",
-    lang: Annotated[str, typer.Option(help="Wikipedia language code.")] = "en",
+    lang: Annotated[list[str] | None, typer.Option(
+        help="Wikipedia language code; repeat (--lang en --lang de) or list (--lang en,de).")] = None,
+    api_url: Annotated[str | None, typer.Option(
+        help="MediaWiki Action API endpoint; {lang} is filled in. Default https://<lang>.wikipedia.org/w/api.php.")]
+    = None,
+    radius_m: Annotated[float, typer.Option(help="Geosearch tile radius in metres (10..10000).")] = 10000.0,
+    batch_pages: Annotated[int, typer.Option(help="Pages fetched and staged per batch (a multiple of 50).")] = 500,
+    quiet: Annotated[bool, typer.Option(help="No progress lines on stderr.")] = False,
 ) -> None:
-    """Harvest geotagged Wikipedia articles inside a bbox through the MediaWiki API (geosearch + extracts)."""
-    from georeset.stages import harvest_wikipedia_stage, parse_bbox
+    """Harvest geotagged Wikipedia articles of an area through the MediaWiki API (geosearch tiles + extracts).
+
+    Resumable: progress is kept under <workdir>/state/wikipedia/, so the same command after an interruption
+    goes on where it stopped. Incremental: a re-run asks only for revision ids and fetches new or changed pages.
+    Prints one JSON summary.
+    """
+    from georeset.stages import harvest_wikipedia_stage
     from georeset.workspace import Workspace
 
     try:
         r = harvest_wikipedia_stage(
-            Workspace.at(workdir), api_url=api_url, bbox=parse_bbox(bbox), user_agent=user_agent, lang=lang
+            Workspace.at(workdir), api_url=api_url, area=_area(bbox, area, region), user_agent=user_agent,
+            lang=_langs(lang), radius_m=radius_m, batch_pages=batch_pages, progress=not quiet,
+        )
+    except GeoResetError as exc:
+        fail(exc)
+    print(json.dumps(r))
+
+
+@harvest_app.command("overpass")
+def harvest_overpass_cmd(
+    user_agent: Annotated[str, typer.Option(help="Descriptive User-Agent with contact, e.g. 'myproj/1.0 (me@x.org)'.")],
+    bbox: AreaBBoxOpt = None,
+    area: AreaFileOpt = None,
+    workdir: WorkdirOpt = Path("work/demo"),
+    endpoint: Annotated[str, typer.Option(help="Overpass API interpreter URL.")]
+    = "https://overpass-api.de/api/interpreter",
+    out: Annotated[str, typer.Option(help="Geometry: 'geom' (full) or 'center' (a point per feature).")] = "geom",
+    place: Annotated[str | None, typer.Option(help="Town named in captions when a feature has no addr:city.")] = None,
+    max_area: Annotated[float, typer.Option(help="Refuse areas larger than this many square degrees.")] = 0.25,
+    quiet: Annotated[bool, typer.Option(help="No progress lines on stderr.")] = False,
+) -> None:
+    """Named OSM features of a small area through the Overpass API (same documents and ids as `harvest osm`).
+
+    For a region or a country download a .osm.pbf extract and use `georeset harvest osm` instead.
+    Prints one JSON summary.
+    """
+    from georeset.stages import harvest_overpass_stage
+    from georeset.workspace import Workspace
+
+    try:
+        r = harvest_overpass_stage(
+            Workspace.at(workdir), area=_area(bbox, area, None), user_agent=user_agent, endpoint=endpoint, out=out,
+            place=place, max_area_deg2=max_area, progress=not quiet,
         )
     except GeoResetError as exc:
         fail(exc)

@@ -23,6 +23,7 @@ __all__ = [
     "gazetteer_stage",
     "harvest_osm_stage",
     "harvest_wikipedia_stage",
+    "harvest_overpass_stage",
     "geoparse_stage",
     "imagery_stage",
     "pair_stage",
@@ -145,17 +146,77 @@ def harvest_osm_stage(
     return {"staged": staged, **merged["documents"]}
 
 
-def harvest_wikipedia_stage(
-    ws: Workspace, *, api_url: str, bbox: tuple[float, float, float, float], user_agent: str, lang: str = "en"
-) -> dict[str, Any]:
-    from georeset.data_catalog import stage
-    from georeset.pipelines.harvest.wikipedia import harvest_wikipedia
+def _harvest_area(bbox: Any = None, area: Any = None) -> Any:
+    from georeset.pipelines.harvest.area import Area, area_from_bbox
 
-    rows = harvest_wikipedia(api_url=api_url, bbox=bbox, user_agent=user_agent, lang=lang, retrieved_at=_now())
-    key = hashlib.sha1(f"{api_url}|{bbox}|{lang}".encode()).hexdigest()[:12]
-    stage(rows, table="documents", staging_dir=ws.staging_dir, name=f"wikipedia-{key}")
+    if isinstance(area, Area):
+        return area
+    if area is not None:
+        raise InputError(f"area {area!r} is not an Area", hint="build one with georeset.pipelines.harvest.resolve_area")
+    return area_from_bbox(bbox)
+
+
+def harvest_wikipedia_stage(
+    ws: Workspace, *, api_url: str | None = None, bbox: tuple[float, float, float, float] | None = None,
+    area: Any = None, user_agent: str, lang: str | Sequence[str] = "en", radius_m: float = 10000.0,
+    gslimit: int = 500, batch_pages: int = 500, progress: bool = False,
+) -> dict[str, Any]:
+    """Harvest geotagged Wikipedia articles of ``bbox`` or ``area`` for each language, resumably and incrementally.
+
+    Progress is kept under ``<workdir>/state/wikipedia/`` per harvest key (endpoint, language, area, tiling), rows
+    are staged in batches as they arrive, and the merge runs once every language is done; an interrupted run
+    resumes at the next call with the same arguments. ``api_url`` may contain ``{lang}``; by default each
+    language uses ``https://<lang>.wikipedia.org/w/api.php``.
+    """
+    from georeset.data_catalog import stage
+    from georeset.pipelines.harvest.mediawiki import MediaWikiClient, check_user_agent
+    from georeset.pipelines.harvest.wikipedia import api_url_for, check_lang, run_wikipedia_harvest
+
+    langs = [lang] if isinstance(lang, str) else list(lang)
+    if not langs:
+        raise InputError("no Wikipedia language given", hint="pass --lang en (repeat it or use en,de for several)")
+    for lg in langs:
+        check_lang(lg)
+    check_user_agent(user_agent)
+    the_area = _harvest_area(bbox, area)
+    if len(langs) > 1 and api_url and "{lang}" not in api_url:
+        raise InputError(f"--api-url {api_url} serves one language but {len(langs)} were asked for",
+                         hint="put {lang} in the URL, e.g. https://{lang}.wikipedia.org/w/api.php, or drop --api-url")
+    when = _now()
+
+    def sink(rows: list[dict[str, Any]], name: str) -> None:
+        stage(rows, table="documents", staging_dir=ws.staging_dir, name=name)
+
+    per_lang = {}
+    for lg in langs:
+        client = MediaWikiClient(api_url_for(lg, api_url), user_agent=user_agent, min_interval_s=0.1)
+        per_lang[lg] = run_wikipedia_harvest(
+            client=client, area=the_area, lang=lg, retrieved_at=when, sink=sink,
+            state_dir=ws.root / "state" / "wikipedia", radius_m=radius_m, gslimit=gslimit, batch_pages=batch_pages,
+            progress=progress,
+        )
     merged = merge_tables(ws, ["documents"])
-    return {"staged": len(rows), **merged["documents"]}
+    staged = sum(int(v["rows_staged_now"]) for v in per_lang.values())
+    return {"staged": staged, **merged["documents"], "langs": per_lang}
+
+
+def harvest_overpass_stage(
+    ws: Workspace, *, bbox: tuple[float, float, float, float] | None = None, area: Any = None, user_agent: str,
+    endpoint: str | None = None, out: str = "geom", place: str | None = None, max_area_deg2: float = 0.25,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Named OSM features of a small area through the Overpass API; same rows and ids as `harvest_osm_stage`."""
+    from georeset.data_catalog import stage
+    from georeset.pipelines.harvest.overpass import DEFAULT_ENDPOINT, harvest_overpass
+
+    the_area = _harvest_area(bbox, area)
+    rows, summary = harvest_overpass(area=the_area, user_agent=user_agent, retrieved_at=_now(),
+                                     endpoint=endpoint or DEFAULT_ENDPOINT, out=out, place=place,
+                                     max_area_deg2=max_area_deg2, progress=progress)
+    key = hashlib.sha1(f"{endpoint}|{the_area.key}|{out}".encode()).hexdigest()[:12]
+    stage(rows, table="documents", staging_dir=ws.staging_dir, name=f"overpass-{key}")
+    merged = merge_tables(ws, ["documents"])
+    return {"staged": len(rows), **merged["documents"], "overpass": summary}
 
 
 def geoparse_stage(ws: Workspace, *, batch_size: int = 64, progress: bool = True) -> dict[str, Any]:

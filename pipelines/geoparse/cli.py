@@ -107,17 +107,40 @@ def parse(
     lon: Annotated[float | None, typer.Option(help="The text's own longitude, if known.")] = None,
     lat: Annotated[float | None, typer.Option(help="The text's own latitude, if known.")] = None,
     min_population: Annotated[int, typer.Option(help="Gazetteer: minimum city population.")] = 500,
+    online: Annotated[str | None, typer.Option(help="Resolve what the offline gazetteer left unresolved online: "
+                                                    "'nominatim' (off by default; 1 request/s, cached).")] = None,
+    nominatim_url: Annotated[str, typer.Option(help="Nominatim server root (public or your own).")]
+    = "https://nominatim.openstreetmap.org",
+    user_agent: Annotated[str | None, typer.Option(help="Descriptive User-Agent with contact, required with "
+                                                        "--online, e.g. 'myproj/1.0 (me@example.org)'.")] = None,
+    online_cache: Annotated[Path | None, typer.Option(help="SQLite cache of online lookups (default "
+                                                           "~/.cache/georeset/nominatim.sqlite).")] = None,
 ) -> None:
     """Find and resolve the toponyms of one text, and estimate where the text is about (point and radius)."""
     import sys
 
+    from georeset.errors import InputError
     from georeset.pipelines.geoparse.geolocate import geolocate as locate
 
     if text == "-":
         text = sys.stdin.buffer.read().decode("utf-8", errors="replace")
     try:
+        if online not in (None, "nominatim"):
+            raise InputError(f"--online {online!r} is not known", hint="use --online nominatim, or leave it out")
+        resolver = None
+        if online:
+            from georeset.pipelines.geoparse.online import NominatimResolver
+
+            resolver = NominatimResolver(user_agent=user_agent or "", url=nominatim_url, cache_path=online_cache)
         geoparser = build_geoparser(min_population)
         tops = geoparser.parse(text, lon=lon, lat=lat)
+        if resolver is not None:
+            from georeset.pipelines.geoparse.online import resolve_unresolved
+
+            try:
+                tops = resolve_unresolved(tops, resolver)
+            finally:
+                resolver.close()
     except GeoResetError as exc:
         _fail(exc)
     where = locate(tops)

@@ -39,12 +39,15 @@ _RETRY_API_ERRORS = {"maxlag", "ratelimited", "readonly", "internal_api_error_DB
 _PAGE_BATCH = 50
 
 
-def check_user_agent(user_agent: str | None) -> str:
-    """Return the stripped User-Agent or raise :class:`InputError` if it is missing or generic."""
+def check_user_agent(user_agent: str | None, *, service: str = "the MediaWiki API") -> str:
+    """Return the stripped User-Agent or raise :class:`InputError` if it is missing or generic.
+
+    Wikimedia, the Overpass API and Nominatim all ask for a User-Agent that names the tool and a contact; the
+    same check serves all three (``service`` names the one in the message).
+    """
     ua = (user_agent or "").strip()
     if not ua:
-        raise InputError("no User-Agent given for the MediaWiki API (Wikimedia blocks anonymous clients)",
-                         hint=USER_AGENT_HINT)
+        raise InputError(f"no User-Agent given for {service} (it blocks anonymous clients)", hint=USER_AGENT_HINT)
     has_name = re.search(r"[A-Za-z][\w.\-]*/\S+", ua) is not None
     has_contact = re.search(r"@|https?://|User:", ua) is not None
     if _GENERIC.match(ua) or not has_name or not has_contact:
@@ -206,6 +209,20 @@ class MediaWikiClient:
         for data in self.query({"list": "geosearch", "gscoord": f"{lat:.6f}|{lon:.6f}", "gsradius": radius,
                                 "gslimit": limit, "gsnamespace": namespace}):
             out.extend(data.get("query", {}).get("geosearch", []))
+        return out
+
+    def revisions(self, pageids: Sequence[int]) -> dict[int, int | None]:
+        """``lastrevid`` of each existing page (``prop=info``, 50 ids a call): the cheap check before a re-fetch.
+        Missing or invalid pages are left out."""
+        out: dict[int, int | None] = {}
+        for i in range(0, len(pageids), _PAGE_BATCH):
+            batch = [int(p) for p in pageids[i : i + _PAGE_BATCH]]
+            for data in self.query({"prop": "info", "pageids": "|".join(map(str, batch))}):
+                for page in data.get("query", {}).get("pages", []):
+                    if page.get("missing") or page.get("invalid") or "pageid" not in page:
+                        continue
+                    rev = page.get("lastrevid")
+                    out[int(page["pageid"])] = int(rev) if rev is not None else None
         return out
 
     def pages(self, pageids: Sequence[int], *, intro_only: bool = True) -> list[dict[str, Any]]:

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import urllib.parse
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,7 @@ from typing import Any
 from georeset.errors import InputError
 from georeset.pipelines.harvest._common import BBox, document_row, validate_bbox
 
-__all__ = ["OSM_LICENCE", "LAYERS", "harvest_osm"]
+__all__ = ["OSM_LICENCE", "LAYERS", "OsmFeature", "feature_rows", "harvest_osm", "wiki_links"]
 
 OSM_LICENCE = "ODbL-1.0"
 
@@ -107,6 +110,90 @@ def _records(osm: Any, pbf: Path) -> Iterator[tuple[str, dict[str, Any]]]:
             yield layer, rec
 
 
+@dataclass(frozen=True)
+class OsmFeature:
+    """One named OSM feature, whatever it was read from (a .pbf layer or an Overpass element)."""
+
+    osm_type: str  # node, way, relation
+    osm_id: int
+    name: str
+    tags: dict[str, str]
+    geometry: Any  # shapely geometry, lon/lat
+    road: bool = False  # a highway way: deduplicated by name, keeping the longest
+
+
+def wiki_links(tags: dict[str, str]) -> dict[str, str]:
+    """URLs of the Wikipedia article and Wikidata item a feature is tagged with (``wikipedia=fi:Title``,
+    ``wikidata=Q123``), so OSM documents join Wikipedia documents (their ``tags.wikibase_item``)."""
+    links: dict[str, str] = {}
+    wp = tags.get("wikipedia", "")
+    if ":" in wp:
+        lang, title = wp.split(":", 1)
+        if re.fullmatch(r"[a-z][a-z0-9\-]{1,15}", lang) and title.strip():
+            links["wikipedia"] = f"https://{lang}.wikipedia.org/wiki/{urllib.parse.quote(title.strip().replace(' ', '_'))}"
+    wd = tags.get("wikidata", "").strip()
+    if re.fullmatch(r"Q[1-9][0-9]*", wd):
+        links["wikidata"] = f"https://www.wikidata.org/wiki/{wd}"
+    return links
+
+
+def feature_rows(features: Iterable[OsmFeature], *, retrieved_at: datetime, place: str | None = None
+                 ) -> list[dict[str, Any]]:
+    """documents rows for named features, keyed ``osm:<type>/<id>`` (the same ids from every OSM source).
+
+    The text is the name plus a caption from the tags; the raw tags are kept, with ``_links`` (Wikipedia and
+    Wikidata URLs) added when the feature is tagged with them. Invalid rings are repaired; the first feature with
+    an id wins; roads are deduplicated by name, keeping the longest way.
+    """
+    from shapely import make_valid
+
+    from georeset.pipelines.harvest.captions import caption
+
+    rows: dict[str, dict[str, Any]] = {}
+    road_by_name: dict[str, tuple[float, str]] = {}
+    for f in features:
+        name = f.name.strip()
+        source_id = f"{f.osm_type}/{int(f.osm_id)}"
+        doc_id = f"osm:{source_id}"
+        if not name or doc_id in rows or f.geometry is None:
+            continue
+        geom = f.geometry
+        if not geom.is_valid:  # self-intersecting OSM rings are common; keep them usable for spatial joins
+            geom = make_valid(geom)
+        if geom.is_empty:
+            continue
+        if f.road:
+            length = float(geom.length)
+            prev = road_by_name.get(name)
+            if prev is not None and prev[0] >= length:
+                continue
+            if prev is not None:
+                rows.pop(prev[1], None)
+            road_by_name[name] = (length, doc_id)
+        pt = geom if geom.geom_type == "Point" else geom.representative_point()
+        lon, lat = float(pt.x), float(pt.y)
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            continue
+        tags: dict[str, Any] = dict(f.tags)
+        tags["name"] = name
+        text = caption(name, tags, place=place)
+        links = wiki_links(tags)
+        if links:
+            tags["_links"] = links
+        rows[doc_id] = document_row(
+            source="osm", source_id=source_id, title=name, text=text, lon=lon, lat=lat, geom_wkt=geom.wkt,
+            tags=tags, url=f"https://www.openstreetmap.org/{source_id}", licence=OSM_LICENCE,
+            retrieved_at=retrieved_at,
+        )
+    return list(rows.values())
+
+
+def _pbf_features(osm: Any, pbf: Path) -> Iterator[OsmFeature]:
+    for layer, rec in _records(osm, pbf):
+        yield OsmFeature(osm_type=str(rec.get("osm_type") or "node"), osm_id=int(rec["id"]),
+                         name=str(rec["name"]), tags=_raw_tags(rec), geometry=rec["geometry"], road=layer == "roads")
+
+
 def harvest_osm(
     pbf: Path,
     *,
@@ -122,55 +209,10 @@ def harvest_osm(
     Raises :class:`InputError` for a missing or corrupt file, and (unless ``allow_empty``) for an area with no
     named features. Rows are ordered by layer (POIs first) and then as pyrosm returns them; ``limit`` truncates.
     """
-    from shapely import make_valid
-
-    from georeset.pipelines.harvest.captions import caption
-
     pbf = Path(pbf)
     box = validate_bbox(bbox) if bbox is not None else None
     osm = _open(pbf, box)
-    rows: dict[str, dict[str, Any]] = {}
-    road_by_name: dict[str, tuple[float, str]] = {}
-    for layer, rec in _records(osm, pbf):
-        name = str(rec["name"]).strip()
-        osm_type = str(rec.get("osm_type") or "node")
-        source_id = f"{osm_type}/{int(rec['id'])}"
-        doc_id = f"osm:{source_id}"
-        if not name or doc_id in rows:
-            continue
-        geom = rec["geometry"]
-        if not geom.is_valid:  # self-intersecting OSM rings are common; keep them usable for spatial joins
-            geom = make_valid(geom)
-        if geom.is_empty:
-            continue
-        if layer == "roads":
-            length = float(geom.length)
-            prev = road_by_name.get(name)
-            if prev is not None and prev[0] >= length:
-                continue
-            if prev is not None:
-                rows.pop(prev[1], None)
-            road_by_name[name] = (length, doc_id)
-        pt = geom if geom.geom_type == "Point" else geom.representative_point()
-        lon, lat = float(pt.x), float(pt.y)
-        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-            continue
-        tags = _raw_tags(rec)
-        tags["name"] = name
-        rows[doc_id] = document_row(
-            source="osm",
-            source_id=source_id,
-            title=name,
-            text=caption(name, tags, place=place),
-            lon=lon,
-            lat=lat,
-            geom_wkt=geom.wkt,
-            tags=tags,
-            url=f"https://www.openstreetmap.org/{source_id}",
-            licence=OSM_LICENCE,
-            retrieved_at=retrieved_at,
-        )
-    out = list(rows.values())
+    out = feature_rows(_pbf_features(osm, pbf), retrieved_at=retrieved_at, place=place)
     if not out and not allow_empty:
         where = f" inside bbox {box}" if box else ""
         raise InputError(
