@@ -102,8 +102,8 @@ def reliability(
                        ] = None,
     quick: Annotated[bool, typer.Option(help="Skip the slow scenarios (imagery COG faults).")] = False,
 ) -> None:
-    """Inject faults through local servers (429/5xx/bad JSON MediaWiki, STAC down, truncated COG, missing asset,
-    SIGKILL during a merge, stage re-runs) and print the summary as one JSON line."""
+    """Inject faults through local servers (429/5xx/bad JSON MediaWiki and Overpass, STAC down, truncated COG,
+    missing asset, SIGKILL during a merge, stage re-runs) and print the summary as one JSON line."""
     from georeset.reliability import run_reliability
 
     try:

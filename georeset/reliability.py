@@ -8,6 +8,10 @@ Scenarios (each reuses the project's own clients and stages):
 ``mediawiki_bad_json``   truncated and invalid (HTML) JSON answered with HTTP 200; the client retries a truncated JSON
                          body itself and reports an HTML page as ``ServiceUnavailableError`` (a wrong endpoint), the
                          stage is re-run and must then stage every page, with nothing half-written in between.
+``overpass_faults``      429 with ``Retry-After``, 503, 504, truncated JSON and a ``runtime error`` remark from an
+                         Overpass server: the client retries each and every feature arrives; then an HTML page
+                         (a wrong endpoint) fails the stage with a clear error, the retried stage completes and a
+                         re-run merges nothing new.
 ``stac_down``            the STAC API is a closed port, then a server answering 503: ``fetch_patches`` must fail
                          with an error naming the API and leave the catalogue unchanged.
 ``imagery_faults``       a truncated COG and a missing asset in the tiny sample world: the failures are recorded with
@@ -238,6 +242,116 @@ def scenario_mediawiki_bad_json(root: Path) -> dict[str, Any]:
             "ok": lost == 0 and len(errors) == 1}  # only the HTML page surfaces; the truncation is retried
 
 
+class OverpassFaultServer:
+    """``/api/interpreter`` (POST) and ``/api/status`` on 127.0.0.1 serving ``n`` named nodes inside ``BBOX``;
+    ``faults`` are consumed one per interpreter request, like :class:`MediaWikiFaultServer`'s."""
+
+    def __init__(self, n: int = 10, faults: list[tuple[Any, ...]] | None = None) -> None:
+        self.n, self.faults, self.injected, self.requests = n, list(faults or []), 0, 0
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/api/interpreter"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> OverpassFaultServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def body(self) -> bytes:
+        els = [{"type": "node", "id": 5000 + i, "lat": BBOX[1] + (BBOX[3] - BBOX[1]) * (i + 0.5) / self.n,
+                "lon": BBOX[0] + (BBOX[2] - BBOX[0]) * ((i * 3) % self.n + 0.5) / self.n,
+                "tags": {"name": f"Reliability cafe {i}", "amenity": "cafe"}} for i in range(self.n)]
+        return json.dumps({"version": 0.6, "osm3s": {"timestamp_osm_base": "2026-11-27T00:00:00Z"},
+                           "elements": els}).encode()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        srv = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _send(self, code: int, body: bytes, headers: dict[str, str] | None = None,
+                      ctype: str = "application/json") -> None:
+                self.send_response(code)
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:  # noqa: N802
+                self._send(200, b"Connected as: 1\nRate limit: 2\n2 slots available now.\n", ctype="text/plain")
+
+            def do_POST(self) -> None:  # noqa: N802
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with srv._lock:
+                    srv.requests += 1
+                    fault = srv.faults.pop(0) if srv.faults else None
+                    srv.injected += fault is not None
+                if fault is None:
+                    self._send(200, srv.body())
+                elif fault[0] == "status":
+                    self._send(fault[1], b"busy", fault[2], ctype="text/plain")
+                else:
+                    self._send(200, fault[1].encode(), ctype="text/html" if fault[1].startswith("<") else
+                               "application/json")
+
+        return Handler
+
+
+def scenario_overpass_faults(root: Path) -> dict[str, Any]:
+    from georeset.data_catalog import merge, open_catalog, stage
+    from georeset.errors import ServiceUnavailableError
+    from georeset.pipelines.harvest.overpass import OverpassClient, harvest_overpass
+
+    faults = [("status", 429, {"Retry-After": "0"}), ("status", 503, {}), ("status", 504, {}),
+              ("body", '{"version": 0.6, "elements": [{"type": "no'),
+              ("body", '{"version": 0.6, "elements": [], "remark": "runtime error: Query timed out"}'),
+              ("body", "<html><body>404 Not Found</body></html>")]
+    staging = root / "staging"
+    con = open_catalog(str(root / "catalog.duckdb"))
+    errors: list[str] = []
+    runs, sleeps = 0, []
+    try:
+        with OverpassFaultServer(n=10, faults=faults) as srv:
+            def run() -> list[dict[str, Any]]:
+                client = OverpassClient(srv.url, user_agent=UA, max_retries=6, backoff_s=0.01, min_interval_s=0.0,
+                                        sleep=sleeps.append)
+                return harvest_overpass(bbox=BBOX, user_agent=UA, retrieved_at=_now(), client=client)[0]
+
+            rows: list[dict[str, Any]] = []
+            for _ in range(3):  # the stage is retried as a whole (Airflow task retries)
+                runs += 1
+                try:
+                    rows = run()
+                    break
+                except ServiceUnavailableError as exc:
+                    errors.append(exc.message)
+                    assert _count(con, "documents") == 0  # nothing half-written
+            stage(rows, table="documents", staging_dir=staging, name="overpass-reliability")
+            merge(con, table="documents", staging_dir=staging)
+            first = _count(con, "documents")
+            runs += 1  # a re-run over the same inputs adds nothing
+            stage(run(), table="documents", staging_dir=staging, name="overpass-reliability")
+            again = merge(con, table="documents", staging_dir=staging)
+            injected = srv.injected
+            lost = srv.n - _count(con, "documents")
+            dup = duplicates(con, ("documents",))
+    finally:
+        con.close()
+    return {"faults": injected, "runs": runs, "rows_lost": lost, "duplicates": dup, "errors_reported": errors,
+            "retries_slept": len(sleeps),
+            "ok": lost == 0 and dup == 0 and len(errors) == 1 and first == 10 and again.inserted == 0
+            and again.updated == 0}
+
+
 def _fetch(con: Any, url: str, root: Path, locations: list[tuple[float, float]], **kw: Any) -> Any:
     from georeset.pipelines.imagery import fetch_patches
 
@@ -436,6 +550,7 @@ def scenario_rerun_idempotent(root: Path) -> dict[str, Any]:
 SCENARIOS: dict[str, Callable[[Path], dict[str, Any]]] = {
     "mediawiki_transient": scenario_mediawiki_transient,
     "mediawiki_bad_json": scenario_mediawiki_bad_json,
+    "overpass_faults": scenario_overpass_faults,
     "stac_down": scenario_stac_down,
     "imagery_faults": scenario_imagery_faults,
     "merge_killed": scenario_merge_killed,
