@@ -72,25 +72,25 @@ def _count(con: Any, table: str) -> int:
     return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
 
-# -- a MediaWiki server that misbehaves on purpose --------------------------------------------------------------------
-class MediaWikiFaultServer:
-    """``api.php`` on 127.0.0.1 serving ``n_pages`` geotagged pages; ``faults`` is consumed one per request.
+# -- local servers that misbehave on purpose --------------------------------------------------------------------------
+class _FaultServer:
+    """A threaded HTTP server on 127.0.0.1 (a free port) whose ``faults`` are consumed one per request."""
 
-    A fault is ``("status", code, headers)``, ``("body", text)`` (HTTP 200 with a broken body) or
-    ``("sleep", seconds)`` (answers late, after the client's timeout).
-    """
+    path = "/"
 
-    def __init__(self, n_pages: int = 12, faults: list[tuple[Any, ...]] | None = None) -> None:
-        self.n_pages = n_pages
+    def __init__(self, faults: list[tuple[Any, ...]] | None = None) -> None:
         self.faults = list(faults or [])
         self.requests = 0
         self.injected = 0
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/w/api.php"
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}{self.path}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    def __enter__(self) -> MediaWikiFaultServer:
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
         self._thread.start()
         return self
 
@@ -98,6 +98,20 @@ class MediaWikiFaultServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+class MediaWikiFaultServer(_FaultServer):
+    """``api.php`` serving ``n_pages`` geotagged pages.
+
+    A fault is ``("status", code, headers)``, ``("body", text)`` (HTTP 200 with a broken body) or
+    ``("sleep", seconds)`` (answers late, after the client's timeout).
+    """
+
+    path = "/w/api.php"
+
+    def __init__(self, n_pages: int = 12, faults: list[tuple[Any, ...]] | None = None) -> None:
+        self.n_pages = n_pages
+        super().__init__(faults)
 
     def page(self, i: int) -> dict[str, Any]:
         lon = BBOX[0] + (BBOX[2] - BBOX[0]) * (i + 0.5) / self.n_pages
@@ -242,25 +256,15 @@ def scenario_mediawiki_bad_json(root: Path) -> dict[str, Any]:
             "ok": lost == 0 and len(errors) == 1}  # only the HTML page surfaces; the truncation is retried
 
 
-class OverpassFaultServer:
-    """``/api/interpreter`` (POST) and ``/api/status`` on 127.0.0.1 serving ``n`` named nodes inside ``BBOX``;
-    ``faults`` are consumed one per interpreter request, like :class:`MediaWikiFaultServer`'s."""
+class OverpassFaultServer(_FaultServer):
+    """``/api/interpreter`` (POST) and ``/api/status`` serving ``n`` named nodes inside ``BBOX``; faults are
+    consumed one per interpreter request: ``("status", code, headers)`` or ``("body", text)`` (HTTP 200)."""
+
+    path = "/api/interpreter"
 
     def __init__(self, n: int = 10, faults: list[tuple[Any, ...]] | None = None) -> None:
-        self.n, self.faults, self.injected, self.requests = n, list(faults or []), 0, 0
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/api/interpreter"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self) -> OverpassFaultServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self.n = n
+        super().__init__(faults)
 
     def body(self) -> bytes:
         els = [{"type": "node", "id": 5000 + i, "lat": BBOX[1] + (BBOX[3] - BBOX[1]) * (i + 0.5) / self.n,
@@ -318,7 +322,7 @@ def scenario_overpass_faults(root: Path) -> dict[str, Any]:
     staging = root / "staging"
     con = open_catalog(str(root / "catalog.duckdb"))
     errors: list[str] = []
-    runs, sleeps = 0, []
+    runs, sleeps = 0, list[float]()
     try:
         with OverpassFaultServer(n=10, faults=faults) as srv:
             def run() -> list[dict[str, Any]]:
