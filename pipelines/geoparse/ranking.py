@@ -4,19 +4,23 @@ Every candidate of every toponym gets a feature vector (:data:`FEATURES`):
 
 - prominence: population (log scale, absolute and relative to the most populous candidate of the same name);
 - feature class: country, first/second-order division, continent, capital;
-- name match: the place's primary name or an alternate one;
+- name match: the place's primary name, or only an alternate one -- penalised further when another candidate
+  carries the name as its primary name (``"Philadelphia"`` is an old name of Amman, ``"Paris"`` of a few towns);
 - the document's own point, when it has one (proximity);
-- the other toponyms of the same text: a country or division written right after the name (``"Paris, Texas"``,
-  ``"Lima, Ohio, United States"``), countries and divisions resolved elsewhere in the text, how many of the other
-  names have a candidate in the same country, and the distance to where the other toponyms were resolved
-  (minimising the spread).
+- the other toponyms of the same text, read jointly (:func:`resolve_document`): a country or division written right
+  after the name (``"Paris, Texas"``), the countries and divisions (ADM1, ADM2) the other names may stand for
+  (``"Lima ... Allen County, Ohio"``), and how close the candidate lies to the places the other names may stand
+  for -- both the expected closeness under the current beliefs about those names and whether *any* reading of
+  them lies nearby (``"Paris ... Henry County"``: a Paris and a Henry County 20 km apart support each other).
 
 The score of a candidate is a logistic function of a weighted sum of its features: the probability that it lies
-within 161 km of the place meant. The weights (:data:`WEIGHTS`) were fitted with
-:func:`georeset.pipelines.geoparse.calibrate.fit_weights` on one corpus and checked on another (see that module).
+within 161 km of the place meant. The weights (:data:`WEIGHTS`) are fitted with
+:func:`georeset.pipelines.geoparse.calibrate.fit_weights` (see that module for the data and the check).
 
-Resolution runs in passes: every toponym alone first; then countries and divisions found become context, and the
-candidates are scored again with the whole document's context; the last pass refreshes the spread feature.
+Joint resolution is a few rounds of mean-field updates: each name starts with a belief over its candidates from
+its own features (a softmax of the scores); each round recomputes every candidate's context features from the other
+names' beliefs and updates the beliefs. Candidates of a name are cut to the :data:`CONTEXT_TOP` most likely ones
+when they serve as context for the others (cost stays linear in the number of candidates).
 """
 
 from __future__ import annotations
@@ -29,39 +33,39 @@ import numpy as np
 
 from georeset.pipelines.geoparse.candidates import Candidate
 
-__all__ = ["FEATURES", "WEIGHTS", "DocContext", "Ranked", "candidate_features", "haversine_km", "rank",
-           "resolve_document"]
+__all__ = ["FEATURES", "LEVEL", "WEIGHTS", "DocContext", "Ranked", "candidate_features", "contains", "haversine_km",
+           "rank", "resolve_document", "set_weights"]
 
-FEATURES = ("bias", "pop", "pop_rel", "pcli", "adm1", "adm2", "cont", "pplc", "primary", "container",
-            "in_admin1", "in_country", "cc_support", "near_others", "near_point", "n_cands")
-# Fitted by calibrate.fit_weights (logistic regression, C=1, candidates labelled within 161 km or not) on WikToR
-# documents 2001-2800, checked on WikToR 1-400 (top-candidate accuracy 0.748) and LGL (0.813). Not fitted, set as
-# priors: ``container`` (a comma pattern fits the training corpus badly and is reliable in news), ``cc_support``
-# (collinear with ``near_others``), ``near_point`` (no document points in the training data), ``cont`` (no
-# continents in the training data).
+FEATURES = ("bias", "pop", "pop_rel", "pcli", "adm1", "adm2", "cont", "pplc", "primary", "shadowed", "container",
+            "in_admin", "in_country", "co_near", "co_any", "alone", "near_point", "n_cands")
+# Fitted by calibrate.fit_weights (data and check in its docstring). Priors, not fitted: ``near_point`` (no corpus
+# at hand has document points) and ``container`` (fitted to ~0 because collinear with ``in_admin`` on the training
+# data, which left "Paris, Texas" in France; a comma pattern is reliable in news).
 WEIGHTS: dict[str, float] = {
-    "bias": -3.77, "pop": -0.579, "pop_rel": 1.631, "pcli": 4.434, "adm1": 2.31, "adm2": 0.924, "cont": 1.5,
-    "pplc": 3.079, "primary": 0.701, "container": 2.0, "in_admin1": 1.692, "in_country": 2.149, "cc_support": 0.0,
-    "near_others": 9.615, "near_point": 6.0, "n_cands": -6.966,
+    "bias": -5.482, "pop": 5.088, "pop_rel": -0.834, "pcli": 2.238, "adm1": 1.785, "adm2": -0.373, "cont": 1.057,
+    "pplc": 2.29, "primary": -0.193, "shadowed": -0.889, "container": 2.0, "in_admin": 1.513,
+    "in_country": 0.882, "co_near": 9.795, "co_any": 4.543, "alone": 2.481, "near_point": 6.0, "n_cands": -4.147,
 }
-NEAR_SCALE_KM = 100.0
-SPREAD_SCALE_KM = 300.0
-NEAR_OTHERS_MISSING = 0.3
-_AREA = ("PCLI", "ADM1", "ADM2", "CONT")
-_LEVEL = {"ADM2": 1, "ADM1": 2, "PCLI": 3, "CONT": 4}
+NEAR_SCALE_KM = 100.0  # the document's own point
+SPREAD_SCALE_KM = 300.0  # expected closeness to the other names' places
+ANY_SCALE_KM = 50.0  # some reading of another name right next to the candidate
+ADM2_RADIUS_KM = 120.0  # a second-order division (no admin2 codes in the gazetteer) contains what lies this close
+CONTEXT_TOP = 25
+ROUNDS = 3
+_IDX = {name: i for i, name in enumerate(FEATURES)}
+_CONTEXT = [_IDX[k] for k in ("in_admin", "in_country", "co_near", "co_any")]
+LEVEL = {"ADM2": 1, "ADM1": 2, "PCLI": 3, "CONT": 4}
 
 
 @dataclass
 class DocContext:
-    """What the ranker knows about the document: its own point, the countries / (country, admin1) it names,
-    how many of its distinct names have a candidate in each country, and where its toponyms were resolved."""
+    """What the ranker knows about the document: its own point, the countries / (country, admin1) it names for
+    sure, and where its toponyms were resolved (used by :func:`rank` alone; :func:`resolve_document` fills them)."""
 
     lon: float | None = None
     lat: float | None = None
     countries: set[str] = field(default_factory=set)
     admin1: set[tuple[str, str]] = field(default_factory=set)
-    cc_support: dict[str, int] = field(default_factory=dict)
-    n_keys: int = 0
     resolved: list[tuple[str, float, float]] = field(default_factory=list)  # (name key, lon, lat)
 
 
@@ -87,8 +91,9 @@ def _haversine_matrix(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2
     return 2 * 6371.0088 * np.arcsin(np.minimum(1.0, np.sqrt(a)))
 
 
-def _contains(area: Candidate, c: Candidate) -> bool:
-    """Whether the area candidate (country / division) contains candidate ``c``."""
+def contains(area: Candidate, c: Candidate) -> bool:
+    """Whether the area candidate (country / division) contains candidate ``c`` (by codes; an ADM2 by its
+    admin1 code only, the gazetteer has no admin2 codes)."""
     if area.place_id == c.place_id or not area.country_code or area.country_code != c.country_code:
         return False
     if area.feature_code == "PCLI":
@@ -99,55 +104,46 @@ def _contains(area: Candidate, c: Candidate) -> bool:
 
 
 def candidate_features(cands: Sequence[Candidate], ctx: DocContext, *, mention: str = "",
-                       containers: Sequence[Candidate] = (), own_ccs: frozenset[str] = frozenset()) -> np.ndarray:
-    """Feature matrix (len(cands) x len(FEATURES)) for the candidates of one toponym.
-
-    ``mention`` is the toponym's name key: other mentions of the same name are not context for it."""
+                       containers: Sequence[Candidate] = (), **_: object) -> np.ndarray:
+    """Feature matrix (len(cands) x len(FEATURES)) for the candidates of one toponym, with the context that
+    ``ctx`` holds for sure (countries and divisions named, places resolved); :func:`resolve_document` overwrites
+    the context columns with its joint estimates. ``mention`` is the toponym's name key: other mentions of the
+    same name are not context for it."""
     n = len(cands)
     f = np.zeros((n, len(FEATURES)))
     if not n:
         return f
-    idx = {name: i for i, name in enumerate(FEATURES)}
     pops = np.array([math.log10(max(0, c.population) + 1) / 7.0 for c in cands])
-    f[:, idx["bias"]] = 1.0
-    f[:, idx["pop"]] = np.minimum(pops, 1.2)
-    f[:, idx["pop_rel"]] = pops - pops.max()
-    f[:, idx["n_cands"]] = math.log10(n) / 2
+    f[:, _IDX["bias"]] = 1.0
+    f[:, _IDX["pop"]] = np.minimum(pops, 1.2)
+    f[:, _IDX["pop_rel"]] = pops - pops.max()
+    f[:, _IDX["n_cands"]] = math.log10(n) / 2
+    codes = [c.feature_code for c in cands]
+    for name, code in (("pcli", "PCLI"), ("adm1", "ADM1"), ("adm2", "ADM2"), ("cont", "CONT"), ("pplc", "PPLC")):
+        f[:, _IDX[name]] = [x == code for x in codes]
+    primary = np.array([c.is_primary for c in cands], dtype=float)
+    f[:, _IDX["primary"]] = primary
+    if primary.any():
+        f[:, _IDX["shadowed"]] = 1.0 - primary
     lons = np.array([c.lon for c in cands], dtype=float)
     lats = np.array([c.lat for c in cands], dtype=float)
-    others = [(lo, la) for k, lo, la in ctx.resolved if k != mention]
-    if others:
-        olon = np.array([o[0] for o in others])
-        olat = np.array([o[1] for o in others])
-        d = _haversine_matrix(lons, lats, olon, olat)
-        # the mean closeness to the other toponyms: one far-away outlier costs little, a cluster counts a lot
-        f[:, idx["near_others"]] = np.exp(-d / SPREAD_SCALE_KM).mean(axis=1)
-    else:  # nothing else resolved in the text: a neutral value (ranks nothing, keeps the score calibrated)
-        f[:, idx["near_others"]] = NEAR_OTHERS_MISSING
     if ctx.lon is not None and ctx.lat is not None:
         d = _haversine_matrix(lons, lats, np.array([ctx.lon]), np.array([ctx.lat]))[:, 0]
-        f[:, idx["near_point"]] = np.exp(-d / NEAR_SCALE_KM)
-    denom = max(1, ctx.n_keys - 1)
+        f[:, _IDX["near_point"]] = np.exp(-d / NEAR_SCALE_KM)
+    others = [(lo, la) for k, lo, la in ctx.resolved if k != mention]
+    if others:
+        d = _haversine_matrix(lons, lats, np.array([o[0] for o in others]), np.array([o[1] for o in others]))
+        f[:, _IDX["co_near"]] = np.exp(-d / SPREAD_SCALE_KM).mean(axis=1)
+        f[:, _IDX["co_any"]] = np.exp(-d / ANY_SCALE_KM).max(axis=1)
+    else:
+        f[:, _IDX["alone"]] = 1.0
     for i, c in enumerate(cands):
-        code = c.feature_code
-        row = f[i]
-        row[idx["pcli"]] = code == "PCLI"
-        row[idx["adm1"]] = code == "ADM1"
-        row[idx["adm2"]] = code == "ADM2"
-        row[idx["cont"]] = code == "CONT"
-        row[idx["pplc"]] = code == "PPLC"
-        row[idx["primary"]] = c.is_primary
-        if containers and any(_contains(a, c) or _contains(c, a) for a in containers):
-            row[idx["container"]] = 1.0
+        if containers and any(contains(a, c) or contains(c, a) for a in containers):
+            f[i, _IDX["container"]] = 1.0
         cc = c.country_code
-        if cc and code != "PCLI":
-            if c.admin1_code and code != "ADM1" and (cc, c.admin1_code) in ctx.admin1:
-                row[idx["in_admin1"]] = 1.0
-            if cc in ctx.countries:
-                row[idx["in_country"]] = 1.0
-        if cc:
-            support = ctx.cc_support.get(cc, 0) - (1 if cc in own_ccs else 0)
-            row[idx["cc_support"]] = min(1.0, max(0, support) / denom)
+        if cc and c.feature_code != "PCLI":
+            f[i, _IDX["in_country"]] = cc in ctx.countries
+            f[i, _IDX["in_admin"]] = (c.feature_code != "ADM1" and (cc, c.admin1_code) in ctx.admin1)
     return f
 
 
@@ -162,20 +158,29 @@ def set_weights(weights: dict[str, float]) -> None:
 
 
 def _why(c: Candidate, feats: np.ndarray) -> str:
-    idx = {name: i for i, name in enumerate(FEATURES)}
-    if feats[idx["near_point"]] > 0.6:
+    if feats[_IDX["near_point"]] > 0.6:
         return "near the document's point"
-    if feats[idx["container"]]:
+    if feats[_IDX["container"]]:
         return f"in the area written next to it ({c.country_code})"
-    if feats[idx["in_admin1"]] or feats[idx["in_country"]]:
-        return f"in a country/division named in the text ({c.country_code})"
-    if feats[idx["near_others"]] > 0.5:
+    if feats[_IDX["in_admin"]] > 0.5:
+        return f"in a division named in the text ({c.country_code} {c.admin1_code})"
+    if feats[_IDX["co_any"]] > 0.5 or feats[_IDX["co_near"]] > 0.5:
         return "close to the text's other places"
+    if feats[_IDX["in_country"]] > 0.5:
+        return f"in a country named in the text ({c.country_code})"
     return "most prominent (population, feature class)"
 
 
 def _usable(candidates: Sequence[Candidate]) -> list[Candidate]:
     return [c for c in candidates if c.lon is not None and c.lat is not None]
+
+
+def _best(usable: Sequence[Candidate], feats: np.ndarray) -> Ranked:
+    z = feats @ _W
+    j = int(np.argmax(z))
+    p = 1.0 / (1.0 + math.exp(-float(z[j])))
+    c = usable[j]
+    return Ranked(c, round(p, 4), f"{_why(c, feats[j])}; {len(usable)} candidate(s)", len(usable))
 
 
 def rank(candidates: Sequence[Candidate], ctx: DocContext, containers: Sequence[Candidate] = (), *,
@@ -184,160 +189,113 @@ def rank(candidates: Sequence[Candidate], ctx: DocContext, containers: Sequence[
     usable = _usable(candidates)
     if not usable:
         return None
-    own = frozenset(c.country_code for c in usable if c.country_code)
-    feats = candidate_features(usable, ctx, mention=mention, containers=containers, own_ccs=own)
-    z = feats @ _W
-    j = int(np.argmax(z))
-    p = 1.0 / (1.0 + math.exp(-float(z[j])))
-    c = usable[j]
-    return Ranked(c, round(p, 4), f"{_why(c, feats[j])}; {len(usable)} candidate(s)", len(usable))
+    return _best(usable, candidate_features(usable, ctx, mention=mention, containers=containers))
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+def _coded(values: list[str | None], codes: dict[object, int]) -> np.ndarray:
+    return np.array([codes.setdefault(v, len(codes)) for v in values], dtype=np.int64)
+
+
+def _joint_context(names: list[str], cands: dict[str, list[Candidate]], feats: dict[str, np.ndarray],
+                   rounds: int) -> None:
+    """Mean-field updates of the context columns of ``feats`` (in place); see the module docstring."""
+    m = len(names)
+    ev = [(k, i, c) for k in names for i, c in enumerate(cands[k])]
+    e_name = np.array([names.index(k) for k, _, _ in ev])
+    e_lon = np.array([c.lon for _, _, c in ev], dtype=float)
+    e_lat = np.array([c.lat for _, _, c in ev], dtype=float)
+    reps: list[tuple[int, int]] = []  # (name index, candidate index) of the context representatives
+    for j, k in enumerate(names):
+        order = np.argsort(-(feats[k] @ _W), kind="stable")[:CONTEXT_TOP]
+        reps.extend((j, int(i)) for i in order)
+    r_name = np.array([j for j, _ in reps])
+    rc = [cands[names[j]][i] for j, i in reps]
+    r_lon = np.array([c.lon for c in rc], dtype=float)
+    r_lat = np.array([c.lat for c in rc], dtype=float)
+    d = _haversine_matrix(e_lon, e_lat, r_lon, r_lat)
+    wide = np.array([c.feature_code in ("PCLI", "CONT") for c in rc])  # no point to be near
+    near = np.where(wide[None, :], 0.0, np.exp(-d / SPREAD_SCALE_KM))
+    anyn = np.where(wide[None, :], 0.0, np.exp(-d / ANY_SCALE_KM))
+    ecs = [c for _, _, c in ev]
+    codes: dict[object, int] = {None: -1, "": -1}
+    e_cc, r_cc = _coded([c.country_code for c in ecs], codes), _coded([a.country_code for a in rc], codes)
+    e_a1 = _coded([f"{c.country_code}.{c.admin1_code}" if c.admin1_code else None for c in ecs], codes)
+    r_a1 = _coded([f"{a.country_code}.{a.admin1_code}" if a.admin1_code else None for a in rc], codes)
+    e_fc, r_fc = [np.array([c.feature_code or "" for c in x]) for x in (ecs, rc)]
+    e_id, r_id = _coded([c.place_id for c in ecs], codes), _coded([a.place_id for a in rc], codes)
+    same_cc = (e_cc[:, None] == r_cc[None, :]) & (e_cc[:, None] >= 0)
+    country = (same_cc & (r_fc == "PCLI")[None, :] & (e_fc != "PCLI")[:, None]).astype(float)
+    r_adm = (r_fc == "ADM1") | (r_fc == "ADM2")
+    admin = ((e_a1[:, None] == r_a1[None, :]) & (e_a1[:, None] >= 0) & r_adm[None, :] & (e_fc != "ADM1")[:, None]
+             & (e_id[:, None] != r_id[None, :])
+             & ((r_fc == "ADM1")[None, :] | ((e_fc != "ADM2")[:, None] & (d <= ADM2_RADIUS_KM)))).astype(float)
+    starts = np.flatnonzero(np.r_[True, r_name[1:] != r_name[:-1]])
+    own = e_name[:, None] == np.arange(m)[None, :]
+    any_by_name = np.maximum.reduceat(anyn, starts, axis=1)  # fixed: any reading of name j near the candidate
+    any_by_name[own] = 0.0
+    co_any = any_by_name.sum(axis=1) / (m - 1)
+    offs = np.r_[0, np.cumsum([len(cands[k]) for k in names])]
+    for _ in range(rounds):
+        belief = np.zeros((len(reps), m))
+        for j, k in enumerate(names):
+            sel = r_name == j
+            z = feats[k][[i for jj, i in reps if jj == j]] @ _W
+            belief[sel, j] = _softmax(z)
+        expected = near @ belief
+        expected[own] = 0.0
+        in_country = country @ belief
+        in_admin = admin @ belief
+        in_country[own] = 0.0
+        in_admin[own] = 0.0
+        ctx = np.stack([in_admin.max(axis=1), in_country.max(axis=1), expected.sum(axis=1) / (m - 1), co_any], 1)
+        for j, k in enumerate(names):
+            feats[k][:, _CONTEXT] = ctx[offs[j]:offs[j + 1]]
 
 
 def resolve_document(cands: Sequence[Sequence[Candidate]], keys: Sequence[str], ctx: DocContext,
-                     containers: dict[int, int] | None = None, *, passes: int = 2,
+                     containers: dict[int, int] | None = None, *, rounds: int = ROUNDS,
                      collect: list[tuple[int, list[Candidate], np.ndarray]] | None = None) -> list[Ranked | None]:
     """Resolve all toponyms of one document together.
 
-    ``cands[i]``: candidates of mention i; ``keys[i]``: its name key; ``containers``: mention i -> mention j when j
-    is written right after i with a comma between (``"Paris, Texas"``): each constrains the other. ``collect``
-    receives ``(mention index, candidates, feature matrix)`` of the last pass (for fitting the weights)."""
+    ``cands[i]``: candidates of mention i; ``keys[i]``: its name key (mentions of one name are resolved alike);
+    ``containers``: mention i -> mention j when j is written right after i with a comma between (``"Paris,
+    Texas"``) or as its area (``"X is a town in Y"``): each constrains the other. ``collect`` receives ``(mention
+    index, candidates, feature matrix)`` of the last round (for fitting the weights). ``ctx`` gets the countries
+    and divisions the text is sure to name (score >= 0.3) and the resolved points."""
+    from georeset.pipelines.geoparse.fallback import fall_back_to_container, fall_back_to_focus
+
     containers = containers or {}
     partners: dict[int, list[int]] = {}
     for i, j in containers.items():
         partners.setdefault(i, []).append(j)
         partners.setdefault(j, []).append(i)
     usable = [_usable(c) for c in cands]
-    # which countries have a candidate for how many distinct names
-    seen: dict[str, set[str]] = {}
-    for k, us in zip(keys, usable, strict=True):
-        for c in us:
-            if c.country_code:
-                seen.setdefault(c.country_code, set()).add(k)
-    ctx.cc_support = {cc: len(ks) for cc, ks in seen.items()}
-    ctx.n_keys = len(set(keys))
-    first = [rank(us, DocContext(ctx.lon, ctx.lat), mention=k) for k, us in zip(keys, usable, strict=True)]
-    best = first
-    for _ in range(passes):
-        areas_by_key: list[tuple[str, str, str | None]] = []  # (key, country, admin1 or None)
-        for k, r in zip(keys, best, strict=True):
-            if r is None or r.score < 0.3:
-                continue
-            c = r.candidate
-            if c.feature_code == "PCLI" and c.country_code:
-                areas_by_key.append((k, c.country_code, None))
-            elif c.feature_code in ("ADM1", "ADM2") and c.country_code and c.admin1_code:
-                areas_by_key.append((k, c.country_code, c.admin1_code))
-        resolved = [(k, r.candidate.lon, r.candidate.lat) for k, r in zip(keys, best, strict=True)
-                    if r is not None and r.candidate.feature_code not in ("PCLI", "CONT")]
-        per_key: dict[str, DocContext] = {}
-        nxt = []
-        for i, (k, us) in enumerate(zip(keys, usable, strict=True)):
-            kctx = per_key.get(k)
-            if kctx is None:
-                kctx = DocContext(ctx.lon, ctx.lat, cc_support=ctx.cc_support, n_keys=ctx.n_keys,
-                                  resolved=resolved)  # type: ignore[arg-type]
-                for ok, cc, a1 in areas_by_key:
-                    if ok != k:
-                        kctx.countries.add(cc)
-                        if a1:
-                            kctx.admin1.add((cc, a1))
-                per_key[k] = kctx
-            areas: list[Candidate] = []
-            for j in partners.get(i, []):
-                areas.extend(usable[j])
-            nxt.append(rank(us, kctx, areas, mention=k))
-            if collect is not None and _ == passes - 1 and us:
-                own = frozenset(c.country_code for c in us if c.country_code)
-                collect.append((i, us, candidate_features(us, kctx, mention=k, containers=areas, own_ccs=own)))
-        best = nxt
-        ctx.countries = {cc for _, cc, _ in areas_by_key}
-        ctx.admin1 = {(cc, a1) for _, cc, a1 in areas_by_key if a1}
-        ctx.resolved = resolved  # type: ignore[assignment]
-    return _fall_back_to_focus(_fall_back_to_container(best, usable, containers), keys, ctx)
-
-
-FOCUS_SCORE = 0.65
-# Off (0): replacing a far namesake below 0.35 by the focus lifted WikToR 2001-2400 from 0.713 to 0.822 but cost
-# LGL 0.828 -> 0.768 (news name far-away places in passing; WikToR articles are about one place), and restricted
-# to namesakes outside every country the text names it still only hurt LGL. Kept as an option for single-subject
-# texts (e.g. gazetteer-like articles).
-FOCUS_REPLACE_BELOW = 0.0
-FOCUS_KM = 161.0
-FOCUS_MIN_SUPPORT = 2
-
-
-def _fall_back_to_focus(best: list[Ranked | None], keys: Sequence[str], ctx: DocContext) -> list[Ranked | None]:
-    """A name with no candidate at all (a river, a district, a small town the gazetteer lacks), or whose best
-    candidate is unlikely (score below :data:`FOCUS_REPLACE_BELOW`: a namesake far away) and lies more than
-    :data:`FOCUS_KM` from the rest of the text, is placed at the focus of the text: the densest cluster (within :data:`FOCUS_KM`) of the other places resolved in it, towns and
-    divisions only (countries and continents are too wide to stand for a place). Texts are mostly about one area,
-    so this is usually within 161 km; the score :data:`FOCUS_SCORE` is about the share of such placements that
-    were, measured on WikToR documents 2001-2400 (gold spans: 0.67; on LGL, for validation, 0.66). With a single
-    other place in the text, a prominent candidate (a capital, country, division, or >= 100,000 people) is kept."""
-    if all(b is not None and b.score >= FOCUS_REPLACE_BELOW for b in best):
-        return best
-    pts: list[tuple[str, float, float, float, str]] = [  # (key, lon, lat, weight, name)
-        (k, float(b.candidate.lon), float(b.candidate.lat), b.score, b.candidate.name)  # type: ignore[arg-type]
-        for k, b in zip(keys, best, strict=True) if b is not None and b.score >= 0.1
-        and b.candidate.feature_code not in ("PCLI", "CONT") and not b.candidate.place_id.startswith("focus:")]
-    own_point = ctx.lon is not None and ctx.lat is not None
-    out = list(best)
-    for i, k in enumerate(keys):
-        weak = out[i]
-        if weak is not None and (weak.score >= FOCUS_REPLACE_BELOW or weak.candidate.place_id.startswith("focus:")):
-            continue
-        members: list[tuple[str, float, float, float, str]] = []
-        if own_point:
-            lon, lat = float(ctx.lon), float(ctx.lat)  # type: ignore[arg-type]
-            where = "the document's point"
-        else:
-            use = [p for p in pts if p[0] != k]
-            if not use:
-                continue
-            votes = [sum(q[3] for q in use if haversine_km(p[1], p[2], q[1], q[2]) <= FOCUS_KM) for p in use]
-            centre = use[int(np.argmax(votes))]
-            members = [q for q in use if haversine_km(centre[1], centre[2], q[1], q[2]) <= FOCUS_KM]
-            tot = sum(q[3] for q in members)
-            lon = sum(q[1] * q[3] for q in members) / tot
-            lat = sum(q[2] * q[3] for q in members) / tot
-            where = f"the focus of the text's other places ({len(members)} near {centre[4]})"
-        if weak is not None:
-            wc = weak.candidate
-            if not ctx.countries or wc.country_code in ctx.countries:
-                continue  # only a namesake outside every country the text names is overruled
-            if own_point or (len(members) < FOCUS_MIN_SUPPORT and (wc.population >= 100_000 or wc.feature_code in (
-                    "PPLC", "PCLI", "ADM1", "CONT"))):
-                continue  # one other place ("from Helsinki to Paris") is too little to overrule a prominent place
-            if haversine_km(float(wc.lon), float(wc.lat), lon, lat) <= FOCUS_KM:  # type: ignore[arg-type]
-                continue  # the weak candidate agrees with the rest of the text: keep it
-            out[i] = Ranked(Candidate(f"focus:{round(lon, 4)},{round(lat, 4)}", keys[i], None, None, None, None, 0,
-                                      lon, lat, False), FOCUS_SCORE,
-                            f"best candidate {wc.name} ({wc.country_code}) is unlikely ({weak.score:.2f}) and far "
-                            f"from the rest of the text: placed at {where}", weak.n_candidates)
-            continue
-        cand = Candidate(f"focus:{round(lon, 4)},{round(lat, 4)}", keys[i], None, None, None, None, 0, lon, lat,
-                         False)
-        out[i] = Ranked(cand, FOCUS_SCORE, f"no gazetteer candidate; placed at {where}", 0)
-    return out
-
-
-def _fall_back_to_container(best: list[Ranked | None], usable: Sequence[Sequence[Candidate]],
-                            containers: dict[int, int]) -> list[Ranked | None]:
-    """A name written as lying in an area (``"Lima is a town in Seminole County"``, ``"Lanexa, Va."``) with no
-    candidate inside that area is a place the gazetteer lacks: the area is the best estimate we have."""
-    out = list(best)
-    for i in sorted(containers, reverse=True):  # innermost last: "X in Y County, Z" falls back to Y County
-        j = containers[i]
-        area = out[j]
-        if area is None or area.candidate.feature_class not in ("A", "P"):
-            continue
-        a = area.candidate
-        if any(_contains(a, c) or c.place_id == a.place_id for c in usable[i]):
-            continue
-        if out[i] is not None and _LEVEL.get(a.feature_code or "", 0) <= _LEVEL.get(
-                out[i].candidate.feature_code or "", 0):  # type: ignore[union-attr]
-            continue  # "Peru, Chile", "Paris, London": a list, not a container
-        out[i] = Ranked(a, round(min(area.score, 0.3), 4),
-                        f"not in the gazetteer inside {a.name} ({a.country_code}), named next to it: placed there; "
-                        f"{len(usable[i])} candidate(s) elsewhere", len(usable[i]))
-    return out
+    by_name: dict[str, list[Candidate]] = {}
+    areas: dict[str, list[Candidate]] = {}
+    for i, (k, us) in enumerate(zip(keys, usable, strict=True)):
+        if us:
+            by_name.setdefault(k, us)
+            areas.setdefault(k, []).extend(c for j in partners.get(i, []) for c in usable[j])
+    names = list(by_name)
+    base = DocContext(ctx.lon, ctx.lat)
+    feats = {k: candidate_features(by_name[k], base, mention=k, containers=areas[k]) for k in names}
+    if len(names) > 1:
+        for k in names:
+            feats[k][:, _IDX["alone"]] = 0.0
+        _joint_context(names, by_name, feats, rounds)
+    best_by_name = {k: _best(by_name[k], feats[k]) for k in names}
+    best: list[Ranked | None] = [best_by_name.get(k) if us else None for k, us in zip(keys, usable, strict=True)]
+    if collect is not None:
+        collect.extend((i, by_name[k], feats[k]) for i, (k, us) in enumerate(zip(keys, usable, strict=True)) if us)
+    sure = [r.candidate for r in best_by_name.values() if r.score >= 0.3]
+    ctx.countries = {c.country_code for c in sure if c.feature_code in ("PCLI", "ADM1", "ADM2") and c.country_code}
+    ctx.admin1 = {(c.country_code, c.admin1_code) for c in sure
+                  if c.feature_code in ("ADM1", "ADM2") and c.country_code and c.admin1_code}
+    ctx.resolved = [(k, float(r.candidate.lon), float(r.candidate.lat))  # type: ignore[arg-type]
+                    for k, r in best_by_name.items() if r.candidate.feature_code not in ("PCLI", "CONT")]
+    return fall_back_to_focus(fall_back_to_container(best, usable, containers), keys, ctx)
