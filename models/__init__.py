@@ -13,6 +13,7 @@ from georeset.models.image_encoder import PerceiverImageEncoder
 from georeset.models.losses import gaussian_pair_nll, mls_infonce, symmetric_infonce
 from georeset.models.model import GeoResetModel
 from georeset.models.text_encoder import TextEncoder
+from georeset.models.token_embed import FactorisedTokenEmbedding
 from georeset.models.tokens import TokenFeaturizer, image_to_tokens, pad_tokens
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "image_to_tokens",
     "pad_tokens",
     "TokenFeaturizer",
+    "FactorisedTokenEmbedding",
     "PerceiverImageEncoder",
     "TextEncoder",
     "GeoResetModel",

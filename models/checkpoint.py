@@ -7,6 +7,8 @@ Contents of ``checkpoint.pt`` (a dict, ``torch.save``)::
     config            ModelConfig.to_dict()
     band_specs        {name: BandSpec.to_dict()} of the registry at training time plus bands seen in the data
     token_layout      {"raw_dim": RAW_DIM}
+    architecture      {"token_embedding": TOKEN_EMBEDDING_VERSION}: the image tower's token path (a state dict
+                      of another version does not fit the model; refused at load with both names)
     norm              {band: {"mean", "std"}} from the shard manifest
     snapshot_id, manifest   the catalogue snapshot and the manifest path used for training
     text_backbone     name of the frozen text backbone
@@ -16,6 +18,7 @@ Contents of ``checkpoint.pt`` (a dict, ``torch.save``)::
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -30,9 +33,10 @@ from georeset.models.bands import BAND_REGISTRY, BandSpec
 from georeset.models.config import ModelConfig, config_from_dict
 from georeset.models.model import GeoResetModel
 from georeset.models.text_encoder import FrozenTextBackbone
+from georeset.models.token_embed import TOKEN_EMBEDDING_VERSION
 from georeset.models.tokens import RAW_DIM
 
-__all__ = ["CHECKPOINT_FORMAT", "LoadedCheckpoint", "save_checkpoint", "load_checkpoint"]
+__all__ = ["CHECKPOINT_FORMAT", "LoadedCheckpoint", "save_checkpoint", "load_checkpoint", "check_checkpoint"]
 
 CHECKPOINT_FORMAT = "georeset-checkpoint/1"
 
@@ -53,6 +57,7 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {"format": CHECKPOINT_FORMAT, "token_layout": {"raw_dim": RAW_DIM},
+            "architecture": {"token_embedding": TOKEN_EMBEDDING_VERSION},
             "torch_version": torch.__version__, "created_at": datetime.now(UTC).isoformat(), **payload}
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(data, tmp)
@@ -60,21 +65,53 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> Path:
     return path
 
 
+def check_checkpoint(data: Any, path: Path) -> None:
+    """Refuse, with the mismatch named, a checkpoint this version cannot use: wrong format, another token layout
+    or token-embedding architecture, or missing / malformed normalisation statistics or band specifications (the
+    model is meaningless without them: inputs are standardised per band and described by their band specs)."""
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+        raise InputError(f"{path} is not a GEO-ReSeT checkpoint ({CHECKPOINT_FORMAT})", hint="pass checkpoint.pt")
+    if (data.get("token_layout") or {}).get("raw_dim") != RAW_DIM:
+        raise InputError(
+            f"checkpoint {path} uses a different token layout {data.get('token_layout')} (this version: raw_dim "
+            f"{RAW_DIM})", hint="use the georeset version that trained it",
+        )
+    arch = (data.get("architecture") or {}).get("token_embedding", "mlp-tokens/1")  # before versions were stored
+    if arch != TOKEN_EMBEDDING_VERSION:
+        raise InputError(
+            f"checkpoint {path} was trained with token embedding {arch!r}; this version builds "
+            f"{TOKEN_EMBEDDING_VERSION!r}, so its weights do not fit",
+            hint="retrain (georeset train / georeset demo) or use the georeset version that trained it",
+        )
+    norm, specs = data.get("norm"), data.get("band_specs")
+    if not isinstance(norm, dict) or not norm:
+        raise InputError(f"checkpoint {path} carries no normalisation statistics ('norm')",
+                         hint="retrain from a shard manifest with 'norm' (georeset export writes it)")
+    if not isinstance(specs, dict) or not specs:
+        raise InputError(f"checkpoint {path} carries no band specifications ('band_specs')",
+                         hint="retrain with this version of georeset")
+    bad = [b for b, st in norm.items()
+           if not (isinstance(st, dict) and math.isfinite(float(st.get("mean", math.nan)))
+                   and math.isfinite(float(st.get("std", math.nan))) and float(st.get("std", -1.0)) >= 0)]
+    if bad:
+        raise InputError(f"checkpoint {path} has malformed normalisation statistics for bands {sorted(bad)[:5]}",
+                         hint="each needs a finite mean and a finite std >= 0; retrain from a valid manifest")
+    unknown = [b for b in norm if b not in specs and b not in BAND_REGISTRY]
+    if unknown:
+        raise InputError(f"checkpoint {path} normalises bands {sorted(unknown)[:5]} without band specifications",
+                         hint="retrain with this version of georeset (it stores every band it saw)")
+
+
 def load_checkpoint(
     path: Path, *, device: str | torch.device = "cpu", text_backbone: FrozenTextBackbone | None = None
 ) -> LoadedCheckpoint:
-    """Load a checkpoint written by training; checks its format, token layout and band specs."""
+    """Load a checkpoint written by training; :func:`check_checkpoint` first, then the weights strictly (a band
+    spec that differs from today's registry only warns: the checkpoint's own specs are what the model learnt)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"checkpoint {path} not found", hint="train first: python -m georeset.models.train ...")
     data = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
-        raise InputError(f"{path} is not a GEO-ReSeT checkpoint ({CHECKPOINT_FORMAT})", hint="pass checkpoint.pt")
-    if data["token_layout"].get("raw_dim") != RAW_DIM:
-        raise InputError(
-            f"checkpoint {path} uses a different token layout {data['token_layout']}",
-            hint="use the georeset version that trained it",
-        )
+    check_checkpoint(data, path)
     cfg = config_from_dict(data["config"])
     specs = {k: BandSpec.from_dict(v) for k, v in data.get("band_specs", {}).items()}
     changed = [k for k, s in specs.items() if k in BAND_REGISTRY and BAND_REGISTRY[k] != s]
@@ -87,16 +124,12 @@ def load_checkpoint(
         )
     model = GeoResetModel(cfg, text_backbone=text_backbone or FrozenTextBackbone(str(device)))
     missing, unexpected = model.load_state_dict(data["model"], strict=False)
-    optional = ("image.query_proj.", "image.query_cross.")  # the dense head, added after the first checkpoints
-    if unexpected or [k for k in missing if not k.startswith(optional)]:
+    if unexpected or missing:
         raise InputError(
             f"checkpoint {path} does not match the model of its config: missing {missing[:5]}, "
             f"unexpected {unexpected[:5]}",
             hint="use the georeset version that trained it",
         )
-    if missing:
-        warnings.warn(f"checkpoint {path} predates the dense-map head; pooled embeddings are as trained, "
-                      "dense() maps are untrained", GeoResetWarning, stacklevel=2)
     model.to(device).eval()
     meta = {k: v for k, v in data.items() if k not in ("model", "optimizer", "scheduler", "rng")}
     return LoadedCheckpoint(model=model, config=cfg, band_specs=specs, norm=data.get("norm", {}), meta=meta)

@@ -35,8 +35,9 @@ class ImageConfig:
 
     num_latents: int = 16
     latent_dim: int = 64
-    token_dim: int = 0  # width of the per-token features / keys / values; 0: latent_dim (cost per token ~ token_dim)
-    token_heads: int = 0  # heads of the narrow cross-attention when token_dim < latent_dim; 0: token_dim // 32
+    token_dim: int = 0  # width of the token vectors (cost per token ~ token_dim); 0: latent_dim
+    token_heads: int = 0  # heads of the narrow cross-attention (token_dim < latent_dim); 0: token_dim // 32
+    # (one head, or heads x num_latents <= token_dim + num_latents, runs the cheaper absorbed attention)
     num_heads: int = 4
     num_cross_layers: int = 1
     num_self_layers: int = 2

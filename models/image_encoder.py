@@ -1,7 +1,7 @@
 """Sensor-agnostic image encoder: a Perceiver over Atomizer-style (pixel, band) tokens.
 
-A learned latent array ``[L, D]`` cross-attends to the token features (cost ``O(L * N)``: linear in the number
-of tokens), then a few self-attention layers mix the latents. The latents are mean-pooled and two heads give the
+A learned latent array ``[L, D]`` cross-attends to the tokens (embedded by the factorised
+:class:`~georeset.models.token_embed.FactorisedTokenEmbedding`; cost ``O(L * N)``: linear in the number of tokens), then a few self-attention layers mix the latents. The latents are mean-pooled and two heads give the
 embedding mean and a per-dimension log-variance (ProMM-RS-style probabilistic embedding).
 
 Padding: ``mask [B, N]`` is True for real tokens; padded tokens are excluded from the cross-attention, so a batch
@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from georeset.models.config import ImageConfig
+from georeset.models.token_embed import FactorisedTokenEmbedding
 from georeset.models.tokens import RAW_DIM, RawField, TokenConfig, TokenFeaturizer
 
 __all__ = ["LOGVAR_MIN", "LOGVAR_MAX", "CrossAttentionBlock", "PerceiverImageEncoder", "GaussianHead"]
@@ -57,7 +58,8 @@ class CrossAttentionBlock(nn.Module):
     With ``kv_dim`` (< ``dim``) the tokens stay narrow and the attention itself runs at width ``kv_dim``: queries
     are projected down from the latents, keys and values from the ``kv_dim``-wide tokens, and the output back up to
     ``dim``. The per-token cost (keys, values, scores) is then ``O(kv_dim²  + L kv_dim)`` instead of
-    ``O(dim kv_dim + L dim)``, which is what makes millions of (pixel, band) tokens affordable.
+    ``O(dim kv_dim + L dim)``, which is what makes millions of (pixel, band) tokens affordable; with one head
+    (or few heads for many latents) :meth:`forward_absorbed` drops the key/value products too: ``O(h L kv_dim)``.
     """
 
     def __init__(self, dim: int, heads: int, mlp_ratio: float, dropout: float, kv_dim: int | None = None,
@@ -72,7 +74,9 @@ class CrossAttentionBlock(nn.Module):
             if kv % nh:
                 raise ValueError(f"token_dim {kv} must be a multiple of token_heads {nh}")
             self.heads, self.dropout = nh, dropout
-            self.q, self.k, self.v = nn.Linear(dim, kv), nn.Linear(kv, kv), nn.Linear(kv, kv)
+            # no key bias: it adds the same ``q · b`` to every token's score of a query, which the softmax
+            # ignores (a parameter without gradient, and one the absorbed form cannot even use)
+            self.q, self.k, self.v = nn.Linear(dim, kv), nn.Linear(kv, kv, bias=False), nn.Linear(kv, kv)
             self.o = nn.Linear(kv, dim)
         else:
             self.attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
@@ -82,10 +86,10 @@ class CrossAttentionBlock(nn.Module):
 
     def folded_kv_weights(self) -> tuple[Tensor, Tensor]:
         """``(weight [2 kv, kv], bias [2 kv])`` of keys and values stacked, with ``norm_kv``'s affine folded in:
-        ``k(norm_kv(x)) = F.linear(layer_norm(x), Wk diag(γ), Wk β + bk)`` (same for values), so several blocks can
+        ``k(norm_kv(x)) = F.linear(layer_norm(x), Wk diag(γ), Wk β)`` (values likewise, plus their bias), so several blocks can
         share one plain normalisation of the tokens and one matrix product (:meth:`forward_kv`)."""
         w = torch.cat([self.k.weight, self.v.weight])
-        b = torch.cat([self.k.bias, self.v.bias])
+        b = torch.cat([torch.zeros_like(self.v.bias), self.v.bias])
         return w * self.norm_kv.weight, b + w @ self.norm_kv.bias
 
     def _narrow_attn(self, q_in: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
@@ -106,6 +110,36 @@ class CrossAttentionBlock(nn.Module):
         latents = latents + self._narrow_attn(self.norm_q(latents), k, v, mask)
         return latents + self.mlp(self.norm_mlp(latents))
 
+    def absorbed_is_cheaper(self, num_latents: int) -> bool:
+        """Whether :meth:`forward_absorbed` costs less per token than keys and values: ``2 h L kv`` against
+        ``2 kv² + 2 L kv`` multiply-adds (h heads, L latents); always true with one head."""
+        return self.narrow and self.heads * num_latents <= self.norm_kv.normalized_shape[0] + num_latents
+
+    def forward_absorbed(self, latents: Tensor, xn: Tensor, mask: Tensor | None) -> Tensor:
+        """Narrow blocks only: the block with the key and value projections absorbed into the latent side.
+
+        ``xn`` is the affine-free LayerNorm of the tokens ``[B, N, kv]``. With ``γ, β`` the LayerNorm affine,
+        ``k = Wk (γ xn + β)``, so ``q · k = (Wk diag(γ))ᵀ q · xn + q · Wk β`` (the second term, the same for every
+        token, cancels in the softmax), and ``Σ p v = Wv diag(γ) (Σ p xn) + Wv β + bv`` (the weights sum to 1).
+        Each head's query is mapped into token space once per latent and attends to ``xn`` itself: no key or
+        value tensor ``[B, N, ...]`` is ever built, which removes the widest per-token matrix product and its
+        backward. Exactly the attention of :meth:`forward` up to float rounding.
+        """
+        b, lq, _ = latents.shape
+        h, kv = self.heads, xn.shape[-1]
+        hd = kv // h
+        wk = (self.k.weight * self.norm_kv.weight).view(h, hd, kv)
+        wv = (self.v.weight * self.norm_kv.weight).view(h, hd, kv)
+        bv = (self.v.bias + self.v.weight @ self.norm_kv.bias).view(h, 1, hd)
+        q = self.q(self.norm_q(latents)).view(b, lq, h, hd).transpose(1, 2)  # [B, h, L, hd]
+        qk = torch.matmul(q, wk)  # [B, h, L, kv]: the queries in token space
+        x = xn.unsqueeze(1).expand(-1, h, -1, -1)
+        ctx = F.scaled_dot_product_attention(qk, x, x, attn_mask=None if mask is None else mask[:, None, None, :],
+                                             dropout_p=self.dropout if self.training else 0.0, scale=hd**-0.5)
+        out = torch.matmul(ctx, wv.transpose(1, 2)) + bv  # [B, h, L, hd]
+        latents = latents + self.o(out.transpose(1, 2).reshape(b, lq, kv))
+        return latents + self.mlp(self.norm_mlp(latents))
+
     def forward(self, latents: Tensor, tokens: Tensor, mask: Tensor) -> Tensor:
         kv = self.norm_kv(tokens)
         if self.narrow:
@@ -123,10 +157,8 @@ class PerceiverImageEncoder(nn.Module):
         super().__init__()
         d = cfg.latent_dim
         td = cfg.token_dim or d
-        self.featurizer = TokenFeaturizer(token_cfg)
-        self.token_proj = nn.Sequential(
-            nn.Linear(self.featurizer.out_dim, td), nn.GELU(), nn.Linear(td, td)
-        )
+        self.featurizer = TokenFeaturizer(token_cfg)  # Fourier features of the dense-map queries
+        self.token_embed = FactorisedTokenEmbedding(token_cfg, td)
         self.latents = nn.Parameter(torch.randn(cfg.num_latents, d) * 0.02)
         self.cross = nn.ModuleList(
             CrossAttentionBlock(d, cfg.num_heads, cfg.mlp_ratio, cfg.dropout, kv_dim=td, kv_heads=cfg.token_heads or None)
@@ -147,18 +179,25 @@ class PerceiverImageEncoder(nn.Module):
         """The latent array after cross- and self-attention, ``[B, L, D]``."""
         if not bool(mask.any(dim=1).all()):
             raise ValueError("every sample needs at least one valid token (mask row all False)")
-        tokens = self.token_proj(self.featurizer(desc))
+        tokens = self.token_embed(desc)
         lat = self.latents.unsqueeze(0).expand(desc.shape[0], -1, -1)
         blocks: list[CrossAttentionBlock] = [b for b in self.cross if isinstance(b, CrossAttentionBlock)]
+        num_latents = lat.shape[1]
         if blocks and all(b.narrow for b in blocks) and len({b.norm_kv.eps for b in blocks}) == 1:
-            # fused: one affine-free LayerNorm of the tokens and one matrix product for the keys and values of
-            # every cross-attention block (each block's LayerNorm affine folded into its weights; exact)
-            ws, bs = zip(*(b.folded_kv_weights() for b in blocks), strict=True)
+            # one affine-free LayerNorm of the tokens, shared by every block (each block's affine is folded into
+            # its weights; exact); no attention mask when nothing is padded
             xn = F.layer_norm(tokens, tokens.shape[-1:], eps=blocks[0].norm_kv.eps)
-            kv = F.linear(xn, torch.cat(ws), torch.cat(bs)).chunk(2 * len(blocks), dim=-1)
             m: Tensor | None = None if bool(mask.all()) else mask
-            for i, blk in enumerate(blocks):
-                lat = blk.forward_kv(lat, kv[2 * i], kv[2 * i + 1], m)
+            if all(b.absorbed_is_cheaper(num_latents) for b in blocks):
+                # keys / values absorbed into the queries: the tokens are read as they are (see forward_absorbed)
+                for blk in blocks:
+                    lat = blk.forward_absorbed(lat, xn, m)
+            else:
+                # one matrix product for the keys and values of every block
+                ws, bs = zip(*(b.folded_kv_weights() for b in blocks), strict=True)
+                kv = F.linear(xn, torch.cat(ws), torch.cat(bs)).chunk(2 * len(blocks), dim=-1)
+                for i, blk in enumerate(blocks):
+                    lat = blk.forward_kv(lat, kv[2 * i], kv[2 * i + 1], m)
         else:
             for blk in blocks:
                 lat = blk(lat, tokens, mask)

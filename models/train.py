@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader
 
 from georeset.errors import InputError
 from georeset.models.bands import BAND_REGISTRY
-from georeset.models.checkpoint import save_checkpoint
+from georeset.models.checkpoint import check_checkpoint, save_checkpoint
 from georeset.models.config import ModelConfig, load_config
 from georeset.models.data import Manifest, ShardDataset, collate, load_split, read_manifest, row_bands
 from georeset.models.fusion import precision_weighted_fusion
@@ -312,6 +312,7 @@ def train(
     rng_restore: dict[str, Any] | None = None
     if ck_path is not None:
         st = torch.load(ck_path, map_location="cpu", weights_only=False)
+        check_checkpoint(st, ck_path)  # format, architecture, norm and band specs, with the mismatch named
         if st.get("config") != cfg.to_dict():
             raise InputError(f"cannot resume from {ck_path}: it was trained with another config",
                              hint=f"use --config {st.get('config', {}).get('name')} or another --out")

@@ -110,6 +110,8 @@ def test_embed_rejects_conflicting_band_description(ckpt: Path, tmp_path: Path) 
 @pytest.mark.shared
 @pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data/imagery is absent")
 def test_embed_real_imagery(ckpt: Path, tmp_path: Path) -> None:
+    """The done-when check of the encoder: a real S2 60 m crop, one pixel of it, a real Landsat RGB scene and an
+    S1 VV/VH dB patch all embed through the contract with finite means and positive variances (``_embed``)."""
     s2 = SHARED / "sentinel2_l2a_T29UNU_20221005_R60m" / "T29UNU_20221005_L2A_60m_crop256_11band.tif"
     r = _embed("--checkpoint", str(ckpt), "--image", str(s2))  # band names + L2A tags from the file
     assert r["gsd_m"] == 60.0 and r["scaling"]["source"] == "s2-l2a-tags" and r["normalisation"] == "checkpoint"
@@ -125,6 +127,13 @@ def test_embed_real_imagery(ckpt: Path, tmp_path: Path) -> None:
     rgb = SHARED / "rasterio_landsat7_rgb_byte" / "RGB.byte.tif"
     r = _embed("--checkpoint", str(ckpt), "--image", str(rgb), "--wavelengths", "0.66,0.56,0.48")
     assert r["normalisation"] == "sample" and r["gsd_m"] == pytest.approx(300.04, abs=0.01)
+    # a Sentinel-1 VV/VH patch in dB as BigEarthNet-S1 distributes them: 120x120 px at 10 m, float32
+    rng = np.random.default_rng(1)
+    db = np.stack([rng.normal(-11.0, 2.5, (120, 120)), rng.normal(-18.0, 3.0, (120, 120))]).astype(np.float32)
+    s1 = _tif(tmp_path / "s1_db.tif", db, gsd=10.0)
+    r = _embed("--checkpoint", str(ckpt), "--image", str(s1), "--polarizations", "VV,VH", "--gsd", "10")
+    assert r["shape"] == [2, 120, 120] and r["dtype"] == "float32" and r["gsd_m"] == 10.0
+    assert [b["norm"] for b in r["bands"]] == ["checkpoint:VV", "checkpoint:VH"]
 
 
 def test_evaluate_command_robustness(ckpt: Path, synthetic_manifest: Path) -> None:
