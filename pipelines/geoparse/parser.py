@@ -127,7 +127,9 @@ _GENERIC_SUFFIX = ("county", "parish", "city", "township", "borough", "village",
 def name_variants(key: str) -> list[str]:
     """Other spellings under which a name key with no gazetteer candidate may be listed: a leading article dropped,
     an abbreviation written out or abbreviated (``"ft worth"`` -> ``"fort worth"``), a generic
-    administrative word dropped (``"monroe township"`` -> ``"monroe"``, ``"quebec city"`` -> ``"quebec"``)."""
+    administrative word dropped (``"monroe township"`` -> ``"monroe"``, ``"quebec city"`` -> ``"quebec"``), the
+    other order of an area word (``"county mayo"`` <-> ``"mayo county"``). The first variant with a candidate is
+    used, so the order is the order of trust; :func:`demonym_variants` come after them."""
     words = key.split()
     if not words:
         return []
@@ -137,11 +139,57 @@ def name_variants(key: str) -> list[str]:
         out.append(" ".join(words))
     if words[0] in _ABBREV and len(words) > 1:
         out.append(" ".join([_ABBREV[words[0]], *words[1:]]))
+    if len(words) > 1 and words[0] in _AREA_WORDS:  # "County Mayo" <-> "Mayo County"
+        out.append(" ".join([*words[1:], words[0]]))
+    elif len(words) > 1 and words[-1] in _AREA_WORDS:
+        out.append(" ".join([words[-1], *words[:-1]]))
     if len(words) > 1 and words[-1] in _GENERIC_SUFFIX:
         out.append(" ".join(words[:-1]))
     if len(words) > 2 and words[0] in ("city", "town", "village", "county", "state") and words[1] == "of":
         out.append(" ".join(words[2:]))
     return [v for v in dict.fromkeys(out) if v and v != key]
+
+
+def demonym_variants(key: str) -> list[str]:
+    """The names an inhabitant name may derive from (``"ontarians"`` -> ``"ontario"``, ``"texan"`` -> ``"texas"``,
+    ``"new yorkers"`` -> ``"new york"``); the caller keeps the one whose candidates are most prominent."""
+    words = key.split()
+    if not words:
+        return []
+    return [v for v in (" ".join([*words[:-1], b]) for b in _demonym_bases(words[-1])) if v != key]
+
+
+_AREA_WORDS = ("county", "province", "department", "district")
+# Inhabitant names -> the place's name (tried only for names with no candidate of their own): stems with the
+# endings place names commonly have.
+_DEMONYM_ENDINGS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("ians", ("ia", "io", "")), ("ian", ("ia", "io", "")), ("ites", ("",)), ("ite", ("",)),
+    ("ans", ("a", "as", "o", "")), ("an", ("a", "as", "o", "")), ("ers", ("",)), ("er", ("",)),
+)
+
+
+def _demonym_bases(word: str) -> list[str]:
+    for ending, replacements in _DEMONYM_ENDINGS:
+        if word.endswith(ending) and len(word) - len(ending) >= 3:
+            stem = word[: -len(ending)]
+            return [stem + r for r in replacements]
+    return []
+
+
+_DEMONYM_MIN_POPULATION = 100_000
+
+
+def _prominent_reading(options: list[list[Candidate]]) -> list[Candidate] | None:
+    """The candidates of the inhabitant-name reading whose place carries the name as its own and is a country,
+    division, continent or city of >= 100,000 (people are named after such places; a stem that only matches a
+    village is a place name of its own with a common ending: "Palawan", "Aklan"), the most populous such one."""
+    best: tuple[int, list[Candidate]] | None = None
+    for cands in options:
+        pop = max((c.population for c in cands if c.is_primary and (
+            c.feature_class in ("A", "L") or c.population >= _DEMONYM_MIN_POPULATION)), default=-1)
+        if pop >= 0 and (best is None or pop > best[0]):
+            best = (pop, cands)
+    return best[1] if best else None
 
 
 def _abbreviation_after_comma(doc: Any, text: str, first: int, last: int) -> bool:
@@ -254,11 +302,14 @@ class Geoparser:
         missing = {m.key for m in mentions if not found.get(m.key)}
         if missing:
             alt = {k: v for k, v in ((k, name_variants(k)) for k in missing) if v}
-            if alt:
-                extra = self.index.lookup(v for vs in alt.values() for v in vs)
+            dem = {k: v for k, v in ((k, demonym_variants(k)) for k in missing) if v}
+            if alt or dem:
+                extra = self.index.lookup(v for vs in (*alt.values(), *dem.values()) for v in vs)
                 found = dict(found)
-                for k, vs in alt.items():
-                    cands = next((extra[v] for v in vs if extra.get(v)), None)
+                for k in missing:
+                    cands = next((extra[v] for v in alt.get(k, ()) if extra.get(v)), None)
+                    if not cands:  # an inhabitant name: the reading with the most prominent place
+                        cands = _prominent_reading([extra[v] for v in dem.get(k, ()) if extra.get(v)])
                     if cands:
                         found[k] = cands
         containers = {}

@@ -6,6 +6,8 @@ Every candidate of every toponym gets a feature vector (:data:`FEATURES`):
 - feature class: country, first/second-order division, continent, capital;
 - name match: the place's primary name, or only an alternate one -- penalised further when another candidate
   carries the name as its primary name (``"Philadelphia"`` is an old name of Amman, ``"Paris"`` of a few towns);
+  such a shadowed capital does not get the capital feature either (it would outweigh the penalty when the text
+  names no other place);
 - the document's own point, when it has one (proximity);
 - the other toponyms of the same text, read jointly (:func:`resolve_document`): a country or division written right
   after the name (``"Paris, Texas"``), the countries and divisions (ADM1, ADM2) the other names may stand for
@@ -125,6 +127,9 @@ def candidate_features(cands: Sequence[Candidate], ctx: DocContext, *, mention: 
     f[:, _IDX["primary"]] = primary
     if primary.any():
         f[:, _IDX["shadowed"]] = 1.0 - primary
+        # A capital matched only by an old or foreign name ("Philadelphia" for Amman) is not the capital the
+        # text names when another place carries that name as its own: its capital status says nothing then.
+        f[:, _IDX["pplc"]] *= primary
     lons = np.array([c.lon for c in cands], dtype=float)
     lats = np.array([c.lat for c in cands], dtype=float)
     if ctx.lon is not None and ctx.lat is not None:

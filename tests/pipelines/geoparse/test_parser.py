@@ -120,3 +120,12 @@ def test_gold_span_resolution_reads_the_context(geoparser: Geoparser) -> None:
     assert v.country_code == "CA"
     bare = geoparser.resolve_spans(text, [(0, 8)], context=False)[0]
     assert bare.place_id is not None
+
+
+def test_inhabitant_names_resolve_to_their_place(geoparser: Geoparser) -> None:
+    text = "Many Texans and Californians moved there last year."
+    spans = [(text.index("Texans"), text.index("Texans") + 6), (text.index("Californians"),
+                                                                  text.index("Californians") + 12)]
+    texans, californians = geoparser.resolve_spans(text, spans)
+    assert texans.country_code == "US" and texans.feature_code == "ADM1" and texans.admin1_code == "TX"
+    assert californians.feature_code == "ADM1" and californians.admin1_code == "CA"

@@ -6,7 +6,7 @@ import pytest
 
 from georeset.pipelines.geoparse import fallback, ranking
 from georeset.pipelines.geoparse.candidates import Candidate
-from georeset.pipelines.geoparse.parser import name_variants
+from georeset.pipelines.geoparse.parser import _prominent_reading, demonym_variants, name_variants
 from georeset.pipelines.geoparse.ranking import DocContext, haversine_km, resolve_document
 
 
@@ -21,6 +21,20 @@ def test_name_variants() -> None:
     assert "monroe" in name_variants("monroe township")
     assert "hague" in name_variants("the hague")
     assert name_variants("paris") == []
+    assert name_variants("county mayo") == ["mayo county"]
+    assert name_variants("mayo county")[0] == "county mayo"  # the other order is tried before the bare name
+
+
+def test_demonym_variants_and_prominent_reading() -> None:
+    assert "ontario" in demonym_variants("ontarians") and "texas" in demonym_variants("texan")
+    assert demonym_variants("new yorkers") == ["new york"] and demonym_variants("richmondites") == ["richmond"]
+    assert demonym_variants("paris") == []
+    texas = [_c("tx", "Texas", -99.0, 31.0, 25_000_000, a1="TX", code="ADM1")]
+    texa = [_c("t", "Texa", 10.0, 10.0, 800, "NG", "01")]
+    assert _prominent_reading([texa, texas]) is texas
+    # a stem that only matches a village ("Palawan" -> "Palawa") or an alternate name is no inhabitant name
+    assert _prominent_reading([texa]) is None
+    assert _prominent_reading([[_c("f", "Fargo", -96.8, 46.9, 120_000, a1="ND", primary=False)]]) is None
 
 
 def test_unknown_name_placed_at_the_text_focus() -> None:
@@ -78,6 +92,12 @@ def test_alternate_name_shadowed_by_a_primary_one() -> None:
              _c("phl", "Philadelphia", -75.16, 39.95, 1_500_000, a1="PA")]
     feats = ranking.candidate_features(cands, DocContext())
     assert feats[0, ranking.FEATURES.index("shadowed")] == 1.0 and feats[1, ranking.FEATURES.index("shadowed")] == 0
+    # alone in the text, the capital matched only by an old name does not win on its capital status
+    assert feats[0, ranking.FEATURES.index("pplc")] == 0.0
+    alone = resolve_document([cands], ["philadelphia"], DocContext())
+    assert alone[0] is not None and alone[0].candidate.place_id == "phl"
+    amman = ranking.candidate_features([cands[0]], DocContext())  # no primary holder: a capital all the same
+    assert amman[0, ranking.FEATURES.index("pplc")] == 1.0
     penn = [_c("pa", "Pennsylvania", -77.6, 40.9, 12_000_000, a1="PA", code="ADM1")]
     out = resolve_document([cands, penn], ["philadelphia", "pennsylvania"], DocContext())
     assert out[0] is not None and out[0].candidate.place_id == "phl"
