@@ -27,28 +27,3 @@ def trained_run(synthetic_manifest: Path, tmp_path_factory: pytest.TempPathFacto
     summary = run_training(manifest=synthetic_manifest, out=out, config="tiny", nproc=2, steps=3, batch_size=8,
                            stream=False, extra_args=("--save-every", "1", "--keep-checkpoints"))
     return {**summary, "out": out}
-
-
-def fake_text_features(texts: list[str]) -> Any:
-    """Deterministic stand-in for MiniLM features (unit vectors seeded by the text)."""
-    import hashlib
-
-    import torch
-    import torch.nn.functional as F
-
-    seeds = [int.from_bytes(hashlib.sha1(t.encode()).digest()[:4], "big") for t in texts]
-    return F.normalize(torch.stack([torch.randn(384, generator=torch.Generator().manual_seed(s)) for s in seeds]),
-                       dim=-1)
-
-
-def write_fake_text_cache(out: Path, manifest: Path) -> Path:
-    """``out/text_features.npz`` covering every text of the manifest, so training never loads MiniLM."""
-    from georeset.models.data import load_split, read_manifest
-    from georeset.models.text_encoder import TEXT_CACHE, FrozenTextBackbone
-
-    man = read_manifest(manifest)
-    texts = sorted({str(r["text"]) for s in ("train", "test") for r in load_split(man, s)})
-    fb = FrozenTextBackbone(encode_fn=fake_text_features)
-    fb(texts)
-    out.mkdir(parents=True, exist_ok=True)
-    return fb.save_cache(out / TEXT_CACHE)

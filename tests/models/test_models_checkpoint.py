@@ -11,7 +11,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import fake_text_features  # noqa: E402
+from fake_text import fake_text_features  # noqa: E402
 
 from georeset.errors import InputError
 from georeset.models.bands import BAND_REGISTRY

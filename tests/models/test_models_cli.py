@@ -16,7 +16,7 @@ from rasterio.transform import from_origin
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import write_fake_text_cache  # noqa: E402
+from fake_text import write_fake_text_cache  # noqa: E402
 
 from georeset.models.cli import app
 from georeset.models.train import train

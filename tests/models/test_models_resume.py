@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import write_fake_text_cache  # noqa: E402
+from fake_text import write_fake_text_cache  # noqa: E402
 
 from georeset.errors import InputError
 from georeset.models.data import ShardDataset, collate, read_manifest

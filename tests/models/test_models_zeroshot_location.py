@@ -15,7 +15,7 @@ import torch
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import fake_text_features, write_fake_text_cache  # noqa: E402
+from fake_text import fake_text_features, write_fake_text_cache  # noqa: E402
 
 from georeset.models.config import LocationConfig, load_config
 from georeset.models.location import LocationEncoder

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import serve
 from imagery_fixture_world import point, write_fixture_world
+from stac_server import serve
 
 from georeset.data_catalog import merge, open_catalog
 from georeset.pipelines.imagery import ImageryReadWarning, fetch_patches, grid_cells, pixel_checksum

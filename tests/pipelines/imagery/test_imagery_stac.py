@@ -41,7 +41,7 @@ def test_scene_rows_from_search(stac_url: str) -> None:
 
 
 def test_unreachable_stac_api_names_url_and_fix() -> None:
-    from conftest import free_port
+    from stac_server import free_port
 
     url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(ServiceUnavailableError) as ei:
