@@ -129,13 +129,19 @@ def _finish(raw: dict[str, Any], path: Path, on_error: OnError) -> GoldDocument 
     return doc
 
 
-def _parse_block(block: bytes, first_line: int, path: Path, on_error: OnError) -> list[GoldDocument]:
+def _lgl_parser() -> tuple[Any, _LGLHandler]:
+    """A fresh expat parser wired to a fresh :class:`_LGLHandler`."""
     parser = expat.ParserCreate()
     h = _LGLHandler(parser)
     parser.StartElementHandler = h.start
     parser.EndElementHandler = h.end
     parser.CharacterDataHandler = h.chars
     parser.buffer_text = True
+    return parser, h
+
+
+def _parse_block(block: bytes, first_line: int, path: Path, on_error: OnError) -> list[GoldDocument]:
+    parser, h = _lgl_parser()
     try:
         parser.Parse(block, True)
     except expat.ExpatError as exc:
@@ -182,12 +188,7 @@ def read_lgl(path: Path, *, on_error: OnError = "warn") -> Iterator[GoldDocument
     path = Path(path)
     if not path.is_file():
         raise InputError(f"corpus file {path} does not exist", hint="pass the path of an LGL-style .xml file")
-    parser = expat.ParserCreate()
-    h = _LGLHandler(parser)
-    parser.StartElementHandler = h.start
-    parser.EndElementHandler = h.end
-    parser.CharacterDataHandler = h.chars
-    parser.buffer_text = True
+    parser, h = _lgl_parser()
     n_articles = 0
     with path.open("rb") as fh:
         while True:
