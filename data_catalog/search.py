@@ -275,26 +275,28 @@ def search_con(con: duckdb.DuckDBPyConnection, vector: Sequence[float], *, k: in
     return out
 
 
-def search(db: Path | str, text: str, k: int = 10, kind: str = "patch", *, loaded: Any = None
-           ) -> list[dict[str, Any]]:
+def search(db: Path | str, text: str, k: int = 10, kind: str = "patch", *, loaded: Any = None,
+           timeout_s: float = 60.0) -> list[dict[str, Any]]:
     """Embed ``text`` with the text tower of the indexed run's checkpoint and return the ``k`` nearest ``kind``s.
 
     Each result: ``rank``, ``kind``, the id (``patch_id`` / ``doc_id``), ``score`` (cosine similarity),
-    ``lon``/``lat`` and ``sensor``/``datetime`` (patches) or ``title``/``source`` (documents).
+    ``lon``/``lat`` and ``sensor``/``datetime`` (patches) or ``title``/``source`` (documents). The catalogue is
+    read through the analyst sandbox (published snapshot, no external access, ``timeout_s`` per query).
     """
     import torch
 
-    from georeset.data_catalog import connect
-    from georeset.data_catalog.publish import read_path
+    from georeset.data_catalog.sandbox import analyst_connection
     from georeset.models.checkpoint import load_checkpoint
 
     if not text or not text.strip():
         raise InputError("the search text is empty", hint='e.g. georeset search "harbour" --k 5')
     if "\x00" in text or len(text) > 10000:
         raise InputError("the search text has NUL bytes or more than 10000 characters", hint="shorten the query")
-    con = connect(read_path(db), read_only=True)  # the published snapshot when there is one: works during merges
+    ac = analyst_connection(db, timeout_s=timeout_s)  # the published snapshot: works during merges
+    con = ac.con
     try:
-        meta = _meta(con)
+        with ac.guard():
+            meta = _meta(con)
         if loaded is None:
             if not meta["checkpoint"] or not Path(meta["checkpoint"]).is_file():
                 raise CatalogError(f"checkpoint {meta['checkpoint']!r} of run {meta['run_id']} is missing",
@@ -302,6 +304,7 @@ def search(db: Path | str, text: str, k: int = 10, kind: str = "patch", *, loade
             loaded = load_checkpoint(Path(meta["checkpoint"]))
         with torch.no_grad():
             mean, _ = loaded.model.encode_text([text.strip()])
-        return search_con(con, mean[0].float().tolist(), k=k, kind=kind)
+        with ac.guard():
+            return search_con(con, mean[0].float().tolist(), k=k, kind=kind)
     finally:
-        con.close()
+        ac.close()

@@ -88,16 +88,21 @@ def sql(
     out: Annotated[Path | None, typer.Option(help="Output file for --format parquet.")] = None,
     limit: Annotated[int | None, typer.Option(help="Print at most this many rows.")] = None,
     live: Annotated[bool, typer.Option(help="Query the catalogue file itself, not its published snapshot.")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="Stop a query after this many seconds (0 = no limit).")]
+    = 60.0,
+    max_rows: Annotated[int, typer.Option("--max-rows", help="Return at most this many rows, with a note when "
+                                          "there are more (0 = no cap).")] = 10_000,
 ) -> None:
-    """Query the catalogue read-only (spatial, fts and vss extensions loaded). Writes are refused.
+    """Query the catalogue in the analyst sandbox (spatial, fts and vss loaded): read statements only.
 
-    Reads the published snapshot <db>.read.duckdb (refreshed after every merge) when it exists, so queries keep
-    working while a pipeline stage merges into the catalogue.
+    Files, URLs, ATTACH, COPY, EXPORT, INSTALL/LOAD, SET and secrets are refused; settings are locked. Reads the
+    published snapshot <db>.read.duckdb (refreshed after every merge) when it exists, so queries keep working while a
+    pipeline stage merges into the catalogue. Column meanings: `georeset schema`.
     """
     from georeset.sql import run_query
 
     try:
-        run_query(db=db, query=query, fmt=fmt, out=out, limit=limit, live=live)
+        run_query(db=db, query=query, fmt=fmt, out=out, limit=limit, live=live, timeout_s=timeout, max_rows=max_rows)
     except GeoResetError as exc:
         fail(exc)
 
