@@ -24,6 +24,7 @@ changes this module and nothing else.
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import tempfile
@@ -48,8 +49,10 @@ __all__ = [
     "QueryResult",
     "QueryTimeout",
     "QueryInterrupted",
+    "ExtensionNeeded",
     "analyst_connection",
     "catalog_source",
+    "extensions_for",
 ]
 
 DEFAULT_TIMEOUT_S = 60.0
@@ -78,6 +81,30 @@ class QueryInterrupted(GeoResetError):
     exit_code = 130
 
 
+class ExtensionNeeded(InputError):
+    """The query needs an extension the connection did not load (reopen with it: :func:`extensions_for`)."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message, hint=f"open the catalogue with the {name} extension loaded")
+        self.name = name
+
+
+_NEEDS = {
+    "spatial": re.compile(r"\bst_\w|within_km|km_between|near_km|geom_", re.I),
+    "fts": re.compile(r"match_bm25|fts_main|\bstem\s*\(", re.I),
+    "vss": re.compile(r"vss_|hnsw|array_(cosine|distance|inner|negative)", re.I),
+}
+_MISSING = re.compile(r"exists in the (\w+) extension")
+
+
+def extensions_for(sql: str) -> tuple[str, ...]:
+    """The extensions a query is likely to need, from its text (LOAD spatial alone costs ~0.8 s; a query that
+    needs one that was not guessed raises :class:`ExtensionNeeded` and is re-run with all of them)."""
+    from georeset.data_catalog.connect import EXTENSIONS
+
+    return tuple(n for n in EXTENSIONS if n in _NEEDS and _NEEDS[n].search(sql))
+
+
 @dataclass
 class QueryResult:
     """Rows of one query; ``truncated`` when the result had more than ``max_rows`` rows."""
@@ -97,11 +124,11 @@ def catalog_source(catalog_location: str | Path, *, live: bool = False) -> Path:
     return db if live else read_path(db)
 
 
-def _attach(source: Path) -> duckdb.DuckDBPyConnection:
+def _attach(source: Path, extensions: tuple[str, ...]) -> duckdb.DuckDBPyConnection:
     """Open ``source`` read-only with the extensions loaded (the one place that knows how the catalogue is attached)."""
     from georeset.data_catalog.connect import connect
 
-    return connect(source, read_only=True)
+    return connect(source, read_only=True, extensions=extensions)
 
 
 def _statement_name(t: Any) -> str:
@@ -114,6 +141,7 @@ class AnalystConnection:
 
     con: duckdb.DuckDBPyConnection
     source: Path
+    extensions: tuple[str, ...] = ()
     timeout_s: float = DEFAULT_TIMEOUT_S
     max_rows: int = DEFAULT_MAX_ROWS
     _tmpdir: Path | None = None
@@ -171,6 +199,15 @@ class AnalystConnection:
     def _translate(self, exc: BaseException, limit: float | None) -> GeoResetError:
         text = str(exc)
         low = text.lower()
+        missing = _MISSING.search(text)
+        if missing:
+            from georeset.data_catalog.connect import EXTENSIONS
+
+            name = missing.group(1)
+            if name in EXTENSIONS and name not in self.extensions:
+                return ExtensionNeeded(name, text)
+            return InputError(f"refused by the analyst sandbox: the {name} extension is not available "
+                              f"({text.splitlines()[0]})", hint=f"the sandbox loads {', '.join(EXTENSIONS)} only")
         if self._state.get("sigint"):
             return QueryInterrupted("interrupted (Ctrl-C): the query was stopped; the catalogue is unchanged")
         if self._state.get("timeout") or isinstance(exc, duckdb.InterruptException):
@@ -234,20 +271,24 @@ class AnalystConnection:
 
 def analyst_connection(
     catalog_location: str | Path, *, timeout_s: float = DEFAULT_TIMEOUT_S, max_rows: int = DEFAULT_MAX_ROWS,
-    live: bool = False,
+    live: bool = False, extensions: tuple[str, ...] | None = None,
 ) -> AnalystConnection:
     """Open the catalogue for analysts: read-only, extensions loaded, no external access, configuration locked.
 
     ``catalog_location``: the catalogue file (``georeset.duckdb``); its published read copy is opened when there is
     one (:func:`catalog_source`). ``timeout_s``: time limit of each query (0 = none). ``max_rows``: row cap of
-    :meth:`AnalystConnection.query` (0 = none).
+    :meth:`AnalystConnection.query` (0 = none). ``extensions``: the extensions to LOAD before the lock (default:
+    spatial, fts and vss); a query needing another one raises :class:`ExtensionNeeded`.
     """
+    from georeset.data_catalog.connect import EXTENSIONS
+
     if timeout_s < 0:
         raise InputError(f"--timeout {timeout_s:g} is negative", hint="give seconds, e.g. --timeout 60 (0 = no limit)")
     if max_rows < 0:
         raise InputError(f"--max-rows {max_rows} is negative", hint="give a row count, e.g. --max-rows 10000 (0 = all)")
     source = catalog_source(catalog_location, live=live)
-    con = _attach(source)
+    exts = EXTENSIONS if extensions is None else tuple(extensions)
+    con = _attach(source, exts)
     tmpdir = Path(tempfile.mkdtemp(prefix="georeset-sql-"))
     try:
         con.execute(f"SET temp_directory = '{tmpdir}'")
@@ -258,4 +299,4 @@ def analyst_connection(
         con.close()
         shutil.rmtree(tmpdir, ignore_errors=True)
         raise
-    return AnalystConnection(con=con, source=source, timeout_s=timeout_s, max_rows=max_rows, _tmpdir=tmpdir)
+    return AnalystConnection(con=con, source=source, extensions=exts, timeout_s=timeout_s, max_rows=max_rows, _tmpdir=tmpdir)

@@ -27,7 +27,12 @@ def run_query(
     ``timeout_s`` stops a longer query (QueryTimeout); ``max_rows`` caps the rows, with a note on ``err`` when the
     result had more; ``limit`` prints at most that many rows without a note.
     """
-    from georeset.data_catalog.sandbox import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, analyst_connection
+    from georeset.data_catalog.sandbox import (
+        DEFAULT_MAX_ROWS,
+        DEFAULT_TIMEOUT_S,
+        ExtensionNeeded,
+        extensions_for,
+    )
 
     stream = stream if stream is not None else sys.stdout
     err = err if err is not None else sys.stderr
@@ -42,8 +47,29 @@ def run_query(
         cap, note = limit, False
     else:
         note = True
-    with analyst_connection(db, timeout_s=DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s, max_rows=cap,
-                            live=live) as ac:
+    timeout = DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s
+    exts: tuple[str, ...] | None = extensions_for(query)  # LOAD only what the query needs: a faster start
+    while True:
+        try:
+            n, truncated = _run(db=db, query=query, fmt=fmt, out=out, stream=stream, err=err, live=live,
+                                timeout_s=timeout, cap=cap, extensions=exts)
+            break
+        except ExtensionNeeded:
+            if exts is None:
+                raise
+            exts = None  # all of them
+    if truncated and note:
+        err.write(f"note: the result has more than {cap} rows; showing the first {cap} "
+                  "(add LIMIT, or raise --max-rows; 0 = no cap)\n")
+    return n
+
+
+def _run(*, db: Path, query: str, fmt: str, out: Path | None, stream: TextIO, err: TextIO, live: bool,
+         timeout_s: float, cap: int, extensions: tuple[str, ...] | None) -> tuple[int, bool]:
+    """Run the query once on a fresh sandboxed connection and print it; returns (rows printed, cut by the cap)."""
+    from georeset.data_catalog.sandbox import analyst_connection
+
+    with analyst_connection(db, timeout_s=timeout_s, max_rows=cap, live=live, extensions=extensions) as ac:
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
@@ -71,10 +97,7 @@ def run_query(
                 if cut:
                     err.write(f"note: {cut} value(s) cut at {CELL_WIDTH} characters (marked ...); "
                               "use --format csv or json for full values\n")
-    if truncated and note:
-        err.write(f"note: the result has more than {cap} rows; showing the first {cap} "
-                  "(add LIMIT, or raise --max-rows; 0 = no cap)\n")
-    return n
+    return n, truncated
 
 
 def _cell(v: Any) -> tuple[str, bool]:
