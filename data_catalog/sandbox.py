@@ -90,7 +90,7 @@ class ExtensionNeeded(InputError):
 
 
 _NEEDS = {
-    "spatial": re.compile(r"\bst_\w|within_km|km_between|near_km|geom_", re.I),
+    "spatial": re.compile(r"\bst_\w", re.I),
     "fts": re.compile(r"match_bm25|fts_main|\bstem\s*\(", re.I),
     "vss": re.compile(r"vss_|hnsw|array_(cosine|distance|inner|negative)", re.I),
 }

@@ -204,12 +204,30 @@ def rebuild_vector_index(
                     "patches BIGINT, documents BIGINT, built_at TIMESTAMP)")
         con.execute("INSERT INTO vss_meta VALUES (?, ?, ?, ?, ?, ?)",
                     [run_id, str(checkpoint) if checkpoint else None, dim, counts["patch"], counts["document"], _now()])
+        for stmt in _VSS_COMMENTS:
+            con.execute(stmt)
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
     con.execute("CHECKPOINT")  # HNSW persistence is experimental: keep the index out of the WAL
     return counts
+
+
+_VSS_COMMENTS = [
+    *(x for kind, table in _TABLE.items() for x in (
+        f"COMMENT ON TABLE {table} IS 'Derived vector index: {kind} embeddings of the run in vss_meta as FLOAT[D] "
+        "with an HNSW index (cosine); rebuilt by each embed.'",
+        f"COMMENT ON COLUMN {table}.owner_id IS '{'patches.patch_id' if kind == 'patch' else 'documents.doc_id'}.'",
+        f"COMMENT ON COLUMN {table}.v IS 'Embedding mean (embeddings.mean) as FLOAT[D], D = vss_meta.dim.'")),
+    "COMMENT ON TABLE vss_meta IS 'Which run the vss_patch and vss_document indexes were built from (one row).'",
+    "COMMENT ON COLUMN vss_meta.run_id IS 'runs.run_id of the embeddings indexed.'",
+    "COMMENT ON COLUMN vss_meta.checkpoint IS 'Checkpoint path of that run (its text tower embeds search queries).'",
+    "COMMENT ON COLUMN vss_meta.dim IS 'Embedding dimension D.'",
+    "COMMENT ON COLUMN vss_meta.patches IS 'Rows in vss_patch.'",
+    "COMMENT ON COLUMN vss_meta.documents IS 'Rows in vss_document.'",
+    "COMMENT ON COLUMN vss_meta.built_at IS 'When the indexes were built (UTC).'",
+]
 
 
 def rebuild_fts(con: duckdb.DuckDBPyConnection) -> int:

@@ -138,6 +138,43 @@ def sql(
         fail(exc)
 
 
+@app.command()
+def schema(
+    db: Annotated[Path, typer.Option("--db", help="Catalogue file (.duckdb).")] = Path("work/demo/georeset.duckdb"),
+    table: Annotated[str | None, typer.Option("--table", help="Only this table or view.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object: relations, columns, macros.")] = False,
+) -> None:
+    """Explain the catalogue: every table, view and column with its type and comment (units, CRS, id formats,
+    provenance), and the SQL macros. Keys between tables: docs/schema.md."""
+    from georeset.data_catalog.sandbox import analyst_connection
+    from georeset.data_catalog.schema_doc import describe, macros
+    from georeset.errors import InputError
+
+    try:
+        with analyst_connection(db, extensions=()) as ac, ac.guard():
+            rels, macs = describe(ac.con, table), macros(ac.con)
+            if table is not None and not rels:
+                names = [r["name"] for r in describe(ac.con)]
+                raise InputError(f"--table {table!r} is not a table or view of {db}", hint=f"use one of: {names}")
+    except GeoResetError as exc:
+        fail(exc)
+    if as_json:
+        print(json.dumps({"relations": rels, "macros": macs if table is None else []}))
+        return
+    for rel in rels:
+        typer.secho(f"{rel['name']} ({rel['kind']})", bold=True)
+        typer.echo(f"  {rel['comment'] or '(no comment)'}")
+        width = max((len(c["name"]) for c in rel["columns"]), default=0)
+        twidth = max((len(c["type"]) for c in rel["columns"]), default=0)
+        for c in rel["columns"]:
+            typer.echo(f"    {c['name']:<{width}}  {c['type']:<{twidth}}  {c['comment'] or '(no comment)'}")
+        typer.echo("")
+    if table is None and macs:
+        typer.secho("macros", bold=True)
+        for m in macs:
+            typer.echo(f"    {m['name']}({', '.join(m['parameters'])})")
+
+
 @catalog_app.command("init")
 def catalog_init(
     db: Annotated[Path, typer.Option("--db", help="Catalogue file to create or migrate.")],
