@@ -368,7 +368,8 @@ def write_report(workdir: Path, *, out: Path | None = None, max_thumbnails: int 
         except (OSError, ValueError, GeoResetError):
             p.pop("bands", None)
             p["thumb"] = None
-    map_head, map_body = map_html(docs=map_docs, patches=map_patches, links=map_links)
+    regions = _regions([(x, y) for p in map_patches for x, y in p["ring"][:1]]) if map_patches else []
+    map_head, map_body = map_html(docs=map_docs, patches=map_patches, links=map_links, regions=regions)
 
     thumb_html = []
     for pid, sensor, bands, path, dt, clear, lon, lat, title, n_pairs in thumbs:

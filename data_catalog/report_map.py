@@ -66,7 +66,24 @@ _JS = """
   }
   const all = L.featureGroup(Object.values(groups));
   for (const g of Object.values(groups)) g.addTo(map);
-  if (all.getLayers().length) map.fitBounds(all.getBounds(), {padding: [20, 20]}); else map.setView([0, 0], 2);
+  // frame the largest region of patches; a button per region (and one for everything) jumps between them
+  const fit = b => map.fitBounds([[b[1], b[0]], [b[3], b[2]]], {padding: [20, 20], animate: false});
+  if (D.regions.length) fit(D.regions[0]);
+  else if (all.getLayers().length) map.fitBounds(all.getBounds(), {padding: [20, 20]});
+  else map.setView([0, 0], 2);
+  const nav = L.control({position: 'bottomright'});
+  nav.onAdd = () => {
+    const div = L.DomUtil.create('div', 'leaflet-bar region-nav');
+    const add = (label, bounds) => {
+      const a = L.DomUtil.create('a', '', div);
+      a.href = '#'; a.textContent = label; a.setAttribute('role', 'button');
+      L.DomEvent.on(a, 'click', e => { L.DomEvent.preventDefault(e); bounds(); });
+    };
+    D.regions.forEach((b, i) => add('region ' + (i + 1), () => fit(b)));
+    if (all.getLayers().length) add('all', () => map.fitBounds(all.getBounds(), {padding: [20, 20]}));
+    return div;
+  };
+  if (D.regions.length > 1) nav.addTo(map);
   L.control.layers(null, groups, {collapsed: false}).addTo(map);
   L.control.scale({imperial: false}).addTo(map);
   window.georesetMap = map;
@@ -76,19 +93,22 @@ _JS = """
 
 _CSS = """#georeset-map{height:560px;border:1px solid #ccc;background:#f4f6f8}
 .patch-popup img.thumb{width:128px;image-rendering:pixelated}.patch-popup ul{padding-left:1.2em;margin:.3em 0}
+.region-nav a{width:auto!important;padding:0 .5em;font-size:12px}
 .legend span{display:inline-block;width:.9em;height:.9em;margin:0 .3em 0 1em;vertical-align:middle}"""
 
 
 def map_html(*, docs: list[dict[str, Any]], patches: list[dict[str, Any]],
-             links: list[tuple[float, float, float, float, str]]) -> tuple[str, str]:
+             links: list[tuple[float, float, float, float, str]],
+             regions: list[tuple[float, float, float, float]] | None = None) -> tuple[str, str]:
     """(head, body) fragments: the inlined Leaflet CSS/JS for <head>, and the map element + data + script.
 
     ``docs``: ``{"id", "lon", "lat", "title", "text"}``; ``patches``: ``{"id", "sensor", "ring" [[lon, lat], ...],
     "when", "clear", "n_pairs", "thumb" (data URI or None), "texts" [{"title", "text", "how"}]}``; ``links``:
-    ``(doc lon, doc lat, patch lon, patch lat, how)``.
+    ``(doc lon, doc lat, patch lon, patch lat, how)``; ``regions``: ``(minlon, minlat, maxlon, maxlat)`` of groups of
+    patches, largest first (the map opens on the first).
     """
     js, css = leaflet_assets()
-    data = {"docs": docs, "patches": patches, "links": links,
+    data = {"docs": docs, "patches": patches, "links": links, "regions": [list(r) for r in regions or []],
             "colours": {**SENSOR_COLOURS, **KIND_COLOURS, "doc": DOC_COLOUR}}
     legend = "".join(f"<span style='background:{c}'></span>{k}" for k, c in
                      [("document", DOC_COLOUR), *(( f"{s} footprint", c) for s, c in SENSOR_COLOURS.items()),
