@@ -1,4 +1,4 @@
-"""The `georeset` command line: thin commands over the core functions in georeset.stages."""
+"""The `georeset` command line: thin commands over the stage layer (georeset.stages), the same code the DAGs run."""
 
 from __future__ import annotations
 
@@ -338,6 +338,31 @@ def train(
     from georeset.workspace import Workspace
 
     print_json_or_fail(train_stage, Workspace.at(workdir), config=config, nproc=nproc, steps=steps, seed=seed)
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    workdir: WorkdirOpt = Path("work/demo"),
+    run_id: Annotated[str | None, typer.Option(help="Training run to evaluate (default: the latest).")] = None,
+) -> None:
+    """Evaluate a training run (recall@k both ways, zero-shot land cover) and record it in its `runs` row."""
+    from georeset.stages import evaluate_stage
+    from georeset.workspace import Workspace
+
+    print_json_or_fail(evaluate_stage, Workspace.at(workdir), run_id=run_id)
+
+
+@app.command("index")
+def index_cmd(
+    workdir: WorkdirOpt = Path("work/demo"),
+    run_id: Annotated[str | None, typer.Option(help="Training run whose encoder embeds (default: the latest).")]
+    = None,
+) -> None:
+    """Build the search indexes: encoder embeddings (HNSW) and BM25 over the documents."""
+    from georeset.stages import index_stage
+    from georeset.workspace import Workspace
+
+    print_json_or_fail(index_stage, Workspace.at(workdir), run_id=run_id)
 
 
 def main() -> None:  # pragma: no cover
