@@ -189,7 +189,7 @@ def harvest_wikipedia_stage(
 
     per_lang = {}
     for lg in langs:
-        client = MediaWikiClient(api_url_for(lg, api_url), user_agent=user_agent, min_interval_s=0.1)
+        client = MediaWikiClient(api_url_for(lg, api_url), user_agent=user_agent, lang=lg, min_interval_s=0.1)
         per_lang[lg] = run_wikipedia_harvest(
             client=client, area=the_area, lang=lg, retrieved_at=when, sink=sink,
             state_dir=ws.root / "state" / "wikipedia", radius_m=radius_m, gslimit=gslimit, batch_pages=batch_pages,
