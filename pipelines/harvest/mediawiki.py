@@ -152,6 +152,11 @@ class MediaWikiTransport(httpx.BaseTransport):
                 response.close()
                 raise wikipediaapi.WikiRateLimitError(where, self._wait(response.headers))
             return response
+        if response.is_redirect:  # the rewrite above would send a followed redirect back here: say where it goes
+            location = response.headers.get("Location", "")
+            response.close()
+            raise ServiceUnavailableError(f"MediaWiki API {self.api_url} redirects (HTTP {response.status_code}) to "
+                                          f"{location}", hint=f"pass the api.php URL it names, --api-url {location}")
         if response.status_code != 200:
             return response
         body = response.read()

@@ -5,7 +5,8 @@ GeoData limit); tiles that miss the area's polygon are skipped, and a tile that 
 results) is split in four and searched again, so dense areas are not truncated. Results outside the area are
 dropped, pages are deduplicated by page id, and their lead extracts, primary coordinates, Wikidata ids and revision
 ids are fetched 50 at a time. With a state directory the harvest is resumable and incremental
-(:mod:`georeset.pipelines.harvest.progress`).
+(:mod:`georeset.pipelines.harvest.progress`). The requests go through ``wikipedia-api``
+(:class:`~georeset.pipelines.harvest.mediawiki.MediaWikiClient` is a ``wikipediaapi.Wikipedia``).
 """
 
 from __future__ import annotations

@@ -53,3 +53,11 @@ def test_not_found_names_the_url() -> None:
         with pytest.raises(ServiceUnavailableError, match="answered HTTP 404") as info:
             _client(srv.url).page_details([1000])
         assert srv.url in info.value.message and srv.requests == 1
+
+
+def test_redirect_names_the_new_url() -> None:
+    moved = "https://example.org/w/api.php"
+    with MediaWikiFaultServer(faults=[("status", 301, {"Location": moved})]) as srv:
+        with pytest.raises(ServiceUnavailableError, match="redirects") as info:
+            _client(srv.url).geosearch_around(lat=60.17, lon=24.94, radius_m=1000)
+        assert f"--api-url {moved}" in (info.value.hint or "") and srv.requests == 1
