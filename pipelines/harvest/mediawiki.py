@@ -228,6 +228,16 @@ class MediaWikiClient(wikipediaapi.Wikipedia):  # type: ignore[misc]  # wikipedi
         )
         self.max_retries = max_retries
 
+    def close(self) -> None:
+        """Close the connection (the library keeps one open for the client's life)."""
+        self.mw_transport.close()
+
+    def __enter__(self) -> MediaWikiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @property
     def requests_made(self) -> int:
         return self.mw_transport.requests

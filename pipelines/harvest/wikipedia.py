@@ -254,10 +254,15 @@ def harvest_wikipedia(
     check_lang(lang)
     check_user_agent(user_agent)
     the_area = area if area is not None else area_from_bbox(bbox)
-    if client is None:
-        client = MediaWikiClient(api_url_for(lang, api_url), user_agent=user_agent, lang=lang, min_interval_s=0.1)
+    own = client is None
+    the_client = client or MediaWikiClient(api_url_for(lang, api_url), user_agent=user_agent, lang=lang,
+                                           min_interval_s=0.1)
     out: list[dict[str, Any]] = []
-    run_wikipedia_harvest(client=client, area=the_area, lang=lang, retrieved_at=retrieved_at,
-                          sink=lambda rows, name: out.extend(rows), radius_m=radius_m, gslimit=gslimit,
-                          namespace=namespace, limit=limit, progress=progress)
+    try:
+        run_wikipedia_harvest(client=the_client, area=the_area, lang=lang, retrieved_at=retrieved_at,
+                              sink=lambda rows, name: out.extend(rows), radius_m=radius_m, gslimit=gslimit,
+                              namespace=namespace, limit=limit, progress=progress)
+    finally:
+        if own:
+            the_client.close()
     return out
