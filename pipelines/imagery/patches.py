@@ -183,13 +183,15 @@ def fetch_patches(
     orbit_direction: str | None = None,
     sign: Signer | None = None,
     search_cache: bool = True,
+    max_open: int = 64,
     **client_kwargs: Any,
 ) -> FetchResult:
     """Fetch one patch per location and sensor; stage ``scenes`` and ``patches`` rows (merge them afterwards).
 
     ``bands`` optionally maps a sensor ('S2', 'S1') to the band names to read (default: all 12 L2A bands / VV, VH).
     ``sign`` signs hrefs at read time (stored hrefs stay unsigned). The search is cached under
-    ``<data_dir>/stac_cache/`` (``search_cache=False`` to search anyway).
+    ``<data_dir>/stac_cache/`` (``search_cache=False`` to search anyway). ``max_open``: datasets kept open between
+    patches (idle ones beyond it are closed, least recently used first; a dataset in use is never closed).
     """
     t0 = time.perf_counter()
     if not locations:
@@ -209,7 +211,7 @@ def fetch_patches(
     shapes = [(it, shape(it.geometry)) for it in items if it.geometry]
     scenes: dict[str, dict[str, Any]] = {}
     rows: list[dict[str, Any]] = []
-    with DatasetCache() as cache, Progress(disable=not progress, transient=False) as bar:
+    with DatasetCache(max_open=max_open) as cache, Progress(disable=not progress, transient=False) as bar:
         task = bar.add_task("imagery patches", total=len(locations))
         for loc, (lon, lat) in zip(locations, pts, strict=True):
             key = location_key(loc)
