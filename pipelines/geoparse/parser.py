@@ -13,12 +13,12 @@ per mention, resolved or not (with the reason); :meth:`Geoparser.asserted` says 
 
 from __future__ import annotations
 
+import bisect
 import re
-import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import islice
+from itertools import accumulate, islice
 from typing import Any
 
 from georeset.errors import GeoResetWarning, InputError
@@ -50,7 +50,53 @@ _NOT_PLACES = {
 
 
 class TextTruncatedWarning(GeoResetWarning):
-    """A text longer than the spaCy pipeline's ``max_length`` was truncated before geoparsing."""
+    """Kept for compatibility: long texts are now read in chunks (:func:`text_chunks`), never truncated."""
+
+
+# Texts are read by spaCy in chunks of at most this many characters (cut at a line or sentence end), so a text of
+# any length is geoparsed whole, in memory bounded by the chunk, and chunks of many texts share ``nlp.pipe`` batches.
+CHUNK_CHARS = 20_000
+# The toponyms of a text are resolved jointly in windows of consecutive mentions naming at most this many distinct
+# names: the joint context is pairwise between names, so a window's cost is bounded and a text's cost is linear in
+# its number of mentions (news articles name fewer places than this and are resolved in one window).
+WINDOW_NAMES = 48
+
+
+def text_chunks(text: str, size: int = CHUNK_CHARS) -> list[tuple[int, int]]:
+    """``[start, end)`` pieces covering ``text``, each at most ``size`` characters, cut after a line break, else
+    after a sentence end, else after a space (a word is never cut unless it is longer than ``size / 2``)."""
+    out: list[tuple[int, int]] = []
+    start, n = 0, len(text)
+    while n - start > size:
+        lo, hi = start + size // 2, start + size
+        cut = text.rfind("\n", lo, hi)
+        if cut < 0:
+            ends = [m.start() for m in _SENTENCE_END.finditer(text, lo, hi)]
+            cut = ends[-1] if ends else text.rfind(" ", lo, hi)
+        cut = cut + 1 if cut >= 0 else hi
+        out.append((start, cut))
+        start = cut
+    if start < n or not out:
+        out.append((start, n))
+    return out
+
+
+_SENTENCE_END = re.compile(r"[.!?](?=\s)")
+
+
+def _windows(keys: Sequence[str], max_names: int = WINDOW_NAMES) -> list[tuple[int, int]]:
+    """``[start, end)`` runs of consecutive mentions with at most ``max_names`` distinct keys each."""
+    out: list[tuple[int, int]] = []
+    start = 0
+    seen: set[str] = set()
+    for i, k in enumerate(keys):
+        if k not in seen and len(seen) >= max_names:
+            out.append((start, i))
+            start, seen = i, set()
+        seen.add(k)
+    if start < len(keys):
+        out.append((start, len(keys)))
+    return out
 
 
 @dataclass(frozen=True)
@@ -231,7 +277,9 @@ class Geoparser:
         return cls(CandidateIndex.from_tables(places, place_names), **kw)
 
     # -- recognition -------------------------------------------------------------------------------------------
-    def _mentions(self, doc: Any) -> tuple[list[_Mention], list[list[tuple[int, int, str]]]]:
+    def _mentions(self, doc: Any, offset: int = 0) -> tuple[list[_Mention], list[list[tuple[int, int, str]]]]:
+        """NER mentions (character offsets shifted by ``offset``: ``doc`` is a chunk of the text starting there)
+        and runs of capitalised tokens to match against the gazetteer (token indices into ``doc``)."""
         mentions: list[_Mention] = []
         taken: set[int] = set()
         runs: list[list[tuple[int, int, str]]] = []
@@ -241,7 +289,7 @@ class Geoparser:
             if ent.label_ in self.labels:
                 s, e = _trim(text, ent.start_char, ent.end_char)
                 if e > s:
-                    mentions.append(_Mention(s, e, ent.label_, name_key(text[s:e]), False))
+                    mentions.append(_Mention(s + offset, e + offset, ent.label_, name_key(text[s:e]), False))
             elif self.gazetteer_matching and ent.label_ in RESCUE_LABELS:
                 runs.append([(ent.start, ent.end, "\x00" + ent.text)])  # whole entity only, stricter threshold
         if not self.gazetteer_matching:
@@ -262,7 +310,7 @@ class Geoparser:
         return mentions, runs
 
     def _gazetteer_mentions(self, doc: Any, runs: list[list[tuple[int, int, str]]],
-                            found: dict[str, list[Candidate]], ctx: DocContext) -> list[_Mention]:
+                            found: dict[str, list[Candidate]], ctx: DocContext, offset: int = 0) -> list[_Mention]:
         out: list[_Mention] = []
         text = doc.text
         for run in runs:
@@ -292,7 +340,8 @@ class Geoparser:
                 if c.population < floor and c.feature_class not in ("A", "L") and not near:
                     continue
                 covered.update(range(first, last))
-                out.append(_Mention(doc[first].idx, doc[last - 1].idx + len(doc[last - 1]), "GAZ", key, True))
+                out.append(_Mention(doc[first].idx + offset, doc[last - 1].idx + len(doc[last - 1]) + offset, "GAZ",
+                                    key, True))
         return out
 
     # -- resolution --------------------------------------------------------------------------------------------
@@ -312,14 +361,19 @@ class Geoparser:
                         cands = _prominent_reading([extra[v] for v in dem.get(k, ()) if extra.get(v)])
                     if cands:
                         found[k] = cands
-        containers = {}
-        for i in range(len(mentions) - 1):
-            between = text[mentions[i].end:mentions[i + 1].start]
-            if between.strip() == "," or _APPOSITION.match(between):
-                containers[i] = i + 1
-        ranked: list[Ranked | None] = resolve_document([found.get(m.key, []) for m in mentions],
-                                                       [m.key for m in mentions], ctx, containers,
-                                                       collect=collect)
+        ranked: list[Ranked | None] = []
+        for a, b in _windows([m.key for m in mentions]):
+            win = mentions[a:b]
+            containers = {}
+            for i in range(len(win) - 1):
+                between = text[win[i].end:win[i + 1].start]
+                if between.strip() == "," or _APPOSITION.match(between):
+                    containers[i] = i + 1
+            inner: list[Any] | None = [] if collect is not None else None
+            ranked.extend(resolve_document([found.get(m.key, []) for m in win], [m.key for m in win],
+                                           DocContext(ctx.lon, ctx.lat), containers, collect=inner))
+            if collect is not None and inner is not None:
+                collect.extend((i + a, cands, feats) for i, cands, feats in inner)
         out = []
         for m, best in zip(mentions, ranked, strict=True):
             surface = text[m.start:m.end]
@@ -338,18 +392,33 @@ class Geoparser:
                                c.admin1_code, best.n_candidates))
         return out
 
-    def _parse_batch(self, docs: list[Any], points: list[tuple[float | None, float | None]]) -> list[list[Toponym]]:
-        prepared = [self._mentions(d) for d in docs]
+    def _recognise(self, texts: list[str], points: list[tuple[float | None, float | None]],
+                   batch_size: int = 64) -> tuple[list[list[_Mention]], dict[str, list[Candidate]]]:
+        """The mentions of each text (read in chunks through one ``nlp.pipe``) and the candidates of their names."""
+        size = min(CHUNK_CHARS, int(self.nlp.max_length))
+        pieces = [(i, a, b) for i, t in enumerate(texts) for a, b in text_chunks(t, size)]
+        docs = self.nlp.pipe((texts[i][a:b] for i, a, b in pieces), batch_size=batch_size)
+        prepared = [(i, a, doc, *self._mentions(doc, a)) for (i, a, _), doc in zip(pieces, docs, strict=True)]
         keys: set[str] = set()
-        for mentions, runs in prepared:
+        for _, _, _, mentions, runs in prepared:
             keys.update(m.key for m in mentions)
             keys.update(name_key(t.lstrip("\x00")) for run in runs for _, _, t in run)
         found = self.index.lookup(keys)
+        out: list[list[_Mention]] = [[] for _ in texts]
+        for i, a, doc, mentions, runs in prepared:
+            ctx = DocContext(*points[i])
+            out[i].extend(mentions)
+            out[i].extend(self._gazetteer_mentions(doc, runs, found, ctx, a))
+        for ms in out:
+            ms.sort(key=lambda m: m.start)
+        return out, found
+
+    def _parse_batch(self, texts: list[str], points: list[tuple[float | None, float | None]],
+                     batch_size: int = 64) -> list[list[Toponym]]:
+        all_mentions, found = self._recognise(texts, points, batch_size)
         results = []
-        for doc, (mentions, runs), (lon, lat) in zip(docs, prepared, points, strict=True):
-            ctx = DocContext(lon, lat)
-            all_mentions = sorted(mentions + self._gazetteer_mentions(doc, runs, found, ctx), key=lambda m: m.start)
-            tops = self._resolve(doc.text, all_mentions, found, DocContext(lon, lat))
+        for text, mentions, (lon, lat) in zip(texts, all_mentions, points, strict=True):
+            tops = self._resolve(text, mentions, found, DocContext(lon, lat))
             results.append([t for t in tops if t.label != "GAZ" or (  # a weak match is dropped, not re-placed
                 t.place_id is not None and t.score >= self.min_gazetteer_score)])
         return results
@@ -361,14 +430,9 @@ class Geoparser:
         estimate, not asserted: many such spans are not places at all)."""
         return t.lat is not None and t.lon is not None and t.score >= self.commit_score and t.n_candidates > 0
 
-    def _prepare(self, text: str | None) -> str:
-        text = text or ""
-        limit = int(self.nlp.max_length)
-        if len(text) > limit:
-            warnings.warn(f"text of {len(text)} characters truncated to {limit} for geoparsing",
-                          TextTruncatedWarning, stacklevel=3)
-            text = text[:limit]
-        return text
+    @staticmethod
+    def _prepare(text: str | None) -> str:
+        return text or ""
 
     def parse_many(self, items: Iterable[tuple[str | None, float | None, float | None]], *,
                    batch_size: int = 64) -> Iterator[list[Toponym]]:
@@ -376,8 +440,7 @@ class Geoparser:
         it = iter(items)
         while chunk := list(islice(it, batch_size)):
             texts = [self._prepare(t) for t, _, _ in chunk]
-            docs = list(self.nlp.pipe(texts, batch_size=batch_size))
-            yield from self._parse_batch(docs, [(lon, lat) for _, lon, lat in chunk])
+            yield from self._parse_batch(texts, [(lon, lat) for _, lon, lat in chunk], batch_size)
 
     def parse(self, text: str | None, *, lon: float | None = None, lat: float | None = None) -> list[Toponym]:
         return next(self.parse_many([(text, lon, lat)]))
@@ -393,17 +456,17 @@ class Geoparser:
         given = [_Mention(s, e, "GIVEN", name_key(text[s:e]), False) for s, e in spans]
         extra: list[_Mention] = []
         if context and text.strip():
-            doc = self.nlp(text)
-            mentions, runs = self._mentions(doc)
-            keys = {m.key for m in mentions} | {name_key(t.lstrip("\x00")) for run in runs for _, _, t in run}
-            found = self.index.lookup(keys)
-            ctx = DocContext(lon, lat)
-            for m in sorted(mentions + self._gazetteer_mentions(doc, runs, found, ctx), key=lambda m: m.start):
-                if not any(m.start < g.end and g.start < m.end for g in given):
+            recognised, _ = self._recognise([text], [(lon, lat)])
+            bounds = sorted((g.start, g.end) for g in given)
+            starts = [b[0] for b in bounds]
+            reach = list(accumulate((b[1] for b in bounds), max))  # the furthest end among the first k spans
+            for m in recognised[0]:
+                k = bisect.bisect_left(starts, m.end)  # the given spans that start before m ends
+                if k == 0 or reach[k - 1] <= m.start:  # none of them reaches into m
                     extra.append(m)
-        order = sorted(range(len(given) + len(extra)),
-                       key=lambda i: (given + extra)[i].start)
-        allm = [(given + extra)[i] for i in order]
+        both = given + extra
+        order = sorted(range(len(both)), key=lambda i: both[i].start)
+        allm = [both[i] for i in order]
         found = self.index.lookup(m.key for m in allm)
         inner: list[Any] | None = [] if collect is not None else None
         resolved = self._resolve(text, allm, found, DocContext(lon, lat), inner)
