@@ -136,6 +136,61 @@ class _Mention:
     label: str
     key: str
     gazetteer_only: bool
+    cue: str = ""  # the context cue that let a gazetteer match in (see :func:`_cue`), or "repeat"
+
+
+@dataclass(frozen=True)
+class _Gram:
+    """An n-gram to look up: tokens ``[first, last)`` of a chunk, characters ``[start, end)`` of it; ``kind`` is
+    "rescue" (a whole organisation/person entity), a context cue (:func:`_cue`) or ""."""
+
+    first: int
+    last: int
+    start: int
+    end: int
+    kind: str
+
+
+# A word that names people or things from a place rather than the place (demonyms, adjectives).
+_DEMONYM_FORM = re.compile(r"(?:ians?|ans?|ese|ish|ic|ites?|ers?|i|is)$", re.IGNORECASE)
+_HYPHEN_PREFIX = re.compile(r"^([A-Z][A-Za-z.]*[A-Za-z.])-[a-z]")  # "U.S.-led", "Paris-based" (one token)
+_ORG_AFTER = {  # words after a place name at the head of an organisation name: "the Athens Police Department"
+    "police", "sheriff", "sheriffs", "fire", "county", "city", "town", "township", "village", "board", "school",
+    "schools", "high", "middle", "elementary", "public", "health", "hospital", "medical", "court", "council",
+    "chamber", "department", "library", "museum", "airport", "community", "regional", "area", "water", "parks",
+    "transit", "housing", "state", "commission", "authority", "state's", "district", "municipal", "volunteer",
+    "rescue", "emergency", "historical", "planning", "zoning", "economic", "development", "convention", "visitors",
+    "zoo", "port", "harbor", "army", "navy", "national", "general", "municipality", "metropolitan", "metro",
+}
+
+
+def _leading_grams(doc: Any, ent: Any) -> list[_Gram]:
+    """The first one to three capitalised words of an organisation name (after "the") when an institutional word
+    follows them ("the Clarke County Board of Education" -> "Clarke County", "Clarke")."""
+    first = ent.start + (1 if doc[ent.start].lower_ == "the" else 0)
+    out = []
+    for n in range(min(3, ent.end - first - 1), 0, -1):
+        last = first + n
+        if not all(_capitalised(doc[k]) for k in range(first, last)) or doc[last].lower_ not in _ORG_AFTER:
+            continue
+        out.append(_Gram(first, last, doc[first].idx, doc[last - 1].idx + len(doc[last - 1]), "organisation"))
+    return out
+
+
+_DASHES = {"-", "--", "\u2014", "\u2013", ":", "\u2014-", "---"}
+_PARTIES = {"D", "R", "I", "DFL"}
+
+
+def _cue(doc: Any, first: int, last: int) -> str:
+    """The context that makes a capitalised run a place even when it is a small one: a dateline (an upper-case
+    name at the start of a line or sentence, then a dash, colon or comma: "CORSICANA \u2014", "BEIRUT:"), or a
+    legislator's party and home ("R-Florence", "D-W. Va.")."""
+    if first >= 2 and doc[first - 1].text == "-" and doc[first - 2].text in _PARTIES:
+        return "party"
+    if all(doc[k].is_upper for k in range(first, last)) and last < len(doc) and (
+            doc[last].text in _DASHES or doc[last].text == ",") and _sentence_initial(doc, first):
+        return "dateline"
+    return ""
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
@@ -249,7 +304,8 @@ class Geoparser:
     def __init__(self, index: CandidateIndex, *, nlp: Any = None, model: str = DEFAULT_MODEL,
                  labels: Sequence[str] = PLACE_LABELS, gazetteer_matching: bool = True,
                  gazetteer_min_population: int = 10000, rescue_min_population: int = 100000,
-                 min_gazetteer_score: float = 0.1, commit_score: float | None = None) -> None:
+                 min_gazetteer_score: float = 0.1, commit_score: float | None = None,
+                 cue_min_population: int = 0) -> None:
         """``min_gazetteer_score``: a name found by gazetteer matching alone (no NER place label) is kept only
         when its resolution's calibrated score reaches it (below 0.1 such matches are mostly people and firms).
         ``commit_score`` (default :data:`COMMIT_SCORE`): the score from which a toponym is asserted (the
@@ -262,6 +318,7 @@ class Geoparser:
         self.gazetteer_matching = gazetteer_matching
         self.gazetteer_min_population = gazetteer_min_population
         self.rescue_min_population = rescue_min_population
+        self.cue_min_population = cue_min_population
 
     @classmethod
     def from_catalog(cls, con: Any, **kw: Any) -> Geoparser:
@@ -277,58 +334,75 @@ class Geoparser:
         return cls(CandidateIndex.from_tables(places, place_names), **kw)
 
     # -- recognition -------------------------------------------------------------------------------------------
-    def _mentions(self, doc: Any, offset: int = 0) -> tuple[list[_Mention], list[list[tuple[int, int, str]]]]:
+    def _mentions(self, doc: Any, offset: int = 0) -> tuple[list[_Mention], list[list[_Gram]]]:
         """NER mentions (character offsets shifted by ``offset``: ``doc`` is a chunk of the text starting there)
-        and runs of capitalised tokens to match against the gazetteer (token indices into ``doc``)."""
+        and runs of n-grams to match against the gazetteer (character offsets into ``doc``), longest first.
+
+        Entities of place labels are mentions. Entities of the rescue labels (organisation, person, group) are
+        tried whole; an organisation's leading words are tried too ("the Athens Police Department"). Entities of
+        any other label (a date, a product, a work of art) do not hide their words: "in Winnipeg." tagged DATE is
+        matched like free text. A name before a hyphenated word ("U.S.-led") is tried on its own."""
         mentions: list[_Mention] = []
         taken: set[int] = set()
-        runs: list[list[tuple[int, int, str]]] = []
+        runs: list[list[_Gram]] = []
         text = doc.text  # Doc.text joins every token: once, not per mention (quadratic on long texts)
         for ent in doc.ents:
-            taken.update(range(ent.start, ent.end))
             if ent.label_ in self.labels:
+                taken.update(range(ent.start, ent.end))
                 s, e = _trim(text, ent.start_char, ent.end_char)
                 if e > s:
                     mentions.append(_Mention(s + offset, e + offset, ent.label_, name_key(text[s:e]), False))
             elif self.gazetteer_matching and ent.label_ in RESCUE_LABELS:
-                runs.append([(ent.start, ent.end, "\x00" + ent.text)])  # whole entity only, stricter threshold
+                taken.update(range(ent.start, ent.end))
+                run = [_Gram(ent.start, ent.end, ent.start_char, ent.end_char, "rescue")]  # stricter threshold
+                if ent.label_ == "ORG":
+                    run.extend(_leading_grams(doc, ent))
+                runs.append(run)
         if not self.gazetteer_matching:
             return mentions, runs
-        run: list[int] = []
+        run_toks: list[int] = []
         for tok in [*doc, None]:
             if tok is not None and tok.i not in taken and _capitalised(tok):
-                run.append(tok.i)
+                run_toks.append(tok.i)
                 continue
-            if run:
+            if run_toks:
+                cue = _cue(doc, run_toks[0], run_toks[-1] + 1)
                 grams = []
-                for a in range(len(run)):
-                    for b in range(min(len(run), a + _MAX_GRAM), a, -1):
-                        s, e = doc[run[a]].idx, doc[run[b - 1]].idx + len(doc[run[b - 1]])
-                        grams.append((a, b, text[s:e]))
-                runs.append([(run[a], run[b - 1] + 1, t) for a, b, t in grams])
-                run = []
+                for a in range(len(run_toks)):
+                    for b in range(min(len(run_toks), a + _MAX_GRAM), a, -1):
+                        first, last = run_toks[a], run_toks[b - 1] + 1
+                        grams.append(_Gram(first, last, doc[first].idx, doc[last - 1].idx + len(doc[last - 1]),
+                                           cue if a == 0 else ""))
+                runs.append(grams)
+                run_toks = []
+            if tok is not None and tok.i not in taken and "-" in tok.text:
+                m = _HYPHEN_PREFIX.match(tok.text)
+                if m:
+                    runs.append([_Gram(tok.i, tok.i + 1, tok.idx, tok.idx + len(m.group(1)), "")])
         return mentions, runs
 
-    def _gazetteer_mentions(self, doc: Any, runs: list[list[tuple[int, int, str]]],
-                            found: dict[str, list[Candidate]], ctx: DocContext, offset: int = 0) -> list[_Mention]:
+    def _gazetteer_mentions(self, doc: Any, runs: list[list[_Gram]], found: dict[str, list[Candidate]],
+                            ctx: DocContext, offset: int = 0) -> list[_Mention]:
         out: list[_Mention] = []
         text = doc.text
         for run in runs:
             covered: set[int] = set()
-            for first, last, text in run:  # longest first for each start
+            for g in run:  # longest first for each start
+                first, last = g.first, g.last
                 if covered.intersection(range(first, last)):
                     continue
-                rescue = text.startswith("\x00")
-                key = name_key(text.lstrip("\x00"))
+                key = name_key(text[g.start:g.end])
                 cands = found.get(key)
                 if not cands:
                     continue
+                rescue, cued = g.kind == "rescue", g.kind not in ("", "rescue")
                 single = last - first == 1
                 if single and (doc[first].is_stop or key in _NOT_PLACES):
                     continue
-                if key in ABBREVIATION_KEYS and not _abbreviation_after_comma(doc, text, first, last):
-                    continue  # "Miss", "Ind", "Wash" only as "Jackson, Miss."
-                initial = single and not rescue and _sentence_initial(doc, first)
+                if key in ABBREVIATION_KEYS and not (_abbreviation_after_comma(doc, text, first, last)
+                                                     or g.kind == "party"):
+                    continue  # "Miss", "Ind", "Wash" only as "Jackson, Miss." or "D-Miss."
+                initial = single and not rescue and not cued and _sentence_initial(doc, first)
                 best = rank(cands, ctx)
                 if best is None:
                     continue
@@ -336,12 +410,39 @@ class Geoparser:
                 near = best.reason.startswith("near")
                 if initial and c.feature_class not in ("A", "L"):
                     continue  # "Nice to meet you", "Reading is fun": too risky without a tagger
-                floor = self.rescue_min_population if rescue else self.gazetteer_min_population
+                floor = (self.cue_min_population if cued else
+                         self.rescue_min_population if rescue else self.gazetteer_min_population)
                 if c.population < floor and c.feature_class not in ("A", "L") and not near:
                     continue
                 covered.update(range(first, last))
-                out.append(_Mention(doc[first].idx + offset, doc[last - 1].idx + len(doc[last - 1]) + offset, "GAZ",
-                                    key, True))
+                out.append(_Mention(g.start + offset, g.end + offset, "GAZ", key, True, cue=g.kind))
+        return out
+
+    def _repeated_mentions(self, doc: Any, offset: int, keys: set[str], have: list[_Mention]) -> list[_Mention]:
+        """Other occurrences of a name recognised as a place elsewhere in the text (one sense per discourse):
+        "Alexandria" tagged a person in one sentence and a place in another is a place in both."""
+        if not keys:
+            return []
+        spans = sorted((m.start - offset, m.end - offset) for m in have)
+        starts = [a for a, _ in spans]
+        text = doc.text
+        out: list[_Mention] = []
+        i, n = 0, len(doc)
+        while i < n:
+            if not _capitalised(doc[i]):
+                i += 1
+                continue
+            hit = 0
+            for b in range(min(n, i + _MAX_GRAM), i, -1):
+                s, e = doc[i].idx, doc[b - 1].idx + len(doc[b - 1])
+                key = name_key(text[s:e])
+                if key in keys:
+                    k = bisect.bisect_left(starts, e)
+                    if not any(a < e and s < z for a, z in spans[max(0, k - 3):k]):
+                        out.append(_Mention(s + offset, e + offset, "GAZ", key, True, cue="repeat"))
+                    hit = b - i
+                    break
+            i += max(1, hit)
         return out
 
     # -- resolution --------------------------------------------------------------------------------------------
@@ -377,7 +478,8 @@ class Geoparser:
         out = []
         for m, best in zip(mentions, ranked, strict=True):
             surface = text[m.start:m.end]
-            src = "gazetteer match" if m.gazetteer_only else f"ner:{m.label}"
+            src = (f"gazetteer match ({m.cue})" if m.cue else "gazetteer match") if m.gazetteer_only \
+                else f"ner:{m.label}"
             if best is None:
                 out.append(Toponym(m.start, m.end, surface, m.label, None, 0.0, None, None,
                                    f"{src}; no gazetteer candidate"))
@@ -400,15 +502,20 @@ class Geoparser:
         docs = self.nlp.pipe((texts[i][a:b] for i, a, b in pieces), batch_size=batch_size)
         prepared = [(i, a, doc, *self._mentions(doc, a)) for (i, a, _), doc in zip(pieces, docs, strict=True)]
         keys: set[str] = set()
-        for _, _, _, mentions, runs in prepared:
+        for _, _, doc, mentions, runs in prepared:
             keys.update(m.key for m in mentions)
-            keys.update(name_key(t.lstrip("\x00")) for run in runs for _, _, t in run)
+            keys.update(name_key(doc.text[g.start:g.end]) for run in runs for g in run)
         found = self.index.lookup(keys)
         out: list[list[_Mention]] = [[] for _ in texts]
         for i, a, doc, mentions, runs in prepared:
             ctx = DocContext(*points[i])
             out[i].extend(mentions)
             out[i].extend(self._gazetteer_mentions(doc, runs, found, ctx, a))
+        if self.gazetteer_matching:
+            places = [{m.key for m in ms if found.get(m.key) and any(c.is_primary for c in found[m.key]) and (
+                not m.gazetteer_only or m.cue)} for ms in out]
+            for i, a, doc, _, _ in prepared:
+                out[i].extend(self._repeated_mentions(doc, a, places[i], out[i]))
         for ms in out:
             ms.sort(key=lambda m: m.start)
         return out, found
