@@ -65,8 +65,8 @@ __all__ = ["recall_at_k", "chance_recall_at_k", "text_blind_recall_at_k", "macro
 ZERO_SHOT_TEMPLATES: tuple[str, ...] = (
     "a satellite image of {}",
     "an aerial view of {}",
-    "mostly {} seen from above",
-    "{}",
+    "From above: mostly {}.",  # the style of the OSM captions' ground sentence (pipelines/harvest/captions.py)
+    "mostly {}",
 )
 
 RowFn = Callable[[dict[str, Any]], dict[str, Any] | None]
