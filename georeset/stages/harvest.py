@@ -127,12 +127,12 @@ def run_wikipedia(
     def sink(rows: list[dict[str, Any]], name: str) -> None:
         stage_or_clear(rows, table="documents", staging_dir=ws.staging_dir, name=name)
 
-    client = MediaWikiClient(api_url_for(lang, api_url), user_agent=user_agent, min_interval_s=0.1)
-    summary = run_wikipedia_harvest(
-        client=client, area=_area(partition["area"]), lang=lang, retrieved_at=naive_utc(retrieved_at), sink=sink,
-        state_dir=ws.root / "state" / "wikipedia", radius_m=radius_m, gslimit=gslimit, batch_pages=batch_pages,
-        progress=progress,
-    )
+    with MediaWikiClient(api_url_for(lang, api_url), user_agent=user_agent, lang=lang, min_interval_s=0.1) as client:
+        summary = run_wikipedia_harvest(
+            client=client, area=_area(partition["area"]), lang=lang, retrieved_at=naive_utc(retrieved_at),
+            sink=sink, state_dir=ws.root / "state" / "wikipedia", radius_m=radius_m, gslimit=gslimit,
+            batch_pages=batch_pages, progress=progress,
+        )
     return {**summary, "names": [f"wikipedia-{lang}-{summary['key']}-*"]}
 
 

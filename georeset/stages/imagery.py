@@ -41,9 +41,11 @@ def plan(con: Any, *, gsd: float, size: int, max_cells: int = 0, cells_per_batch
 def run(
     cells: Sequence[Mapping[str, Any]], *, stac_url: str, collections: Sequence[str], datetime_range: str,
     staging_dir: Path, data_dir: Path, retrieved_at: dt.datetime, interval: str, gsd: float = 10.0, size: int = 32,
-    max_cloud: float | None = None,
+    max_cloud: float | None = None, **fetch_options: Any,
 ) -> dict[str, Any]:
-    """Fetch one patch per cell and sensor; stage ``scenes``/``patches`` as ``imagery-<cells>-<interval>``."""
+    """Fetch one patch per cell and sensor; stage ``scenes``/``patches`` as ``imagery-<cells>-<interval>``.
+
+    ``fetch_options`` go to :func:`~georeset.pipelines.imagery.fetch_patches` as they are (sign, min_clear, ...)."""
     import duckdb
 
     from georeset.pipelines.imagery import GridCell, fetch_patches
@@ -56,7 +58,7 @@ def run(
     try:
         res = fetch_patches(con, stac_url=stac_url, locations=locs, collections=list(collections),
                             datetime=datetime_range, staging_dir=tmp, data_dir=Path(data_dir), gsd=gsd, size=size,
-                            max_cloud=max_cloud, retrieved_at=retrieved_at, progress=False)
+                            max_cloud=max_cloud, retrieved_at=retrieved_at, progress=False, **fetch_options)
         for table in ("scenes", "patches"):
             produced = sorted((tmp / table).glob("*.parquet"))
             final = Path(staging_dir) / table / f"{name}.parquet"
@@ -69,15 +71,18 @@ def run(
         con.close()
         shutil.rmtree(tmp, ignore_errors=True)
     return {"cells": len(locs), "patches_read": res.patches_read, "failures": len(res.failures),
-            "no_item": res.no_item, "names": [name]}
+            "no_item": res.no_item, "below_min_clear": res.below_min_clear, "names": [name]}
 
 
 def imagery_stage(
     ws: Workspace, *, stac_url: str, datetime: str, gsd: float = 10.0, size: int = 32, max_cells: int = 400,
     collections: Sequence[str] = ("sentinel-2-l2a", "sentinel-1-grd"), progress: bool = True,
     cells_per_batch: int = 50, max_cloud: float | None = None, retrieved_at: dt.datetime | None = None,
+    **fetch_options: Any,
 ) -> dict[str, Any]:
-    """Plan the cells, fetch every batch in process, commit scenes and patches together."""
+    """Plan the cells, fetch every batch in process, commit scenes and patches together.
+
+    ``fetch_options`` go to :func:`~georeset.pipelines.imagery.fetch_patches` as they are (sign, min_clear, ...)."""
     from tqdm import tqdm
 
     when = retrieved_at or now()
@@ -88,9 +93,9 @@ def imagery_stage(
         con.close()
     done = [run(b, stac_url=stac_url, collections=collections, datetime_range=datetime, staging_dir=ws.staging_dir,
                 data_dir=ws.data_dir, retrieved_at=when, interval=CLI_INTERVAL, gsd=gsd, size=size,
-                max_cloud=max_cloud)
+                max_cloud=max_cloud, **fetch_options)
             for b in tqdm(batches, disable=not progress, unit="batch", desc="imagery")]
     merged = writer.commit(ws, ["scenes", "patches"], names=[n for d in done for n in d["names"]])
     return {"cells": sum(d["cells"] for d in done), "failed": sum(d["failures"] for d in done),
             "patches_read": sum(d["patches_read"] for d in done), "scenes": merged["scenes"]["total"],
-            "patches": merged["patches"]["total"]}
+            "patches": merged["patches"]["total"], "below_min_clear": sum(d["below_min_clear"] for d in done)}
