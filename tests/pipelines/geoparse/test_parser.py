@@ -100,6 +100,8 @@ def test_geoparse_documents_idempotent(gazetteer: tuple[Any, Any], geoparser: Ge
         assert tid.startswith(doc_id + "#") and method == METHOD and 0 <= score <= 1
         assert licence == ("CC-BY-SA-4.0" if doc_id == "file:c" else "CC0-1.0")
         assert (place_id is None) == (x is None)
+    assert con.execute("SELECT count(*) FROM toponyms WHERE probability IS NULL OR kind NOT IN ('toponym', "
+                       "'demonym') OR (place_id IS NOT NULL AND feature_class IS NULL)").fetchone()[0] == 0
     assert geoparse_documents(con, staging_dir=tmp_path, progress=False, geoparser=gp) == 0
     assert con.execute("SELECT count(*) FROM toponyms").fetchone()[0] == n
     # from_catalog builds the same thing
