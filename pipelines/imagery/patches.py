@@ -34,7 +34,7 @@ from shapely.geometry import Point, shape
 from georeset.data_catalog import stage
 from georeset.errors import GeoResetError, GeoResetWarning, InputError
 from georeset.pipelines.imagery.bands import sensor_of
-from georeset.pipelines.imagery.cloud import scl_fractions
+from georeset.pipelines.imagery.cloud import qa_pixel_fractions, scl_fractions
 from georeset.pipelines.imagery.grid import GridCell, utm_crs
 from georeset.pipelines.imagery.read import (
     AssetReadError,
@@ -226,7 +226,7 @@ def fetch_patches(
             key = location_key(loc)
             crs = loc.crs if isinstance(loc, GridCell) else utm_crs(lon, lat)
             covering = [it for it, geom in shapes if geom.covers(Point(lon, lat))]
-            for sensor in ("S2", "S1"):
+            for sensor in ("S2", "LANDSAT", "S1"):
                 cands = [it for it in covering if sensor_of(it.collection_id, it.properties.get("platform")) == sensor]
                 if not any(sensor_of(c) == sensor for c in collections):
                     continue
@@ -295,14 +295,17 @@ def _rank(cands: list[pystac.Item], sensor: str, lon: float, lat: float, *, gsd:
           target: datetime | None, cache: DatasetCache, sign: Signer | None = None) -> list[pystac.Item]:  # fmt: skip
     """Candidates best first: S2 by patch-level clear fraction (0.01 steps) then date gap; S1 by date gap.
     An unreadable SCL ranks its item last (its read will then be tried, and fail or not, in that order)."""
-    if sensor != "S2" or len(cands) == 1:
+    if sensor not in {"S2", "LANDSAT"} or len(cands) == 1:
         return sorted(cands, key=lambda it: (_date_gap(it, target), it.id))
     scored = []
     for it in cands:
         try:
             pcrs, tf = patch_grid(it, lon, lat, gsd=gsd, size=size, dst_crs=crs)
             scl = read_scl(it, pcrs, tf, size, cache, sign)
-            clear = scl_fractions(scl).clear if scl is not None else 0.0
+            if scl is None:
+                clear = 0.0
+            else:
+                clear = (qa_pixel_fractions(scl) if sensor == "LANDSAT" else scl_fractions(scl)).clear
         except _READ_ERRORS:
             clear = -1.0
         scored.append((-round(clear, 2), _date_gap(it, target), it.id, it))
