@@ -189,12 +189,12 @@ def harvest_wikipedia_stage(
 
     per_lang = {}
     for lg in langs:
-        client = MediaWikiClient(api_url_for(lg, api_url), user_agent=user_agent, min_interval_s=0.1)
-        per_lang[lg] = run_wikipedia_harvest(
-            client=client, area=the_area, lang=lg, retrieved_at=when, sink=sink,
-            state_dir=ws.root / "state" / "wikipedia", radius_m=radius_m, gslimit=gslimit, batch_pages=batch_pages,
-            progress=progress,
-        )
+        with MediaWikiClient(api_url_for(lg, api_url), user_agent=user_agent, lang=lg, min_interval_s=0.1) as client:
+            per_lang[lg] = run_wikipedia_harvest(
+                client=client, area=the_area, lang=lg, retrieved_at=when, sink=sink,
+                state_dir=ws.root / "state" / "wikipedia", radius_m=radius_m, gslimit=gslimit,
+                batch_pages=batch_pages, progress=progress,
+            )
     merged = merge_tables(ws, ["documents"])
     staged = sum(int(v["rows_staged_now"]) for v in per_lang.values())
     return {"staged": staged, **merged["documents"], "langs": per_lang}
