@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from georeset.cli_support import fail, print_json_or_fail
-from georeset.errors import GeoResetError
+from georeset.errors import GeoResetError, InputError
 
 app = typer.Typer(
     help="GEO-ReSeT: harvest geocoded text and Sentinel-1/2 patches into a DuckDB catalogue, "
@@ -335,12 +335,19 @@ def pair(workdir: WorkdirOpt = Path("work/demo")) -> None:
 
 
 @app.command()
-def export(workdir: WorkdirOpt = Path("work/demo")) -> None:
+def export(
+    workdir: WorkdirOpt = Path("work/demo"),
+    min_clear: Annotated[float, typer.Option(
+        help="Leave out pairs whose patch has a clear fraction below this (0..1; SAR: valid pixels).",
+    )] = 0.5,
+) -> None:
     """Export the pairs as Parquet training shards with a manifest naming the catalogue snapshot."""
     from georeset.stages import export_stage
     from georeset.workspace import Workspace
 
-    print_json_or_fail(export_stage, Workspace.at(workdir))
+    if not 0.0 <= min_clear <= 1.0:
+        fail(InputError(f"--min-clear {min_clear} is not a fraction", hint="give --min-clear between 0 and 1"))
+    print_json_or_fail(export_stage, Workspace.at(workdir), min_clear=min_clear)
 
 
 @app.command()

@@ -273,7 +273,7 @@ def pair_stage(ws: Workspace) -> dict[str, Any]:
 
 
 def export_stage(
-    ws: Workspace, *, test_fraction: float = 0.2, seed: int = 0, block_deg: float = 0.005
+    ws: Workspace, *, test_fraction: float = 0.2, seed: int = 0, block_deg: float = 0.005, **export_options: Any
 ) -> dict[str, Any]:
     from georeset.data_catalog.export import export_shards
 
@@ -281,7 +281,7 @@ def export_stage(
     try:
         manifest = export_shards(
             con, out_dir=ws.shards_dir, data_dir=ws.data_dir, test_fraction=test_fraction, seed=seed,
-            block_deg=block_deg,
+            block_deg=block_deg, **export_options,
         )
     finally:
         con.close()

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 __all__ = ["SCL_CLEAR", "SCL_CLOUD", "SCL_SHADOW", "SCL_NODATA", "SclFractions", "scl_fractions", "qa_pixel_fractions",
-           "cover_fractions"]
+           "cover_fractions", "quality_mask", "MASK_CLEAR", "MASK_CLOUD", "MASK_SHADOW", "MASK_NODATA", "MASK_OTHER"]
 
 SCL_NODATA: frozenset[int] = frozenset({0})
 SCL_CLOUD: frozenset[int] = frozenset({8, 9, 10})
@@ -100,3 +100,30 @@ def cover_fractions(valid: np.ndarray, cloud_cover: float | None) -> SclFraction
         return SclFractions(clear=0.0, cloud=0.0, shadow=0.0, snow=0.0, water=0.0, nodata=1.0 - ok)
     c = min(max(float(cloud_cover) / 100.0, 0.0), 1.0)
     return SclFractions(clear=ok * (1.0 - c), cloud=ok * c, shadow=0.0, snow=0.0, water=0.0, nodata=1.0 - ok)
+
+
+#: Codes of the per-pixel quality mask saved with every patch (``<patch_id>.mask.npy``, uint8) and carried into the
+#: shards: the same classes as the fractions.
+MASK_CLEAR, MASK_CLOUD, MASK_SHADOW, MASK_NODATA, MASK_OTHER = 0, 1, 2, 3, 4
+
+
+def quality_mask(layer: np.ndarray | None, nodata: np.ndarray, source: str) -> np.ndarray:
+    """The per-pixel mask of a patch from its quality layer (``source`` 'SCL' or 'QA_PIXEL'), else from validity
+    alone: SAR valid pixels are clear; optical pixels without a layer are 'other' (their state is unknown)."""
+    out = np.full(nodata.shape, MASK_OTHER, dtype=np.uint8)
+    if layer is not None and source == "SCL":
+        a = np.asarray(layer)
+        out[np.isin(a, list(SCL_CLEAR))] = MASK_CLEAR
+        out[np.isin(a, list(SCL_CLOUD))] = MASK_CLOUD
+        out[np.isin(a, list(SCL_SHADOW))] = MASK_SHADOW
+    elif layer is not None and source == "QA_PIXEL":
+        a = np.asarray(layer).astype(np.uint16, copy=False)
+        cloud = (a & (QA_CLOUD | QA_DILATED | QA_CIRRUS)) != 0
+        shadow = ~cloud & ((a & QA_SHADOW) != 0)
+        clear = ~cloud & ~shadow & ((a & (QA_CLEAR | QA_SNOW | QA_WATER)) != 0)
+        out[clear], out[cloud], out[shadow] = MASK_CLEAR, MASK_CLOUD, MASK_SHADOW
+        out[(a & QA_FILL) != 0] = MASK_NODATA
+    elif source.startswith("none"):
+        out[:] = MASK_CLEAR
+    out[nodata] = MASK_NODATA
+    return out

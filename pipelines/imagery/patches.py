@@ -159,6 +159,8 @@ def _patch_row(patch: Patch, *, patch_id: str, scene_id: str, item: pystac.Item,
         "size": patch.size, "bands": patch.bands, "wavelengths_um": patch.wavelengths_um,
         "datetime": _naive_utc(patch.datetime), "clear_fraction": patch.fractions.clear,
         "cloud_fraction": patch.fractions.cloud, "nodata_fraction": patch.fractions.nodata,
+        "shadow_fraction": patch.fractions.shadow, "quality_source": patch.quality,
+        "mask_path": f"patches/{patch_id}.mask.npy", "offset_rules": list(patch.offset_rules),
         "geom_wkt": patch.footprint.wkt, "path": f"patches/{patch_id}.npy", "checksum": checksum,
         "source": stac_api, "licence": LICENCE_SIMULATED if is_simulated(item) else LICENCE_COPERNICUS,
     }  # fmt: skip
@@ -261,6 +263,7 @@ def fetch_patches(
                 sid = scene_id_of(item)
                 pid = patch_id_of(sid, key, gsd, size)
                 image = np.nan_to_num(patch.image, nan=0.0).astype(np.float32)
+                _save_npy(data_dir / "patches" / f"{pid}.mask.npy", patch.quality_mask)
                 _save_npy(data_dir / "patches" / f"{pid}.npy", image)
                 rows.append(_patch_row(patch, patch_id=pid, scene_id=sid, item=item, image=image,
                                        stac_api=stac_url, retrieved_at=retrieved))  # fmt: skip

@@ -45,7 +45,13 @@ from georeset.pipelines.imagery.bands import (
     product_level,
     sensor_of,
 )
-from georeset.pipelines.imagery.cloud import SclFractions, cover_fractions, qa_pixel_fractions, scl_fractions
+from georeset.pipelines.imagery.cloud import (
+    SclFractions,
+    cover_fractions,
+    qa_pixel_fractions,
+    quality_mask,
+    scl_fractions,
+)
 from georeset.pipelines.imagery.gdal_env import gdal_env, reader_cache_bytes
 from georeset.pipelines.imagery.grid import from_lonlat, patch_transform, to_lonlat_many, utm_crs
 from georeset.pipelines.imagery.providers import (
@@ -99,6 +105,11 @@ class Patch:
     @property
     def nodata_mask(self) -> np.ndarray:
         return np.isnan(self.image).any(axis=0)
+
+    @property
+    def quality_mask(self) -> np.ndarray:
+        """uint8 (size, size): 0 clear, 1 cloud, 2 shadow, 3 nodata, 4 unknown (see ``cloud.quality_mask``)."""
+        return quality_mask(self.scl, self.nodata_mask, self.quality)
 
 
 #: Turns a stored (unsigned) href into the URL to read (e.g. ``planetary_computer.sign``).
