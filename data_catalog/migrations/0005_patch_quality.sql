@@ -6,3 +6,5 @@ ALTER TABLE patches ADD COLUMN shadow_fraction DOUBLE;
 ALTER TABLE patches ADD COLUMN quality_source VARCHAR;
 ALTER TABLE patches ADD COLUMN mask_path VARCHAR;
 ALTER TABLE patches ADD COLUMN offset_rules VARCHAR[];
+-- Same-day tiles (solar day) whose pixels filled the patch's nodata edge (pipelines/imagery/mosaic.py).
+ALTER TABLE patches ADD COLUMN mosaic_scenes VARCHAR[];

@@ -101,6 +101,7 @@ class Patch:
     collection: str = ""
     offset_rules: list[str] = field(default_factory=list)  # per band: which rule decided the reflectance offset
     quality: str = ""  # where the fractions come from: SCL, QA_PIXEL, eo:cloud_cover, none (SAR)
+    mosaic: list[str] = field(default_factory=list)  # ids of same-day items that filled nodata pixels
 
     @property
     def nodata_mask(self) -> np.ndarray:
