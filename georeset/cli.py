@@ -307,6 +307,10 @@ def imagery_fetch(
     )] = 0.5,
     sortby: Annotated[str | None, typer.Option(help="Search order, e.g. '-eo:cloud_cover,datetime'.")] = None,
     max_items: Annotated[int, typer.Option(help="Stop each search after this many items (warns when reached).")] = 500,
+    grid: Annotated[str, typer.Option(
+        help="Location grid: 'utm' (cells of each point's UTM zone) or 'majortom' (one global grid: no overlapping "
+             "cells across UTM zone boundaries).",
+    )] = "utm",
 ) -> None:
     """Fetch Sentinel-2 and Sentinel-1 patches around the documents' locations from a STAC API."""
     from georeset.pipelines.imagery.fetch_options import fetch_options
@@ -316,9 +320,11 @@ def imagery_fetch(
     try:
         colls, opts = fetch_options(collections=collections, sign=sign, max_cloud=max_cloud, min_clear=min_clear,
                                     sortby=sortby, max_items=max_items, datetime=datetime_range)  # fmt: skip
+        if grid not in {"utm", "majortom"}:
+            raise InputError(f"--grid {grid!r} is not a grid", hint="use --grid utm or --grid majortom")
         r = imagery_stage(
             Workspace.at(workdir), stac_url=stac_url, datetime=datetime_range, gsd=gsd, size=size, max_cells=max_cells,
-            collections=colls, **opts,
+            collections=colls, grid=grid, **opts,
         )
     except GeoResetError as exc:
         fail(exc)

@@ -235,7 +235,8 @@ def geoparse_stage(ws: Workspace, *, batch_size: int = 64, progress: bool = True
 
 def imagery_stage(
     ws: Workspace, *, stac_url: str, datetime: str, gsd: float = 10.0, size: int = 32, max_cells: int = 400,
-    collections: Sequence[str] = ("sentinel-2-l2a", "sentinel-1-grd"), progress: bool = True, **fetch_options: Any,
+    collections: Sequence[str] = ("sentinel-2-l2a", "sentinel-1-grd"), progress: bool = True, grid: str = "utm",
+    **fetch_options: Any,
 ) -> dict[str, Any]:
     """``fetch_options`` go to :func:`~georeset.pipelines.imagery.fetch_patches` as they are (sign, max_cloud, ...)."""
     from georeset.pipelines.imagery import fetch_patches, grid_cells
@@ -247,7 +248,7 @@ def imagery_stage(
         ).fetchall()
         if not pts:
             raise InputError("no documents with a location in the catalogue", hint="harvest documents first")
-        cells = grid_cells([(float(a), float(b)) for a, b in pts], cell_m=gsd * size)
+        cells = grid_cells([(float(a), float(b)) for a, b in pts], cell_m=gsd * size, grid=grid)
         cells = cells[:max_cells] if max_cells else cells
         res = fetch_patches(
             con, stac_url=stac_url, locations=cells, collections=list(collections), datetime=datetime,
