@@ -134,3 +134,21 @@ def test_min_clear_quality_columns_and_mask(stac_url: str, tmp_path: Path) -> No
     assert set(rules) == {"raster:bands"}
     mask = np.load(tmp_path / "b" / "data" / mask_path)
     assert mask.shape == (32, 32) and mask.dtype == np.uint8 and (mask == 1).all()
+
+
+def test_fetch_on_the_majortom_grid(stac_url: str, tmp_path: Path) -> None:
+    """Two documents in one Major TOM cell share one patch, centred on the cell centre (on the 10 m grid)."""
+    from georeset.pipelines.imagery.grid import from_lonlat, majortom_cell
+
+    c = majortom_cell(*point(0.5, 0.5), 320.0)
+    cells = grid_cells([(c.lon - 0.001, c.lat + 0.001), (c.lon + 0.001, c.lat - 0.001)], 320.0, grid="majortom")
+    assert len(cells) == 1 and cells[0].crs == "EPSG:32635"
+    con = open_catalog(":memory:")
+    res = fetch_patches(con, stac_url=stac_url, locations=cells, collections=["sentinel-2-l2a"], progress=False,
+                        datetime="2024-06-01/2024-06-30", staging_dir=tmp_path / "staging", data_dir=tmp_path / "data",
+                        gsd=10.0, size=32)  # fmt: skip
+    assert (res.patches_read, res.failed) == (1, 0)
+    merge(con, table="patches", staging_dir=tmp_path / "staging")
+    tf, crs = con.execute("SELECT transform, crs FROM patches").fetchone()
+    x, y = from_lonlat(crs, cells[0].lon, cells[0].lat)
+    assert abs(tf[2] + 160 - x) <= 5 and abs(tf[5] - 160 - y) <= 5 and tf[2] % 10 == 0
