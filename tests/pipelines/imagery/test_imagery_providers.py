@@ -25,8 +25,6 @@ from georeset.pipelines.imagery.cloud import QA_CLEAR, QA_CLOUD, QA_DILATED, QA_
 from georeset.pipelines.imagery.providers import gdal_path, provider_of, requester_pays
 from georeset.pipelines.imagery.read import read_patch
 
-pytestmark = pytest.mark.shared
-
 ES_L2A = "earth-search_sentinel-2-l2a_S2B_20EPT_20250731_0_L2A.json"
 ES_L1C = "earth-search_sentinel-2-l1c_S2B_20EPT_20250731_0_L1C.json"
 ES_GRD = "earth-search_sentinel-1-grd_S1A_IW_GRDH_1SSH_20250731T135702_20250731T135722_060328_077F7E.json"
@@ -81,6 +79,7 @@ def _es_l2a(shared: Path, tmp: Path, dn_west: int, dn_east: int, **props: Any) -
     return _item(d, local, **props), lon, lat
 
 
+@pytest.mark.shared
 def test_earth_search_offset_flag_true_is_not_applied_twice(shared_dir: Path, tmp_path: Path) -> None:
     # the recorded item: baseline 05.11, raster:bands offset -0.1, earthsearch:boa_offset_applied true
     item, lon, lat = _es_l2a(shared_dir, tmp_path, 300, 2500)  # DN = reflectance * 10000 (already offset)
@@ -92,6 +91,7 @@ def test_earth_search_offset_flag_true_is_not_applied_twice(shared_dir: Path, tm
     assert p.calibration == ["surface_reflectance"] and p.quality == "SCL"
 
 
+@pytest.mark.shared
 def test_earth_search_flag_false_but_offset_applied_is_caught_by_the_pixels(shared_dir: Path, tmp_path: Path) -> None:
     # Element84/earth-search#66 / #71: flag false, DNs already offset: dark water DN 300 -> -0.07 with the offset
     item, lon, lat = _es_l2a(shared_dir, tmp_path, 300, 2500, **{"earthsearch:boa_offset_applied": False})
@@ -100,6 +100,7 @@ def test_earth_search_flag_false_but_offset_applied_is_caught_by_the_pixels(shar
     assert np.nanmin(p.image[0]) == pytest.approx(0.03, abs=1e-4)
 
 
+@pytest.mark.shared
 def test_earth_search_flag_false_and_raw_dns_keep_the_offset(shared_dir: Path, tmp_path: Path) -> None:
     item, lon, lat = _es_l2a(shared_dir, tmp_path, 1300, 3500, **{"earthsearch:boa_offset_applied": False})
     p = read_patch(item, lon, lat, size=32, gsd=10, bands=["B04"])
@@ -107,6 +108,7 @@ def test_earth_search_flag_false_and_raw_dns_keep_the_offset(shared_dir: Path, t
     assert np.nanmin(p.image[0]) == pytest.approx(0.03, abs=1e-4) and np.nanmax(p.image[0]) == pytest.approx(0.25, abs=1e-4)
 
 
+@pytest.mark.shared
 def test_l1c_is_top_of_atmosphere_and_never_fully_clear_without_a_mask(shared_dir: Path, tmp_path: Path) -> None:
     d = _load(shared_dir, ES_L1C)
     lon, lat = _point(d)
@@ -119,6 +121,7 @@ def test_l1c_is_top_of_atmosphere_and_never_fully_clear_without_a_mask(shared_di
     assert p.fractions.clear == pytest.approx(0.6) and p.fractions.cloud == pytest.approx(0.4)
 
 
+@pytest.mark.shared
 def test_landsat_c2_l2_read_as_landsat_with_its_qa_mask(shared_dir: Path, tmp_path: Path) -> None:
     body = json.loads((shared_dir / "data" / "stac" / "responses" / BOULDER).read_text())
     d = next(f for f in body["features"] if f["collection"] == "landsat-c2-l2")
@@ -155,6 +158,7 @@ def test_water_bit_counts_as_clear_view() -> None:
     assert (fr.clear, fr.water, fr.cloud, fr.nodata) == (0.5, 0.25, 0.25, 0.25)
 
 
+@pytest.mark.shared
 def test_earth_search_grd_is_requester_pays_through_vsis3(shared_dir: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -192,3 +196,19 @@ def test_s1_float_units_detected_or_refused(fixture_world: dict[str, Any], tmp_p
     p = read_patch(item, *point(0.5, 0.5), size=8, gsd=10)
     assert p.calibration == [expect, expect]
     assert np.allclose(p.image, value if expect == "db" else 10 * math.log10(value), atol=1e-4)
+
+
+def test_requester_pays_asset_sets_the_gdal_request_payer(fixture_world: dict[str, Any]) -> None:
+    import rasterio
+    from imagery_fixture_world import point
+
+    d = json.loads(json.dumps(next(i for i in fixture_world["items"] if i["id"] == "S2B_FIXTURE_20240620")))
+    d["properties"]["storage:requester_pays"] = True
+    item = pystac.Item.from_dict(d)
+    assert band_specs(item)["B04"].requester_pays
+    rasterio.env.set_gdal_config("AWS_REQUEST_PAYER", None)
+    try:
+        read_patch(item, *point(0.5, 0.5), size=8, gsd=10, bands=["B04"])
+        assert rasterio.env.get_gdal_config("AWS_REQUEST_PAYER") == "requester"
+    finally:
+        rasterio.env.set_gdal_config("AWS_REQUEST_PAYER", None)
