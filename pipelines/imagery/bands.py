@@ -61,17 +61,19 @@ _ALIASES: dict[str, str] = {
 
 
 #: Landsat 8/9 OLI Collection 2 Level-2 surface-reflectance bands by STAC common name: (band, centre um, width um)
-#: (USGS Landsat 8-9 OLI/TIRS C2 L2 Science Product Guide, LSDS-1619; the ``SR_B<n>`` file suffixes).
+#: (USGS Landsat 8-9 OLI/TIRS C2 L2 Science Product Guide, LSDS-1619). Named as Earth Search's ``eo:bands`` names
+#: them (``OLI_B4``), so that a name means one band whichever Landsat it comes from.
 LANDSAT_OLI: dict[str, tuple[str, float, float]] = {
-    "coastal": ("SR_B1", 0.443, 0.016), "blue": ("SR_B2", 0.482, 0.060), "green": ("SR_B3", 0.561, 0.057),
-    "red": ("SR_B4", 0.655, 0.037), "nir08": ("SR_B5", 0.865, 0.028), "swir16": ("SR_B6", 1.609, 0.085),
-    "swir22": ("SR_B7", 2.201, 0.187),
+    "coastal": ("OLI_B1", 0.443, 0.016), "blue": ("OLI_B2", 0.482, 0.060), "green": ("OLI_B3", 0.561, 0.057),
+    "red": ("OLI_B4", 0.655, 0.037), "nir08": ("OLI_B5", 0.865, 0.028), "swir16": ("OLI_B6", 1.609, 0.085),
+    "swir22": ("OLI_B7", 2.201, 0.187),
 }  # fmt: skip
 #: Landsat 4-5 TM / 7 ETM+ C2 L2 surface-reflectance bands (LSDS-1618).
 LANDSAT_TM: dict[str, tuple[str, float, float]] = {
-    "blue": ("SR_B1", 0.485, 0.070), "green": ("SR_B2", 0.560, 0.080), "red": ("SR_B3", 0.660, 0.060),
-    "nir08": ("SR_B4", 0.835, 0.130), "swir16": ("SR_B5", 1.650, 0.200), "swir22": ("SR_B7", 2.220, 0.270),
+    "blue": ("TM_B1", 0.485, 0.070), "green": ("TM_B2", 0.560, 0.080), "red": ("TM_B3", 0.660, 0.060),
+    "nir08": ("TM_B4", 0.835, 0.130), "swir16": ("TM_B5", 1.650, 0.200), "swir22": ("TM_B7", 2.220, 0.270),
 }  # fmt: skip
+_LANDSAT_META: dict[str, tuple[float, float]] = {n: (w, bw) for n, w, bw in [*LANDSAT_OLI.values(), *LANDSAT_TM.values()]}
 
 
 def landsat_bands(platform: str | None) -> dict[str, tuple[str, float, float]]:
@@ -106,6 +108,9 @@ def band_metadata(name: str) -> tuple[float, float, str]:
         return math.nan, math.nan, n
     if n in S2_BANDS:
         w, bw, _ = S2_BANDS[n]
+        return w, bw, ""
+    if n in _LANDSAT_META:
+        w, bw = _LANDSAT_META[n]
         return w, bw, ""
     return math.nan, math.nan, ""
 
@@ -249,7 +254,7 @@ def band_specs(item: pystac.Item, bands: list[str] | tuple[str, ...] | None = No
 
 
 def _landsat_specs(item: pystac.Item) -> dict[str, BandSpec]:
-    """Landsat C2 L2 assets: the ``SR_B<n>`` reflectance bands by common-name key (Earth Search and the Planetary
+    """Landsat C2 L2 assets: the reflectance bands (``OLI_B<n>`` / ``TM_B<n>``) by common-name key (Earth Search and the Planetary
     Computer both key them ``red``, ``nir08``...) and ``QA_PIXEL``; scale / offset from ``raster:bands``, else the
     USGS C2 L2 values (reflectance = DN * 0.0000275 - 0.2, LSDS-1619)."""
     table = landsat_bands(item.properties.get("platform"))

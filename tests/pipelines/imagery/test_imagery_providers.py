@@ -132,8 +132,11 @@ def test_landsat_c2_l2_read_as_landsat_with_its_qa_mask(shared_dir: Path, tmp_pa
         real = pystac.Item.from_dict(json.loads(json.dumps(d)))
     specs = band_specs(real)
     assert sensor_of(real.collection_id, real.properties.get("platform")) == "LANDSAT"
-    assert [k for k, v in specs.items() if v.kind == "reflectance"] == [f"SR_B{i}" for i in range(1, 8)]
-    red = specs["SR_B4"]
+    from georeset.pipelines.imagery.bands import band_metadata
+
+    assert band_metadata("OLI_B5")[0] == pytest.approx(0.865)  # what the shards carry
+    assert [k for k, v in specs.items() if v.kind == "reflectance"] == [f"OLI_B{i}" for i in range(1, 8)]
+    red = specs["OLI_B4"]
     assert (red.asset_key, red.scale, red.offset, red.wavelength_um) == ("red", 2.75e-05, -0.2, pytest.approx(0.65, abs=0.02))
     assert red.requester_pays and requester_pays(real, "red") and red.href.startswith("s3://usgs-landsat/")
     assert gdal_path(red.href) == "/vsis3/" + red.href.removeprefix("s3://")
@@ -144,7 +147,7 @@ def test_landsat_c2_l2_read_as_landsat_with_its_qa_mask(shared_dir: Path, tmp_pa
              "qa_pixel": _cog(tmp_path / "QA.tif", qa, crs, lon, lat, 30, None)}  # fmt: skip
     item = _item(d, local)
     p = read_patch(item, lon, lat, size=16, gsd=30)
-    assert p.sensor == "LANDSAT" and p.bands == ["SR_B4", "SR_B5"] and p.quality == "QA_PIXEL"
+    assert p.sensor == "LANDSAT" and p.bands == ["OLI_B4", "OLI_B5"] and p.quality == "QA_PIXEL"
     assert np.allclose(p.image, 0.12, atol=1e-4) and p.offset_rules == ["raster:bands", "raster:bands"]
     fr = p.fractions  # west half clear, east half cloud (the split within one 30 m column of the patch centre)
     assert abs(fr.clear - 0.5) <= 1 / 16 and fr.clear + fr.cloud == pytest.approx(1.0) and fr.nodata == 0.0
