@@ -170,14 +170,15 @@ def optical_calibration(item: pystac.Item) -> str:
 
 def sar_units(values: np.ndarray, valid: np.ndarray) -> str | None:
     """'db' or 'linear' for float SAR values without a declared unit, or None when they cannot tell:
-    any clearly negative value (below -1) or a negative median -> dB (power cannot be negative);
-    all values in [0, 2] -> linear power (dB backscatter of land and water is mostly far below 0)."""
+    more than 1 % of the values below -1, or a negative median -> dB (power cannot be negative);
+    no negative value and a median at most 1 -> linear power (land and water backscatter is mostly 0.001 - 0.5 in
+    power, -30 .. -3 dB; bright layover pixels above 1 do not move the median)."""
     v = values[valid & np.isfinite(values)]
     if v.size == 0:
         return None
     if (v < -1.0).mean() > 0.01 or float(np.median(v)) < 0:
         return "db"
-    if float(v.min()) >= 0.0 and float(np.quantile(v, 0.99)) <= 2.0:
+    if float(v.min()) >= 0.0 and float(np.median(v)) <= 1.0:
         return "linear"
     return None
 
