@@ -41,6 +41,7 @@ from georeset.pipelines.imagery.bands import (
     S1_DEFAULT_BANDS,
     S2_DEFAULT_BANDS,
     BandSpec,
+    asset_requester_pays,
     band_specs,
     product_level,
     sensor_of,
@@ -492,6 +493,10 @@ def _crs(crs: str) -> CRS:
     return CRS.from_user_input(crs)
 
 
+def _asset_key_of(item: pystac.Item, href: str) -> str | None:
+    return next((k for k, a in item.assets.items() if a.href == href or a.get_absolute_href() == href), None)
+
+
 def calibration_href(item: pystac.Item, polarization: str) -> str | None:
     """The Sentinel-1 SAFE calibration annotation (``annotation/calibration/calibration-*-<pol>-*.xml``, with the
     sigmaNought LUT) that the item links for a polarization: asset ``schema-calibration-<pol>`` (Earth Search,
@@ -524,7 +529,27 @@ class SigmaNoughtLut:
         return np.asarray(interp(pts)).reshape(np.shape(line))
 
 
-def _read_text(href: str) -> str:
+def _read_s3(href: str, requester_pays: bool) -> bytes:
+    """An ``s3://bucket/key`` object through an object-store client (obstore: AWS credentials, region and endpoint
+    from the usual ``AWS_*`` variables; ``x-amz-request-payer: requester`` for requester-pays buckets such as Earth
+    Search's ``sentinel-s1-l1c``; unsigned requests when no credentials are set)."""
+    import os
+
+    import obstore
+    from obstore.store import S3Store
+
+    bucket, _, key = href.removeprefix("s3://").partition("/")
+    signed = bool(os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE"))
+    try:
+        store = S3Store(bucket, request_payer=requester_pays, skip_signature=not signed)
+        return bytes(obstore.get(store, key).bytes())
+    except Exception as exc:  # obstore raises its own error types; callers expect OSError
+        raise OSError(f"{href}: {type(exc).__name__}: {exc}") from exc
+
+
+def _read_text(href: str, requester_pays: bool = False) -> str:
+    if href.startswith("s3://"):
+        return _read_s3(href, requester_pays).decode("utf-8")
     if "://" in href and not href.startswith("file://"):
         import urllib.request
 
@@ -534,12 +559,13 @@ def _read_text(href: str) -> str:
 
 
 @lru_cache(maxsize=16)
-def read_sigma_nought_lut(href: str) -> SigmaNoughtLut:
+def read_sigma_nought_lut(href: str, requester_pays: bool = False) -> SigmaNoughtLut:
     """Parse ``calibrationVectorList/calibrationVector`` (``line``, ``pixel``, ``sigmaNought``) of a Sentinel-1
-    calibration XML. Vectors with other pixel positions are interpolated onto the first vector's."""
+    calibration XML (a path, http(s) URL or ``s3://`` object). Vectors with other pixel positions are interpolated
+    onto the first vector's."""
     import xml.etree.ElementTree as ET
 
-    root = ET.fromstring(_read_text(href))
+    root = ET.fromstring(_read_text(href, requester_pays))
     lines, rows = [], []
     pixels: np.ndarray | None = None
     for vec in root.iter("calibrationVector"):
@@ -801,7 +827,7 @@ def read_patch(
                 if href is None:
                     continue
                 try:
-                    lut = read_sigma_nought_lut(href)
+                    lut = read_sigma_nought_lut(href, asset_requester_pays(item, _asset_key_of(item, href)))
                     a_lut = lut.at(*_image_coords(srcs[k], crs, transform, size))
                 except (OSError, ValueError, RasterioError) as exc:
                     warnings.warn(f"{item.id} {specs[k].name}: calibration {href} not applied ({exc})", stacklevel=2)
