@@ -215,3 +215,27 @@ def test_requester_pays_asset_sets_the_gdal_request_payer(fixture_world: dict[st
         assert rasterio.env.get_gdal_config("AWS_REQUEST_PAYER") == "requester"
     finally:
         rasterio.env.set_gdal_config("AWS_REQUEST_PAYER", None)
+
+
+def test_stac_1_1_bands_are_read_like_eo_and_raster_bands(fixture_world: dict[str, Any]) -> None:
+    """STAC 1.1 common-metadata ``bands`` (``eo:center_wavelength``, ``raster:scale`` / ``raster:offset``,
+    ``nodata``) in place of ``eo:bands`` / ``raster:bands``, on the band and on the asset."""
+    from imagery_fixture_world import REFLECTANCE, point
+
+    d = json.loads(json.dumps(next(i for i in fixture_world["items"] if i["id"] == "S2B_FIXTURE_20240620")))
+    d["stac_version"] = "1.1.0"
+    for key, a in d["assets"].items():
+        a.pop("eo:bands", None)
+        rb = a.pop("raster:bands")[0]
+        if key == "B04":  # per-band fields
+            a["bands"] = [{"name": key, "eo:center_wavelength": 0.665, "nodata": rb["nodata"], "data_type": "uint16",
+                           "raster:scale": rb.get("scale"), "raster:offset": rb.get("offset")}]  # fmt: skip
+        else:  # single-band asset: fields on the asset itself
+            a["bands"] = [{"name": key}]
+            a.update({"nodata": rb.get("nodata"), "raster:scale": rb.get("scale"), "raster:offset": rb.get("offset")})
+    item = pystac.Item.from_dict(d)
+    specs = band_specs(item)
+    assert (specs["B04"].wavelength_um, specs["B04"].scale, specs["B04"].offset, specs["B04"].nodata) == (0.665, 1e-4, -0.1, 0)
+    assert (specs["B8A"].scale, specs["B8A"].offset) == (1e-4, -0.1)
+    p = read_patch(item, *point(0.25, 0.5), size=8, gsd=10, bands=["B04", "B11"])
+    assert np.allclose(p.image[0], REFLECTANCE["B04"], atol=1e-4) and np.allclose(p.image[1], REFLECTANCE["B11"], atol=1e-4)
