@@ -108,6 +108,8 @@ def geoparse_stage(ws: Workspace, *, batch_size: int = 64, progress: bool = True
     done = [run(f, gazetteer_dir=out_dir / "gazetteer", staging_dir=ws.staging_dir, processed_at=when,
                 batch_size=batch_size, parser=parser)
             for f in tqdm(files, disable=not progress, unit="batch", desc="geoparse")]
-    merged = writer.commit(ws, ["toponyms"], names=[n for d in done for n in d["names"]])
+    # this run's batches, and any left by an in-process run killed after its commit (a re-plan no longer lists
+    # their documents, so only the pattern finds them; their rows are upserted again, changing nothing)
+    merged = writer.commit(ws, ["toponyms"], names=[n for d in done for n in d["names"]] + ["geoparse-docs-*"])
     shutil.rmtree(out_dir, ignore_errors=True)
     return {"documents_parsed": sum(d["documents"] for d in done), **merged["toponyms"]}

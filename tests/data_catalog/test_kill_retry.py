@@ -109,3 +109,37 @@ def test_harvest_killed_then_retried_equals_a_clean_run(point: str, tmp_path: Pa
     assert _run(HARVEST, str(tmp_path), pbf, kill_at=point) == -9
     _run(HARVEST, str(tmp_path), pbf)
     assert _state(tmp_path, ("documents",)) == clean_harvest
+
+
+GEOPARSE = ("from georeset.stages import geoparse_stage; from georeset.workspace import Workspace; import sys; "
+            "geoparse_stage(Workspace.at(sys.argv[1]), progress=False, docs_per_batch=40)")
+
+
+def _harvested(root: Path, pbf: str) -> Path:
+    """A workspace with documents and a small gazetteer, made in this process (not the stage under test)."""
+    from georeset.stages import gazetteer_stage, harvest_osm_stage
+    from georeset.workspace import Workspace
+
+    ws = Workspace.at(root)
+    harvest_osm_stage(ws, pbfs=[pbf], max_docs=120)
+    gazetteer_stage(ws, min_population=MIN_POP)
+    return root
+
+
+@pytest.fixture(scope="module")
+def clean_geoparse(tmp_path_factory: pytest.TempPathFactory, pbf: str) -> dict[str, Any]:
+    root = _harvested(tmp_path_factory.mktemp("geo_clean"), pbf)
+    _run(GEOPARSE, str(root))
+    s = _state(root, ("toponyms",))
+    assert s["db.toponyms"]
+    return s
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["staged:toponyms", "merge:toponyms", "commit:published"])
+def test_geoparse_killed_then_retried_equals_a_clean_run(point: str, tmp_path: Path, pbf: str,
+                                                         clean_geoparse: dict[str, Any]) -> None:
+    root = _harvested(tmp_path, pbf)
+    assert _run(GEOPARSE, str(root), kill_at=point) == -9
+    _run(GEOPARSE, str(root))
+    assert _state(root, ("toponyms",)) == clean_geoparse
