@@ -132,14 +132,14 @@ def gazetteer_stage(ws: Workspace, *, min_population: int = 500) -> dict[str, An
 
 def harvest_osm_stage(
     ws: Workspace, *, pbfs: Sequence[Path], bbox: tuple[float, float, float, float] | None = None,
-    max_docs: int | None = None,
+    max_docs: int | None = None, context_m: float | None = 160.0,
 ) -> dict[str, Any]:
     from georeset.data_catalog import stage
     from georeset.pipelines.harvest.osm import harvest_osm
 
     staged = 0
     for pbf in pbfs:
-        rows = harvest_osm(Path(pbf), bbox=bbox, retrieved_at=_now(), limit=max_docs)
+        rows = harvest_osm(Path(pbf), bbox=bbox, retrieved_at=_now(), limit=max_docs, context_m=context_m)
         stage(rows, table="documents", staging_dir=ws.staging_dir, name=f"osm-{Path(pbf).stem}")
         staged += len(rows)
     merged = merge_tables(ws, ["documents"])
