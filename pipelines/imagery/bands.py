@@ -8,7 +8,7 @@ are band names: ``B04``), the GEO-ReSeT sample world, and STAC 1.1 ``bands`` as 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pystac
@@ -23,6 +23,11 @@ __all__ = [
     "band_metadata",
     "sensor_of",
     "is_optical",
+    "product_level",
+    "LANDSAT_OLI",
+    "LANDSAT_TM",
+    "landsat_bands",
+    "asset_requester_pays",
     "processing_baseline",
 ]
 
@@ -55,6 +60,28 @@ _ALIASES: dict[str, str] = {
 }  # fmt: skip
 
 
+#: Landsat 8/9 OLI Collection 2 Level-2 surface-reflectance bands by STAC common name: (band, centre um, width um)
+#: (USGS Landsat 8-9 OLI/TIRS C2 L2 Science Product Guide, LSDS-1619). Named as Earth Search's ``eo:bands`` names
+#: them (``OLI_B4``), so that a name means one band whichever Landsat it comes from.
+LANDSAT_OLI: dict[str, tuple[str, float, float]] = {
+    "coastal": ("OLI_B1", 0.443, 0.016), "blue": ("OLI_B2", 0.482, 0.060), "green": ("OLI_B3", 0.561, 0.057),
+    "red": ("OLI_B4", 0.655, 0.037), "nir08": ("OLI_B5", 0.865, 0.028), "swir16": ("OLI_B6", 1.609, 0.085),
+    "swir22": ("OLI_B7", 2.201, 0.187),
+}  # fmt: skip
+#: Landsat 4-5 TM / 7 ETM+ C2 L2 surface-reflectance bands (LSDS-1618).
+LANDSAT_TM: dict[str, tuple[str, float, float]] = {
+    "blue": ("TM_B1", 0.485, 0.070), "green": ("TM_B2", 0.560, 0.080), "red": ("TM_B3", 0.660, 0.060),
+    "nir08": ("TM_B4", 0.835, 0.130), "swir16": ("TM_B5", 1.650, 0.200), "swir22": ("TM_B7", 2.220, 0.270),
+}  # fmt: skip
+_LANDSAT_META: dict[str, tuple[float, float]] = {n: (w, bw) for n, w, bw in [*LANDSAT_OLI.values(), *LANDSAT_TM.values()]}
+
+
+def landsat_bands(platform: str | None) -> dict[str, tuple[str, float, float]]:
+    """The common-name table of a Landsat platform (OLI for landsat-8 / 9, TM / ETM+ otherwise)."""
+    p = (platform or "").lower()
+    return LANDSAT_TM if any(f"landsat-{n}" in p or f"landsat_{n}" in p for n in "457") else LANDSAT_OLI
+
+
 @dataclass(frozen=True)
 class BandSpec:
     """One band of an item: where it is and how to convert its values."""
@@ -71,6 +98,7 @@ class BandSpec:
     nodata: float | None = None
     unit: str | None = None
     gsd: float | None = None
+    requester_pays: bool = False  # storage:requester_pays (asset or item): read with AWS_REQUEST_PAYER=requester
 
 
 def band_metadata(name: str) -> tuple[float, float, str]:
@@ -81,12 +109,17 @@ def band_metadata(name: str) -> tuple[float, float, str]:
     if n in S2_BANDS:
         w, bw, _ = S2_BANDS[n]
         return w, bw, ""
+    if n in _LANDSAT_META:
+        w, bw = _LANDSAT_META[n]
+        return w, bw, ""
     return math.nan, math.nan, ""
 
 
 def sensor_of(collection: str | None, platform: str | None = None, constellation: str | None = None) -> str | None:
-    """'S2' or 'S1' from a collection id / platform / constellation; None when neither."""
+    """'S2', 'S1' or 'LANDSAT' from a collection id / platform / constellation; None when none of them."""
     text = " ".join(x for x in (collection, platform, constellation) if x).lower().replace(" ", "-")
+    if "landsat" in text:
+        return "LANDSAT"
     if "sentinel-2" in text or "sentinel2" in text or "s2-" in text:
         return "S2"
     if "sentinel-1" in text or "sentinel1" in text or "s1-" in text:
@@ -97,7 +130,21 @@ def sensor_of(collection: str | None, platform: str | None = None, constellation
 def is_optical(collection: str | None) -> bool:
     """Collections whose items carry ``eo:cloud_cover`` (Sentinel-2 L1C / L2A, Landsat, HLS), not SAR."""
     text = (collection or "").lower()
-    return sensor_of(text) == "S2" or "landsat" in text or "hls" in text
+    return sensor_of(text) in {"S2", "LANDSAT"} or "hls" in text
+
+
+def product_level(item: pystac.Item) -> str:
+    """'L1C' (top-of-atmosphere reflectance) or 'L2A' / 'L2' (surface reflectance) of an optical item, from the
+    collection id, ``s2:product_type`` (S2MSI1C / S2MSI2A) or ``landsat:correction`` (L2SP / L2SR); '' for SAR."""
+    text = " ".join(str(x) for x in (item.collection_id, item.properties.get("s2:product_type"), item.id) if x).lower()
+    if sensor_of(item.collection_id, item.properties.get("platform")) == "LANDSAT":
+        corr = str(item.properties.get("landsat:correction", "")).upper()
+        return "L1" if corr.startswith("L1") or "-l1" in text else "L2"
+    if "l1c" in text or "msi1c" in text:
+        return "L1C"
+    if "l2a" in text or "msi2a" in text:
+        return "L2A"
+    return ""
 
 
 def processing_baseline(item: pystac.Item) -> float | None:
@@ -161,6 +208,9 @@ def band_specs(item: pystac.Item, bands: list[str] | tuple[str, ...] | None = No
 
     ``bands`` restricts (and orders) the result; unknown names are simply absent (the caller decides).
     """
+    if sensor_of(item.collection_id, item.properties.get("platform"), item.properties.get("constellation")) == "LANDSAT":
+        out = _requester_pays(item, _landsat_specs(item))
+        return out if bands is None else {b: out[b] for b in bands if b in out}
     specs: dict[str, BandSpec] = {}
     for key, asset in item.assets.items():
         roles = asset.roles or ["data"]
@@ -197,6 +247,58 @@ def band_specs(item: pystac.Item, bands: list[str] | tuple[str, ...] | None = No
             unit=None if r["unit"] is None else str(r["unit"]),
             gsd=None if r["gsd"] is None else float(r["gsd"]),
         )
+    specs = _requester_pays(item, specs)
     if bands is None:
         return specs
     return {b: specs[b] for b in bands if b in specs}
+
+
+def _landsat_specs(item: pystac.Item) -> dict[str, BandSpec]:
+    """Landsat C2 L2 assets: the reflectance bands (``OLI_B<n>`` / ``TM_B<n>``) by common-name key (Earth Search and the Planetary
+    Computer both key them ``red``, ``nir08``...) and ``QA_PIXEL``; scale / offset from ``raster:bands``, else the
+    USGS C2 L2 values (reflectance = DN * 0.0000275 - 0.2, LSDS-1619)."""
+    table = landsat_bands(item.properties.get("platform"))
+    specs: dict[str, BandSpec] = {}
+    for key, asset in item.assets.items():
+        base = key.lower().removesuffix("-cog")
+        r = _raster_fields(asset)
+        if base in {"qa_pixel", "qa"}:
+            specs["QA_PIXEL"] = BandSpec(name="QA_PIXEL", asset_key=key, href=_href(asset), kind="class",
+                                         nodata=None, gsd=None if r["gsd"] is None else float(r["gsd"]))  # fmt: skip
+            continue
+        if base not in table or "data" not in (asset.roles or ["data"]):
+            continue
+        name, wl, bw = table[base]
+        eo = _first(asset.extra_fields.get("eo:bands") or asset.extra_fields.get("bands"))
+        wl = eo.get("center_wavelength", eo.get("eo:center_wavelength", wl))
+        bw = eo.get("full_width_half_max", eo.get("eo:full_width_half_max", bw))
+        specs[name] = BandSpec(
+            name=name, asset_key=key, href=_href(asset), kind="reflectance", wavelength_um=float(wl),
+            bandwidth_um=float(bw), scale=float(r["scale"]) if r["scale"] is not None else 2.75e-05,
+            offset=float(r["offset"]) if r["offset"] is not None else -0.2,
+            nodata=float(r["nodata"]) if r["nodata"] is not None else 0.0,
+            unit=None if r["unit"] is None else str(r["unit"]), gsd=float(r["gsd"]) if r["gsd"] is not None else 30.0,
+        )  # fmt: skip
+    return dict(sorted(specs.items(), key=lambda kv: (kv[1].kind != "reflectance", kv[1].wavelength_um or 0.0)))
+
+
+def asset_requester_pays(item: pystac.Item, asset_key: str | None) -> bool:
+    """Whether reading an asset makes the requester pay: storage extension v1 ``storage:requester_pays`` on the asset
+    or the item, or v2 (what pystac migrates v1 to) ``storage:refs`` of the asset pointing at a
+    ``storage:schemes`` entry with ``requester_pays``; without refs, any requester-pays scheme of the item."""
+    asset = item.assets.get(asset_key) if asset_key else None
+    fields = asset.extra_fields if asset is not None else {}
+    if fields.get("storage:requester_pays") is not None:
+        return bool(fields["storage:requester_pays"])
+    schemes = item.properties.get("storage:schemes") or {}
+    refs = fields.get("storage:refs")
+    if isinstance(refs, list) and refs and isinstance(schemes, dict):
+        return any(isinstance(schemes.get(r), dict) and bool(schemes[r].get("requester_pays")) for r in refs)
+    if item.properties.get("storage:requester_pays") is not None:
+        return bool(item.properties["storage:requester_pays"])
+    return isinstance(schemes, dict) and any(isinstance(v, dict) and v.get("requester_pays") for v in schemes.values())
+
+
+def _requester_pays(item: pystac.Item, specs: dict[str, BandSpec]) -> dict[str, BandSpec]:
+    """Mark the specs whose asset is requester-pays (:func:`asset_requester_pays`)."""
+    return {n: replace(s, requester_pays=True) if asset_requester_pays(item, s.asset_key) else s for n, s in specs.items()}
