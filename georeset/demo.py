@@ -41,7 +41,8 @@ def run_demo(
     timings["gazetteer"] = time.perf_counter() - t
 
     t = step("3/9 harvest OpenStreetMap features")
-    harvest = stages.harvest_osm_stage(ws, pbfs=world.osm_pbfs, max_docs=max_docs or None)
+    harvest = stages.harvest_osm_stage(ws, pbfs=world.osm_pbfs, max_docs=max_docs or None,
+                                       context_m=patch_size * gsd)  # captions describe the patch-sized cell
     timings["harvest"] = time.perf_counter() - t
 
     t = step("4/9 geoparse (spaCy NER + gazetteer)")
