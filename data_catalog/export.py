@@ -31,6 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from georeset.bands import band_metadata
 from georeset.errors import CatalogError
 from georeset.fileio import atomic_write_bytes, sha256_file
 
@@ -72,8 +73,6 @@ ORDER BY pr.pair_id
 
 
 def _band_meta(name: str) -> tuple[float, float, str]:
-    from georeset.pipelines.imagery.bands import band_metadata
-
     return band_metadata(name)
 
 

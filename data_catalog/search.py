@@ -84,7 +84,7 @@ def _run_id_of(con: duckdb.DuckDBPyConnection, checkpoint: Path) -> str:
 
 
 def _patch_row(r: dict[str, Any], data_dir: Path) -> dict[str, Any]:
-    from georeset.pipelines.imagery.bands import band_metadata
+    from georeset.bands import band_metadata
 
     arr = np.load(safe_data_path(data_dir, r["path"]), allow_pickle=False)
     arr = np.ascontiguousarray(np.nan_to_num(arr, nan=0.0), dtype=np.float32)

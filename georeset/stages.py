@@ -315,6 +315,7 @@ def train_stage(
     """Train on the current shard snapshot. A run with the same snapshot/config/steps/seed that already finished is
     reused, so re-running the demo trains nothing new. The run id also covers the config's contents and the
     token-embedding architecture, so a checkpoint made by an older encoder is never reused."""
+    from georeset.bands import BAND_REGISTRY_VERSION
     from georeset.models.config import load_config
     from georeset.models.launch import run_training
     from georeset.models.token_embed import TOKEN_EMBEDDING_VERSION
@@ -324,7 +325,8 @@ def train_stage(
         raise InputError(f"{manifest_path} does not exist", hint="run `georeset export` first")
     manifest = json.loads(manifest_path.read_text())
     snapshot = manifest["snapshot_id"]
-    arch = json.dumps({"config": load_config(config).to_dict(), "tokens": TOKEN_EMBEDDING_VERSION}, sort_keys=True)
+    arch = json.dumps({"config": load_config(config).to_dict(), "tokens": TOKEN_EMBEDDING_VERSION,
+                       "bands": BAND_REGISTRY_VERSION}, sort_keys=True)
     run_id = hashlib.sha1(f"{snapshot}|{config}|{nproc}|{steps}|{seed}|{batch_size}|{arch}".encode()).hexdigest()[:16]
     out = ws.runs_dir / run_id
     summary_path = out / "train_summary.json"

@@ -1,50 +1,32 @@
-"""Band specifications: which asset of a STAC item holds which band, and how to turn its numbers into physics.
+"""STAC assets -> bands: which asset of an item holds which band, and how to turn its numbers into physics.
 
 Works with Earth Search v1 (asset keys are common names: ``red``, ``nir08``...), the Planetary Computer (asset keys
 are band names: ``B04``), the GEO-ReSeT sample world, and STAC 1.1 ``bands`` as well as ``eo:bands`` /
-``raster:bands``.
+``raster:bands``. The physics of a band (wavelength, bandwidth, GSD) comes from the one registry,
+:mod:`georeset.bands`; a catalogue's own ``eo:bands`` centre (Earth Search quotes B02 at 0.49 µm) is used only
+for a band the registry does not know.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import pystac
+
+from georeset.bands import S1_DEFAULT_BANDS, S2_BANDS, S2_DEFAULT_BANDS, SAR_POLARIZATIONS, band_metadata
 
 __all__ = [
     "S2_BANDS",
     "S2_DEFAULT_BANDS",
     "S1_DEFAULT_BANDS",
     "SAR_POLARIZATIONS",
-    "BandSpec",
+    "AssetBand",
     "band_specs",
     "band_metadata",
     "sensor_of",
     "processing_baseline",
 ]
-
-#: Sentinel-2 MSI bands: name -> (central wavelength um, bandwidth um, native GSD m) (ESA S2 MSI user guide, S2A).
-S2_BANDS: dict[str, tuple[float, float, float]] = {
-    "B01": (0.443, 0.027, 60.0),
-    "B02": (0.490, 0.098, 10.0),
-    "B03": (0.560, 0.045, 10.0),
-    "B04": (0.665, 0.038, 10.0),
-    "B05": (0.704, 0.019, 20.0),
-    "B06": (0.740, 0.018, 20.0),
-    "B07": (0.783, 0.028, 20.0),
-    "B08": (0.842, 0.145, 10.0),
-    "B8A": (0.865, 0.033, 20.0),
-    "B09": (0.945, 0.026, 60.0),
-    "B10": (1.375, 0.075, 60.0),
-    "B11": (1.610, 0.143, 20.0),
-    "B12": (2.190, 0.242, 20.0),
-}
-#: The 12 surface-reflectance bands of L2A (no B10), in wavelength order.
-S2_DEFAULT_BANDS: tuple[str, ...] = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12")
-S1_DEFAULT_BANDS: tuple[str, ...] = ("VV", "VH")
-SAR_POLARIZATIONS: frozenset[str] = frozenset({"VV", "VH", "HH", "HV"})
 
 # Earth Search v1 common-name asset keys.
 _ALIASES: dict[str, str] = {
@@ -55,8 +37,8 @@ _ALIASES: dict[str, str] = {
 
 
 @dataclass(frozen=True)
-class BandSpec:
-    """One band of an item: where it is and how to convert its values."""
+class AssetBand:
+    """One band of an item: where it is and how to convert its values (physics from :mod:`georeset.bands`)."""
 
     name: str  # B02, B8A, SCL, VV ...
     asset_key: str
@@ -70,17 +52,6 @@ class BandSpec:
     nodata: float | None = None
     unit: str | None = None
     gsd: float | None = None
-
-
-def band_metadata(name: str) -> tuple[float, float, str]:
-    """(central wavelength um, bandwidth um, polarization) of a band name; NaN wavelengths for SAR."""
-    n = name.upper()
-    if n in SAR_POLARIZATIONS:
-        return math.nan, math.nan, n
-    if n in S2_BANDS:
-        w, bw, _ = S2_BANDS[n]
-        return w, bw, ""
-    return math.nan, math.nan, ""
 
 
 def sensor_of(collection: str | None, platform: str | None = None, constellation: str | None = None) -> str | None:
@@ -149,12 +120,12 @@ def _raster_fields(asset: pystac.Asset) -> dict[str, Any]:
     return out
 
 
-def band_specs(item: pystac.Item, bands: list[str] | tuple[str, ...] | None = None) -> dict[str, BandSpec]:
-    """Map band name -> :class:`BandSpec` for the item's data assets (COG preferred over a ``-jp2`` duplicate).
+def band_specs(item: pystac.Item, bands: list[str] | tuple[str, ...] | None = None) -> dict[str, AssetBand]:
+    """Map band name -> :class:`AssetBand` for the item's data assets (COG preferred over a ``-jp2`` duplicate).
 
     ``bands`` restricts (and orders) the result; unknown names are simply absent (the caller decides).
     """
-    specs: dict[str, BandSpec] = {}
+    specs: dict[str, AssetBand] = {}
     for key, asset in item.assets.items():
         roles = asset.roles or ["data"]
         if "data" not in roles and "reflectance" not in roles:
@@ -173,10 +144,13 @@ def band_specs(item: pystac.Item, bands: list[str] | tuple[str, ...] | None = No
         else:
             table = S2_BANDS.get(name)
             kind = "reflectance"
-            wl = eo.get("center_wavelength", eo.get("eo:center_wavelength", table[0] if table else None))
-            bw = eo.get("full_width_half_max", eo.get("eo:full_width_half_max", table[1] if table else None))
+            if table is not None:  # the registry wins: one definition of each band's physics
+                wl, bw = table[0], table[1]
+            else:
+                wl = eo.get("center_wavelength", eo.get("eo:center_wavelength"))
+                bw = eo.get("full_width_half_max", eo.get("eo:full_width_half_max"))
             pol = ""
-        specs[name] = BandSpec(
+        specs[name] = AssetBand(
             name=name,
             asset_key=key,
             href=_href(asset),

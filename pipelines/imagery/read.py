@@ -39,7 +39,7 @@ from georeset.errors import GeoResetError, InputError
 from georeset.pipelines.imagery.bands import (
     S1_DEFAULT_BANDS,
     S2_DEFAULT_BANDS,
-    BandSpec,
+    AssetBand,
     band_specs,
     processing_baseline,
     sensor_of,
@@ -193,7 +193,7 @@ class DatasetCache:
     def __init__(self, max_open: int = 64, block_cache_bytes: int = BLOCK_CACHE_BYTES) -> None:
         self._open: dict[str, _Source] = {}
         self._budget = _BlockBudget(block_cache_bytes) if block_cache_bytes > 0 else None
-        self._specs: dict[int, tuple[pystac.Item, dict[str, BandSpec]]] = {}
+        self._specs: dict[int, tuple[pystac.Item, dict[str, AssetBand]]] = {}
         self._env: Any = None
         self.max_open = max_open
 
@@ -209,7 +209,7 @@ class DatasetCache:
     def get(self, href: str, sign: Signer | None = None) -> Any:
         return self.source(href, sign).ds
 
-    def specs(self, item: pystac.Item) -> dict[str, BandSpec]:
+    def specs(self, item: pystac.Item) -> dict[str, AssetBand]:
         hit = self._specs.get(id(item))
         if hit is None or hit[0] is not item:
             if len(self._specs) > 4096:
@@ -496,7 +496,7 @@ def _image_coords(info: _Source, crs: str, transform: Affine, size: int) -> tupl
     return line, pixel
 
 
-def sar_calibration(spec: BandSpec, item: pystac.Item, dtype: str) -> str:
+def sar_calibration(spec: AssetBand, item: pystac.Item, dtype: str) -> str:
     """How a SAR band's numbers relate to backscatter:
     - ``db``: already in dB (``raster:bands`` unit dB);
     - ``gamma0_rtc``: radiometrically terrain-corrected gamma0 in linear power (Planetary Computer
@@ -550,14 +550,14 @@ def failure_reason(exc: BaseException) -> str:
     return "read_error"
 
 
-def _open_or_read(spec: BandSpec, fn: Callable[[], np.ndarray]) -> np.ndarray:
+def _open_or_read(spec: AssetBand, fn: Callable[[], np.ndarray]) -> np.ndarray:
     try:
         return fn()
     except (RasterioError, OSError, ValueError) as exc:
         raise AssetReadError(band=spec.name, href=spec.href, reason=failure_reason(exc), detail=str(exc)) from exc
 
 
-def _dataset(spec: BandSpec, cache: DatasetCache | None, sign: Signer | None) -> _Source:
+def _dataset(spec: AssetBand, cache: DatasetCache | None, sign: Signer | None) -> _Source:
     try:
         return cache.source(spec.href, sign) if cache else _Source.of(rasterio.open(sign(spec.href) if sign else spec.href))
     except (RasterioError, OSError, ValueError) as exc:
@@ -568,7 +568,7 @@ def _env(cache: DatasetCache | None) -> Any:
     return nullcontext() if cache is not None and cache.in_env else gdal_env()
 
 
-def _read_scl_spec(spec: BandSpec, crs: str, transform: Affine, size: int, cache: DatasetCache | None,
+def _read_scl_spec(spec: AssetBand, crs: str, transform: Affine, size: int, cache: DatasetCache | None,
                    sign: Signer | None) -> np.ndarray:  # fmt: skip
     src = _dataset(spec, cache, sign)
     try:
@@ -591,7 +591,7 @@ def read_scl(
         return _read_scl_spec(spec, crs, transform, size, cache, sign)
 
 
-def _reflectance_coefficients(spec: BandSpec, item: pystac.Item, dtype: str) -> tuple[float, float]:
+def _reflectance_coefficients(spec: AssetBand, item: pystac.Item, dtype: str) -> tuple[float, float]:
     """(scale, offset) so that reflectance = DN * scale + offset (see the module docstring)."""
     if spec.scale is not None or spec.offset is not None:
         return (spec.scale if spec.scale is not None else 1.0), (spec.offset or 0.0)

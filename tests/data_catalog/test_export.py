@@ -75,7 +75,7 @@ def test_export_contract_split_and_snapshot(tmp_path: Path) -> None:
         if r["sensor"] == "S1":
             assert r["polarizations"] == ["VV", "VH"] and all(np.isnan(r["wavelengths_um"]))
         else:
-            assert r["wavelengths_um"] == [0.49, 0.865] and r["polarizations"] == ["", ""]
+            assert r["wavelengths_um"] == [0.4924, 0.8647] and r["polarizations"] == ["", ""]
     # geographic hold-out: a cell's S1 and S2 samples share the split; test cells are not train cells
     split_of: dict[float, set[str]] = {}
     for r in rows:
