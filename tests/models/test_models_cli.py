@@ -12,13 +12,19 @@ from typing import Any
 import numpy as np
 import pytest
 import rasterio
+import torch
 from rasterio.transform import from_origin
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fake_text import write_fake_text_cache  # noqa: E402
 
+from georeset.bands import BandToleranceWarning, band_metadata
+from georeset.models.checkpoint import load_checkpoint
 from georeset.models.cli import app
+from georeset.models.data import row_to_tokens
+from georeset.models.embed import embed_geotiff
+from georeset.models.tokens import pad_tokens
 from georeset.models.train import train
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "imagery"
@@ -105,6 +111,38 @@ def test_embed_rejects_conflicting_band_description(ckpt: Path, tmp_path: Path) 
     assert res.exit_code == 2 and "B04" in res.output and "--wavelengths" in res.output
     res = runner.invoke(app, ["embed", "--checkpoint", str(tmp_path / "no.pt"), "--image", str(f)])
     assert res.exit_code == 2 and "not found" in res.output
+
+
+def test_embed_accepts_quoted_wavelengths_with_a_warning(ckpt: Path, tmp_path: Path) -> None:
+    """B02 at the commonly quoted 0.49 µm (registry 0.4924) is the registry's B02, with a warning, not an error."""
+    f = _tif(tmp_path / "bgr.tif", np.full((3, 2, 2), 0.1, np.float32), descriptions=["B02", "B03", "B04"])
+    with pytest.warns(BandToleranceWarning, match="B02"):
+        r = embed_geotiff(checkpoint=ckpt, image=f, wavelengths_um=[0.49, 0.56, 0.665])
+    exact = embed_geotiff(checkpoint=ckpt, image=f)
+    assert [b["wavelength_um"] for b in r["bands"]] == [0.4924, 0.5598, 0.6646] and r["mean"] == exact["mean"]
+
+
+def test_train_and_embed_drop_the_same_nodata_and_agree(ckpt: Path, synthetic_manifest: Path, tmp_path: Path
+                                                        ) -> None:
+    """Contract: one image with nodata, through the shard path (row_to_tokens, as training reads it) and through
+    ``model embed`` (a GeoTIFF with a nodata value): same tokens dropped, same embedding."""
+    ck = load_checkpoint(ckpt)
+    rng = np.random.default_rng(3)
+    img = rng.uniform(0.02, 0.3, (3, 5, 5)).astype(np.float32)
+    img[:, 0, :] = -1.0  # the file's nodata value
+    bands = ["B02", "B03", "B04"]
+    shard = img.copy()
+    shard[:, 0, :] = np.nan  # what export writes for nodata
+    row = {"image": shard.tobytes(), "shape": list(shard.shape), "bands": bands, "gsd": 10.0, "datetime": "",
+           "wavelengths_um": [band_metadata(b)[0] for b in bands], "bandwidths_um": [band_metadata(b)[1] for b in bands],
+           "polarizations": ["", "", ""], "sensor": "S2"}
+    tok = row_to_tokens(row, ck.norm, max_tokens=None)
+    assert tok.shape[0] == 3 * 4 * 5
+    with torch.no_grad():
+        m, _ = ck.model.encode_image(*pad_tokens([tok]))
+    f = _tif(tmp_path / "nd.tif", img, descriptions=bands, nodata=-1.0)
+    r = embed_geotiff(checkpoint=ck, image=f, max_tokens=1000)
+    assert r["tokens"] == tok.shape[0] and r["mean"] == pytest.approx(m[0].tolist(), abs=1e-5)
 
 
 @pytest.mark.shared
