@@ -89,9 +89,9 @@ def test_truncated_cog_and_missing_file_recorded_with_reason(tmp_path: Path) -> 
 def test_nodata_is_saved_as_nan_never_as_a_value(stac_url: str, tmp_path: Path) -> None:
     con = open_catalog(":memory:")
     _fetch(con, stac_url, tmp_path, [point(0.999, 0.5)])  # the scenes end inside the patch
-    rows = con.execute("SELECT path, nodata_fraction, bands FROM patches").fetchall()
+    rows = con.execute("SELECT path, nodata_fraction FROM patches").fetchall()
     assert rows
-    for path, nodata_fraction, bands in rows:
+    for path, nodata_fraction in rows:
         arr = np.load(tmp_path / "data" / path)
         nodata_px = np.isnan(arr).any(axis=0)
         assert nodata_fraction > 0.2 and nodata_px.mean() == pytest.approx(nodata_fraction)
