@@ -437,8 +437,11 @@ def train_partition(
     base = {"run_id": run_id, "snapshot_id": current, "checkpoint": str(ckpt), "manifest": str(manifest),
             "config": {"config": config, "nproc": nproc, "nnodes": nnodes, "steps": steps, "seed": seed,
                        "batch_size": batch_size}}
-    if summary_path.is_file() and ckpt.is_file():
-        return {**base, "reused": True, "summary": json.loads(summary_path.read_text())}
+    from georeset.models.launch import finished_run
+
+    done = finished_run(out, steps=steps)  # an interrupted attempt's checkpoint is resumed, never reused
+    if done is not None:
+        return {**base, "reused": True, "summary": done}
     extra = ("--seed", str(seed))
     if launcher is None:
         if nnodes != 1:

@@ -311,13 +311,16 @@ def _code_version() -> str:
 
 def train_stage(
     ws: Workspace, *, config: str = "tiny", nproc: int = 2, steps: int = 60, seed: int = 0, batch_size: int = 16,
+    resume: bool = True, save_every: int | None = None, lr: float | None = None,
 ) -> dict[str, Any]:
     """Train on the current shard snapshot. A run with the same snapshot/config/steps/seed that already finished is
     reused, so re-running the demo trains nothing new. The run id also covers the config's contents and the
-    token-embedding architecture, so a checkpoint made by an older encoder is never reused."""
+    token-embedding architecture, so a checkpoint made by an older encoder is never reused. An interrupted or
+    failed attempt is recorded in ``runs`` with its status and, with ``resume``, continued from its last checkpoint
+    (see :mod:`georeset.models.launch`)."""
     from georeset.bands import BAND_REGISTRY_VERSION
     from georeset.models.config import load_config
-    from georeset.models.launch import run_training
+    from georeset.models.launch import TrainingError, TrainingInterrupted, finished_run, run_training
     from georeset.models.token_embed import TOKEN_EMBEDDING_VERSION
 
     manifest_path = ws.shards_dir / "manifest.json"
@@ -327,18 +330,26 @@ def train_stage(
     snapshot = manifest["snapshot_id"]
     arch = json.dumps({"config": load_config(config).to_dict(), "tokens": TOKEN_EMBEDDING_VERSION,
                        "bands": BAND_REGISTRY_VERSION}, sort_keys=True)
-    run_id = hashlib.sha1(f"{snapshot}|{config}|{nproc}|{steps}|{seed}|{batch_size}|{arch}".encode()).hexdigest()[:16]
+    lr_key = f"|lr={lr!r}" if lr is not None else ""
+    run_id = hashlib.sha1(f"{snapshot}|{config}|{nproc}|{steps}|{seed}|{batch_size}|{arch}{lr_key}".encode()
+                          ).hexdigest()[:16]
     out = ws.runs_dir / run_id
-    summary_path = out / "train_summary.json"
-    if summary_path.exists() and (out / "checkpoint.pt").exists():
-        summary = json.loads(summary_path.read_text())
-        return {"run_id": run_id, "reused": True, "checkpoint": str(out / "checkpoint.pt"), **summary}
-    cfg = {"config": config, "nproc": nproc, "steps": steps, "seed": seed, "batch_size": batch_size}
+    done = finished_run(out, steps=steps)
+    if done is not None:
+        return {"run_id": run_id, "reused": True, "checkpoint": str(out / "checkpoint.pt"), **done}
+    cfg = {"config": config, "nproc": nproc, "steps": steps, "seed": seed, "batch_size": batch_size, "lr": lr}
     started = _now()
-    summary = run_training(
-        manifest=manifest_path, out=out, config=config, nproc=nproc, steps=steps, batch_size=batch_size,
-        extra_args=("--seed", str(seed)),
-    )
+    try:
+        summary = run_training(
+            manifest=manifest_path, out=out, config=config, nproc=nproc, steps=steps, batch_size=batch_size,
+            extra_args=("--seed", str(seed)), resume=resume, save_every=save_every, lr=lr,
+        )
+    except (TrainingError, KeyboardInterrupt) as exc:
+        status = "interrupted" if isinstance(exc, TrainingInterrupted | KeyboardInterrupt) else "failed"
+        _record_run(ws, run_id=run_id, snapshot=snapshot, cfg=cfg, started=started, status=status,
+                    metrics={"error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__},
+                    checkpoint=out / "checkpoint.pt")
+        raise
     _record_run(ws, run_id=run_id, snapshot=snapshot, cfg=cfg, started=started, metrics=summary,
                 checkpoint=out / "checkpoint.pt")
     return {"run_id": run_id, "reused": False, "checkpoint": str(out / "checkpoint.pt"), **summary}
@@ -346,16 +357,17 @@ def train_stage(
 
 def _record_run(
     ws: Workspace, *, run_id: str, snapshot: str, cfg: dict[str, Any], started: dt.datetime, metrics: dict[str, Any],
-    checkpoint: Path,
+    checkpoint: Path, status: str = "finished",
 ) -> None:
     con = _con(ws)
     try:
         con.execute(
             "INSERT INTO runs (run_id, kind, snapshot_id, config, code_version, started_at, finished_at, status, "
-            "metrics, checkpoint) VALUES (?, 'train', ?, ?, ?, ?, ?, 'finished', ?, ?) "
-            "ON CONFLICT (run_id) DO UPDATE SET metrics = excluded.metrics, finished_at = excluded.finished_at",
-            [run_id, snapshot, json.dumps(cfg), _code_version(), started, _now(), json.dumps(metrics, default=str),
-             str(checkpoint)],
+            "metrics, checkpoint) VALUES (?, 'train', ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (run_id) DO UPDATE SET metrics = excluded.metrics, finished_at = excluded.finished_at, "
+            "status = excluded.status",
+            [run_id, snapshot, json.dumps(cfg), _code_version(), started, _now(), status,
+             json.dumps(metrics, default=str), str(checkpoint)],
         )
         _publish(ws, con)
     finally:
