@@ -13,6 +13,10 @@ are taken in the order of sha256("<seed>:<block>") into ``test`` until at least 
 are test (at least one block stays ``train``). All patches of a block (S1 and S2) share its split, so test places
 are spatially separate from train places at block granularity.
 
+Balance (no patch dominates training): at most ``max_pairs_per_patch`` pairs per patch are exported, the highest
+``weight`` first (documents whose own point lies in the patch before toponym pairs), ties in the order of
+sha256("<seed>:<pair_id>"); the catalogue keeps every pair. ``None`` exports all.
+
 Crash safety: the old ``manifest.json`` is removed first, shards are written to temp files and renamed, and the
 new manifest is written last (temp + rename). A reader that finds a manifest finds complete shards.
 ``snapshot_id`` = sha256 over the sorted content hashes of the exported pairs, patches and documents; re-exporting
@@ -40,9 +44,11 @@ from georeset.bands import band_metadata
 from georeset.errors import CatalogError
 from georeset.fileio import atomic_write_bytes, sha256_file
 
-__all__ = ["SHARD_FORMAT", "SHARD_SCHEMA", "export_shards", "masked_nodata", "snapshot_id_of", "split_blocks"]
+__all__ = ["MAX_PAIRS_PER_PATCH", "SHARD_FORMAT", "SHARD_SCHEMA", "cap_per_patch", "export_shards", "masked_nodata",
+           "snapshot_id_of", "split_blocks"]
 
 SHARD_FORMAT = "georeset-shards/1"
+MAX_PAIRS_PER_PATCH = 16
 SHARD_SCHEMA = pa.schema(
     [
         ("sample_id", pa.string()),
@@ -66,7 +72,7 @@ SHARD_SCHEMA = pa.schema(
 )
 
 _QUERY = """
-SELECT pr.pair_id, pr.doc_id, pr.patch_id, d.text, p.lon, p.lat, p.sensor, p.gsd, p.datetime, p.bands,
+SELECT pr.pair_id, pr.doc_id, pr.patch_id, coalesce(pr.weight, pr.score) AS weight, d.text, p.lon, p.lat, p.sensor, p.gsd, p.datetime, p.bands,
        p.size, p.path, p.checksum, coalesce(s.simulated, false) AS simulated,
        pr.content_hash AS pair_hash, p.content_hash AS patch_hash, d.content_hash AS doc_hash
 FROM pairs pr
@@ -88,6 +94,21 @@ def snapshot_id_of(rows: list[dict[str, Any]]) -> str:
         | {f"doc:{r['doc_hash']}" for r in rows}
     )
     return hashlib.sha256("\n".join(hashes).encode()).hexdigest()
+
+
+def cap_per_patch(rows: list[dict[str, Any]], cap: int | None, *, seed: int = 0) -> list[dict[str, Any]]:
+    """At most ``cap`` rows per ``patch_id``: highest ``weight`` first, ties by sha256("<seed>:<pair_id>")."""
+    if cap is None:
+        return rows
+    by_patch: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_patch[r["patch_id"]].append(r)
+    keep: set[str] = set()
+    for group in by_patch.values():
+        group.sort(key=lambda r: (-float(r.get("weight") or 0.0),
+                                  hashlib.sha256(f"{seed}:{r['pair_id']}".encode()).hexdigest()))
+        keep.update(r["pair_id"] for r in group[:cap])
+    return [r for r in rows if r["pair_id"] in keep]
 
 
 def _block(lon: float, lat: float, block_deg: float) -> str:
@@ -177,20 +198,24 @@ def export_shards(
     test_fraction: float = 0.2,
     seed: int = 0,
     block_deg: float = 0.02,
+    max_pairs_per_patch: int | None = MAX_PAIRS_PER_PATCH,
 ) -> dict[str, Any]:
     """Write ``shard-NNNNN.parquet`` files and ``manifest.json`` under ``out_dir``; returns the manifest."""
-    if rows_per_shard < 1 or not 0 <= test_fraction < 1:
-        raise CatalogError(f"bad export settings rows_per_shard={rows_per_shard} test_fraction={test_fraction}")
+    if rows_per_shard < 1 or not 0 <= test_fraction < 1 or (max_pairs_per_patch is not None and max_pairs_per_patch < 1):
+        raise CatalogError(f"bad export settings rows_per_shard={rows_per_shard} test_fraction={test_fraction} "
+                           f"max_pairs_per_patch={max_pairs_per_patch}")
     out_dir, data_dir = Path(out_dir), Path(data_dir)
     cur = con.execute(_QUERY)
     cols = [c[0] for c in cur.description]
     rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
     if not rows:
         raise CatalogError("no pairs to export", hint="run the imagery and pairing stages (and merge) first")
+    rows = cap_per_patch(rows, max_pairs_per_patch, seed=seed)
     snapshot_id = snapshot_id_of(rows)
     split_rule = (
         f"geographic block hold-out: patch centres binned into {block_deg:g} deg lon/lat blocks; blocks taken in "
         f"order of sha256('{seed}:<block>') into 'test' until >= {test_fraction:g} of pairs; the rest 'train'"
+        + (f"; at most {max_pairs_per_patch} pairs per patch, highest weight first" if max_pairs_per_patch else "")
     )
     manifest_path = out_dir / "manifest.json"
     reused = _reusable(manifest_path, snapshot_id, split_rule, rows_per_shard)

@@ -293,14 +293,32 @@ def imagery_fetch(
     gsd: Annotated[float, typer.Option(help="Output ground sampling distance in metres.")] = 10.0,
     size: Annotated[int, typer.Option(help="Patch size in pixels.")] = 32,
     max_cells: Annotated[int, typer.Option(help="Cap on patch locations.")] = 400,
+    collections: Annotated[str, typer.Option(
+        help="Collections to search, comma-separated (e.g. sentinel-1-rtc,sentinel-2-l2a on the Planetary Computer).",
+    )] = "sentinel-2-l2a,sentinel-1-grd",
+    sign: Annotated[str | None, typer.Option(
+        help="Sign hrefs at read time: 'planetary-computer' (SAS tokens; the catalogue keeps unsigned hrefs).",
+    )] = None,
+    max_cloud: Annotated[float | None, typer.Option(
+        help="Search optical items with eo:cloud_cover <= this (%); sent to the API per optical collection.",
+    )] = None,
+    min_clear: Annotated[float, typer.Option(
+        help="Keep a patch only if this share of its pixels is a clear view (0..1; SAR: valid pixels).",
+    )] = 0.5,
+    sortby: Annotated[str | None, typer.Option(help="Search order, e.g. '-eo:cloud_cover,datetime'.")] = None,
+    max_items: Annotated[int, typer.Option(help="Stop each search after this many items (warns when reached).")] = 500,
 ) -> None:
     """Fetch Sentinel-2 and Sentinel-1 patches around the documents' locations from a STAC API."""
+    from georeset.pipelines.imagery.fetch_options import fetch_options
     from georeset.stages import imagery_stage
     from georeset.workspace import Workspace
 
     try:
+        colls, opts = fetch_options(collections=collections, sign=sign, max_cloud=max_cloud, min_clear=min_clear,
+                                    sortby=sortby, max_items=max_items, datetime=datetime_range)  # fmt: skip
         r = imagery_stage(
-            Workspace.at(workdir), stac_url=stac_url, datetime=datetime_range, gsd=gsd, size=size, max_cells=max_cells
+            Workspace.at(workdir), stac_url=stac_url, datetime=datetime_range, gsd=gsd, size=size, max_cells=max_cells,
+            collections=colls, **opts,
         )
     except GeoResetError as exc:
         fail(exc)

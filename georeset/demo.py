@@ -88,7 +88,8 @@ def run_demo(
         "train_reused": tr["reused"],
         "final_loss": tr.get("final_loss"),
         "recall": {k: v for k, v in ev.items() if k.startswith(("t2i", "i2t", "text_to", "image_to"))},
-        "zero_shot": {k: ev["zero_shot"][k] for k in ("accuracy", "majority_baseline", "chance", "n_labelled")
+        "zero_shot": {k: ev["zero_shot"][k] for k in ("accuracy", "majority_baseline", "chance", "n_labelled",
+                                                      "balanced_accuracy", "per_template")
                       if k in ev.get("zero_shot", {})},
         "seconds": {k: round(v, 1) for k, v in timings.items()},
         "embeddings": idx["embeddings"],

@@ -3,8 +3,9 @@ and a scratch catalogue, and returns one summary (faults injected, runs, rows lo
 
 Scenarios (each reuses the project's own clients and stages):
 
-``mediawiki_transient``  429 with ``Retry-After``, 500, 503 and a timeout on the first calls of a MediaWiki replay
-                         server; ``harvest_wikipedia`` must retry and return every page.
+``mediawiki_transient``  429 with ``Retry-After``, 500, 503, a timeout, a ``maxlag`` error and a 502 on the first calls
+                         of a MediaWiki replay server; ``harvest_wikipedia`` (wikipedia-api underneath) must retry
+                         each one and return every page.
 ``mediawiki_bad_json``   truncated and invalid (HTML) JSON answered with HTTP 200; the client retries a truncated JSON
                          body itself and reports an HTML page as ``ServiceUnavailableError`` (a wrong endpoint), the
                          stage is re-run and must then stage every page, with nothing half-written in between.
@@ -103,7 +104,8 @@ class _FaultServer:
 class MediaWikiFaultServer(_FaultServer):
     """``api.php`` serving ``n_pages`` geotagged pages.
 
-    A fault is ``("status", code, headers)``, ``("body", text)`` (HTTP 200 with a broken body) or
+    A fault is ``("status", code, headers)``, ``("body", text)`` (HTTP 200 with a broken body),
+    ``("api_error", code, headers)`` (HTTP 200 with a MediaWiki ``error`` object, e.g. ``maxlag``) or
     ``("sleep", seconds)`` (answers late, after the client's timeout).
     """
 
@@ -152,6 +154,9 @@ class MediaWikiFaultServer(_FaultServer):
                     status, headers, body = fault[1], {**headers, **fault[2]}, '{"error": "injected"}'
                 elif fault is not None and fault[0] == "body":
                     body = fault[1]
+                elif fault is not None and fault[0] == "api_error":  # HTTP 200 with an error object (maxlag ...)
+                    headers = {**headers, **fault[2]}
+                    body = json.dumps({"error": {"code": fault[1], "info": f"{fault[1]} (injected)"}})
                 elif fault is not None and fault[0] == "sleep":
                     time.sleep(fault[1])
                 data = body.encode()
@@ -201,29 +206,29 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _client(url: str, sleeps: list[float]) -> Any:
+def _client(url: str) -> Any:
     from georeset.pipelines.harvest.mediawiki import MediaWikiClient
 
-    return MediaWikiClient(url, user_agent=UA, timeout_s=0.5, max_retries=5, backoff_s=0.01, sleep=sleeps.append)
+    return MediaWikiClient(url, user_agent=UA, timeout_s=0.5, max_retries=8, retry_wait_s=0.01)
 
 
-def _harvest(url: str, sleeps: list[float]) -> list[dict[str, Any]]:
+def _harvest(url: str, client: Any = None) -> list[dict[str, Any]]:
     from georeset.pipelines.harvest.wikipedia import harvest_wikipedia
 
-    return harvest_wikipedia(bbox=BBOX, user_agent=UA, retrieved_at=_now(), client=_client(url, sleeps))
+    return harvest_wikipedia(bbox=BBOX, user_agent=UA, retrieved_at=_now(), client=client or _client(url))
 
 
 # -- scenarios ------------------------------------------------------------------------------------------------------
 def scenario_mediawiki_transient(root: Path) -> dict[str, Any]:
     faults = [("status", 429, {"Retry-After": "0"}), ("status", 500, {}), ("status", 503, {"Retry-After": "0"}),
-              ("sleep", 1.0), ("status", 502, {})]
-    sleeps: list[float] = []
+              ("sleep", 1.0), ("api_error", "maxlag", {"Retry-After": "0"}), ("status", 502, {})]
     with MediaWikiFaultServer(n_pages=12, faults=faults) as srv:
-        rows = _harvest(srv.url, sleeps)
+        client = _client(srv.url)
+        rows = _harvest(srv.url, client)
         injected, expected = srv.injected, srv.n_pages
     return {"faults": injected, "runs": 1, "rows_lost": expected - len({r["doc_id"] for r in rows}),
-            "duplicates": len(rows) - len({r["doc_id"] for r in rows}), "retries_slept": len(sleeps),
-            "ok": len(rows) == expected and len(sleeps) == injected}
+            "duplicates": len(rows) - len({r["doc_id"] for r in rows}), "retries": client.retries,
+            "ok": len(rows) == expected and client.retries == injected}
 
 
 def scenario_mediawiki_bad_json(root: Path) -> dict[str, Any]:
@@ -240,7 +245,7 @@ def scenario_mediawiki_bad_json(root: Path) -> dict[str, Any]:
             for _ in range(4):  # the stage is retried as a whole (what Airflow's task retries do)
                 runs += 1
                 try:
-                    rows = _harvest(srv.url, [])
+                    rows = _harvest(srv.url)
                     break
                 except ServiceUnavailableError as exc:
                     errors.append(exc.message)

@@ -189,12 +189,12 @@ def harvest_wikipedia_stage(
 
     per_lang = {}
     for lg in langs:
-        client = MediaWikiClient(api_url_for(lg, api_url), user_agent=user_agent, min_interval_s=0.1)
-        per_lang[lg] = run_wikipedia_harvest(
-            client=client, area=the_area, lang=lg, retrieved_at=when, sink=sink,
-            state_dir=ws.root / "state" / "wikipedia", radius_m=radius_m, gslimit=gslimit, batch_pages=batch_pages,
-            progress=progress,
-        )
+        with MediaWikiClient(api_url_for(lg, api_url), user_agent=user_agent, lang=lg, min_interval_s=0.1) as client:
+            per_lang[lg] = run_wikipedia_harvest(
+                client=client, area=the_area, lang=lg, retrieved_at=when, sink=sink,
+                state_dir=ws.root / "state" / "wikipedia", radius_m=radius_m, gslimit=gslimit,
+                batch_pages=batch_pages, progress=progress,
+            )
     merged = merge_tables(ws, ["documents"])
     staged = sum(int(v["rows_staged_now"]) for v in per_lang.values())
     return {"staged": staged, **merged["documents"], "langs": per_lang}
@@ -235,8 +235,9 @@ def geoparse_stage(ws: Workspace, *, batch_size: int = 64, progress: bool = True
 
 def imagery_stage(
     ws: Workspace, *, stac_url: str, datetime: str, gsd: float = 10.0, size: int = 32, max_cells: int = 400,
-    collections: Sequence[str] = ("sentinel-2-l2a", "sentinel-1-grd"), progress: bool = True,
+    collections: Sequence[str] = ("sentinel-2-l2a", "sentinel-1-grd"), progress: bool = True, **fetch_options: Any,
 ) -> dict[str, Any]:
+    """``fetch_options`` go to :func:`~georeset.pipelines.imagery.fetch_patches` as they are (sign, max_cloud, ...)."""
     from georeset.pipelines.imagery import fetch_patches, grid_cells
 
     con = _con(ws)
@@ -250,11 +251,11 @@ def imagery_stage(
         cells = cells[:max_cells] if max_cells else cells
         res = fetch_patches(
             con, stac_url=stac_url, locations=cells, collections=list(collections), datetime=datetime,
-            staging_dir=ws.staging_dir, data_dir=ws.data_dir, gsd=gsd, size=size, progress=progress,
+            staging_dir=ws.staging_dir, data_dir=ws.data_dir, gsd=gsd, size=size, progress=progress, **fetch_options,
         )
         merged = merge_tables(ws, ["scenes", "patches"], con)
         return {"cells": len(cells), "failed": res.failed, "scenes": merged["scenes"]["total"],
-                "patches": merged["patches"]["total"]}
+                "patches": merged["patches"]["total"], "below_min_clear": res.below_min_clear}
     finally:
         con.close()
 

@@ -15,6 +15,19 @@ over *distinct* items:
 queries), printed beside it because sample-world galleries are small. Similarity is the cosine of the means.
 Images are tokenised with the checkpoint's ``eval_max_tokens`` budget and a fixed seed, so results repeat.
 
+Honest baselines (:func:`text_blind_recall_at_k`, :func:`macro_recall_at_k`)
+---------------------------------------------------------------------------
+Beside chance, each direction reports ``text_blind@k``: the recall of one *fixed* ranking shared by every query,
+the gallery sorted by popularity (the number of distinct positives an item has in the evaluated split, ties by
+gallery order). It needs no text and no pixels; a model that does not beat it has learnt nothing about content.
+Because documents cluster on a few patches, ``macro_recall@k`` averages per patch *location* (patches with the
+same centre, e.g. the S2 and S1 views of a cell, are one location): text -> image first averages the hits of the
+documents paired with a location, image -> text the hits of the patches at it; then the locations are averaged
+with equal weight. ``macro_text_blind@k`` is the same for the popularity ranking.
+
+Zero-shot land cover uses several prompt templates (``ZERO_SHOT_TEMPLATES``): one figure per template and the
+ensemble (mean of the templates' normalised prompt embeddings per class), which is the headline ``accuracy``.
+
 Robustness (:func:`robustness`)
 -------------------------------
 The same recall on modified test inputs, and its drop from the unmodified (``full``) figures:
@@ -46,7 +59,15 @@ from georeset.models.data import load_split, read_manifest, row_image, row_to_to
 from georeset.models.text_encoder import TEXT_CACHE
 from georeset.models.tokens import pad_tokens
 
-__all__ = ["recall_at_k", "chance_recall_at_k", "evaluate", "robustness", "ROBUSTNESS_VARIANTS", "main"]
+__all__ = ["recall_at_k", "chance_recall_at_k", "text_blind_recall_at_k", "macro_recall_at_k", "evaluate",
+           "robustness", "ROBUSTNESS_VARIANTS", "ZERO_SHOT_TEMPLATES", "main"]
+
+ZERO_SHOT_TEMPLATES: tuple[str, ...] = (
+    "a satellite image of {}",
+    "an aerial view of {}",
+    "From above: mostly {}.",  # the style of the OSM captions' ground sentence (pipelines/harvest/captions.py)
+    "mostly {}",
+)
 
 RowFn = Callable[[dict[str, Any]], dict[str, Any] | None]
 
@@ -70,6 +91,55 @@ def chance_recall_at_k(gallery: int, positives: Sequence[set[int]], ks: Sequence
         vals = [1.0 - math.comb(gallery - len(p), kk) / math.comb(gallery, kk) for p in positives]
         out[k] = float(np.mean(vals))
     return out
+
+
+def _hits(sim: torch.Tensor, positives: Sequence[set[int]], k: int) -> list[bool]:
+    top = sim.topk(min(k, sim.shape[1]), dim=1).indices.tolist()
+    return [bool(pos.intersection(row)) for row, pos in zip(top, positives, strict=True)]
+
+
+def popularity_scores(positives: Sequence[set[int]], gallery: int) -> torch.Tensor:
+    """``[Q, G]`` scores of the text-blind ranking: every query ranks the gallery by the number of queries it is a
+    positive of (ties: earlier gallery items first)."""
+    pop = torch.zeros(gallery, dtype=torch.float64)
+    for pos in positives:
+        for g in pos:
+            pop[g] += 1.0
+    score = pop - torch.arange(gallery, dtype=torch.float64) * 1e-6  # stable tie break
+    return score.unsqueeze(0).expand(len(positives), gallery)
+
+
+def text_blind_recall_at_k(positives: Sequence[set[int]], gallery: int, ks: Sequence[int]) -> dict[int, float]:
+    """Recall@k of the popularity ranking, the same for every query (see the module docstring)."""
+    return recall_at_k(popularity_scores(positives, gallery), positives, ks)
+
+
+def macro_recall_at_k(sim: torch.Tensor, positives: Sequence[set[int]], groups: Sequence[Sequence[str]],
+                      ks: Sequence[int]) -> dict[int, float]:
+    """Recall@k averaged per group (location) with equal weight: a query counts towards every group it belongs
+    to (``groups[q]``), each group's recall is the mean hit of its queries."""
+    out = {}
+    for k in ks:
+        by_group: dict[str, list[bool]] = {}
+        for hit, gs in zip(_hits(sim, positives, k), groups, strict=True):
+            for g in set(gs):
+                by_group.setdefault(g, []).append(hit)
+        out[k] = float(np.mean([np.mean(v) for v in by_group.values()])) if by_group else 0.0
+    return out
+
+
+def _zero_shot(model: Any, img_means: torch.Tensor, labels: list[int | None]) -> dict[str, Any]:
+    from georeset.models.zeroshot import class_prompts, zero_shot_scores
+
+    per_template, prompts = {}, []
+    for t in ZERO_SHOT_TEMPLATES:
+        pm = F.normalize(model.encode_text(class_prompts(t))[0].float().cpu(), dim=-1)
+        prompts.append(pm)
+        per_template[t] = zero_shot_scores(img_means, pm, labels, template=t)["accuracy"]
+    ens = zero_shot_scores(img_means, torch.stack(prompts).mean(0), labels, template=" | ".join(ZERO_SHOT_TEMPLATES))
+    accs = [a for a in per_template.values() if a is not None]
+    return {**ens, "per_template": per_template, "best_template_accuracy": max(accs) if accs else None,
+            "mean_template_accuracy": float(np.mean(accs)) if accs else None}
 
 
 @torch.no_grad()
@@ -124,21 +194,29 @@ def evaluate(*, checkpoint: Path, manifest: Path, split: str = "test", ks: Seque
     txt = F.normalize(torch.cat(txt_means), dim=-1)
     sim = txt @ img.t()
 
-    def block(s: torch.Tensor, pos: list[set[int]], gallery: int) -> dict[str, Any]:
-        rec, ch = recall_at_k(s, pos, ks), chance_recall_at_k(gallery, pos, ks)
-        return {"n_queries": len(pos), "gallery": gallery, **{f"recall@{k}": rec[k] for k in ks},
-                **{f"chance@{k}": ch[k] for k in ks}}
+    loc = {p: f"{float(patch_rows[p]['lon']):.6f},{float(patch_rows[p]['lat']):.6f}" for p in pids}
+    t2i_groups = [[loc[pids[g]] for g in pos] for pos in t2i_pos]
+    i2t_groups = [[loc[p]] for p in pids]
 
-    t2i = block(sim, t2i_pos, len(pids))
-    i2t = block(sim.t(), i2t_pos, len(dids))
+    def block(s: torch.Tensor, pos: list[set[int]], gallery: int, groups: list[list[str]]) -> dict[str, Any]:
+        rec, ch = recall_at_k(s, pos, ks), chance_recall_at_k(gallery, pos, ks)
+        blind = text_blind_recall_at_k(pos, gallery, ks)
+        macro = macro_recall_at_k(s, pos, groups, ks)
+        macro_blind = macro_recall_at_k(popularity_scores(pos, gallery), pos, groups, ks)
+        return {"n_queries": len(pos), "gallery": gallery, "n_locations": len({g for gs in groups for g in gs}),
+                **{f"recall@{k}": rec[k] for k in ks}, **{f"chance@{k}": ch[k] for k in ks},
+                **{f"text_blind@{k}": blind[k] for k in ks}, **{f"macro_recall@{k}": macro[k] for k in ks},
+                **{f"macro_text_blind@{k}": macro_blind[k] for k in ks}}
+
+    t2i = block(sim, t2i_pos, len(pids), t2i_groups)
+    i2t = block(sim.t(), i2t_pos, len(dids), i2t_groups)
     extra: dict[str, Any] = {}
     if world is not None:
-        from georeset.models.zeroshot import LandCoverLabeler, class_prompts, zero_shot_scores
+        from georeset.models.zeroshot import LandCoverLabeler
 
         labeler = LandCoverLabeler(Path(world))
         labels = [labeler.label_row(patch_rows[p]) for p in pids]
-        prompt_means = model.encode_text(class_prompts())[0].float().cpu()
-        extra["zero_shot"] = {**zero_shot_scores(torch.cat(img_means), prompt_means, labels), "world": str(world)}
+        extra["zero_shot"] = {**_zero_shot(model, torch.cat(img_means), labels), "world": str(world)}
     return {
         "split": split, "n_pairs": len(rows), "n_patches": len(pids), "n_docs": len(dids),
         "n_queries": {"text_to_image": t2i["n_queries"], "image_to_text": i2t["n_queries"]},

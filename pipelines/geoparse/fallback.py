@@ -8,7 +8,14 @@ from collections.abc import Sequence
 import numpy as np
 
 from georeset.pipelines.geoparse.candidates import Candidate
-from georeset.pipelines.geoparse.ranking import LEVEL, DocContext, Ranked, contains, haversine_km
+from georeset.pipelines.geoparse.ranking import (
+    LEVEL,
+    DocContext,
+    Ranked,
+    contains,
+    haversine_km,
+    haversine_matrix,
+)
 
 __all__ = ["FOCUS_KM", "FOCUS_MIN_SUPPORT", "FOCUS_REPLACE_BELOW", "FOCUS_SCORE", "fall_back_to_container",
            "fall_back_to_focus"]
@@ -34,36 +41,55 @@ def fall_back_to_focus(best: list[Ranked | None], keys: Sequence[str], ctx: DocC
     other place in the text, a prominent candidate (a capital, country, division, or >= 100,000 people) is kept."""
     if all(b is not None and b.score >= FOCUS_REPLACE_BELOW for b in best):
         return best
+    # One point per name (mentions of a name are resolved alike), votes computed once: a name's vote for a centre
+    # leaves out its own contribution, so a weak name is never its own support (cost: names^2 per window).
+    first: dict[str, int] = {}
+    count: dict[str, int] = {}  # a name written n times weighs n times
+    for i, (k, b) in enumerate(zip(keys, best, strict=True)):
+        if b is not None and b.score >= 0.1 and b.candidate.feature_code not in ("PCLI", "CONT") \
+                and not b.candidate.place_id.startswith("focus:"):
+            first.setdefault(k, i)
+            count[k] = count.get(k, 0) + 1
     pts: list[tuple[str, float, float, float, str]] = [  # (key, lon, lat, weight, name)
-        (k, float(b.candidate.lon), float(b.candidate.lat), b.score, b.candidate.name)  # type: ignore[arg-type]
-        for k, b in zip(keys, best, strict=True) if b is not None and b.score >= 0.1
-        and b.candidate.feature_code not in ("PCLI", "CONT") and not b.candidate.place_id.startswith("focus:")]
+        (k, float(best[i].candidate.lon), float(best[i].candidate.lat), best[i].score,  # type: ignore[union-attr,arg-type]
+         best[i].candidate.name) for k, i in first.items()]  # type: ignore[union-attr]
+    if pts:
+        lons, lats = np.array([p[1] for p in pts]), np.array([p[2] for p in pts])
+        close = haversine_matrix(lons, lats, lons, lats) <= FOCUS_KM
+        mult = np.array([count[p[0]] for p in pts], dtype=float)
+        wts = np.array([p[3] for p in pts]) * mult
+        votes = close @ wts
     own_point = ctx.lon is not None and ctx.lat is not None
     out = list(best)
+    placed: dict[str, tuple[float, float, str, int]] = {}
     for i, k in enumerate(keys):
         weak = out[i]
         if weak is not None and (weak.score >= FOCUS_REPLACE_BELOW or weak.candidate.place_id.startswith("focus:")):
             continue
-        members: list[tuple[str, float, float, float, str]] = []
+        n_members = 0
         if own_point:
             lon, lat = float(ctx.lon), float(ctx.lat)  # type: ignore[arg-type]
             where = "the document's point"
+        elif k in placed:
+            lon, lat, where, n_members = placed[k]
         else:
-            use = [p for p in pts if p[0] != k]
-            if not use:
+            mine = np.array([p[0] == k for p in pts], dtype=bool)
+            if not pts or mine.all():
                 continue
-            votes = [sum(q[3] for q in use if haversine_km(p[1], p[2], q[1], q[2]) <= FOCUS_KM) for p in use]
-            centre = use[int(np.argmax(votes))]
-            members = [q for q in use if haversine_km(centre[1], centre[2], q[1], q[2]) <= FOCUS_KM]
-            tot = sum(q[3] for q in members)
-            lon = sum(q[1] * q[3] for q in members) / tot
-            lat = sum(q[2] * q[3] for q in members) / tot
-            where = f"the focus of the text's other places ({len(members)} near {centre[4]})"
+            v = np.where(mine, -np.inf, votes - (close[:, mine] @ wts[mine] if mine.any() else 0.0))
+            c = int(np.argmax(v))
+            members = close[c] & ~mine
+            tot = float(wts[members].sum())
+            lon = float((lons[members] * wts[members]).sum() / tot)
+            lat = float((lats[members] * wts[members]).sum() / tot)
+            n_members = int(mult[members].sum())
+            where = f"the focus of the text's other places ({n_members} near {pts[c][4]})"
+            placed[k] = (lon, lat, where, n_members)
         if weak is not None:
             wc = weak.candidate
             if FOCUS_OUTSIDE_NAMED_ONLY and (not ctx.countries or wc.country_code in ctx.countries):
                 continue  # only a namesake outside every country the text names is overruled
-            if own_point or (len(members) < FOCUS_MIN_SUPPORT and (wc.population >= 100_000 or wc.feature_code in (
+            if own_point or (n_members < FOCUS_MIN_SUPPORT and (wc.population >= 100_000 or wc.feature_code in (
                     "PPLC", "PCLI", "ADM1", "CONT"))):
                 continue  # one other place ("from Helsinki to Paris") is too little to overrule a prominent place
             if haversine_km(float(wc.lon), float(wc.lat), lon, lat) <= FOCUS_KM:  # type: ignore[arg-type]

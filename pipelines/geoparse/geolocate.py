@@ -11,13 +11,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from georeset.pipelines.geoparse.ranking import haversine_km
+import numpy as np
+
+from georeset.pipelines.geoparse.ranking import haversine_matrix
 
 __all__ = ["CLUSTER_KM", "geolocate"]
 
 CLUSTER_KM = 161.0
 _EXTENT_KM = {"CONT": 3000.0, "PCLI": 800.0, "ADM1": 250.0, "ADM2": 50.0}
 _TOWN_KM = 15.0
+CENTRES = 256
 
 
 def geolocate(toponyms: Sequence[Any]) -> dict[str, float] | None:
@@ -29,20 +32,27 @@ def geolocate(toponyms: Sequence[Any]) -> dict[str, float] | None:
         return None
     fine = [t for t in pts if t.feature_code not in ("PCLI", "CONT")]
     use = fine or pts
-    weights = [max(1e-3, float(t.score or 0.0)) for t in use]
-    best_i, best_w = 0, -1.0
-    for i, a in enumerate(use):
-        w = sum(wb for b, wb in zip(use, weights, strict=True)
-                if haversine_km(a.lon, a.lat, b.lon, b.lat) <= CLUSTER_KM)
-        if w > best_w:
-            best_i, best_w = i, w
-    centre = use[best_i]
-    members = [(t, w) for t, w in zip(use, weights, strict=True)
-               if haversine_km(centre.lon, centre.lat, t.lon, t.lat) <= CLUSTER_KM]
-    tot = sum(w for _, w in members)
-    lon = sum(t.lon * w for t, w in members) / tot
-    lat = sum(t.lat * w for t, w in members) / tot
-    radius = max(haversine_km(lon, lat, t.lon, t.lat) + _EXTENT_KM.get(t.feature_code or "", _TOWN_KM)
-                 for t, _ in members)
+    # One point per distinct place (a name written 500 times is one point of 500 times the weight); the centre is
+    # sought among the CENTRES heaviest points, so the cost is linear in the number of toponyms.
+    merged: dict[tuple[float, float], list[Any]] = {}
+    for t in use:
+        w = max(1e-3, float(t.score or 0.0))
+        m = merged.setdefault((float(t.lon), float(t.lat)), [0.0, _EXTENT_KM.get(t.feature_code or "", _TOWN_KM)])
+        m[0] += w
+        m[1] = max(m[1], _EXTENT_KM.get(t.feature_code or "", _TOWN_KM))
+    lons = np.array([k[0] for k in merged])
+    lats = np.array([k[1] for k in merged])
+    wts = np.array([v[0] for v in merged.values()])
+    ext = np.array([v[1] for v in merged.values()])
+    heads = np.argsort(-wts, kind="stable")[:CENTRES]
+    heads.sort()  # ties go to the point written first, as a scan in text order would
+    close = haversine_matrix(lons[heads], lats[heads], lons, lats) <= CLUSTER_KM
+    votes = close @ wts
+    members = close[int(np.argmax(votes))]
+    tot = float(wts[members].sum())
+    lon = float((lons[members] * wts[members]).sum() / tot)
+    lat = float((lats[members] * wts[members]).sum() / tot)
+    d = haversine_matrix(np.array([lon]), np.array([lat]), lons[members], lats[members])[0]
+    radius = float((d + ext[members]).max())
     return {"lon": round(lon, 5), "lat": round(lat, 5), "radius_km": round(radius, 1),
-            "support": round(tot / sum(weights), 3)}
+            "support": round(tot / float(wts.sum()), 3)}

@@ -13,12 +13,12 @@ per mention, resolved or not (with the reason); :meth:`Geoparser.asserted` says 
 
 from __future__ import annotations
 
+import bisect
 import re
-import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import islice
+from itertools import accumulate, islice
 from typing import Any
 
 from georeset.errors import GeoResetWarning, InputError
@@ -50,7 +50,53 @@ _NOT_PLACES = {
 
 
 class TextTruncatedWarning(GeoResetWarning):
-    """A text longer than the spaCy pipeline's ``max_length`` was truncated before geoparsing."""
+    """Kept for compatibility: long texts are now read in chunks (:func:`text_chunks`), never truncated."""
+
+
+# Texts are read by spaCy in chunks of at most this many characters (cut at a line or sentence end), so a text of
+# any length is geoparsed whole, in memory bounded by the chunk, and chunks of many texts share ``nlp.pipe`` batches.
+CHUNK_CHARS = 20_000
+# The toponyms of a text are resolved jointly in windows of consecutive mentions naming at most this many distinct
+# names: the joint context is pairwise between names, so a window's cost is bounded and a text's cost is linear in
+# its number of mentions (news articles name fewer places than this and are resolved in one window).
+WINDOW_NAMES = 48
+
+
+def text_chunks(text: str, size: int = CHUNK_CHARS) -> list[tuple[int, int]]:
+    """``[start, end)`` pieces covering ``text``, each at most ``size`` characters, cut after a line break, else
+    after a sentence end, else after a space (a word is never cut unless it is longer than ``size / 2``)."""
+    out: list[tuple[int, int]] = []
+    start, n = 0, len(text)
+    while n - start > size:
+        lo, hi = start + size // 2, start + size
+        cut = text.rfind("\n", lo, hi)
+        if cut < 0:
+            ends = [m.start() for m in _SENTENCE_END.finditer(text, lo, hi)]
+            cut = ends[-1] if ends else text.rfind(" ", lo, hi)
+        cut = cut + 1 if cut >= 0 else hi
+        out.append((start, cut))
+        start = cut
+    if start < n or not out:
+        out.append((start, n))
+    return out
+
+
+_SENTENCE_END = re.compile(r"[.!?](?=\s)")
+
+
+def _windows(keys: Sequence[str], max_names: int = WINDOW_NAMES) -> list[tuple[int, int]]:
+    """``[start, end)`` runs of consecutive mentions with at most ``max_names`` distinct keys each."""
+    out: list[tuple[int, int]] = []
+    start = 0
+    seen: set[str] = set()
+    for i, k in enumerate(keys):
+        if k not in seen and len(seen) >= max_names:
+            out.append((start, i))
+            start, seen = i, set()
+        seen.add(k)
+    if start < len(keys):
+        out.append((start, len(keys)))
+    return out
 
 
 @dataclass(frozen=True)
@@ -90,6 +136,61 @@ class _Mention:
     label: str
     key: str
     gazetteer_only: bool
+    cue: str = ""  # the context cue that let a gazetteer match in (see :func:`_cue`), or "repeat"
+
+
+@dataclass(frozen=True)
+class _Gram:
+    """An n-gram to look up: tokens ``[first, last)`` of a chunk, characters ``[start, end)`` of it; ``kind`` is
+    "rescue" (a whole organisation/person entity), a context cue (:func:`_cue`) or ""."""
+
+    first: int
+    last: int
+    start: int
+    end: int
+    kind: str
+
+
+# A word that names people or things from a place rather than the place (demonyms, adjectives).
+_DEMONYM_FORM = re.compile(r"(?:ians?|ans?|ese|ish|ic|ites?|ers?|i|is)$", re.IGNORECASE)
+_HYPHEN_PREFIX = re.compile(r"^([A-Z][A-Za-z.]*[A-Za-z.])-[a-z]")  # "U.S.-led", "Paris-based" (one token)
+_ORG_AFTER = {  # words after a place name at the head of an organisation name: "the Athens Police Department"
+    "police", "sheriff", "sheriffs", "fire", "county", "city", "town", "township", "village", "board", "school",
+    "schools", "high", "middle", "elementary", "public", "health", "hospital", "medical", "court", "council",
+    "chamber", "department", "library", "museum", "airport", "community", "regional", "area", "water", "parks",
+    "transit", "housing", "state", "commission", "authority", "state's", "district", "municipal", "volunteer",
+    "rescue", "emergency", "historical", "planning", "zoning", "economic", "development", "convention", "visitors",
+    "zoo", "port", "harbor", "army", "navy", "national", "general", "municipality", "metropolitan", "metro",
+}
+
+
+def _leading_grams(doc: Any, ent: Any) -> list[_Gram]:
+    """The first one to three capitalised words of an organisation name (after "the") when an institutional word
+    follows them ("the Clarke County Board of Education" -> "Clarke County", "Clarke")."""
+    first = ent.start + (1 if doc[ent.start].lower_ == "the" else 0)
+    out = []
+    for n in range(min(3, ent.end - first - 1), 0, -1):
+        last = first + n
+        if not all(_capitalised(doc[k]) for k in range(first, last)) or doc[last].lower_ not in _ORG_AFTER:
+            continue
+        out.append(_Gram(first, last, doc[first].idx, doc[last - 1].idx + len(doc[last - 1]), "organisation"))
+    return out
+
+
+_DASHES = {"-", "--", "\u2014", "\u2013", ":", "\u2014-", "---"}
+_PARTIES = {"D", "R", "I", "DFL"}
+
+
+def _cue(doc: Any, first: int, last: int) -> str:
+    """The context that makes a capitalised run a place even when it is a small one: a dateline (an upper-case
+    name at the start of a line or sentence, then a dash, colon or comma: "CORSICANA \u2014", "BEIRUT:"), or a
+    legislator's party and home ("R-Florence", "D-W. Va.")."""
+    if first >= 2 and doc[first - 1].text == "-" and doc[first - 2].text in _PARTIES:
+        return "party"
+    if all(doc[k].is_upper for k in range(first, last)) and last < len(doc) and (
+            doc[last].text in _DASHES or doc[last].text == ",") and _sentence_initial(doc, first):
+        return "dateline"
+    return ""
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
@@ -203,7 +304,8 @@ class Geoparser:
     def __init__(self, index: CandidateIndex, *, nlp: Any = None, model: str = DEFAULT_MODEL,
                  labels: Sequence[str] = PLACE_LABELS, gazetteer_matching: bool = True,
                  gazetteer_min_population: int = 10000, rescue_min_population: int = 100000,
-                 min_gazetteer_score: float = 0.1, commit_score: float | None = None) -> None:
+                 min_gazetteer_score: float = 0.1, commit_score: float | None = None,
+                 cue_min_population: int = 0) -> None:
         """``min_gazetteer_score``: a name found by gazetteer matching alone (no NER place label) is kept only
         when its resolution's calibrated score reaches it (below 0.1 such matches are mostly people and firms).
         ``commit_score`` (default :data:`COMMIT_SCORE`): the score from which a toponym is asserted (the
@@ -216,6 +318,7 @@ class Geoparser:
         self.gazetteer_matching = gazetteer_matching
         self.gazetteer_min_population = gazetteer_min_population
         self.rescue_min_population = rescue_min_population
+        self.cue_min_population = cue_min_population
 
     @classmethod
     def from_catalog(cls, con: Any, **kw: Any) -> Geoparser:
@@ -231,56 +334,75 @@ class Geoparser:
         return cls(CandidateIndex.from_tables(places, place_names), **kw)
 
     # -- recognition -------------------------------------------------------------------------------------------
-    def _mentions(self, doc: Any) -> tuple[list[_Mention], list[list[tuple[int, int, str]]]]:
+    def _mentions(self, doc: Any, offset: int = 0) -> tuple[list[_Mention], list[list[_Gram]]]:
+        """NER mentions (character offsets shifted by ``offset``: ``doc`` is a chunk of the text starting there)
+        and runs of n-grams to match against the gazetteer (character offsets into ``doc``), longest first.
+
+        Entities of place labels are mentions. Entities of the rescue labels (organisation, person, group) are
+        tried whole; an organisation's leading words are tried too ("the Athens Police Department"). Entities of
+        any other label (a date, a product, a work of art) do not hide their words: "in Winnipeg." tagged DATE is
+        matched like free text. A name before a hyphenated word ("U.S.-led") is tried on its own."""
         mentions: list[_Mention] = []
         taken: set[int] = set()
-        runs: list[list[tuple[int, int, str]]] = []
+        runs: list[list[_Gram]] = []
         text = doc.text  # Doc.text joins every token: once, not per mention (quadratic on long texts)
         for ent in doc.ents:
-            taken.update(range(ent.start, ent.end))
             if ent.label_ in self.labels:
+                taken.update(range(ent.start, ent.end))
                 s, e = _trim(text, ent.start_char, ent.end_char)
                 if e > s:
-                    mentions.append(_Mention(s, e, ent.label_, name_key(text[s:e]), False))
+                    mentions.append(_Mention(s + offset, e + offset, ent.label_, name_key(text[s:e]), False))
             elif self.gazetteer_matching and ent.label_ in RESCUE_LABELS:
-                runs.append([(ent.start, ent.end, "\x00" + ent.text)])  # whole entity only, stricter threshold
+                taken.update(range(ent.start, ent.end))
+                run = [_Gram(ent.start, ent.end, ent.start_char, ent.end_char, "rescue")]  # stricter threshold
+                if ent.label_ == "ORG":
+                    run.extend(_leading_grams(doc, ent))
+                runs.append(run)
         if not self.gazetteer_matching:
             return mentions, runs
-        run: list[int] = []
+        run_toks: list[int] = []
         for tok in [*doc, None]:
             if tok is not None and tok.i not in taken and _capitalised(tok):
-                run.append(tok.i)
+                run_toks.append(tok.i)
                 continue
-            if run:
+            if run_toks:
+                cue = _cue(doc, run_toks[0], run_toks[-1] + 1)
                 grams = []
-                for a in range(len(run)):
-                    for b in range(min(len(run), a + _MAX_GRAM), a, -1):
-                        s, e = doc[run[a]].idx, doc[run[b - 1]].idx + len(doc[run[b - 1]])
-                        grams.append((a, b, text[s:e]))
-                runs.append([(run[a], run[b - 1] + 1, t) for a, b, t in grams])
-                run = []
+                for a in range(len(run_toks)):
+                    for b in range(min(len(run_toks), a + _MAX_GRAM), a, -1):
+                        first, last = run_toks[a], run_toks[b - 1] + 1
+                        grams.append(_Gram(first, last, doc[first].idx, doc[last - 1].idx + len(doc[last - 1]),
+                                           cue if a == 0 else ""))
+                runs.append(grams)
+                run_toks = []
+            if tok is not None and tok.i not in taken and "-" in tok.text:
+                m = _HYPHEN_PREFIX.match(tok.text)
+                if m:
+                    runs.append([_Gram(tok.i, tok.i + 1, tok.idx, tok.idx + len(m.group(1)), "")])
         return mentions, runs
 
-    def _gazetteer_mentions(self, doc: Any, runs: list[list[tuple[int, int, str]]],
-                            found: dict[str, list[Candidate]], ctx: DocContext) -> list[_Mention]:
+    def _gazetteer_mentions(self, doc: Any, runs: list[list[_Gram]], found: dict[str, list[Candidate]],
+                            ctx: DocContext, offset: int = 0) -> list[_Mention]:
         out: list[_Mention] = []
         text = doc.text
         for run in runs:
             covered: set[int] = set()
-            for first, last, text in run:  # longest first for each start
+            for g in run:  # longest first for each start
+                first, last = g.first, g.last
                 if covered.intersection(range(first, last)):
                     continue
-                rescue = text.startswith("\x00")
-                key = name_key(text.lstrip("\x00"))
+                key = name_key(text[g.start:g.end])
                 cands = found.get(key)
                 if not cands:
                     continue
+                rescue, cued = g.kind == "rescue", g.kind not in ("", "rescue")
                 single = last - first == 1
                 if single and (doc[first].is_stop or key in _NOT_PLACES):
                     continue
-                if key in ABBREVIATION_KEYS and not _abbreviation_after_comma(doc, text, first, last):
-                    continue  # "Miss", "Ind", "Wash" only as "Jackson, Miss."
-                initial = single and not rescue and _sentence_initial(doc, first)
+                if key in ABBREVIATION_KEYS and not (_abbreviation_after_comma(doc, text, first, last)
+                                                     or g.kind == "party"):
+                    continue  # "Miss", "Ind", "Wash" only as "Jackson, Miss." or "D-Miss."
+                initial = single and not rescue and not cued and _sentence_initial(doc, first)
                 best = rank(cands, ctx)
                 if best is None:
                     continue
@@ -288,11 +410,39 @@ class Geoparser:
                 near = best.reason.startswith("near")
                 if initial and c.feature_class not in ("A", "L"):
                     continue  # "Nice to meet you", "Reading is fun": too risky without a tagger
-                floor = self.rescue_min_population if rescue else self.gazetteer_min_population
+                floor = (self.cue_min_population if cued else
+                         self.rescue_min_population if rescue else self.gazetteer_min_population)
                 if c.population < floor and c.feature_class not in ("A", "L") and not near:
                     continue
                 covered.update(range(first, last))
-                out.append(_Mention(doc[first].idx, doc[last - 1].idx + len(doc[last - 1]), "GAZ", key, True))
+                out.append(_Mention(g.start + offset, g.end + offset, "GAZ", key, True, cue=g.kind))
+        return out
+
+    def _repeated_mentions(self, doc: Any, offset: int, keys: set[str], have: list[_Mention]) -> list[_Mention]:
+        """Other occurrences of a name recognised as a place elsewhere in the text (one sense per discourse):
+        "Alexandria" tagged a person in one sentence and a place in another is a place in both."""
+        if not keys:
+            return []
+        spans = sorted((m.start - offset, m.end - offset) for m in have)
+        starts = [a for a, _ in spans]
+        text = doc.text
+        out: list[_Mention] = []
+        i, n = 0, len(doc)
+        while i < n:
+            if not _capitalised(doc[i]):
+                i += 1
+                continue
+            hit = 0
+            for b in range(min(n, i + _MAX_GRAM), i, -1):
+                s, e = doc[i].idx, doc[b - 1].idx + len(doc[b - 1])
+                key = name_key(text[s:e])
+                if key in keys:
+                    k = bisect.bisect_left(starts, e)
+                    if not any(a < e and s < z for a, z in spans[max(0, k - 3):k]):
+                        out.append(_Mention(s + offset, e + offset, "GAZ", key, True, cue="repeat"))
+                    hit = b - i
+                    break
+            i += max(1, hit)
         return out
 
     # -- resolution --------------------------------------------------------------------------------------------
@@ -312,18 +462,24 @@ class Geoparser:
                         cands = _prominent_reading([extra[v] for v in dem.get(k, ()) if extra.get(v)])
                     if cands:
                         found[k] = cands
-        containers = {}
-        for i in range(len(mentions) - 1):
-            between = text[mentions[i].end:mentions[i + 1].start]
-            if between.strip() == "," or _APPOSITION.match(between):
-                containers[i] = i + 1
-        ranked: list[Ranked | None] = resolve_document([found.get(m.key, []) for m in mentions],
-                                                       [m.key for m in mentions], ctx, containers,
-                                                       collect=collect)
+        ranked: list[Ranked | None] = []
+        for a, b in _windows([m.key for m in mentions]):
+            win = mentions[a:b]
+            containers = {}
+            for i in range(len(win) - 1):
+                between = text[win[i].end:win[i + 1].start]
+                if between.strip() == "," or _APPOSITION.match(between):
+                    containers[i] = i + 1
+            inner: list[Any] | None = [] if collect is not None else None
+            ranked.extend(resolve_document([found.get(m.key, []) for m in win], [m.key for m in win],
+                                           DocContext(ctx.lon, ctx.lat), containers, collect=inner))
+            if collect is not None and inner is not None:
+                collect.extend((i + a, cands, feats) for i, cands, feats in inner)
         out = []
         for m, best in zip(mentions, ranked, strict=True):
             surface = text[m.start:m.end]
-            src = "gazetteer match" if m.gazetteer_only else f"ner:{m.label}"
+            src = (f"gazetteer match ({m.cue})" if m.cue else "gazetteer match") if m.gazetteer_only \
+                else f"ner:{m.label}"
             if best is None:
                 out.append(Toponym(m.start, m.end, surface, m.label, None, 0.0, None, None,
                                    f"{src}; no gazetteer candidate"))
@@ -338,18 +494,38 @@ class Geoparser:
                                c.admin1_code, best.n_candidates))
         return out
 
-    def _parse_batch(self, docs: list[Any], points: list[tuple[float | None, float | None]]) -> list[list[Toponym]]:
-        prepared = [self._mentions(d) for d in docs]
+    def _recognise(self, texts: list[str], points: list[tuple[float | None, float | None]],
+                   batch_size: int = 64) -> tuple[list[list[_Mention]], dict[str, list[Candidate]]]:
+        """The mentions of each text (read in chunks through one ``nlp.pipe``) and the candidates of their names."""
+        size = min(CHUNK_CHARS, int(self.nlp.max_length))
+        pieces = [(i, a, b) for i, t in enumerate(texts) for a, b in text_chunks(t, size)]
+        docs = self.nlp.pipe((texts[i][a:b] for i, a, b in pieces), batch_size=batch_size)
+        prepared = [(i, a, doc, *self._mentions(doc, a)) for (i, a, _), doc in zip(pieces, docs, strict=True)]
         keys: set[str] = set()
-        for mentions, runs in prepared:
+        for _, _, doc, mentions, runs in prepared:
             keys.update(m.key for m in mentions)
-            keys.update(name_key(t.lstrip("\x00")) for run in runs for _, _, t in run)
+            keys.update(name_key(doc.text[g.start:g.end]) for run in runs for g in run)
         found = self.index.lookup(keys)
+        out: list[list[_Mention]] = [[] for _ in texts]
+        for i, a, doc, mentions, runs in prepared:
+            ctx = DocContext(*points[i])
+            out[i].extend(mentions)
+            out[i].extend(self._gazetteer_mentions(doc, runs, found, ctx, a))
+        if self.gazetteer_matching:
+            places = [{m.key for m in ms if found.get(m.key) and any(c.is_primary for c in found[m.key]) and (
+                not m.gazetteer_only or m.cue)} for ms in out]
+            for i, a, doc, _, _ in prepared:
+                out[i].extend(self._repeated_mentions(doc, a, places[i], out[i]))
+        for ms in out:
+            ms.sort(key=lambda m: m.start)
+        return out, found
+
+    def _parse_batch(self, texts: list[str], points: list[tuple[float | None, float | None]],
+                     batch_size: int = 64) -> list[list[Toponym]]:
+        all_mentions, found = self._recognise(texts, points, batch_size)
         results = []
-        for doc, (mentions, runs), (lon, lat) in zip(docs, prepared, points, strict=True):
-            ctx = DocContext(lon, lat)
-            all_mentions = sorted(mentions + self._gazetteer_mentions(doc, runs, found, ctx), key=lambda m: m.start)
-            tops = self._resolve(doc.text, all_mentions, found, DocContext(lon, lat))
+        for text, mentions, (lon, lat) in zip(texts, all_mentions, points, strict=True):
+            tops = self._resolve(text, mentions, found, DocContext(lon, lat))
             results.append([t for t in tops if t.label != "GAZ" or (  # a weak match is dropped, not re-placed
                 t.place_id is not None and t.score >= self.min_gazetteer_score)])
         return results
@@ -361,14 +537,9 @@ class Geoparser:
         estimate, not asserted: many such spans are not places at all)."""
         return t.lat is not None and t.lon is not None and t.score >= self.commit_score and t.n_candidates > 0
 
-    def _prepare(self, text: str | None) -> str:
-        text = text or ""
-        limit = int(self.nlp.max_length)
-        if len(text) > limit:
-            warnings.warn(f"text of {len(text)} characters truncated to {limit} for geoparsing",
-                          TextTruncatedWarning, stacklevel=3)
-            text = text[:limit]
-        return text
+    @staticmethod
+    def _prepare(text: str | None) -> str:
+        return text or ""
 
     def parse_many(self, items: Iterable[tuple[str | None, float | None, float | None]], *,
                    batch_size: int = 64) -> Iterator[list[Toponym]]:
@@ -376,8 +547,7 @@ class Geoparser:
         it = iter(items)
         while chunk := list(islice(it, batch_size)):
             texts = [self._prepare(t) for t, _, _ in chunk]
-            docs = list(self.nlp.pipe(texts, batch_size=batch_size))
-            yield from self._parse_batch(docs, [(lon, lat) for _, lon, lat in chunk])
+            yield from self._parse_batch(texts, [(lon, lat) for _, lon, lat in chunk], batch_size)
 
     def parse(self, text: str | None, *, lon: float | None = None, lat: float | None = None) -> list[Toponym]:
         return next(self.parse_many([(text, lon, lat)]))
@@ -393,17 +563,17 @@ class Geoparser:
         given = [_Mention(s, e, "GIVEN", name_key(text[s:e]), False) for s, e in spans]
         extra: list[_Mention] = []
         if context and text.strip():
-            doc = self.nlp(text)
-            mentions, runs = self._mentions(doc)
-            keys = {m.key for m in mentions} | {name_key(t.lstrip("\x00")) for run in runs for _, _, t in run}
-            found = self.index.lookup(keys)
-            ctx = DocContext(lon, lat)
-            for m in sorted(mentions + self._gazetteer_mentions(doc, runs, found, ctx), key=lambda m: m.start):
-                if not any(m.start < g.end and g.start < m.end for g in given):
+            recognised, _ = self._recognise([text], [(lon, lat)])
+            bounds = sorted((g.start, g.end) for g in given)
+            starts = [b[0] for b in bounds]
+            reach = list(accumulate((b[1] for b in bounds), max))  # the furthest end among the first k spans
+            for m in recognised[0]:
+                k = bisect.bisect_left(starts, m.end)  # the given spans that start before m ends
+                if k == 0 or reach[k - 1] <= m.start:  # none of them reaches into m
                     extra.append(m)
-        order = sorted(range(len(given) + len(extra)),
-                       key=lambda i: (given + extra)[i].start)
-        allm = [(given + extra)[i] for i in order]
+        both = given + extra
+        order = sorted(range(len(both)), key=lambda i: both[i].start)
+        allm = [both[i] for i in order]
         found = self.index.lookup(m.key for m in allm)
         inner: list[Any] | None = [] if collect is not None else None
         resolved = self._resolve(text, allm, found, DocContext(lon, lat), inner)

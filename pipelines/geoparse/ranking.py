@@ -36,7 +36,7 @@ import numpy as np
 from georeset.pipelines.geoparse.candidates import Candidate
 
 __all__ = ["FEATURES", "LEVEL", "WEIGHTS", "DocContext", "Ranked", "candidate_features", "contains", "haversine_km",
-           "rank", "resolve_document", "set_weights"]
+           "haversine_matrix", "rank", "resolve_document", "set_weights"]
 
 FEATURES = ("bias", "pop", "pop_rel", "pcli", "adm1", "adm2", "cont", "pplc", "primary", "shadowed", "container",
             "in_admin", "in_country", "co_near", "co_any", "alone", "near_point", "n_cands")
@@ -86,7 +86,7 @@ def haversine_km(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(a)))
 
 
-def _haversine_matrix(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.ndarray) -> np.ndarray:
+def haversine_matrix(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.ndarray) -> np.ndarray:
     p1, p2 = np.radians(lat1)[:, None], np.radians(lat2)[None, :]
     dl = np.radians(lon2)[None, :] - np.radians(lon1)[:, None]
     a = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
@@ -133,11 +133,11 @@ def candidate_features(cands: Sequence[Candidate], ctx: DocContext, *, mention: 
     lons = np.array([c.lon for c in cands], dtype=float)
     lats = np.array([c.lat for c in cands], dtype=float)
     if ctx.lon is not None and ctx.lat is not None:
-        d = _haversine_matrix(lons, lats, np.array([ctx.lon]), np.array([ctx.lat]))[:, 0]
+        d = haversine_matrix(lons, lats, np.array([ctx.lon]), np.array([ctx.lat]))[:, 0]
         f[:, _IDX["near_point"]] = np.exp(-d / NEAR_SCALE_KM)
     others = [(lo, la) for k, lo, la in ctx.resolved if k != mention]
     if others:
-        d = _haversine_matrix(lons, lats, np.array([o[0] for o in others]), np.array([o[1] for o in others]))
+        d = haversine_matrix(lons, lats, np.array([o[0] for o in others]), np.array([o[1] for o in others]))
         f[:, _IDX["co_near"]] = np.exp(-d / SPREAD_SCALE_KM).mean(axis=1)
         f[:, _IDX["co_any"]] = np.exp(-d / ANY_SCALE_KM).max(axis=1)
     else:
@@ -222,7 +222,7 @@ def _joint_context(names: list[str], cands: dict[str, list[Candidate]], feats: d
     rc = [cands[names[j]][i] for j, i in reps]
     r_lon = np.array([c.lon for c in rc], dtype=float)
     r_lat = np.array([c.lat for c in rc], dtype=float)
-    d = _haversine_matrix(e_lon, e_lat, r_lon, r_lat)
+    d = haversine_matrix(e_lon, e_lat, r_lon, r_lat)
     wide = np.array([c.feature_code in ("PCLI", "CONT") for c in rc])  # no point to be near
     near = np.where(wide[None, :], 0.0, np.exp(-d / SPREAD_SCALE_KM))
     anyn = np.where(wide[None, :], 0.0, np.exp(-d / ANY_SCALE_KM))

@@ -15,7 +15,7 @@ from georeset.pipelines.harvest.area import (
     resolve_area,
 )
 from georeset.pipelines.harvest.captions import caption
-from georeset.pipelines.harvest.mediawiki import MediaWikiClient, check_user_agent
+from georeset.pipelines.harvest.mediawiki import MediaWikiClient, MediaWikiTransport, check_user_agent
 from georeset.pipelines.harvest.osm import OSM_LICENCE, harvest_osm
 from georeset.pipelines.harvest.overpass import OverpassClient, harvest_overpass
 from georeset.pipelines.harvest.progress import HarvestProgress
@@ -32,6 +32,7 @@ __all__ = [
     "HarvestProgress",
     "MalformedRecordWarning",
     "MediaWikiClient",
+    "MediaWikiTransport",
     "OSM_LICENCE",
     "OverpassClient",
     "WIKIPEDIA_LICENCE",

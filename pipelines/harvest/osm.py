@@ -21,6 +21,7 @@ from typing import Any
 
 from georeset.errors import InputError
 from georeset.pipelines.harvest._common import BBox, document_row, validate_bbox
+from georeset.pipelines.harvest.captions import CONTEXT_M, GroundContext, add_ground_context
 
 __all__ = ["OSM_LICENCE", "LAYERS", "OsmFeature", "feature_rows", "harvest_osm", "wiki_links"]
 
@@ -202,17 +203,23 @@ def harvest_osm(
     limit: int | None = None,
     place: str | None = None,
     allow_empty: bool = False,
+    context_m: float | None = CONTEXT_M,
 ) -> list[dict[str, Any]]:
     """Named features of ``pbf`` (optionally clipped to ``bbox`` = minlon,minlat,maxlon,maxlat) as documents rows.
 
     ``place`` names the town the extract covers, used in captions when a feature has no ``addr:city``.
     Raises :class:`InputError` for a missing or corrupt file, and (unless ``allow_empty``) for an area with no
     named features. Rows are ordered by layer (POIs first) and then as pyrosm returns them; ``limit`` truncates.
+    ``context_m``: each text also says what the ground shows in the ``context_m`` patch-grid cell holding the
+    feature (land-cover fractions, buildings, other features; :class:`~georeset.pipelines.harvest.captions.
+    GroundContext`); use the patch extent (size x GSD) of the imagery it will pair with; ``None`` leaves it out.
     """
     pbf = Path(pbf)
     box = validate_bbox(bbox) if bbox is not None else None
     osm = _open(pbf, box)
     out = feature_rows(_pbf_features(osm, pbf), retrieved_at=retrieved_at, place=place)
+    if out and context_m is not None:
+        add_ground_context(out, GroundContext.from_pbf(pbf, cell_m=context_m))
     if not out and not allow_empty:
         where = f" inside bbox {box}" if box else ""
         raise InputError(

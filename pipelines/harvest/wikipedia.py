@@ -5,7 +5,8 @@ GeoData limit); tiles that miss the area's polygon are skipped, and a tile that 
 results) is split in four and searched again, so dense areas are not truncated. Results outside the area are
 dropped, pages are deduplicated by page id, and their lead extracts, primary coordinates, Wikidata ids and revision
 ids are fetched 50 at a time. With a state directory the harvest is resumable and incremental
-(:mod:`georeset.pipelines.harvest.progress`).
+(:mod:`georeset.pipelines.harvest.progress`). The requests go through ``wikipedia-api``
+(:class:`~georeset.pipelines.harvest.mediawiki.MediaWikiClient` is a ``wikipediaapi.Wikipedia``).
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ def _search(client: MediaWikiClient, area: Area, prog: HarvestProgress, *, radiu
     while prog.pending:
         tile = Tile(*prog.pending[0])
         lon, lat = tile.centre
-        hits = client.geosearch(lat=lat, lon=lon, radius_m=max(10.0, min(10000.0, math.ceil(tile.radius_m * _MARGIN))),
+        hits = client.geosearch_around(lat=lat, lon=lon, radius_m=max(10.0, min(10000.0, math.ceil(tile.radius_m * _MARGIN))),
                                 limit=gslimit, namespace=namespace)
         split = [t for t in tile.split() if area.touches(t.box)] if len(hits) >= gslimit and tile.radius_m > 100 else []
         keep = [h for h in hits if int(h["pageid"]) not in prog.found and area.contains(float(h["lon"]), float(h["lat"]))]
@@ -202,7 +203,7 @@ def run_wikipedia_harvest(
     for i in range(0, len(to_fetch), batch_pages):
         chunk = to_fetch[i : i + batch_pages]
         rows, revs = [], dict.fromkeys(chunk)
-        for page in client.pages(chunk):
+        for page in client.page_details(chunk):
             pid = int(page["pageid"])
             row = page_document(page, lang=lang, retrieved_at=retrieved_at, fallback=prog.found.get(pid))
             if row is not None:
@@ -253,10 +254,15 @@ def harvest_wikipedia(
     check_lang(lang)
     check_user_agent(user_agent)
     the_area = area if area is not None else area_from_bbox(bbox)
-    if client is None:
-        client = MediaWikiClient(api_url_for(lang, api_url), user_agent=user_agent, min_interval_s=0.1)
+    own = client is None
+    the_client = client or MediaWikiClient(api_url_for(lang, api_url), user_agent=user_agent, lang=lang,
+                                           min_interval_s=0.1)
     out: list[dict[str, Any]] = []
-    run_wikipedia_harvest(client=client, area=the_area, lang=lang, retrieved_at=retrieved_at,
-                          sink=lambda rows, name: out.extend(rows), radius_m=radius_m, gslimit=gslimit,
-                          namespace=namespace, limit=limit, progress=progress)
+    try:
+        run_wikipedia_harvest(client=the_client, area=the_area, lang=lang, retrieved_at=retrieved_at,
+                              sink=lambda rows, name: out.extend(rows), radius_m=radius_m, gslimit=gslimit,
+                              namespace=namespace, limit=limit, progress=progress)
+    finally:
+        if own:
+            the_client.close()
     return out

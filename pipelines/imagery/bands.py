@@ -25,6 +25,7 @@ __all__ = [
     "band_specs",
     "band_metadata",
     "sensor_of",
+    "is_optical",
     "processing_baseline",
 ]
 
@@ -62,6 +63,12 @@ def sensor_of(collection: str | None, platform: str | None = None, constellation
     if "sentinel-1" in text or "sentinel1" in text or "s1-" in text:
         return "S1"
     return None
+
+
+def is_optical(collection: str | None) -> bool:
+    """Collections whose items carry ``eo:cloud_cover`` (Sentinel-2 L1C / L2A, Landsat, HLS), not SAR."""
+    text = (collection or "").lower()
+    return sensor_of(text) == "S2" or "landsat" in text or "hls" in text
 
 
 def processing_baseline(item: pystac.Item) -> float | None:

@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import json
+import math
+import os
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -45,35 +47,82 @@ def _split(values: list[str] | None) -> list[str] | None:
     return out or None
 
 
-def load_item(path_or_url: str) -> pystac.Item:
-    """A STAC item from a local JSON file or an http(s) URL (a one-item FeatureCollection is accepted)."""
+def _item_text(path_or_url: str) -> str:
+    if "://" in path_or_url and not path_or_url.startswith("file://"):
+        import requests
+
+        try:
+            r = requests.get(path_or_url, timeout=30, headers={"Accept": "application/geo+json, application/json"})
+            r.raise_for_status()
+        except requests.RequestException as exc:
+            raise InputError(
+                f"--item {path_or_url} cannot be fetched: {type(exc).__name__}: {exc}",
+                hint="check the URL (is the server running and reachable?) or pass a local STAC item JSON file",
+            ) from exc
+        return r.text
+    path = Path(path_or_url.removeprefix("file://"))
     try:
-        if "://" in path_or_url and not path_or_url.startswith("file://"):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return pystac.Item.from_file(path_or_url)
-        path = Path(path_or_url.removeprefix("file://"))
-        d = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(
-            f"cannot read the STAC item {path_or_url}: {exc}", hint="pass --item a STAC item JSON file or URL"
-        ) from exc
-    if d.get("type") == "FeatureCollection":
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"--item {path_or_url} cannot be read: {exc}", hint="pass --item a STAC item JSON file or URL") from exc
+
+
+def load_item(path_or_url: str) -> pystac.Item:
+    """A STAC item from a local JSON file or an http(s) URL (a one-item FeatureCollection is accepted). Anything else
+    (unreadable, not JSON, JSON that is not a STAC item) is an :class:`InputError` naming ``--item``."""
+    hint = "pass --item a STAC item (GeoJSON Feature with 'stac_version', 'id', 'assets'), as a file or URL"
+    try:
+        d: Any = json.loads(_item_text(path_or_url))
+    except ValueError as exc:
+        raise InputError(f"--item {path_or_url} is not JSON: {exc}", hint=hint) from exc
+    if isinstance(d, dict) and d.get("type") == "FeatureCollection":
         feats = d.get("features") or []
         if len(feats) != 1:
-            raise InputError(f"{path_or_url} holds {len(feats)} items", hint="pass a single STAC item")
+            raise InputError(f"--item {path_or_url} holds {len(feats)} items", hint="pass a single STAC item")
         d = feats[0]
+    missing = (
+        ["a JSON object"] if not isinstance(d, dict)
+        else [k for k in ("type", "stac_version", "id", "assets") if k not in d]
+        + ([] if d.get("type") == "Feature" else ["type 'Feature'"])
+        + ([] if isinstance(d.get("assets"), dict) else ["an 'assets' object"])
+    )  # fmt: skip
+    if missing:
+        raise InputError(f"--item {path_or_url} is not a STAC item (missing {', '.join(dict.fromkeys(missing))})", hint=hint)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             item = pystac.Item.from_dict(d)
-    except (KeyError, ValueError, TypeError, pystac.STACError) as exc:
-        raise InputError(f"{path_or_url} is not a STAC item: {exc}", hint="pass a STAC item JSON") from exc
-    for asset in item.assets.values():  # relative hrefs: relative to the item file
+    except (KeyError, ValueError, TypeError, AttributeError, pystac.STACError) as exc:
+        raise InputError(f"--item {path_or_url} is not a STAC item: {exc}", hint=hint) from exc
+    remote = "://" in path_or_url and not path_or_url.startswith("file://")
+    base = path_or_url if remote else str(Path(path_or_url.removeprefix("file://")).resolve().parent) + "/"
+    for asset in item.assets.values():  # relative hrefs: relative to the item file / URL
         href = asset.href
         if href and "://" not in href and not Path(href).is_absolute():
-            asset.href = str((path.parent / href).resolve())
+            from urllib.parse import urljoin
+
+            asset.href = urljoin(base, href) if remote else str((Path(base) / href).resolve())
     return item
+
+
+def check_lonlat(lon: float, lat: float, flags: tuple[str, str] = ("--lon", "--lat")) -> None:
+    if not (math.isfinite(lat) and -90.0 <= lat <= 90.0):
+        raise InputError(f"{flags[1]} {lat} is not a latitude", hint=f"give {flags[1]} in degrees between -90 and 90")
+    if not (math.isfinite(lon) and -180.0 <= lon <= 180.0):
+        raise InputError(f"{flags[0]} {lon} is not a longitude", hint=f"give {flags[0]} in degrees between -180 and 180")
+
+
+def check_writable(out: Path, flag: str = "--out") -> None:
+    """Fail before any work if ``out`` cannot be written (a directory, under a file, an unwritable folder)."""
+    out = Path(out)
+    if out.is_dir():
+        raise InputError(f"{flag} {out} is a directory", hint=f"give {flag} a file name, e.g. {out / 'patch.npz'}")
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"{flag} {out} cannot be written ({parent} is not a writable folder)",
+                         hint=f"choose {flag} in a folder you can write to")  # fmt: skip
 
 
 @app.command()
@@ -96,11 +145,17 @@ def patch(
 ) -> None:
     """Read one patch centred on LON/LAT from a STAC item, on the point's UTM grid at --gsd, and save it."""
     from georeset.pipelines.imagery.read import read_patch, save_patch_npz
-    from georeset.pipelines.imagery.stac import resolve_signer
+    from georeset.pipelines.imagery.stac import check_point_in_item, resolve_signer
 
     try:
+        check_lonlat(lon, lat)
+        check_writable(out)
         it = load_item(item)
+        check_point_in_item(it, lon, lat, flag="--item")
         p = read_patch(it, lon, lat, size=size, gsd=gsd, bands=_split(bands), dst_crs=crs, sign=resolve_signer(sign))
+        if p.fractions.nodata >= 1.0:
+            raise InputError(f"the patch at {lon},{lat} has no valid pixel in --item {item} (all nodata)",
+                             hint="pick a point inside the item's data area (the footprint may include nodata)")
         path = save_patch_npz(p, out)
     except GeoResetError as exc:
         _fail(exc)
@@ -151,6 +206,11 @@ def search(
     try:
         box = _float_list(bbox, 4, "--bbox")
         pt = _float_list(point, 2, "--point")
+        if pt:
+            check_lonlat(pt[0], pt[1], ("--point (lon)", "--point (lat)"))
+        if box:
+            check_lonlat(box[0], box[1], ("--bbox (west)", "--bbox (south)"))
+            check_lonlat(box[2], box[3], ("--bbox (east)", "--bbox (north)"))
         if orbit is not None and orbit.lower() not in {"ascending", "descending"}:
             raise InputError(f"bad --orbit {orbit!r}", hint="use ascending or descending")
         items = search_items(

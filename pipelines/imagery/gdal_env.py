@@ -11,7 +11,26 @@ from typing import Any
 
 import rasterio
 
-__all__ = ["GDAL_DEFAULTS", "gdal_env"]
+__all__ = ["DECODED_CACHE_BYTES", "GDAL_CACHE_SHARE", "GDAL_DEFAULTS", "gdal_cache_bytes", "reader_cache_bytes",
+           "gdal_env"]
+
+#: THE one setting for decoded pixels held in memory by a reading process: GDAL's block cache plus the reader's
+#: own block cache (``read.DatasetCache``) together. The reader reads tiled GeoTIFF / COG bands whole block by whole
+#: block and keeps them, so GDAL's cache only serves what goes through GDAL itself (warps, JP2, strips): it gets
+#: ``GDAL_CACHE_SHARE`` of the budget, the reader the rest. Two full-size caches would hold every block twice.
+DECODED_CACHE_BYTES = 256 * 2**20
+GDAL_CACHE_SHARE = 0.125
+
+
+def gdal_cache_bytes(total: int = DECODED_CACHE_BYTES) -> int:
+    """GDAL's block cache (``GDAL_CACHEMAX``, bytes) within ``total``."""
+    return max(8 * 2**20, int(total * GDAL_CACHE_SHARE))
+
+
+def reader_cache_bytes(total: int = DECODED_CACHE_BYTES) -> int:
+    """The reader's own decoded-block cache (bytes) within ``total``."""
+    return max(0, total - gdal_cache_bytes(total))
+
 
 #: Defaults for reading COG/JP2 from local disk, http(s) and s3 (odc-stac GDAL_CLOUD_DEFAULTS, pangeo COG notes).
 GDAL_DEFAULTS: dict[str, Any] = {
@@ -24,8 +43,8 @@ GDAL_DEFAULTS: dict[str, Any] = {
     "GDAL_HTTP_TIMEOUT": 30,
     "VSI_CACHE": "TRUE",
     # bytes: rasterio passes GDAL_CACHEMAX to GDALSetCacheMax64 (so "256" would be a 256-byte cache that keeps
-    # no decoded block: every window read would decode its tiles again)
-    "GDAL_CACHEMAX": 256 * 2**20,
+    # no decoded block: every window read would decode its tiles again); its share of DECODED_CACHE_BYTES
+    "GDAL_CACHEMAX": gdal_cache_bytes(),
     "GDAL_NUM_THREADS": "1",  # one per process: parallelism comes from workers, not from GDAL
 }
 

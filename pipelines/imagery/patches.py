@@ -80,6 +80,7 @@ class FetchResult:
     patches_read: int = 0
     patches_skipped: int = 0  # already in the catalogue and on disk
     no_item: int = 0  # (location, sensor) pairs with no covering item
+    below_min_clear: int = 0  # (location, sensor) pairs whose candidates read were all under min_clear
     failures: list[Failure] = field(default_factory=list)
     patch_ids: list[str] = field(default_factory=list)
     scenes_staged: int = 0
@@ -93,6 +94,9 @@ class FetchResult:
     def patches_per_second(self) -> float:
         return self.patches_read / self.seconds if self.seconds > 0 else 0.0
 
+
+#: Candidates read under ``min_clear`` before a (location, sensor) is given up (they are ranked clearest first).
+MAX_REJECTED = 3
 
 _READ_ERRORS = (RasterioError, OSError, GeoResetError, ValueError)
 
@@ -183,13 +187,20 @@ def fetch_patches(
     orbit_direction: str | None = None,
     sign: Signer | None = None,
     search_cache: bool = True,
+    max_open: int = 64,
+    min_clear: float = 0.5,
+    sortby: str | None = None,
     **client_kwargs: Any,
 ) -> FetchResult:
     """Fetch one patch per location and sensor; stage ``scenes`` and ``patches`` rows (merge them afterwards).
 
     ``bands`` optionally maps a sensor ('S2', 'S1') to the band names to read (default: all 12 L2A bands / VV, VH).
     ``sign`` signs hrefs at read time (stored hrefs stay unsigned). The search is cached under
-    ``<data_dir>/stac_cache/`` (``search_cache=False`` to search anyway).
+    ``<data_dir>/stac_cache/`` (``search_cache=False`` to search anyway). ``max_open``: datasets kept open between
+    patches (idle ones beyond it are closed, least recently used first; a dataset in use is never closed).
+    ``min_clear``: a patch is kept only when at least this share of its pixels is a clear view (S2: SCL clear
+    classes; SAR: valid pixels); otherwise the next candidate is read (at most :data:`MAX_REJECTED` reads), and the
+    (location, sensor) counts in ``below_min_clear``. ``sortby`` orders the search (see ``search_items``).
     """
     t0 = time.perf_counter()
     if not locations:
@@ -202,14 +213,14 @@ def fetch_patches(
     pad = size * gsd / 111_000.0
     bbox = [min(p[0] for p in pts) - pad, min(p[1] for p in pts) - pad, max(p[0] for p in pts) + pad, max(p[1] for p in pts) + pad]
     items = search_items(stac_url, collections=collections, bbox=bbox, datetime=datetime, max_cloud=max_cloud,
-                         orbit_direction=orbit_direction, max_items=max_items,
+                         orbit_direction=orbit_direction, max_items=max_items, sortby=sortby,
                          cache_dir=data_dir / "stac_cache" if search_cache else None, **client_kwargs)  # fmt: skip
     result.items_found = len(items)
     target = target_date or _target(datetime)
     shapes = [(it, shape(it.geometry)) for it in items if it.geometry]
     scenes: dict[str, dict[str, Any]] = {}
     rows: list[dict[str, Any]] = []
-    with DatasetCache() as cache, Progress(disable=not progress, transient=False) as bar:
+    with DatasetCache(max_open=max_open) as cache, Progress(disable=not progress, transient=False) as bar:
         task = bar.add_task("imagery patches", total=len(locations))
         for loc, (lon, lat) in zip(locations, pts, strict=True):
             key = location_key(loc)
@@ -228,17 +239,24 @@ def fetch_patches(
                     result.patches_skipped += 1
                     result.patch_ids.append(sorted(done)[0])
                     continue
-                patch, item = None, None
+                patch, item, rejected = None, None, 0
                 for cand in _rank(cands, sensor, lon, lat, gsd=gsd, size=size, crs=crs, target=target, cache=cache,
                                   sign=sign):  # fmt: skip
                     try:
-                        patch = read_patch(cand, lon, lat, size=size, gsd=gsd, dst_crs=crs, cache=cache,
-                                           bands=(bands or {}).get(sensor), sign=sign)  # fmt: skip
-                        item = cand
-                        break
+                        got = read_patch(cand, lon, lat, size=size, gsd=gsd, dst_crs=crs, cache=cache,
+                                         bands=(bands or {}).get(sensor), sign=sign)  # fmt: skip
                     except _READ_ERRORS as exc:
                         _record(result, scene_id_of(cand), key, exc)
+                        continue
+                    if got.fractions.clear + 1e-9 >= min_clear:
+                        patch, item = got, cand
+                        break
+                    rejected += 1
+                    if rejected >= MAX_REJECTED:
+                        break
                 if patch is None or item is None:
+                    if rejected:
+                        result.below_min_clear += 1
                     continue
                 sid = scene_id_of(item)
                 pid = patch_id_of(sid, key, gsd, size)

@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ from georeset.pipelines.imagery.bands import (
     sensor_of,
 )
 from georeset.pipelines.imagery.cloud import SclFractions, scl_fractions
-from georeset.pipelines.imagery.gdal_env import gdal_env
+from georeset.pipelines.imagery.gdal_env import gdal_env, reader_cache_bytes
 from georeset.pipelines.imagery.grid import from_lonlat, patch_transform, to_lonlat_many, utm_crs
 from georeset.pipelines.imagery.stac import item_datetime
 
@@ -95,19 +96,46 @@ class Patch:
 Signer = Callable[[str], str]
 
 
-#: Decoded blocks kept per :class:`DatasetCache` (bytes); the whole block cache is dropped when it is exceeded, so
-#: memory is bounded whatever the number of patches.
-BLOCK_CACHE_BYTES = 256 * 2**20
+#: Decoded blocks kept per :class:`DatasetCache` (bytes): the reader's share of the one decoded-pixel budget
+#: (:data:`~georeset.pipelines.imagery.gdal_env.DECODED_CACHE_BYTES`, shared with GDAL's block cache).
+BLOCK_CACHE_BYTES = reader_cache_bytes()
 #: Largest block (pixels) worth caching whole: tiled GeoTIFF / COG blocks (256 or 512 px), not strips or JP2 tiles.
 _MAX_BLOCK_PX = 1024 * 1024
 
 
 class _BlockBudget:
-    """The byte budget shared by the block caches of one :class:`DatasetCache`."""
+    """The byte budget shared by the block caches of one :class:`DatasetCache`: least recently used blocks go first.
+    A dropped block is only forgotten (a patch that holds a view of it keeps a valid array)."""
 
     def __init__(self, limit: int) -> None:
         self.limit, self.used = limit, 0
-        self.caches: list[dict[tuple[int, int], np.ndarray]] = []
+        self.lru: OrderedDict[tuple[int, int, int], tuple[dict[tuple[int, int], np.ndarray], int]] = OrderedDict()
+
+    def touch(self, owner: dict[tuple[int, int], np.ndarray], ij: tuple[int, int]) -> None:
+        self.lru.move_to_end((id(owner), *ij))
+
+    def add(self, owner: dict[tuple[int, int], np.ndarray], ij: tuple[int, int], block: np.ndarray) -> None:
+        while self.lru and self.used + block.nbytes > self.limit:
+            (_, i, j), (cache, nbytes) = self.lru.popitem(last=False)
+            cache.pop((i, j), None)
+            self.used -= nbytes
+        owner[ij] = block
+        self.lru[(id(owner), *ij)] = (owner, block.nbytes)
+        self.used += block.nbytes
+
+    def drop(self, owner: dict[tuple[int, int], np.ndarray]) -> None:
+        """Forget the blocks of one closed dataset."""
+        for ij in list(owner):
+            hit = self.lru.pop((id(owner), *ij), None)
+            if hit is not None:
+                self.used -= hit[1]
+        owner.clear()
+
+    def clear(self) -> None:
+        for cache, _ in self.lru.values():
+            cache.clear()
+        self.lru.clear()
+        self.used = 0
 
 
 @dataclass(frozen=True)
@@ -143,11 +171,8 @@ class _Source:
             if bh * bw <= _MAX_BLOCK_PX and (min(bh, bw) >= 64 or whole):  # tiles, or a small single-block file
                 block = (int(bh), int(bw))
         dtype = ds.dtypes[0]
-        src = cls(ds, crs, key, ds.transform, ds.width, ds.height, dtype, ds.nodata, block,
-                  budget if block else None, {}, np.dtype(dtype).kind)  # fmt: skip
-        if src.budget is not None:
-            src.budget.caches.append(src.blocks)
-        return src
+        return cls(ds, crs, key, ds.transform, ds.width, ds.height, dtype, ds.nodata, block,
+                   budget if block else None, {}, np.dtype(dtype).kind)  # fmt: skip
 
     def _block(self, i: int, j: int) -> np.ndarray:
         b = self.blocks.get((i, j))
@@ -158,12 +183,9 @@ class _Source:
             r0, c0 = i * bh, j * bw
             b = np.asarray(self.ds.read(1, window=Window(c0, r0, min(bw, self.width - c0), min(bh, self.height - r0))))
             b.setflags(write=False)
-            if budget.used + b.nbytes > budget.limit:
-                for c in budget.caches:
-                    c.clear()
-                budget.used = 0
-            budget.used += b.nbytes
-            self.blocks[(i, j)] = b
+            budget.add(self.blocks, (i, j), b)
+        elif self.budget is not None:
+            self.budget.touch(self.blocks, (i, j))
         return b
 
     def read(self, col: int, row: int, width: int, height: int) -> np.ndarray:
@@ -188,22 +210,69 @@ class _Source:
 
 class DatasetCache:
     """Keeps rasterio datasets open across patches (one open per asset, not per patch), with their grid properties,
-    the parsed band specs of the items seen, and the GDAL settings entered once for the whole run."""
+    the parsed band specs of the items seen, and the GDAL settings entered once for the whole run.
+
+    Handles are reference-counted: :meth:`acquire` pins a dataset until the matching :meth:`release`, and only idle
+    (unpinned) datasets are closed, least recently used first, when more than ``max_open`` are open. A read that
+    needs more datasets at once than ``max_open`` (13 bands of a patch with a small limit) goes over the limit for
+    its duration instead of closing a band it already holds.
+    """
 
     def __init__(self, max_open: int = 64, block_cache_bytes: int = BLOCK_CACHE_BYTES) -> None:
-        self._open: dict[str, _Source] = {}
+        self._open: OrderedDict[str, _Source] = OrderedDict()  # least recently used first
+        self._refs: dict[str, int] = {}
         self._budget = _BlockBudget(block_cache_bytes) if block_cache_bytes > 0 else None
         self._specs: dict[int, tuple[pystac.Item, dict[str, AssetBand]]] = {}
         self._env: Any = None
         self.max_open = max_open
+        self.opened = 0  # datasets opened over the cache's life (re-opens after eviction included)
 
-    def source(self, href: str, sign: Signer | None = None) -> _Source:
+    def acquire(self, href: str, sign: Signer | None = None) -> _Source:
+        """The open dataset of ``href``, pinned (never closed) until :meth:`release`."""
         src = self._open.get(href)
         if src is None:
-            if len(self._open) >= self.max_open:
-                self.close_datasets()
             src = _Source.of(rasterio.open(sign(href) if sign else href), self._budget)
+            self.opened += 1
             self._open[href] = src
+        else:
+            self._open.move_to_end(href)
+        self._refs[href] = self._refs.get(href, 0) + 1
+        self._evict()
+        return src
+
+    def release(self, href: str) -> None:
+        n = self._refs.get(href, 0) - 1
+        if n > 0:
+            self._refs[href] = n
+        else:
+            self._refs.pop(href, None)
+        self._evict()
+
+    def in_use(self) -> int:
+        """Datasets pinned by a read in progress."""
+        return len(self._refs)
+
+    def open_count(self) -> int:
+        return len(self._open)
+
+    def _evict(self) -> None:
+        if len(self._open) <= self.max_open:
+            return
+        for href in [h for h in self._open if h not in self._refs]:
+            if len(self._open) <= self.max_open:
+                break
+            self._close(href)
+
+    def _close(self, href: str) -> None:
+        src = self._open.pop(href)
+        if self._budget is not None:
+            self._budget.drop(src.blocks)
+        src.ds.close()
+
+    def source(self, href: str, sign: Signer | None = None) -> _Source:
+        """The dataset of ``href`` without pinning it: valid until the next :meth:`acquire` may close it."""
+        src = self.acquire(href, sign)
+        self.release(href)
         return src
 
     def get(self, href: str, sign: Signer | None = None) -> Any:
@@ -223,15 +292,17 @@ class DatasetCache:
         return self._env is not None
 
     def close_datasets(self) -> None:
+        """Close every idle dataset (pinned ones stay open)."""
+        for href in [h for h in self._open if h not in self._refs]:
+            self._close(href)
+
+    def close(self) -> None:
         for src in self._open.values():
             src.ds.close()
         self._open.clear()
+        self._refs.clear()
         if self._budget is not None:
-            self._budget.caches.clear()
-            self._budget.used = 0
-
-    def close(self) -> None:
-        self.close_datasets()
+            self._budget.clear()
         self._specs.clear()
 
     def __enter__(self) -> DatasetCache:
@@ -558,10 +629,19 @@ def _open_or_read(spec: AssetBand, fn: Callable[[], np.ndarray]) -> np.ndarray:
 
 
 def _dataset(spec: AssetBand, cache: DatasetCache | None, sign: Signer | None) -> _Source:
+    """The open dataset of a band: pinned in ``cache`` (give it back with :func:`_done`), or opened for this read."""
     try:
-        return cache.source(spec.href, sign) if cache else _Source.of(rasterio.open(sign(spec.href) if sign else spec.href))
+        return cache.acquire(spec.href, sign) if cache else _Source.of(rasterio.open(sign(spec.href) if sign else spec.href))
     except (RasterioError, OSError, ValueError) as exc:
         raise AssetReadError(band=spec.name, href=spec.href, reason=failure_reason(exc), detail=str(exc)) from exc
+
+
+def _done(spec: AssetBand, src: _Source, cache: DatasetCache | None) -> None:
+    """Unpin (cache) or close (no cache) a dataset from :func:`_dataset`."""
+    if cache is not None:
+        cache.release(spec.href)
+    else:
+        src.ds.close()
 
 
 def _env(cache: DatasetCache | None) -> Any:
@@ -575,8 +655,7 @@ def _read_scl_spec(spec: AssetBand, crs: str, transform: Affine, size: int, cach
         return _open_or_read(spec, partial(_read_band, src, crs=crs, transform=transform, size=size,
                                            resampling=Resampling.nearest, nodata=0))  # fmt: skip
     finally:
-        if cache is None:
-            src.ds.close()
+        _done(spec, src, cache)
 
 
 def read_scl(
@@ -690,9 +769,8 @@ def read_patch(
                 scale[k], offset[k] = 1.0, 0.0
                 calibration[k] = "sigma0_calibrated"
         finally:
-            if cache is None:
-                for src in srcs:
-                    src.ds.close()
+            for spec, src in zip(specs, srcs, strict=False):
+                _done(spec, src, cache)
         scl_spec = specs_all.get("SCL") if sensor == "S2" else None
         if scl_spec is not None:
             scl = _read_scl_spec(scl_spec, crs, transform, size, cache, sign)

@@ -63,7 +63,8 @@ def make_overpass(out_path: Path, *, pbf: Path | None = None, bbox: tuple[float,
     from georeset.pipelines.harvest.osm import harvest_osm
 
     pbf = pbf or Path(pyrosm.get_data("test_pbf"))
-    rows = harvest_osm(pbf, bbox=bbox, retrieved_at=datetime(2026, 1, 2, tzinfo=UTC))
+    rows = harvest_osm(pbf, bbox=bbox, retrieved_at=datetime(2026, 1, 2, tzinfo=UTC),
+                      context_m=None)  # Overpass replies carry tags only: no land-cover context
     ref = [8_000_000_000]
     body = {"version": 0.6, "generator": "GEO-ReSeT test data (from an .osm.pbf extract)",
             "osm3s": {"timestamp_osm_base": "2026-01-02T00:00:00Z",

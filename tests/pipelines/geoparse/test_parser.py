@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -8,7 +7,7 @@ from typing import Any
 import pytest
 
 from georeset.data_catalog import merge, open_catalog, stage
-from georeset.pipelines.geoparse import METHOD, Geoparser, TextTruncatedWarning, geoparse_documents
+from georeset.pipelines.geoparse import METHOD, Geoparser, geoparse_documents
 from georeset.pipelines.harvest import document_row
 
 
@@ -44,17 +43,27 @@ def test_unknown_place_and_empty(geoparser: Geoparser) -> None:
         assert t.place_id or "no gazetteer candidate" in t.reason
 
 
-def test_long_text_truncated(geoparser: Geoparser) -> None:
+def test_long_text_read_in_chunks_not_truncated(geoparser: Geoparser) -> None:
     old = geoparser.nlp.max_length
-    geoparser.nlp.max_length = 200
+    geoparser.nlp.max_length = 200  # spaCy refuses longer texts: the geoparser must cut them into chunks
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            tops = geoparser.parse("Helsinki is nice. " * 50)
-        assert any(issubclass(w.category, TextTruncatedWarning) for w in caught)
-        assert tops and max(t.end for t in tops) <= 200
+        text = "Helsinki is nice. " * 50
+        tops = geoparser.parse(text)
+        assert len([t for t in tops if t.surface == "Helsinki"]) == 50
+        assert max(t.end for t in tops) > 800 and all(text[t.start:t.end] == t.surface for t in tops)
     finally:
         geoparser.nlp.max_length = old
+
+
+def test_text_chunks_cut_at_line_or_sentence_ends() -> None:
+    from georeset.pipelines.geoparse.parser import text_chunks
+
+    text = ("Alpha beta gamma. " * 40 + "\n") * 5
+    pieces = text_chunks(text, 500)
+    assert pieces[0][0] == 0 and pieces[-1][1] == len(text)
+    assert all(b - a <= 500 for a, b in pieces) and all(p[1] == q[0] for p, q in zip(pieces, pieces[1:], strict=False))
+    assert all(text[b - 1] in ".\n" for a, b in pieces[:-1])
+    assert text_chunks("", 10) == [(0, 0)] and text_chunks("x" * 25, 10) == [(0, 10), (10, 20), (20, 25)]
 
 
 def test_gazetteer_matching_finds_what_ner_misses(geoparser: Geoparser) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,7 @@ GSLIMIT = 12  # small, so full tiles are split (and the split children recorded)
 
 
 def _client(url: str) -> MediaWikiClient:
-    return MediaWikiClient(url, user_agent=UA, backoff_s=0.001, sleep=lambda s: None, rng=random.Random(0),
-                           timeout_s=5, max_retries=1)
+    return MediaWikiClient(url, user_agent=UA, retry_wait_s=0.001, timeout_s=5, max_retries=1)
 
 
 def _run(sim: Any, tmp: Path, **kw: Any) -> dict[str, Any]:

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import json
-import random
 from datetime import UTC, datetime
 
 import pytest
+import wikipediaapi
 
 from georeset.errors import InputError, ServiceUnavailableError
 from georeset.pipelines.harvest import MediaWikiClient, harvest_wikipedia, tiles_for_bbox
@@ -14,15 +14,13 @@ UA = "georeset-tests/0.1 (https://example.org/georeset; tests@example.org)"
 WHEN = datetime(2026, 1, 2, tzinfo=UTC)
 
 
-def _client(url: str, sleeps: list[float] | None = None, **kw: object) -> MediaWikiClient:
-    log = sleeps if sleeps is not None else []
-    return MediaWikiClient(url, user_agent=UA, backoff_s=0.001, sleep=log.append, rng=random.Random(0),
-                           timeout_s=5, **kw)  # type: ignore[arg-type]
+def _client(url: str, **kw: object) -> MediaWikiClient:
+    return MediaWikiClient(url, user_agent=UA, retry_wait_s=0.001, timeout_s=5, **kw)  # type: ignore[arg-type]
 
 
 def test_harvest_follows_continue_and_retries(mediawiki) -> None:  # type: ignore[no-untyped-def]
-    sleeps: list[float] = []
-    client = _client(mediawiki.url, sleeps)
+    client = _client(mediawiki.url)
+    assert isinstance(client, wikipediaapi.Wikipedia)  # the library's client, pointed at the replay server
     rows = harvest_wikipedia(bbox=tuple(mediawiki.pages["bbox"]), user_agent=UA, retrieved_at=WHEN, client=client)
     inside = {p["pageid"]: p for p in mediawiki.pages["pages"] if p["in_bbox"]}
     assert len(rows) == len(inside) == 60
@@ -38,13 +36,17 @@ def test_harvest_follows_continue_and_retries(mediawiki) -> None:  # type: ignor
         assert len(r["content_hash"]) == 64
     statuses = mediawiki.statuses()
     assert 429 in statuses and 503 in statuses
-    assert client.retries == 3  # 429, 503, maxlag
-    assert sleeps.count(0.0) == 2  # Retry-After: 0 honoured for the 429 and for maxlag
+    assert client.retries == 3 and client.requests_made == len(mediawiki.log) == 8  # 429, 503, maxlag retried
+    # 3 + 1 calls for the two batches, plus the retried 503 and maxlag (an HTTP 200 with an error object, which
+    # must not be taken for an empty batch: the 10 pages of the second batch are among the 60 rows)
+    assert sum("pageids" in e["params"] for e in mediawiki.log) == 6
     continued = [e for e in mediawiki.log if "excontinue" in e["params"]]
     assert len(continued) == 2
     for e in mediawiki.log:
-        assert e["params"]["maxlag"] == "5" and e["params"]["formatversion"] == "2"
-        assert e["headers"]["User-Agent"].startswith(UA)
+        assert e["params"]["maxlag"] == "5" and e["params"]["format"] == "json"
+        assert e["params"].get("formatversion") == ("2" if "pageids" in e["params"] else None)
+        ua = e["headers"]["User-Agent"]
+        assert ua.startswith(UA + " georeset/") and ua.endswith(wikipediaapi.USER_AGENT)
         assert len(e["params"].get("pageids", "").split("|")) <= 50
         assert int(e["params"].get("gsradius", 10)) <= 10000
 
@@ -60,13 +62,13 @@ def test_api_error_surfaces(mediawiki) -> None:  # type: ignore[no-untyped-def]
 def test_gives_up_after_retries(mediawiki) -> None:  # type: ignore[no-untyped-def]
     client = _client(mediawiki.url, max_retries=0)
     with pytest.raises(ServiceUnavailableError, match="HTTP 429"):
-        client.geosearch(lat=60.17, lon=24.94, radius_m=1000)
+        client.geosearch_around(lat=60.17, lon=24.94, radius_m=1000)
 
 
 def test_unreachable_api() -> None:
     client = _client("http://127.0.0.1:9/w/api.php", max_retries=1)
     with pytest.raises(ServiceUnavailableError, match="connection failed"):
-        client.request({"action": "query", "meta": "siteinfo"})
+        list(client.query({"meta": "siteinfo"}))
 
 
 @pytest.mark.parametrize("ua", [None, "", "python-requests/2.32.3", "curl/8.0", "Mozilla/5.0 (X11; Linux)",

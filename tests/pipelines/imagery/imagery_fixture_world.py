@@ -153,3 +153,27 @@ def write_fixture_world(root: Path) -> dict[str, Any]:
 
 def check_rasterio() -> None:  # pragma: no cover - debugging aid
     print(rasterio.__gdal_version__)
+
+
+def write_many_scenes_world(root: Path, n_scenes: int) -> dict[str, Any]:
+    """The fixture world plus ``n_scenes`` more S2 items over the same area (one a day from 2024-01-01), each with
+    its own hrefs (symbolic links to the clear scene's COGs), so that a location has ``n_scenes + 2`` candidates
+    and a reader opens ``13 * n_scenes`` distinct files."""
+    world = write_fixture_world(root)
+    base = next(i for i in world["items"] if i["id"] == S2_SCENES[1][0])
+    items = list(world["items"])
+    for k in range(n_scenes):
+        item_id = f"S2X_MANY_{k:04d}"
+        d = Path(root) / item_id
+        d.mkdir(exist_ok=True)
+        assets = {}
+        for key, asset in base["assets"].items():
+            link = d / Path(asset["href"]).name
+            if not link.exists():
+                link.symlink_to(asset["href"])
+            assets[key] = {**asset, "href": str(link)}
+        day = f"2024-{1 + k // 28 % 12:02d}-{1 + k % 28:02d}T10:{k // 336 % 60:02d}:00Z"
+        items.append({**base, "id": item_id, "assets": assets, "properties": {**base["properties"], "datetime": day}})
+    ip = Path(root) / "items.json"
+    ip.write_text(json.dumps({"type": "FeatureCollection", "features": items}))
+    return {**world, "items": items}

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from imagery_fixture_world import point, write_fixture_world
+from imagery_fixture_world import REFLECTANCE, point, write_fixture_world
 from stac_server import serve
 
 from georeset.data_catalog import merge, open_catalog
@@ -96,3 +97,29 @@ def test_nodata_is_saved_as_nan_never_as_a_value(stac_url: str, tmp_path: Path) 
         nodata_px = np.isnan(arr).any(axis=0)
         assert nodata_fraction > 0.2 and nodata_px.mean() == pytest.approx(nodata_fraction)
         assert np.isnan(arr[:, nodata_px]).all() and not (arr[:, nodata_px] == 0.0).any()
+
+
+@pytest.mark.parametrize("max_open", [64, 16])
+def test_hundreds_of_candidate_scenes_lose_no_patch(tmp_path: Path, max_open: int) -> None:
+    """300 S2 candidates per location: ranking opens 300 SCLs and the reader 12 bands per patch, far past the
+    dataset cache's limit of open files (the default 64, and 16: fewer than a patch's 13 files); no band a patch
+    holds may be closed under it (`Dataset is closed`)."""
+    from imagery_fixture_world import write_many_scenes_world
+
+    world = write_many_scenes_world(tmp_path / "world", 300)
+    cells = grid_cells([point(fx, fy) for fx in (0.2, 0.5, 0.8) for fy in (0.2, 0.5, 0.8)], 320.0)
+    assert len(cells) == 9
+    con = open_catalog(":memory:")
+    with serve(world["serve_paths"]) as url, warnings.catch_warnings():
+        warnings.simplefilter("error", ImageryReadWarning)
+        res = fetch_patches(
+            con, stac_url=url, locations=cells, collections=["sentinel-2-l2a"], datetime="2024-01-01/2024-12-31",
+            staging_dir=tmp_path / "staging", data_dir=tmp_path / "data", gsd=10.0, size=32, progress=False,
+            max_items=1000, max_open=max_open,
+        )  # fmt: skip
+    assert res.items_found == 302
+    assert (res.failed, res.patches_read, res.no_item) == (0, 9, 0)
+    merge(con, table="patches", staging_dir=tmp_path / "staging")
+    for (path,) in con.execute("SELECT path FROM patches").fetchall():
+        arr = np.load(tmp_path / "data" / path)
+        assert np.allclose(arr[3], REFLECTANCE["B04"], atol=1e-4)

@@ -116,3 +116,21 @@ def test_real_t29unu_granule_reads_as_reflectance(shared_dir: Path) -> None:
     cloud = read_patch(item, *CLOUD, size=16, gsd=60.0, bands=["B04"])
     assert cloud.fractions.cloud == 1.0 and cloud.fractions.clear == 0.0
     assert np.nanmin(p.image) > -0.1 and np.nanmax(land.image) < 1.0
+
+
+def test_dataset_cache_never_closes_a_pinned_handle(fixture_world: dict[str, Any]) -> None:
+    from georeset.pipelines.imagery.gdal_env import DECODED_CACHE_BYTES, GDAL_DEFAULTS, reader_cache_bytes
+    from georeset.pipelines.imagery.read import BLOCK_CACHE_BYTES, DatasetCache
+
+    hrefs = [a["href"] for it in fixture_world["items"] for a in it["assets"].values()]
+    assert len(hrefs) >= 20
+    with DatasetCache(max_open=4) as cache:
+        pinned = [cache.acquire(h) for h in hrefs]  # more than max_open in use at once: all stay open
+        assert cache.open_count() == len(hrefs) and not any(s.ds.closed for s in pinned)
+        for h in hrefs[:-2]:
+            cache.release(h)
+        # idle handles beyond the limit are closed, least recently used first; pinned ones stay
+        assert cache.open_count() == 4 and cache.in_use() == 2
+        assert not pinned[-1].ds.closed and not pinned[-2].ds.closed and pinned[0].ds.closed
+    # one budget for decoded pixels: GDAL's block cache plus ours
+    assert GDAL_DEFAULTS["GDAL_CACHEMAX"] + BLOCK_CACHE_BYTES == DECODED_CACHE_BYTES == reader_cache_bytes() + GDAL_DEFAULTS["GDAL_CACHEMAX"]

@@ -47,7 +47,11 @@ def _seed(con: Any, staging: Path) -> None:
     stage([{"toponym_id": t, "doc_id": d, "start_char": 0, "end_char": 5, "surface": "x", "place_id": pl,
             "score": sc, "lon": lon, "lat": lat, "method": "test", "licence": "CC-BY-4.0", "retrieved_at": NOW,
             "content_hash": _h(t)} for t, d, pl, sc, lon, lat in tops], table="toponyms", staging_dir=staging)  # fmt: skip
-    for t in ("documents", "patches", "toponyms"):
+    # geonames:1 is a park (500 m): it fits the 320 m patches (extent <= 4 x 320 m)
+    stage([{"place_id": "geonames:1", "name": "Park", "feature_class": "L", "feature_code": "PRK", "lon": 24.9405,
+            "lat": 60.1705, "source": "test", "licence": "CC-BY-4.0", "retrieved_at": NOW,
+            "content_hash": _h("geonames:1")}], table="places", staging_dir=staging)  # fmt: skip
+    for t in ("documents", "patches", "toponyms", "places"):
         merge(con, table=t, staging_dir=staging)
 
 
@@ -57,7 +61,8 @@ def test_pairing(tmp_path: Path) -> None:
     _seed(con, staging)
     assert pair_documents(con, staging_dir=staging, retrieved_at=NOW) == 4
     merge(con, table="pairs", staging_dir=staging)
-    rows = con.execute("SELECT pair_id, how, toponym_id, score, distance_m, licence FROM pairs ORDER BY pair_id").fetchall()
+    rows = con.execute("SELECT pair_id, how, toponym_id, score, distance_m, licence, weight FROM pairs ORDER BY pair_id"
+                       ).fetchall()
     got = {r[0]: r for r in rows}
     assert set(got) == {"osm:node/1|A", "osm:node/2|B", "osm:node/3|A", "wikipedia:en:Far|A"}
     assert got["osm:node/1|A"][1:4] == ("point_in_patch", None, 1.0) and got["osm:node/1|A"][4] == pytest.approx(0, abs=1)
@@ -65,6 +70,7 @@ def test_pairing(tmp_path: Path) -> None:
     far = got["wikipedia:en:Far|A"]
     assert far[1:4] == ("toponym_in_patch", "wikipedia:en:Far#0-5", 0.8) and 30 < far[4] < 80
     assert far[5] == "CC-BY-SA-4.0 + simulated (GEO-ReSeT sample world, CC0-1.0)"
+    assert far[6] == pytest.approx(0.4) and got["osm:node/1|A"][6] == 1.0  # toponym pairs weigh less
     # idempotent: same rows, nothing updated
     assert pair_documents(con, staging_dir=staging, retrieved_at=NOW) == 4
     res = merge(con, table="pairs", staging_dir=staging)

@@ -1,0 +1,32 @@
+"""bench/probe_real.py on the real T29UNU Sentinel-2 L2A tile (skipped without ../shared): real patches labelled
+by their dominant SCL class, encoder embeddings vs band means, spatial cross-validation."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TILE = REPO / ".." / "shared" / "data" / "imagery" / "sentinel2_l2a_T29UNU_20221005_R60m" / "R60m"
+
+
+@pytest.mark.shared
+def test_probe_on_real_pixels(trained_run: dict[str, Any]) -> None:
+    if not TILE.is_dir():
+        pytest.skip(f"{TILE} absent")
+    spec = importlib.util.spec_from_file_location("probe_real", REPO / "bench" / "probe_real.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    res = mod.run(Path(trained_run["out"]) / "checkpoint.pt", TILE, per_class=30, min_per_class=20)
+    classes = res["classes"]
+    assert {"vegetation", "water", "cloud_medium", "cloud_shadow"} <= set(classes)
+    assert res["n_patches"] == sum(classes.values()) and max(classes.values()) <= 30
+    for feats in ("encoder", "band_mean", "band_mean_std"):
+        for m in ("knn_accuracy", "linear_accuracy", "knn_balanced_accuracy"):
+            assert 0.0 <= res[feats][m] <= 1.0
+    # real pixels: per-band statistics separate the scene classes far above the majority class
+    assert res["band_mean"]["knn_accuracy"] > res["majority_baseline"] + 0.2
