@@ -11,6 +11,8 @@ Contents of ``checkpoint.pt`` (a dict, ``torch.save``)::
                       of another version does not fit the model; refused at load with both names)
     band_registry     georeset.bands.BAND_REGISTRY_VERSION the band specs follow (refused when another one)
     norm              {band: {"mean", "std"}} from the shard manifest
+    token_reference   statistics of the training tokens (georeset.models.uncertainty): inference variances
+                      grow with an input's distance to them
     snapshot_id, manifest   the catalogue snapshot and the manifest path used for training
     text_backbone     name of the frozen text backbone
     step, optimizer, scheduler, rng   training state for resuming
@@ -36,6 +38,7 @@ from georeset.models.model import GeoResetModel
 from georeset.models.text_encoder import FrozenTextBackbone
 from georeset.models.token_embed import TOKEN_EMBEDDING_VERSION
 from georeset.models.tokens import RAW_DIM
+from georeset.models.uncertainty import TokenReference
 
 __all__ = ["CHECKPOINT_FORMAT", "LoadedCheckpoint", "save_checkpoint", "load_checkpoint", "check_checkpoint"]
 
@@ -141,6 +144,8 @@ def load_checkpoint(
             f"unexpected {unexpected[:5]}",
             hint="use the georeset version that trained it",
         )
+    if isinstance(data.get("token_reference"), dict):
+        model.token_reference = TokenReference.from_dict(data["token_reference"])
     model.to(device).eval()
     meta = {k: v for k, v in data.items() if k not in ("model", "optimizer", "scheduler", "rng")}
     return LoadedCheckpoint(model=model, config=cfg, band_specs=specs, norm=data.get("norm", {}), meta=meta)

@@ -124,6 +124,20 @@ def evaluate(
                        f"prompt {zs['prompt']!r}): accuracy {zs['accuracy']:.3f}, majority-class baseline "
                        f"{zs['majority_baseline']:.3f} ({zs['majority_class']}), balanced {zs['balanced_accuracy']:.3f}, "
                        f"chance {zs['chance']:.3f}")
+    var = res.get("variance")
+    if var:
+        mv = var["mean_variance"]
+        typer.echo("mean variance: in distribution {:.4g}; ".format(mv["in_distribution"]) + ", ".join(
+            f"{k} {mv[k]:.4g} (x{var['ratio'][k]:.2f})" for k in var["ratio"])
+            + f"; Spearman(variance, image->text rank) {var['spearman_variance_vs_rank']:+.3f}")
+        fu = var["fusion"]
+        if "skipped" in fu:
+            typer.echo(f"S1+S2 fusion: skipped ({fu['skipped']})")
+        else:
+            k = max(kl)
+            typer.echo(f"S1+S2 fusion over {fu['n_locations']} locations: text->location R@{k} S2 "
+                       f"{fu['s2'][f'recall@{k}']:.3f}, S1 {fu['s1'][f'recall@{k}']:.3f}, fused "
+                       f"{fu['fused'][f'recall@{k}']:.3f} (gain {fu[f'gain@{k}']:+.3f})")
     sys.stdout.flush()
     print(json.dumps(res))
 

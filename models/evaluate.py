@@ -34,6 +34,9 @@ The same recall on modified test inputs, and its drop from the unmodified (``ful
 ``rgb_only`` (optical patches keep only B02/B03/B04 where they have any of them: a band subset), ``gsd_x2`` (every
 patch 2x2 mean-pooled, GSD doubled: another GSD), ``s1_only`` / ``s2_only`` (only the S1 / S2 patches of the test
 split form the gallery, with the documents paired with them as queries). ``drop`` is ``full - variant``.
+``variance``: what the per-dimension variances say (:mod:`georeset.models.variance_eval`): mean variance in
+distribution vs scaled, noise and unseen-band inputs, Spearman correlation with the retrieval rank, and the gain
+of precision-weighted S1+S2 fusion over either sensor alone.
 
 Zero-shot land cover (``world=``): see :mod:`georeset.models.zeroshot` (accuracy vs. majority-class baseline).
 """
@@ -275,6 +278,10 @@ def robustness(*, checkpoint: Path, manifest: Path, split: str = "test", ks: Seq
     full = evaluate(checkpoint=checkpoint, manifest=manifest, split=split, ks=ks, max_tokens=max_tokens, loaded=ck,
                     world=world)
     out: dict[str, Any] = {"full": full, "variants": {}, "drop": {}}
+    from georeset.models.variance_eval import variance_report
+
+    out["variance"] = variance_report(ck, load_split(read_manifest(Path(manifest)), split), ks=ks,
+                                      max_tokens=max_tokens)
     for name in variants or list(ROBUSTNESS_VARIANTS):
         if name not in ROBUSTNESS_VARIANTS:
             raise InputError(f"robustness variant {name!r} is unknown", hint=f"use {sorted(ROBUSTNESS_VARIANTS)}")

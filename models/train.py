@@ -44,7 +44,15 @@ from georeset.fileio import atomic_write_bytes
 from georeset.models.bands import BAND_REGISTRY
 from georeset.models.checkpoint import check_checkpoint, save_checkpoint
 from georeset.models.config import ModelConfig, load_config
-from georeset.models.data import Manifest, ShardDataset, collate, load_split, read_manifest, row_bands
+from georeset.models.data import (
+    Manifest,
+    ShardDataset,
+    collate,
+    load_split,
+    read_manifest,
+    row_bands,
+    row_to_tokens,
+)
 from georeset.models.fusion import precision_weighted_fusion
 from georeset.models.launch import EXIT_INTERRUPTED, die_with_parent
 from georeset.models.losses import (
@@ -56,6 +64,7 @@ from georeset.models.losses import (
 )
 from georeset.models.model import GeoResetModel
 from georeset.models.text_encoder import TEXT_CACHE, FrozenTextBackbone
+from georeset.models.uncertainty import TokenReference, reference_from_tokens
 
 __all__ = ["EXIT_INTERRUPTED", "DistEnv", "setup_distributed", "compute_losses", "train", "main"]
 
@@ -364,13 +373,16 @@ def train(
     if rng_restore is not None:
         _set_rng_state(rng_restore)
 
+    token_ref = _token_reference(ds, man, max_tokens or cfg.train.max_tokens, seed) if env.rank == 0 else None
+
     def save(step: int, *, collective: bool = True, complete: bool = False) -> None:
         rngs: list[Any] = [_rng_state()]
         if env.world_size > 1 and collective:
             rngs = [None] * env.world_size
             dist.all_gather_object(rngs, _rng_state())
         if env.rank == 0:
-            path = _save(out, model, cfg, opt, sched, step, man, ds, env, seed, rngs, data_state, last, complete)
+            path = _save(out, model, cfg, opt, sched, step, man, ds, env, seed, rngs, data_state, last, complete,
+                         token_ref)
             if keep_checkpoints:
                 shutil.copyfile(path, out / f".checkpoint-step{step}.pt.tmp")
                 os.replace(out / f".checkpoint-step{step}.pt.tmp", out / f"checkpoint-step{step}.pt")
@@ -475,9 +487,16 @@ def train(
     return summary
 
 
+def _token_reference(ds: ShardDataset, man: Manifest, max_tokens: int, seed: int, n: int = 256) -> TokenReference:
+    """Statistics of the training tokens (up to ``n`` rows spread over the rank's rows)."""
+    rows = ds.rows[:: max(1, len(ds.rows) // n)][:n]
+    rng = np.random.default_rng(seed)
+    return reference_from_tokens([row_to_tokens(r, man.norm, max_tokens=max_tokens, rng=rng) for r in rows])
+
+
 def _save(out: Path, model: GeoResetModel, cfg: ModelConfig, opt: torch.optim.Optimizer, sched: Any, step: int,
           man: Any, ds: ShardDataset, env: DistEnv, seed: int, rngs: list[Any], data_state: dict[str, Any],
-          last: dict[str, float], complete: bool) -> Path:
+          last: dict[str, float], complete: bool, token_ref: TokenReference | None) -> Path:
     specs = {k: v.to_dict() for k, v in BAND_REGISTRY.items()}
     seen = {(str(r.get("sensor")), tuple(r["bands"])): r for r in ds.rows}
     for r in seen.values():
@@ -489,6 +508,7 @@ def _save(out: Path, model: GeoResetModel, cfg: ModelConfig, opt: torch.optim.Op
         "text_backbone": cfg.text.backbone, "step": step, "optimizer": opt.state_dict(),
         "scheduler": sched.state_dict(), "rng": rngs[0], "rng_per_rank": rngs, "world_size": env.world_size,
         "seed": seed, "data_state": data_state, "last_metrics": last, "complete": complete,
+        "token_reference": token_ref.to_dict() if token_ref is not None else None,
     })
 
 
