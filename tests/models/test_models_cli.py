@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from georeset.bands import BandToleranceWarning, band_metadata
 from georeset.models.checkpoint import load_checkpoint
 from georeset.models.cli import app
 from georeset.models.data import row_to_tokens
-from georeset.models.embed import embed_geotiff
+from georeset.models.embed import RawDNWarning, embed_geotiff
 from georeset.models.tokens import pad_tokens
 from georeset.models.train import train
 
@@ -184,3 +185,69 @@ def test_evaluate_command_robustness(ckpt: Path, synthetic_manifest: Path) -> No
         assert set(last["drop"][name]["text_to_image"]) == {"recall@1", "recall@5"}
     assert last["variants"]["s1_only"]["n_patches"] < last["full"]["n_patches"]
     assert "full" in res.stdout.splitlines()[1]
+
+
+def _tif_at(path: Path, arr: np.ndarray, gsd: float, *, x0: float = 500000.0, y0: float = 6000000.0,
+            dtype: str = "uint16") -> Path:
+    c, h, w = arr.shape
+    with rasterio.open(path, "w", driver="GTiff", height=h, width=w, count=c, dtype=dtype, crs="EPSG:32633",
+                       transform=from_origin(x0, y0, gsd, gsd), nodata=0) as dst:
+        dst.write(arr.astype(dtype))
+    return path
+
+
+def test_embed_band_set_of_single_band_files_at_their_own_resolutions(ckpt: Path, tmp_path: Path) -> None:
+    """12 single-band files at 10/20/60 m over one 240 m footprint, as Sentinel-2 ships them: named from the file
+    names, no resampling (tokens = the valid pixels of every file at its own GSD), the same embedding whether the
+    files are given one by one or as their folder."""
+    from georeset.bands import S2_DEFAULT_BANDS, get_band
+
+    rng = np.random.default_rng(5)
+    folder = tmp_path / "granule"
+    folder.mkdir()
+    n_valid = 0
+    for b in S2_DEFAULT_BANDS:
+        gsd = get_band(b).gsd_m or 10.0
+        side = int(240 // gsd)
+        arr = rng.integers(1500, 3500, (1, side, side))
+        arr[0, 0, 0] = 0  # nodata
+        n_valid += side * side - 1
+        _tif_at(folder / f"T33UUU_20240601T100000_{b}_{int(gsd)}m.tif", arr, gsd)
+    files = sorted(folder.iterdir())
+    args = [x for f in files for x in ("--image", str(f))]
+    r = _embed("--checkpoint", str(ckpt), *args, "--scale", "0.0001", "--offset", "-0.1", "--max-tokens", "5000")
+    assert [b["name"] for b in r["bands"]] == sorted(S2_DEFAULT_BANDS)  # names from the file names
+    assert r["tokens"] == r["valid_values"] == n_valid == 4 * 576 + 6 * 144 + 2 * 16 - 12
+    assert r["gsd_m"] == [10.0, 20.0, 60.0] and [f["offset_m"] for f in r["files"]] == [[0.0, 0.0]] * 12
+    assert all(b["norm"] == f"checkpoint:{b['name']}" for b in r["bands"] if b["name"] != "B08")
+    as_folder = _embed("--checkpoint", str(ckpt), "--image", str(folder), "--scale", "0.0001", "--offset", "-0.1",
+                       "--max-tokens", "5000")
+    assert as_folder["mean"] == pytest.approx(r["mean"], abs=1e-6)
+    budget = _embed("--checkpoint", str(ckpt), "--image", str(folder), "--scale", "0.0001", "--max-tokens", "300")
+    assert budget["tokens"] == 300
+
+
+def test_embed_warns_when_float_pixels_look_like_raw_dn(ckpt: Path, tmp_path: Path) -> None:
+    f = _tif(tmp_path / "dn.tif", np.full((3, 4, 4), 1234.0, np.float32), descriptions=["B02", "B03", "B04"])
+    with pytest.warns(RawDNWarning, match="--scale"):
+        embed_geotiff(checkpoint=ckpt, image=f)
+    ok = _tif(tmp_path / "refl.tif", np.full((3, 4, 4), 0.12, np.float32), descriptions=["B02", "B03", "B04"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RawDNWarning)
+        embed_geotiff(checkpoint=ckpt, image=ok)
+
+
+R60M = SHARED / "sentinel2_l2a_T29UNU_20221005_R60m" / "R60m"
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not R60M.is_dir(), reason="../shared/data/imagery (real T29UNU granule) is absent")
+def test_embed_real_granule_band_files(ckpt: Path) -> None:
+    """The real L2A granule as ESA ships it: one JPEG2000 per band without descriptions, named from the file
+    names, the product's quantification as --scale/--offset."""
+    files = sorted(R60M.glob("*_B??_60m.jp2"))
+    assert len(files) == 11
+    args = [x for f in files for x in ("--image", str(f))]
+    r = _embed("--checkpoint", str(ckpt), *args, "--scale", "0.0001", "--offset", "-0.1", "--max-tokens", "2000")
+    assert [b["name"] for b in r["bands"]] == [f.stem.split("_")[2] for f in files]
+    assert r["tokens"] == 2000 and r["valid_values"] > 11 * 1000 * 1000 and r["gsd_m"] == 60.0
