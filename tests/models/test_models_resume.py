@@ -160,3 +160,43 @@ def test_sigkill_of_torchrun_then_resume_continues_the_loss_curve(synthetic_mani
     resumed = _losses(out)
     for s in killed:
         assert resumed[s] == pytest.approx(killed[s], rel=1e-5), s  # the same curve before and after the kill
+
+
+@pytest.mark.slow
+def test_kill_of_the_caller_stops_torchrun_and_its_workers(synthetic_manifest: Path, tmp_path: Path) -> None:
+    """A demo / CLI process running ``run_training`` is SIGKILLed: torchrun and its workers do not outlive it
+    (parent-death signal), and what they leave is an interrupted checkpoint, never a finished run."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from georeset.models.launch import finished_run
+
+    out = tmp_path / "d"
+    out.mkdir()
+    write_fake_text_cache(out, synthetic_manifest)
+    code = ("from pathlib import Path; from georeset.models.launch import run_training; "
+            f"run_training(manifest=Path({str(synthetic_manifest)!r}), out=Path({str(out)!r}), nproc=2, steps=500, "
+            "batch_size=4, stream=False, save_every=1000, extra_args=('--max-tokens', '32'))")
+    caller = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "OMP_NUM_THREADS": "1"},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not ((out / "metrics.jsonl").is_file() and (out / "metrics.jsonl").read_text().strip()):
+        assert caller.poll() is None and time.monotonic() < deadline, "training did not start"
+        time.sleep(0.1)
+    torchrun = _children(caller.pid)
+    workers = [w for t in torchrun for w in _children(t)]
+    assert len(torchrun) == 1 and len(workers) == 2
+    caller.send_signal(signal.SIGKILL)
+    caller.wait()
+    for _ in range(600):
+        if not any(_alive(p) for p in [*torchrun, *workers]):
+            break
+        time.sleep(0.1)
+    else:
+        for p in [*torchrun, *workers]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, signal.SIGKILL)
+        raise AssertionError("torchrun or its workers outlived the killed caller")
+    assert finished_run(out) is None
