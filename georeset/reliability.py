@@ -3,9 +3,9 @@ and a scratch catalogue, and returns one summary (faults injected, runs, rows lo
 
 Scenarios (each reuses the project's own clients and stages):
 
-``mediawiki_transient``  429 with ``Retry-After``, 500, 503, a timeout, a ``maxlag`` error and a 502 on the first calls
-                         of a MediaWiki replay server; ``harvest_wikipedia`` (wikipedia-api underneath) must retry
-                         each one and return every page.
+``mediawiki_transient``  429 with ``Retry-After``, 500, 503, a timeout, a ``maxlag`` error, a connection dropped
+                         halfway through the body and a 502 on the first calls of a MediaWiki replay server;
+                         ``harvest_wikipedia`` (wikipedia-api underneath) must retry each one and return every page.
 ``mediawiki_bad_json``   truncated and invalid (HTML) JSON answered with HTTP 200; the client retries a truncated JSON
                          body itself and reports an HTML page as ``ServiceUnavailableError`` (a wrong endpoint), the
                          stage is re-run and must then stage every page, with nothing half-written in between.
@@ -105,7 +105,8 @@ class MediaWikiFaultServer(_FaultServer):
     """``api.php`` serving ``n_pages`` geotagged pages.
 
     A fault is ``("status", code, headers)``, ``("body", text)`` (HTTP 200 with a broken body),
-    ``("api_error", code, headers)`` (HTTP 200 with a MediaWiki ``error`` object, e.g. ``maxlag``) or
+    ``("api_error", code, headers)`` (HTTP 200 with a MediaWiki ``error`` object, e.g. ``maxlag``), ``("cut",)``
+    (the connection drops halfway through the body) or
     ``("sleep", seconds)`` (answers late, after the client's timeout).
     """
 
@@ -154,6 +155,9 @@ class MediaWikiFaultServer(_FaultServer):
                     status, headers, body = fault[1], {**headers, **fault[2]}, '{"error": "injected"}'
                 elif fault is not None and fault[0] == "body":
                     body = fault[1]
+                cut = 0
+                if fault is not None and fault[0] == "cut":  # the connection drops halfway through the body
+                    cut = len(body) // 2
                 elif fault is not None and fault[0] == "api_error":  # HTTP 200 with an error object (maxlag ...)
                     headers = {**headers, **fault[2]}
                     body = json.dumps({"error": {"code": fault[1], "info": f"{fault[1]} (injected)"}})
@@ -166,9 +170,11 @@ class MediaWikiFaultServer(_FaultServer):
                         self.send_header(k, v)
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
-                    self.wfile.write(data)
+                    self.wfile.write(data[:cut] if cut else data)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
+                if cut:
+                    self.close_connection = True
 
         return Handler
 
@@ -221,7 +227,7 @@ def _harvest(url: str, client: Any = None) -> list[dict[str, Any]]:
 # -- scenarios ------------------------------------------------------------------------------------------------------
 def scenario_mediawiki_transient(root: Path) -> dict[str, Any]:
     faults = [("status", 429, {"Retry-After": "0"}), ("status", 500, {}), ("status", 503, {"Retry-After": "0"}),
-              ("sleep", 1.0), ("api_error", "maxlag", {"Retry-After": "0"}), ("status", 502, {})]
+              ("sleep", 1.0), ("api_error", "maxlag", {"Retry-After": "0"}), ("cut",), ("status", 502, {})]
     with MediaWikiFaultServer(n_pages=12, faults=faults) as srv:
         client = _client(srv.url)
         rows = _harvest(srv.url, client)

@@ -103,6 +103,11 @@ class _Truncated(wikipediaapi.WikiConnectionError):
     """An HTTP 200 JSON body cut short (a dropped connection): retried like a connection error by the library."""
 
 
+class _Dropped(wikipediaapi.WikiConnectionError):
+    """The connection broke after the request was sent (a body shorter than its Content-Length, a reset): retried
+    like a connection error (the library itself retries only failures to connect and timeouts)."""
+
+
 class MediaWikiTransport(httpx.BaseTransport):
     """The ``transport`` given to wikipedia-api: the endpoint, pacing, counts and MediaWiki's in-body answers.
 
@@ -140,12 +145,17 @@ class MediaWikiTransport(httpx.BaseTransport):
                 time.sleep(pause)
             self._last = time.monotonic()
             self.requests += 1
+        where = str(url.copy_with(query=None))
         try:
             response = self.inner.handle_request(request)
-        except httpx.TransportError:
+            if response.status_code == 200:
+                response.read()
+        except (httpx.TimeoutException, httpx.ConnectError):
             self.transient += 1
-            raise
-        where = str(url.copy_with(query=None))
+            raise  # the library retries these
+        except httpx.TransportError as exc:
+            self.transient += 1
+            raise _Dropped(where) from exc
         if response.status_code in _TRANSIENT_STATUS:
             self.transient += 1
             if response.status_code == 429:
@@ -159,7 +169,7 @@ class MediaWikiTransport(httpx.BaseTransport):
                                           f"{location}", hint=f"pass the api.php URL it names, --api-url {location}")
         if response.status_code != 200:
             return response
-        body = response.read()
+        body = response.content
         try:
             data = json.loads(body)
         except ValueError:

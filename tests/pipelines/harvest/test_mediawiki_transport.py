@@ -62,3 +62,10 @@ def test_server_errors_are_left_to_the_library() -> None:
     with MediaWikiFaultServer(faults=[("status", 503, {})]) as srv:
         with MediaWikiTransport(srv.url) as t:
             assert _get(t).status_code == 503 and t.transient == 1  # the library raises WikiHttpError and retries
+
+
+def test_connection_dropped_mid_body_is_a_connection_error_for_the_library() -> None:
+    with MediaWikiFaultServer(faults=[("cut",)]) as srv:
+        with MediaWikiTransport(srv.url) as t, pytest.raises(wikipediaapi.WikiConnectionError) as info:
+            _get(t)
+        assert isinstance(info.value.__cause__, httpx.RemoteProtocolError) and t.transient == 1
