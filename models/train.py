@@ -26,6 +26,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from georeset.errors import InputError
+from georeset.errors import GeoResetWarning, InputError
 from georeset.fileio import atomic_write_bytes
 from georeset.models.bands import BAND_REGISTRY
 from georeset.models.checkpoint import check_checkpoint, save_checkpoint
@@ -344,8 +345,15 @@ def train(
     start_step, resumed_from, last = 0, None, {}
     data_state = {"world_size": env.world_size, "batch_size": bs, "num_workers": num_workers, "seed": seed}
     rng_restore: dict[str, Any] | None = None
-    if ck_path is not None:
-        st = torch.load(ck_path, map_location="cpu", weights_only=False)
+    st = torch.load(ck_path, map_location="cpu", weights_only=False) if ck_path is not None else None
+    if ck_path is not None and str(resume) == "auto":
+        try:
+            check_checkpoint(st, ck_path)
+        except InputError as exc:  # written by another georeset version: cannot continue, so start afresh
+            warnings.warn(f"not resuming {ck_path}: {exc.message}; training starts from step 0", GeoResetWarning,
+                          stacklevel=2)
+            ck_path = st = None
+    if ck_path is not None and st is not None:
         check_checkpoint(st, ck_path)  # format, architecture, norm and band specs, with the mismatch named
         if st.get("config") != cfg.to_dict():
             raise InputError(f"cannot resume from {ck_path}: it was trained with another config",

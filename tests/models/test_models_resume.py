@@ -200,3 +200,21 @@ def test_kill_of_the_caller_stops_torchrun_and_its_workers(synthetic_manifest: P
                 os.kill(p, signal.SIGKILL)
         raise AssertionError("torchrun or its workers outlived the killed caller")
     assert finished_run(out) is None
+
+
+def test_auto_resume_of_a_checkpoint_from_another_version_starts_afresh(synthetic_manifest: Path,
+                                                                        tmp_path: Path) -> None:
+    from georeset.errors import GeoResetWarning
+
+    out = tmp_path / "v"
+    _train(out, synthetic_manifest, steps=2)
+    data = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=False)
+    data.pop("band_registry")  # as written before the one band registry
+    data["complete"] = False
+    torch.save(data, out / "checkpoint.pt")
+    with pytest.warns(GeoResetWarning, match="georeset-bands/1"):
+        res = _train(out, synthetic_manifest, steps=2, resume="auto")
+    assert res["resumed_from"] is None and res["step"] == 2 and res["complete"]
+    with pytest.raises(InputError, match="georeset-bands/1"):  # an explicit path is never silently dropped
+        torch.save(data, tmp_path / "old.pt")
+        _train(out, synthetic_manifest, steps=2, resume=tmp_path / "old.pt")
