@@ -379,7 +379,8 @@ def evaluate_stage(ws: Workspace, *, run_id: str, checkpoint: Path) -> dict[str,
     from georeset.models.evaluate import evaluate
 
     world = ws.world_dir if (ws.world_dir / "world.json").exists() else None  # zero-shot land-cover labels
-    metrics = evaluate(checkpoint=Path(checkpoint), manifest=ws.shards_dir / "manifest.json", world=world)
+    metrics = evaluate(checkpoint=Path(checkpoint), manifest=ws.shards_dir / "manifest.json", world=world,
+                       variance=True)
     con = _con(ws)
     try:
         row = con.execute("SELECT metrics FROM runs WHERE run_id = ?", [run_id]).fetchone()
