@@ -18,6 +18,8 @@ from airflow.sdk import Asset, Param
 
 __all__ = [
     "DEFAULT_ARGS",
+    "TRAINING_TIMEOUT",
+    "notify_failure",
     "START_DATE",
     "POOLS",
     "WRITER_POOL",
@@ -38,13 +40,38 @@ __all__ = [
     "workspace",
 ]
 
+def notify_failure(context: Any) -> None:
+    """On-failure hook of every task: one log line, and a JSON POST to ``GEORESET_ALERT_WEBHOOK`` when it is set
+    (Slack/Teams/Alertmanager-style incoming webhooks). Never raises: alerting must not fail the task's cleanup."""
+    import json
+    import logging
+    import urllib.request
+
+    ti = context.get("task_instance") or context.get("ti")
+    msg = {"dag_id": getattr(ti, "dag_id", None), "task_id": getattr(ti, "task_id", None),
+           "map_index": getattr(ti, "map_index", None), "try_number": getattr(ti, "try_number", None),
+           "run_id": getattr(ti, "run_id", None), "error": str(context.get("exception"))[:2000]}
+    logging.getLogger("georeset.alerts").error("task failed: %s", msg)
+    url = os.environ.get("GEORESET_ALERT_WEBHOOK")
+    if url:
+        try:
+            req = urllib.request.Request(url, data=json.dumps({"text": f"GEO-ReSeT task failed: {msg}"}).encode(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+            urllib.request.urlopen(req, timeout=10).close()
+        except Exception as exc:  # noqa: BLE001 - a broken webhook is logged, not raised
+            logging.getLogger("georeset.alerts").warning("alert webhook %s failed: %s", url, exc)
+
+
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "georeset",
     "retries": 2,
     "retry_delay": timedelta(seconds=30),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=10),
+    "execution_timeout": timedelta(hours=2),  # a hung task fails (and retries) instead of holding its slot
+    "on_failure_callback": notify_failure,
 }
+TRAINING_TIMEOUT = timedelta(hours=48)  # the train task's own limit (the Kubernetes Job has timeout_h as well)
 START_DATE = datetime(2024, 1, 1)
 
 WRITER_POOL = "georeset_catalog_writer"
@@ -92,7 +119,7 @@ def run_time(context: Any) -> datetime:
 
 def run_key(context: Any) -> str:
     """Partition key of the run: its data interval, or its reference time when it has none."""
-    from georeset.partitions import interval_key
+    from georeset.stages import interval_key
 
     start, end = context.get("data_interval_start"), context.get("data_interval_end")
     if start is not None and end is not None and start != end:

@@ -33,12 +33,11 @@ from airflow.sdk import Param, dag, task
 def build_shards() -> None:
     @task(pool=WRITER_POOL)
     def export(**context) -> dict:  # type: ignore[no-untyped-def]
-        from georeset.partitions import export_snapshot
+        from georeset.stages.export import export_stage
 
         p = context["params"]
         ws = workspace(context, PAIRS)
-        r = export_snapshot(db_path=ws.db_path, shards_dir=ws.shards_dir, data_dir=ws.data_dir,
-                            test_fraction=p["test_fraction"], seed=p["seed"], block_deg=p["block_deg"])
+        r = export_stage(ws, test_fraction=p["test_fraction"], seed=p["seed"], block_deg=p["block_deg"])
         return {**r, "workdir": str(ws.root)}
 
     @task(outlets=[SHARDS])

@@ -1,8 +1,10 @@
 """Evaluate a trained checkpoint (text<->image recall@k on the held-out split), when one is recorded or on demand.
 
-Wiring only. ``evaluate`` reads the run from the triggering ``georeset_encoder_checkpoint`` event (or the
+Wiring only, over georeset.stages.evaluate and .index (the code `georeset evaluate` / `index` run). ``evaluate`` reads the run from the triggering ``georeset_encoder_checkpoint`` event (or the
 ``run_id`` Param) and writes ``runs/<run_id>/evaluation.json``; ``record_evaluation`` (writer pool) stores the
-metrics in the run's catalogue row and emits ``georeset_encoder_evaluation``.
+metrics in the run's catalogue row and emits ``georeset_encoder_evaluation``; ``build_index`` (writer pool)
+embeds the catalogue with the run's encoder and rebuilds the HNSW and BM25 indexes. Zero-shot land cover is
+evaluated where the workdir holds the sample world's labels.
 """
 
 from __future__ import annotations
@@ -39,35 +41,33 @@ from airflow.sdk import Param, dag, task
 def evaluate() -> None:
     @task
     def evaluate_run(**context) -> dict:  # type: ignore[no-untyped-def]
-        from georeset.errors import InputError
-        from georeset.partitions import evaluate_run as run_evaluation
+        from georeset.stages import evaluate as stage
 
         ws = workspace(context, MODELS)
-        run_id = context["params"]["run_id"] or event_extra(context, MODELS).get("run_id")
-        if not run_id:  # on demand without a run id: the most recently finished run of this workdir
-            done = sorted(ws.runs_dir.glob("*/train_summary.json"), key=lambda f: (f.stat().st_mtime, f.parent.name))
-            if not done:
-                raise InputError(f"no finished training run under {ws.runs_dir}",
-                                 hint="train first (train_encoder), or trigger with the run_id Param")
-            run_id = done[-1].parent.name
-        ckpt = ws.runs_dir / run_id / "checkpoint.pt"
-        if not ckpt.is_file():
-            raise InputError(f"{ckpt} does not exist", hint="train first (train_encoder) or check the run_id")
-        metrics = run_evaluation(checkpoint=ckpt, manifest=ws.shards_dir / "manifest.json")
+        run_id = context["params"]["run_id"] or event_extra(context, MODELS).get("run_id") or stage.latest_run(ws)
+        metrics = stage.evaluate_run(ws, run_id=run_id)
         return {"workdir": str(ws.root), "run_id": run_id, "metrics": metrics}
 
     @task(pool=WRITER_POOL, outlets=[EVALUATIONS])
     def record_evaluation(result: dict, **context) -> dict:  # type: ignore[no-untyped-def]
-        from georeset import partitions
+        from georeset.stages import evaluate as stage
         from georeset.workspace import Workspace
 
         ws = Workspace.at(result["workdir"])
-        partitions.record_evaluation(db_path=ws.db_path, run_id=result["run_id"], metrics=result["metrics"])
+        stage.record_evaluation(ws, run_id=result["run_id"], metrics=result["metrics"])
         extra = {"workdir": result["workdir"], "run_id": result["run_id"], "metrics": result["metrics"]}
         context["outlet_events"][EVALUATIONS].extra = extra
         return extra
 
-    record_evaluation(evaluate_run())
+    @task(pool=WRITER_POOL)
+    def build_index(result: dict) -> dict:
+        """Encoder embeddings (HNSW) and BM25 for `georeset search`, as `georeset index` / the demo build them."""
+        from georeset.stages.index import index_stage
+        from georeset.workspace import Workspace
+
+        return index_stage(Workspace.at(result["workdir"]), run_id=result["run_id"])
+
+    build_index(record_evaluation(evaluate_run()))
 
 
 evaluate()

@@ -1,8 +1,8 @@
 """Geoparse new documents into ``toponyms`` whenever documents are merged (asset-scheduled).
 
-Wiring only. ``plan_batches`` (writer pool) loads the gazetteer once, then writes the documents without toponyms
+Wiring only, over georeset.stages.geoparse (the code `georeset geoparse run` runs). ``plan_batches`` (writer pool) loads the gazetteer once, then writes the documents without toponyms
 as Parquet batch files plus a gazetteer snapshot; ``parse_batch`` is mapped over the batch files and stages
-``toponyms/geoparse-<batch>`` only; ``catalog_merge`` (writer pool) merges and emits ``georeset_toponyms``.
+``toponyms/geoparse-<batch>`` only; ``catalog_merge`` (writer pool) commits exactly those files and emits ``georeset_toponyms``.
 """
 
 from __future__ import annotations
@@ -42,16 +42,15 @@ from airflow.sdk import Param, dag, get_current_context, task
 def geoparse() -> None:
     @task(pool=WRITER_POOL)
     def plan_batches(**context) -> dict:  # type: ignore[no-untyped-def]
-        from georeset import stages
-        from georeset.data_catalog import open_catalog
-        from georeset.partitions import plan_geoparse
+        from georeset.stages import geoparse, writer
+        from georeset.stages.gazetteer import gazetteer_stage
 
         ws = workspace(context, DOCUMENTS)
-        stages.gazetteer_stage(ws, min_population=context["params"]["min_population"])
-        out_dir = ws.root / "partitions" / "geoparse" / run_key(context)
-        con = open_catalog(str(ws.db_path), read_only=True)
+        gazetteer_stage(ws, min_population=context["params"]["min_population"])
+        out_dir = geoparse.plan_dir(ws, run_key(context))
+        con = writer.open_writer(ws)
         try:
-            files = plan_geoparse(con, out_dir=out_dir, batch_docs=context["params"]["docs_per_batch"])
+            files = geoparse.plan(con, out_dir=out_dir, batch_docs=context["params"]["docs_per_batch"])
         finally:
             con.close()
         return {"workdir": str(ws.root), "out_dir": str(out_dir), "files": files}
@@ -64,26 +63,25 @@ def geoparse() -> None:
     def parse_batch(batch_file: str, plan: dict, **context) -> dict:  # type: ignore[no-untyped-def]
         from pathlib import Path
 
-        from georeset.partitions import geoparse_partition
+        from georeset.stages import geoparse
         from georeset.workspace import Workspace
 
         get_current_context()["batch_label"] = Path(batch_file).stem
         ws = Workspace.at(plan["workdir"])
-        return geoparse_partition(batch_file=Path(batch_file), gazetteer_dir=Path(plan["out_dir"]) / "gazetteer",
-                                  staging_dir=ws.staging_dir, processed_at=run_time(context),
-                                  batch_size=context["params"]["nlp_batch_size"])
+        return geoparse.run(batch_file, gazetteer_dir=Path(plan["out_dir"]) / "gazetteer", staging_dir=ws.staging_dir,
+                            processed_at=run_time(context), batch_size=context["params"]["nlp_batch_size"])
 
     @task(pool=WRITER_POOL, outlets=[TOPONYMS], trigger_rule="none_failed")
     def catalog_merge(plan: dict, results: list[dict] | None, **context) -> dict:  # type: ignore[no-untyped-def]
         import shutil
 
-        from georeset.partitions import merge_staged
+        from georeset.stages import writer
         from georeset.workspace import Workspace
 
         ws = Workspace.at(plan["workdir"])
-        m = merge_staged(db_path=ws.db_path, staging_dir=ws.staging_dir, tables=["toponyms"])["toponyms"]
-        shutil.rmtree(plan["out_dir"], ignore_errors=True)
         done = list(results or [])
+        m = writer.commit(ws, ["toponyms"], names=[n for r in done for n in r["names"]])["toponyms"]
+        shutil.rmtree(plan["out_dir"], ignore_errors=True)
         extra = {"workdir": str(ws.root), "documents_parsed": sum(r["documents"] for r in done), **m}
         context["outlet_events"][TOPONYMS].extra = extra
         return extra

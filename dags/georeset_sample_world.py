@@ -1,16 +1,18 @@
 """The whole GEO-ReSeT flow on the offline sample world, as one Airflow DAG.
 
-Wiring only: every task calls one function of ``georeset.stages`` (imported inside the task, so parsing this
-file stays cheap). Run it once with: ``airflow dags test georeset_sample_world``.
+Wiring only: every task calls the stage layer ``georeset.stages``, the code the CLI and the demo run (imported
+inside the task, so parsing this file stays cheap). Run it once with: ``airflow dags test georeset_sample_world``.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from _georeset_common import notify_failure
 from airflow.sdk import Asset, Param, dag, task
 
-DEFAULT_ARGS = {"retries": 2, "retry_delay": timedelta(seconds=30), "retry_exponential_backoff": True}
+DEFAULT_ARGS = {"retries": 2, "retry_delay": timedelta(seconds=30), "retry_exponential_backoff": True,
+                "execution_timeout": timedelta(hours=2), "on_failure_callback": notify_failure}
 # Its own assets (not the ones the production DAGs are scheduled on), so a demo run triggers nothing else.
 catalog_asset = Asset(name="georeset_sample_world_catalog", uri="x-georeset://sample-world/catalog", group="georeset")
 shards_asset = Asset(name="georeset_sample_world_shards", uri="x-georeset://sample-world/shards", group="georeset")
@@ -106,21 +108,47 @@ def georeset_sample_world() -> None:
 
     @task
     def train(_e: dict, params: dict | None = None) -> dict:  # type: ignore[type-arg]
-        from georeset import stages
+        from georeset.stages import train as stage
+        from georeset.workspace import Workspace
+
+        assert params is not None
+        return stage.train(Workspace.at(params["workdir"]), nproc=params["nproc"], steps=params["steps"])
+
+    @task(pool="georeset_catalog_writer")
+    def record_run(run: dict, params: dict | None = None, dag_run=None) -> dict:  # type: ignore[no-untyped-def]
+        from georeset.stages import train as stage
+        from georeset.workspace import Workspace
+
+        assert params is not None and dag_run is not None
+        stage.record_run(Workspace.at(params["workdir"]), run, started_at=dag_run.run_after)
+        return {"run_id": run["run_id"], "final_loss": run["summary"].get("final_loss")}
+
+    @task
+    def evaluate(run: dict, params: dict | None = None) -> dict:  # type: ignore[type-arg]
+        from georeset.stages import evaluate as stage
+        from georeset.workspace import Workspace
+
+        assert params is not None
+        return {"run_id": run["run_id"],
+                "metrics": stage.evaluate_run(Workspace.at(params["workdir"]), run_id=run["run_id"])}
+
+    @task(pool="georeset_catalog_writer")
+    def record_and_index(result: dict, params: dict | None = None) -> dict:  # type: ignore[type-arg]
+        from georeset.stages import evaluate as stage
+        from georeset.stages.index import index_stage
         from georeset.workspace import Workspace
 
         assert params is not None
         ws = Workspace.at(params["workdir"])
-        r = stages.train_stage(ws, nproc=params["nproc"], steps=params["steps"])
-        ev = stages.evaluate_stage(ws, run_id=r["run_id"], checkpoint=r["checkpoint"])
-        return {"run_id": r["run_id"], "final_loss": r.get("final_loss"), **ev}
+        stage.record_evaluation(ws, run_id=result["run_id"], metrics=result["metrics"])
+        return {**result, "index": index_stage(ws, run_id=result["run_id"])}
 
     world = build_world()
     g = gazetteer()
     h = harvest_osm(world)
     gp = geoparse(h, g)
     im = imagery(world, gp)
-    train(export(pair(im)))
+    record_and_index(evaluate(record_run(train(export(pair(im))))))
 
 
 georeset_sample_world()

@@ -2,7 +2,7 @@
 
 Wiring only. ``plan_tiles`` cuts the areas into tiles and batches; ``harvest_tiles`` is mapped over the batches and
 only writes Parquet staging files named ``osm-<tile>-<data interval>`` (a retry overwrites its own files);
-``catalog_merge`` (one-slot writer pool) merges them and emits ``georeset_documents`` with row counts.
+``catalog_merge`` (one-slot writer pool) commits exactly those files (georeset.stages.harvest, the code the CLI runs) and emits ``georeset_documents`` with row counts.
 The extracts are local ``.osm.pbf`` files (default: the sample world's), so no Overpass request is made.
 """
 
@@ -49,7 +49,7 @@ def harvest_osm() -> None:
     @task
     def plan_tiles(**context) -> list[dict]:  # type: ignore[no-untyped-def]
         """Tiles of the areas in batches; each batch is the input of one mapped task."""
-        from georeset.partitions import batched, sample_world_inputs, tile_grid
+        from georeset.stages import harvest, sample_world_inputs
         from georeset.workspace import Workspace
 
         p = context["params"]
@@ -57,30 +57,26 @@ def harvest_osm() -> None:
         if not pbfs or not areas:
             world = sample_world_inputs(Workspace.at(p["workdir"]).world_dir)
             pbfs, areas = pbfs or world["pbfs"], areas or world["areas"]
-        tiles = sorted({t for a in areas for t in tile_grid(a, tile_deg=p["tile_deg"])})
-        key = run_key(context)
-        return [{"tiles": [list(t) for t in b], "pbfs": pbfs, "interval": key}
-                for b in batched(tiles, p["tiles_per_batch"])]
+        return harvest.plan_osm(pbfs=pbfs, areas=areas, tile_deg=p["tile_deg"], tiles_per_batch=p["tiles_per_batch"],
+                                interval=run_key(context))
 
     @task(map_index_template="{{ batch_label }}")
     def harvest_tiles(batch: dict, **context) -> dict:  # type: ignore[no-untyped-def]
-        from georeset.partitions import harvest_osm_partition
+        from georeset.stages import harvest
         from georeset.workspace import Workspace
 
         get_current_context()["batch_label"] = f"{len(batch['tiles'])} tiles from {batch['tiles'][0][:2]}"
         p = context["params"]
-        r = harvest_osm_partition(staging_dir=Workspace.at(p["workdir"]).staging_dir, pbfs=batch["pbfs"],
-                                  tiles=batch["tiles"], retrieved_at=run_time(context), interval=batch["interval"],
-                                  limit_per_tile=p["max_docs_per_tile"])
-        return {"tiles": r["tiles"], "rows": r["rows"]}
+        return harvest.run_osm(batch, staging_dir=Workspace.at(p["workdir"]).staging_dir,
+                               retrieved_at=run_time(context), limit_per_tile=p["max_docs_per_tile"])
 
     @task(pool=WRITER_POOL, outlets=[DOCUMENTS])
     def catalog_merge(results: list[dict], **context) -> dict:  # type: ignore[no-untyped-def]
-        from georeset.partitions import merge_staged
+        from georeset.stages import writer
         from georeset.workspace import Workspace
 
         ws = Workspace.at(context["params"]["workdir"])
-        m = merge_staged(db_path=ws.db_path, staging_dir=ws.staging_dir, tables=["documents"])["documents"]
+        m = writer.commit(ws, ["documents"], names=[n for r in results for n in r["names"]])["documents"]
         extra = {"source": "osm", "workdir": str(ws.root), "interval": run_key(context),
                  "staged_rows": sum(r["rows"] for r in results), **m}
         context["outlet_events"][DOCUMENTS].extra = extra

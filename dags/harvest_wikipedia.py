@@ -1,9 +1,10 @@
-"""Harvest geotagged Wikipedia articles into ``documents``, per area, language and tile, once per day.
+"""Harvest geotagged Wikipedia articles into ``documents``, per language and area, once per day.
 
-Wiring only. ``plan_tiles`` covers each area with geosearch tiles (<= 10 km circles) and batches them per
-language; ``harvest_tiles`` is mapped over the batches in the one-slot ``mediawiki_api`` pool and writes Parquet
-staging files ``wikipedia-<lang>-<tile>-<data interval>`` only; ``catalog_merge`` (writer pool) merges them and
-emits ``georeset_documents``. Set a User-Agent with a contact (Param or env ``GEORESET_USER_AGENT``).
+Wiring only, over georeset.stages.harvest (the code `georeset harvest wikipedia` runs). ``plan_tiles`` makes one
+partition per (language, area); ``harvest_tiles`` is mapped over them in the one-slot ``mediawiki_api`` pool and runs
+the resumable, incremental harvest (progress under ``<workdir>/state/wikipedia``: a retried task goes on where the
+killed one stopped, and only new or changed revisions are fetched), staging ``wikipedia-<lang>-<key>-r*-b*`` files;
+``catalog_merge`` (writer pool) commits exactly those files and emits ``georeset_documents``. Set a User-Agent with a contact (Param or env ``GEORESET_USER_AGENT``).
 """
 
 from __future__ import annotations
@@ -45,43 +46,37 @@ from airflow.sdk import Param, dag, get_current_context, task
         "user_agent": Param(os.environ.get("GEORESET_USER_AGENT", ""), type="string",
                             description="User-Agent naming the tool, its version and a contact (Wikimedia policy)"),
         "radius_m": Param(10000, type="number", minimum=10, maximum=10000, description="Geosearch radius per tile"),
-        "tiles_per_batch": Param(8, type="integer", minimum=1, maximum=1000, description="Tiles per mapped task"),
-        "max_docs_per_tile": Param(None, type=["null", "integer"], minimum=1,
-                                   description="Keep at most this many articles per tile (null: all)"),
+        "batch_pages": Param(500, type="integer", minimum=50, multipleOf=50,
+                             description="Pages fetched and staged per batch (the unit a retry resumes after)"),
     },
 )
 def harvest_wikipedia() -> None:
     @task
     def plan_tiles(**context) -> list[dict]:  # type: ignore[no-untyped-def]
-        from georeset.partitions import batched, wikipedia_tiles
+        from georeset.stages import harvest
 
         p = context["params"]
-        tiles = sorted({t for a in p["areas"] for t in wikipedia_tiles(a, radius_m=p["radius_m"])})
-        key = run_key(context)
-        return [{"lang": lang, "tiles": [list(t) for t in b], "interval": key}
-                for lang in p["langs"] for b in batched(tiles, p["tiles_per_batch"])]
+        return harvest.plan_wikipedia(areas=[list(a) for a in p["areas"]], langs=p["langs"])
 
     @task(pool=MEDIAWIKI_POOL, map_index_template="{{ batch_label }}")
     def harvest_tiles(batch: dict, **context) -> dict:  # type: ignore[no-untyped-def]
-        from georeset.partitions import harvest_wikipedia_partition
+        from georeset.stages import harvest
         from georeset.workspace import Workspace
 
-        get_current_context()["batch_label"] = f"{batch['lang']}: {len(batch['tiles'])} tiles from {batch['tiles'][0][:2]}"
+        get_current_context()["batch_label"] = f"{batch['lang']}: {batch['area']}"
         p = context["params"]
-        r = harvest_wikipedia_partition(
-            staging_dir=Workspace.at(p["workdir"]).staging_dir, tiles=batch["tiles"], lang=batch["lang"],
-            user_agent=p["user_agent"], api_url=p["api_url"], radius_m=p["radius_m"],
-            retrieved_at=run_time(context), interval=batch["interval"], limit_per_tile=p["max_docs_per_tile"],
-        )
-        return {"lang": r["lang"], "tiles": r["tiles"], "rows": r["rows"]}
+        r = harvest.run_wikipedia(batch, ws=Workspace.at(p["workdir"]), user_agent=p["user_agent"],
+                                  api_url=p["api_url"], radius_m=p["radius_m"], retrieved_at=run_time(context),
+                                  batch_pages=p["batch_pages"])
+        return {"lang": r["lang"], "rows": r["rows_staged_now"], "resumed": r["resumed"], "names": r["names"]}
 
     @task(pool=WRITER_POOL, outlets=[DOCUMENTS])
     def catalog_merge(results: list[dict], **context) -> dict:  # type: ignore[no-untyped-def]
-        from georeset.partitions import merge_staged
+        from georeset.stages import writer
         from georeset.workspace import Workspace
 
         ws = Workspace.at(context["params"]["workdir"])
-        m = merge_staged(db_path=ws.db_path, staging_dir=ws.staging_dir, tables=["documents"])["documents"]
+        m = writer.commit(ws, ["documents"], names=[n for r in results for n in r["names"]])["documents"]
         extra = {"source": "wikipedia", "workdir": str(ws.root), "interval": run_key(context),
                  "langs": sorted({r["lang"] for r in results}), "staged_rows": sum(r["rows"] for r in results), **m}
         context["outlet_events"][DOCUMENTS].extra = extra

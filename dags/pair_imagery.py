@@ -1,9 +1,9 @@
 """Fetch Sentinel-1/2 patches around located documents and pair them (asset-scheduled on new toponyms).
 
-Wiring only. ``plan_cells`` (writer pool) grids the located documents into patch-sized cells and batches them;
+Wiring only, over georeset.stages.imagery and .pair (the code `georeset imagery fetch` / `pair` run). ``plan_cells`` (writer pool) grids the located documents into patch-sized cells and batches them;
 ``fetch_cells`` is mapped over the batches: it reads patches from the STAC API (default: the sample world's,
 served on 127.0.0.1 inside the task) and stages ``scenes``/``patches`` files named ``imagery-<cells>-<run>``
-only; ``pair_merge`` (writer pool) merges them, pairs documents with patches, and emits ``georeset_pairs``.
+only; ``pair_merge`` (writer pool) commits exactly those files (scenes and patches together), pairs documents with patches, and emits ``georeset_pairs``.
 """
 
 from __future__ import annotations
@@ -52,8 +52,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 def pair_imagery() -> None:
     @task(pool=WRITER_POOL)
     def plan_cells(**context) -> dict:  # type: ignore[no-untyped-def]
-        from georeset.data_catalog import open_catalog
-        from georeset.partitions import plan_imagery, sample_world_inputs
+        from georeset.stages import imagery, sample_world_inputs, writer
 
         p = context["params"]
         ws = workspace(context, TOPONYMS)
@@ -61,9 +60,9 @@ def pair_imagery() -> None:
         if not (start and end):
             dates = sample_world_inputs(ws.world_dir)["dates"]
             start, end = start or dates[0][:10], end or dates[-1][:10]
-        con = open_catalog(str(ws.db_path), read_only=True)
+        con = writer.open_writer(ws)
         try:
-            batches = plan_imagery(con, gsd=p["gsd"], size=p["size"], max_cells=p["max_cells"],
+            batches = imagery.plan(con, gsd=p["gsd"], size=p["size"], max_cells=p["max_cells"],
                                    cells_per_batch=p["cells_per_batch"])
         finally:
             con.close()
@@ -78,8 +77,8 @@ def pair_imagery() -> None:
     def fetch_cells(cells: list[dict], plan: dict, **context) -> dict:  # type: ignore[no-untyped-def]
         import contextlib
 
-        from georeset.partitions import imagery_partition
         from georeset.pipelines.sample_world import serve_stac
+        from georeset.stages import imagery
         from georeset.workspace import Workspace
 
         get_current_context()["batch_label"] = f"{len(cells)} cells from {cells[0]['lon']:.4f},{cells[0]['lat']:.4f}"
@@ -87,20 +86,21 @@ def pair_imagery() -> None:
         ws = Workspace.at(plan["workdir"])
         with contextlib.ExitStack() as stack:
             url = p["stac_url"] or stack.enter_context(serve_stac(ws.world_dir / "stac"))
-            return imagery_partition(
-                stac_url=url, cells=cells, collections=p["collections"], datetime_range=plan["datetime"],
+            return imagery.run(
+                cells, stac_url=url, collections=p["collections"], datetime_range=plan["datetime"],
                 staging_dir=ws.staging_dir, data_dir=ws.data_dir, retrieved_at=run_time(context),
                 interval=plan["interval"], gsd=p["gsd"], size=p["size"], max_cloud=p["max_cloud"],
             )
 
     @task(pool=WRITER_POOL, outlets=[PAIRS], trigger_rule="none_failed")
     def pair_merge(plan: dict, results: list[dict] | None, **context) -> dict:  # type: ignore[no-untyped-def]
-        from georeset.partitions import pair_and_merge
+        from georeset.stages import pair, writer
         from georeset.workspace import Workspace
 
         ws = Workspace.at(plan["workdir"])
-        m = pair_and_merge(db_path=ws.db_path, staging_dir=ws.staging_dir, retrieved_at=run_time(context))
         done = list(results or [])
+        m = writer.commit(ws, ["scenes", "patches"], names=[n for r in done for n in r["names"]])
+        m["pairs"] = pair.pair_stage(ws, retrieved_at=run_time(context))
         extra = {"workdir": str(ws.root), "cells": sum(r["cells"] for r in done),
                  "patches_read": sum(r["patches_read"] for r in done), "failures": sum(r["failures"] for r in done),
                  "scenes": m["scenes"]["total"], "patches": m["patches"]["total"], "pairs": m["pairs"]["total"],

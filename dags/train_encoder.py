@@ -1,8 +1,9 @@
 """Train the text<->EO encoder on a shard snapshot: when a new snapshot is published, or on demand with Params.
 
-Wiring only. ``train`` runs ``torchrun`` here (``launcher=local``, one node) or renders
-``infra/k8s/train-job.yaml`` into an indexed Job of ``nnodes`` pods and waits on it (``launcher=kubernetes``). The
-run id is derived from the snapshot and the settings, so a finished run is reused and a retried task waits on the
+Wiring only, over georeset.stages.train (the code `georeset train` runs). ``train`` runs ``torchrun`` here
+(``launcher=local``, one node) or renders ``infra/k8s/train-job.yaml`` into an indexed Job of ``nnodes`` pods and
+waits on it (``launcher=kubernetes``). The run id (one formula for every path) covers the snapshot, the settings,
+the config's contents and the token-embedding version, so a finished run is reused and a retried task waits on the
 same Job. ``record_run`` (writer pool) stores the run and emits ``georeset_encoder_checkpoint``.
 """
 
@@ -15,6 +16,7 @@ from _georeset_common import (
     MODELS,
     SHARDS,
     START_DATE,
+    TRAINING_TIMEOUT,
     WRITER_POOL,
     event_extra,
     run_time,
@@ -53,9 +55,9 @@ from airflow.sdk import Param, dag, task
     },
 )
 def train_encoder() -> None:
-    @task(execution_timeout=None)
+    @task(execution_timeout=TRAINING_TIMEOUT)
     def train(**context) -> dict:  # type: ignore[no-untyped-def]
-        from georeset.partitions import train_partition
+        from georeset.stages import train as train_stage
 
         p = context["params"]
         ws = workspace(context, SHARDS)
@@ -73,18 +75,17 @@ def train_encoder() -> None:
                 )
                 k8s_launcher.submit_and_wait(docs, namespace=p["namespace"], timeout_s=p["timeout_h"] * 3600)
 
-        r = train_partition(shards_dir=ws.shards_dir, runs_dir=ws.runs_dir, config=p["config"], snapshot_id=snapshot,
-                            nproc=p["nproc"], nnodes=p["nnodes"], steps=p["steps"], seed=p["seed"],
-                            batch_size=p["batch_size"], launcher=launcher)
+        r = train_stage.train(ws, config=p["config"], snapshot_id=snapshot, nproc=p["nproc"], nnodes=p["nnodes"],
+                              steps=p["steps"], seed=p["seed"], batch_size=p["batch_size"], launcher=launcher)
         return {**r, "workdir": str(ws.root)}
 
     @task(pool=WRITER_POOL, outlets=[MODELS])
     def record_run(run: dict, **context) -> dict:  # type: ignore[no-untyped-def]
-        from georeset import partitions
+        from georeset.stages import train as train_stage
         from georeset.workspace import Workspace
 
         ws = Workspace.at(run["workdir"])
-        partitions.record_run(db_path=ws.db_path, run=run, started_at=run_time(context))
+        train_stage.record_run(ws, run, started_at=run_time(context))
         extra = {"workdir": run["workdir"], "run_id": run["run_id"], "snapshot_id": run["snapshot_id"],
                  "checkpoint": run["checkpoint"], "manifest": run["manifest"], "reused": run["reused"],
                  "final_loss": run["summary"].get("final_loss")}

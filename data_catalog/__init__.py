@@ -1,8 +1,12 @@
 """The DuckDB catalogue: connection with offline extensions, migrations, staging -> merge, export."""
 
+from typing import TYPE_CHECKING, Any
+
 from georeset.data_catalog.connect import connect, extension_path, load_extensions
 from georeset.data_catalog.migrate import migrate, schema_version
-from georeset.data_catalog.staging import MergeResult, merge, stage
+
+if TYPE_CHECKING:
+    from georeset.data_catalog.staging import MergeResult, merge, stage
 
 __all__ = [
     "connect",
@@ -15,6 +19,16 @@ __all__ = [
     "stage",
     "open_catalog",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``merge``, ``stage`` and ``MergeResult`` are imported on first use (staging imports pyarrow: readers such as
+    ``georeset sql`` start faster without it)."""
+    if name in ("MergeResult", "merge", "stage"):
+        from georeset.data_catalog import staging
+
+        return getattr(staging, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def open_catalog(path: str, *, read_only: bool = False):  # type: ignore[no-untyped-def]

@@ -63,5 +63,6 @@ def connect(
             hint="check the path, and that no other process holds it open for writing",
         ) from exc
     load_extensions(con, extensions)
-    con.execute("SET hnsw_enable_experimental_persistence = true")
+    if "vss" in extensions:
+        con.execute("SET hnsw_enable_experimental_persistence = true")
     return con

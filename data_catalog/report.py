@@ -279,9 +279,14 @@ def _loss_series(metrics_path: Path) -> dict[str, list[tuple[float, float]]]:
     return dict(series)
 
 
-def write_report(workdir: Path, *, out: Path | None = None, max_thumbnails: int = 24, max_links: int = 3000) -> Path:
-    """Write ``<workdir>/report.html`` (or ``out``) and return its path."""
-    from georeset.data_catalog import connect
+def write_report(workdir: Path, *, out: Path | None = None, max_thumbnails: int = 24, max_links: int = 3000,
+                 timeout_s: float = 600.0) -> Path:
+    """Write ``<workdir>/report.html`` (or ``out``) and return its path.
+
+    Reads committed data only: the published snapshot through the analyst sandbox, so a running writer does not
+    block it; ``timeout_s`` bounds the catalogue queries.
+    """
+    from georeset.data_catalog.sandbox import analyst_connection
     from georeset.data_catalog.search import safe_data_path
     from georeset.workspace import Workspace
 
@@ -289,32 +294,34 @@ def write_report(workdir: Path, *, out: Path | None = None, max_thumbnails: int 
     if not ws.db_path.is_file():
         raise InputError(f"{ws.db_path} does not exist", hint="run `georeset demo --workdir DIR` first")
     out = Path(out) if out is not None else ws.root / "report.html"
-    con = connect(ws.db_path, read_only=True)
+    ac = analyst_connection(ws.db_path, timeout_s=timeout_s)
+    con = ac.con
     try:
-        tables = ("documents", "toponyms", "places", "scenes", "patches", "pairs", "embeddings", "runs")
-        counts = {t: int(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in tables}  # type: ignore[index]
-        simulated = bool(con.execute("SELECT coalesce(bool_or(simulated), false) FROM scenes").fetchone()[0])  # type: ignore[index]
-        docs = [(float(a), float(b)) for a, b in con.execute(
-            "SELECT lon, lat FROM documents WHERE lon IS NOT NULL AND lat IS NOT NULL").fetchall()]
-        footprints = []
-        for sensor, gj in con.execute("SELECT sensor, ST_AsGeoJSON(geom) FROM patches WHERE geom IS NOT NULL "
-                                      "ORDER BY sensor DESC, patch_id").fetchall():
-            g = json.loads(gj)
-            if g.get("type") == "Polygon":
-                footprints.append((sensor, [(float(x), float(y)) for x, y in g["coordinates"][0]]))
-        links = [(float(r[0]), float(r[1]), float(r[2]), float(r[3])) for r in con.execute(
-            "SELECT d.lon, d.lat, p.lon, p.lat FROM pairs x JOIN documents d USING (doc_id) JOIN patches p "
-            "USING (patch_id) WHERE d.lon IS NOT NULL ORDER BY x.pair_id LIMIT ?", [max_links]).fetchall()]
-        thumbs = con.execute(
-            "SELECT p.patch_id, p.sensor, p.bands, p.path, p.datetime, p.clear_fraction, p.lon, p.lat, "
-            "(SELECT d.title FROM pairs x JOIN documents d USING (doc_id) WHERE x.patch_id = p.patch_id "
-            " ORDER BY x.score DESC, d.doc_id LIMIT 1) AS title, "
-            "(SELECT count(*) FROM pairs x WHERE x.patch_id = p.patch_id) AS n_pairs "
-            "FROM patches p ORDER BY n_pairs DESC, p.patch_id LIMIT ?", [max_thumbnails]).fetchall()
-        run = _latest_run(con)
-        pair_how = con.execute("SELECT how, count(*) FROM pairs GROUP BY how ORDER BY 2 DESC").fetchall()
+        with ac.guard():
+            tables = ("documents", "toponyms", "places", "scenes", "patches", "pairs", "embeddings", "runs")
+            counts = {t: int(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in tables}  # type: ignore[index]
+            simulated = bool(con.execute("SELECT coalesce(bool_or(simulated), false) FROM scenes").fetchone()[0])  # type: ignore[index]
+            docs = [(float(a), float(b)) for a, b in con.execute(
+                "SELECT lon, lat FROM documents WHERE lon IS NOT NULL AND lat IS NOT NULL").fetchall()]
+            footprints = []
+            for sensor, gj in con.execute("SELECT sensor, ST_AsGeoJSON(geom) FROM patches WHERE geom IS NOT NULL "
+                                          "ORDER BY sensor DESC, patch_id").fetchall():
+                g = json.loads(gj)
+                if g.get("type") == "Polygon":
+                    footprints.append((sensor, [(float(x), float(y)) for x, y in g["coordinates"][0]]))
+            links = [(float(r[0]), float(r[1]), float(r[2]), float(r[3])) for r in con.execute(
+                "SELECT d.lon, d.lat, p.lon, p.lat FROM pairs x JOIN documents d USING (doc_id) JOIN patches p "
+                "USING (patch_id) WHERE d.lon IS NOT NULL ORDER BY x.pair_id LIMIT ?", [max_links]).fetchall()]
+            thumbs = con.execute(
+                "SELECT p.patch_id, p.sensor, p.bands, p.path, p.datetime, p.clear_fraction, p.lon, p.lat, "
+                "(SELECT d.title FROM pairs x JOIN documents d USING (doc_id) WHERE x.patch_id = p.patch_id "
+                " ORDER BY x.score DESC, d.doc_id LIMIT 1) AS title, "
+                "(SELECT count(*) FROM pairs x WHERE x.patch_id = p.patch_id) AS n_pairs "
+                "FROM patches p ORDER BY n_pairs DESC, p.patch_id LIMIT ?", [max_thumbnails]).fetchall()
+            run = _latest_run(con)
+            pair_how = con.execute("SELECT how, count(*) FROM pairs GROUP BY how ORDER BY 2 DESC").fetchall()
     finally:
-        con.close()
+        ac.close()
 
     thumb_html = []
     for pid, sensor, bands, path, dt, clear, lon, lat, title, n_pairs in thumbs:

@@ -205,12 +205,30 @@ def rebuild_vector_index(
                     "patches BIGINT, documents BIGINT, built_at TIMESTAMP)")
         con.execute("INSERT INTO vss_meta VALUES (?, ?, ?, ?, ?, ?)",
                     [run_id, str(checkpoint) if checkpoint else None, dim, counts["patch"], counts["document"], _now()])
+        for stmt in _VSS_COMMENTS:
+            con.execute(stmt)
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
     con.execute("CHECKPOINT")  # HNSW persistence is experimental: keep the index out of the WAL
     return counts
+
+
+_VSS_COMMENTS = [
+    *(x for kind, table in _TABLE.items() for x in (
+        f"COMMENT ON TABLE {table} IS 'Derived vector index: {kind} embeddings of the run in vss_meta as FLOAT[D] "
+        "with an HNSW index (cosine); rebuilt by each embed.'",
+        f"COMMENT ON COLUMN {table}.owner_id IS '{'patches.patch_id' if kind == 'patch' else 'documents.doc_id'}.'",
+        f"COMMENT ON COLUMN {table}.v IS 'Embedding mean (embeddings.mean) as FLOAT[D], D = vss_meta.dim.'")),
+    "COMMENT ON TABLE vss_meta IS 'Which run the vss_patch and vss_document indexes were built from (one row).'",
+    "COMMENT ON COLUMN vss_meta.run_id IS 'runs.run_id of the embeddings indexed.'",
+    "COMMENT ON COLUMN vss_meta.checkpoint IS 'Checkpoint path of that run (its text tower embeds search queries).'",
+    "COMMENT ON COLUMN vss_meta.dim IS 'Embedding dimension D.'",
+    "COMMENT ON COLUMN vss_meta.patches IS 'Rows in vss_patch.'",
+    "COMMENT ON COLUMN vss_meta.documents IS 'Rows in vss_document.'",
+    "COMMENT ON COLUMN vss_meta.built_at IS 'When the indexes were built (UTC).'",
+]
 
 
 def rebuild_fts(con: duckdb.DuckDBPyConnection) -> int:
@@ -276,26 +294,28 @@ def search_con(con: duckdb.DuckDBPyConnection, vector: Sequence[float], *, k: in
     return out
 
 
-def search(db: Path | str, text: str, k: int = 10, kind: str = "patch", *, loaded: Any = None
-           ) -> list[dict[str, Any]]:
+def search(db: Path | str, text: str, k: int = 10, kind: str = "patch", *, loaded: Any = None,
+           timeout_s: float = 60.0) -> list[dict[str, Any]]:
     """Embed ``text`` with the text tower of the indexed run's checkpoint and return the ``k`` nearest ``kind``s.
 
     Each result: ``rank``, ``kind``, the id (``patch_id`` / ``doc_id``), ``score`` (cosine similarity),
-    ``lon``/``lat`` and ``sensor``/``datetime`` (patches) or ``title``/``source`` (documents).
+    ``lon``/``lat`` and ``sensor``/``datetime`` (patches) or ``title``/``source`` (documents). The catalogue is
+    read through the analyst sandbox (published snapshot, no external access, ``timeout_s`` per query).
     """
     import torch
 
-    from georeset.data_catalog import connect
-    from georeset.data_catalog.publish import read_path
+    from georeset.data_catalog.sandbox import analyst_connection
     from georeset.models.checkpoint import load_checkpoint
 
     if not text or not text.strip():
         raise InputError("the search text is empty", hint='e.g. georeset search "harbour" --k 5')
     if "\x00" in text or len(text) > 10000:
         raise InputError("the search text has NUL bytes or more than 10000 characters", hint="shorten the query")
-    con = connect(read_path(db), read_only=True)  # the published snapshot when there is one: works during merges
+    ac = analyst_connection(db, timeout_s=timeout_s)  # the published snapshot: works during merges
+    con = ac.con
     try:
-        meta = _meta(con)
+        with ac.guard():
+            meta = _meta(con)
         if loaded is None:
             if not meta["checkpoint"] or not Path(meta["checkpoint"]).is_file():
                 raise CatalogError(f"checkpoint {meta['checkpoint']!r} of run {meta['run_id']} is missing",
@@ -303,6 +323,7 @@ def search(db: Path | str, text: str, k: int = 10, kind: str = "patch", *, loade
             loaded = load_checkpoint(Path(meta["checkpoint"]))
         with torch.no_grad():
             mean, _ = loaded.model.encode_text([text.strip()])
-        return search_con(con, mean[0].float().tolist(), k=k, kind=kind)
+        with ac.guard():
+            return search_con(con, mean[0].float().tolist(), k=k, kind=kind)
     finally:
-        con.close()
+        ac.close()

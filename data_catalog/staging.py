@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from georeset.errors import CatalogError
 
-__all__ = ["MergeResult", "stage", "merge", "staged_files", "table_columns", "primary_key"]
+__all__ = ["MergeResult", "stage", "merge", "merge_files", "fault_point", "staged_files", "table_columns", "primary_key"]
 
 
 @dataclass(frozen=True)
@@ -81,12 +81,11 @@ def primary_key(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     return pks[0]
 
 
-def merge(con: duckdb.DuckDBPyConnection, *, table: str, staging_dir: Path, keep_files: bool = False) -> MergeResult:
-    """Upsert all staged Parquet files of ``table`` in one transaction, then remove the files."""
-    files = staged_files(staging_dir, table)
-    before = int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]
-    if not files:
-        return MergeResult(table, 0, 0, 0, 0, before)
+def _merge_sql(con: duckdb.DuckDBPyConnection, table: str, files: list[Path]) -> tuple[str, str, str, str]:
+    """(INSERT ... ON CONFLICT statement, the deduplicated SELECT, key, source) for merging ``files`` into ``table``.
+
+    The upsert updates a row only when its ``content_hash`` changed and, where the table has ``retrieved_at``, only
+    when the staged row is not older than the stored one (an older harvest never replaces a newer row)."""
     target = table_columns(con, table)
     pk = primary_key(con, table)
     indexed = set(pk)
@@ -114,39 +113,90 @@ def merge(con: duckdb.DuckDBPyConnection, *, table: str, staging_dir: Path, keep
             exprs.append('CASE WHEN lon IS NULL OR lat IS NULL THEN NULL ELSE ST_Point(lon, lat) END AS "geom"')
         else:
             exprs.append(f'NULL::{typ} AS "{col}"')
-    order = "retrieved_at DESC" if "retrieved_at" in staged_cols else "1"
+    order = "retrieved_at DESC NULLS LAST" if "retrieved_at" in staged_cols else "1"
+    if "content_hash" in staged_cols:
+        order += ", content_hash"  # deterministic winner among equally new copies
     key = ", ".join(f'"{c}"' for c in pk)
     select = (
         f"SELECT {', '.join(exprs)} FROM {src} "
         f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order}) = 1"
     )
     updatable = [c for c in target if c not in indexed]
+    guards = []
     if "content_hash" in target:
-        set_clause = ", ".join(f'"{c}" = excluded."{c}"' for c in updatable)
-        conflict = f"DO UPDATE SET {set_clause} WHERE {table}.content_hash IS DISTINCT FROM excluded.content_hash"
+        guards.append(f"{table}.content_hash IS DISTINCT FROM excluded.content_hash")
+    if "retrieved_at" in target:
+        guards.append(f"({table}.retrieved_at IS NULL OR excluded.retrieved_at >= {table}.retrieved_at)")
+    if updatable:
+        conflict = "DO UPDATE SET " + ", ".join(f'"{c}" = excluded."{c}"' for c in updatable)
+        if guards:
+            conflict += " WHERE " + " AND ".join(guards)
     else:
-        conflict = "DO UPDATE SET " + ", ".join(f'"{c}" = excluded."{c}"' for c in updatable) if updatable else "DO NOTHING"
-    staged_rows = int(con.execute(f"SELECT count(*) FROM {src}").fetchone()[0])  # type: ignore[index]
-    changed_before = 0
-    if "content_hash" in target:
-        changed_before = int(
-            con.execute(
+        conflict = "DO NOTHING"
+    return f"INSERT INTO {table} {select} ON CONFLICT ({key}) {conflict}", select, key, src
+
+
+def merge_files(con: duckdb.DuckDBPyConnection, files: dict[str, list[Path]]) -> dict[str, MergeResult]:
+    """Upsert the given staged files of several tables in ONE transaction (all tables land, or none).
+
+    Files are not removed here: the caller removes them once everything that depends on the commit is done."""
+    plans = {}
+    results: dict[str, MergeResult] = {}
+    for table, fs in files.items():
+        before = int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]
+        if not fs:
+            results[table] = MergeResult(table, 0, 0, 0, 0, before)
+            continue
+        plans[table] = (before, fs, *_merge_sql(con, table, fs))
+    if not plans:
+        return results
+    counts: dict[str, tuple[int, int]] = {}
+    for table, (_, _, _, select, key, src) in plans.items():
+        staged_rows = int(con.execute(f"SELECT count(*) FROM {src}").fetchone()[0])  # type: ignore[index]
+        changed = 0
+        if "content_hash" in table_columns(con, table):
+            guard = ("AND (t.retrieved_at IS NULL OR s.retrieved_at >= t.retrieved_at)"
+                     if "retrieved_at" in table_columns(con, table) else "")
+            changed = int(con.execute(
                 f"SELECT count(*) FROM ({select}) s JOIN {table} t USING ({key}) "
-                "WHERE t.content_hash IS DISTINCT FROM s.content_hash"
-            ).fetchone()[0]  # type: ignore[index]
-        )
+                f"WHERE t.content_hash IS DISTINCT FROM s.content_hash {guard}").fetchone()[0])  # type: ignore[index]
+        counts[table] = (staged_rows, changed)
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f"INSERT INTO {table} {select} ON CONFLICT ({key}) {conflict}")
+        for table, (_, _, sql, _, _, _) in plans.items():
+            con.execute(sql)
+            fault_point(f"merge:{table}")
         con.execute("COMMIT")
-    except Exception as exc:
+    except BaseException as exc:
         con.execute("ROLLBACK")
+        if not isinstance(exc, Exception):
+            raise
         raise CatalogError(
-            f"merge into {table!r} failed and was rolled back: {exc}",
-            hint=f"the staged files under {Path(staging_dir) / table} were kept; fix them and re-run the merge",
+            f"merge into {sorted(plans)} failed and was rolled back: {exc}",
+            hint="the staged files were kept; fix them and re-run the merge",
         ) from exc
-    after = int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]
+    fault_point("merge:committed")
+    for table, (before, fs, *_rest) in plans.items():
+        after = int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]
+        staged_rows, changed = counts[table]
+        results[table] = MergeResult(table, len(fs), staged_rows, after - before, changed, after)
+    return results
+
+
+def merge(con: duckdb.DuckDBPyConnection, *, table: str, staging_dir: Path, keep_files: bool = False,
+          files: list[Path] | None = None) -> MergeResult:
+    """Upsert staged Parquet files of ``table`` (all of them, or ``files``) in one transaction, then remove them."""
+    fs = staged_files(staging_dir, table) if files is None else list(files)
+    r = merge_files(con, {table: fs})[table]
     if not keep_files:
-        for f in files:
+        for f in fs:
             f.unlink(missing_ok=True)
-    return MergeResult(table, len(files), staged_rows, after - before, changed_before, after)
+    return r
+
+
+def fault_point(name: str) -> None:
+    """Test hook: SIGKILL this process at the named point when ``GEORESET_KILL_AT`` names it (kill tests)."""
+    if os.environ.get("GEORESET_KILL_AT") == name:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -70,60 +70,66 @@ _GEOM_TYPES = {"POINT": "Point", "LINESTRING": "LineString", "POLYGON": "Polygon
 
 
 def export_geoparquet(db: Path | str, *, view: str, out: Path, geometry: str | None = None,
-                      batch_rows: int = 65536) -> dict[str, Any]:
-    """Write ``view`` (table or view) to ``out`` as GeoParquet; returns ``{"rows", "out", "geometry_columns"}``."""
-    from georeset.data_catalog import connect
+                      batch_rows: int = 65536, timeout_s: float = 600.0) -> dict[str, Any]:
+    """Write ``view`` (table or view) to ``out`` as GeoParquet; returns ``{"rows", "out", "geometry_columns"}``.
 
-    con = connect(db, read_only=True)
+    Reads committed data only (the published snapshot through the analyst sandbox, so a running writer does not
+    block it); the file is written by pyarrow, never by DuckDB; ``timeout_s`` bounds the whole read.
+    """
+    from georeset.data_catalog.sandbox import analyst_connection
+
+    ac = analyst_connection(db, timeout_s=timeout_s)
+    con = ac.con
     try:
-        names = relations(con)
-        if view not in names:
-            raise InputError(f"--view {view!r} is not a table or view of the catalogue",
-                             hint=f"use one of: {', '.join(names)}")
-        cols = [r[0] for r in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' AND table_name = ? "
-            "ORDER BY ordinal_position", [view]).fetchall()]
-        geoms = geometry_columns(con, view)
-        src = _q(view)
-        if not geoms:
-            if "lon" in cols and "lat" in cols:
-                src = f"(SELECT *, CASE WHEN lon IS NULL OR lat IS NULL THEN NULL ELSE ST_Point(lon, lat) END " \
-                      f"AS geometry FROM {_q(view)})"
-                cols, geoms = [*cols, "geometry"], ["geometry"]
-            else:
-                raise InputError(f"{view!r} has no GEOMETRY column and no lon/lat",
-                                 hint="export it with georeset sql --format parquet instead")
-        primary = geometry or geoms[0]
-        if primary not in geoms:
-            raise InputError(f"--geometry {primary!r} is not a geometry column of {view!r}", hint=f"use {geoms}")
-        meta_cols: dict[str, Any] = {}
-        for g in geoms:
-            row = con.execute(
-                f"SELECT min(ST_XMin({_q(g)})), min(ST_YMin({_q(g)})), max(ST_XMax({_q(g)})), max(ST_YMax({_q(g)})), "
-                f"list(DISTINCT ST_GeometryType({_q(g)})::VARCHAR) FILTER (WHERE {_q(g)} IS NOT NULL) FROM {src}"
-            ).fetchone()
-            assert row is not None
-            types = sorted({_GEOM_TYPES.get(str(t).upper(), str(t).title()) for t in (row[4] or [])})
-            meta_cols[g] = {"encoding": "WKB", "geometry_types": types, "crs": _CRS84, "edges": "planar"}
-            if row[0] is not None:
-                meta_cols[g]["bbox"] = [float(row[0]), float(row[1]), float(row[2]), float(row[3])]
-        select = ", ".join(f"ST_AsWKB({_q(c)}) AS {_q(c)}" if c in geoms else _q(c) for c in cols)
-        reader = con.execute(f"SELECT {select} FROM {src}").to_arrow_reader(batch_rows)
-        geo = {"version": "1.1.0", "primary_column": primary, "columns": meta_cols}
-        schema = reader.schema
-        fields = [pa.field(f.name, pa.binary()) if f.name in geoms else f for f in schema]
-        schema = pa.schema(fields, metadata={**(schema.metadata or {}), b"geo": json.dumps(geo).encode()})
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        n = 0
-        with pq.ParquetWriter(tmp, schema, compression="zstd") as w:
-            for batch in reader:
-                arrays = [batch.column(i).cast(pa.binary()) if f.name in geoms else batch.column(i)
-                          for i, f in enumerate(batch.schema)]
-                w.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
-                n += batch.num_rows
-        os.replace(tmp, out)
-        return {"view": view, "rows": n, "out": str(out), "geometry_columns": geoms, "primary_column": primary}
+        with ac.guard():
+            names = relations(con)
+            if view not in names:
+                raise InputError(f"--view {view!r} is not a table or view of the catalogue",
+                                 hint=f"use one of: {', '.join(names)}")
+            cols = [r[0] for r in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' AND table_name = ? "
+                "ORDER BY ordinal_position", [view]).fetchall()]
+            geoms = geometry_columns(con, view)
+            src = _q(view)
+            if not geoms:
+                if "lon" in cols and "lat" in cols:
+                    src = f"(SELECT *, CASE WHEN lon IS NULL OR lat IS NULL THEN NULL ELSE ST_Point(lon, lat) END " \
+                          f"AS geometry FROM {_q(view)})"
+                    cols, geoms = [*cols, "geometry"], ["geometry"]
+                else:
+                    raise InputError(f"{view!r} has no GEOMETRY column and no lon/lat",
+                                     hint="export it with georeset sql --format parquet instead")
+            primary = geometry or geoms[0]
+            if primary not in geoms:
+                raise InputError(f"--geometry {primary!r} is not a geometry column of {view!r}", hint=f"use {geoms}")
+            meta_cols: dict[str, Any] = {}
+            for g in geoms:
+                row = con.execute(
+                    f"SELECT min(ST_XMin({_q(g)})), min(ST_YMin({_q(g)})), max(ST_XMax({_q(g)})), max(ST_YMax({_q(g)})), "
+                    f"list(DISTINCT ST_GeometryType({_q(g)})::VARCHAR) FILTER (WHERE {_q(g)} IS NOT NULL) FROM {src}"
+                ).fetchone()
+                assert row is not None
+                types = sorted({_GEOM_TYPES.get(str(t).upper(), str(t).title()) for t in (row[4] or [])})
+                meta_cols[g] = {"encoding": "WKB", "geometry_types": types, "crs": _CRS84, "edges": "planar"}
+                if row[0] is not None:
+                    meta_cols[g]["bbox"] = [float(row[0]), float(row[1]), float(row[2]), float(row[3])]
+            select = ", ".join(f"ST_AsWKB({_q(c)}) AS {_q(c)}" if c in geoms else _q(c) for c in cols)
+            reader = con.execute(f"SELECT {select} FROM {src}").to_arrow_reader(batch_rows)
+            geo = {"version": "1.1.0", "primary_column": primary, "columns": meta_cols}
+            schema = reader.schema
+            fields = [pa.field(f.name, pa.binary()) if f.name in geoms else f for f in schema]
+            schema = pa.schema(fields, metadata={**(schema.metadata or {}), b"geo": json.dumps(geo).encode()})
+            out = Path(out)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_name(f".{out.name}.tmp")
+            n = 0
+            with pq.ParquetWriter(tmp, schema, compression="zstd") as w:
+                for batch in reader:
+                    arrays = [batch.column(i).cast(pa.binary()) if f.name in geoms else batch.column(i)
+                              for i, f in enumerate(batch.schema)]
+                    w.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
+                    n += batch.num_rows
+            os.replace(tmp, out)
+            return {"view": view, "rows": n, "out": str(out), "geometry_columns": geoms, "primary_column": primary}
     finally:
-        con.close()
+        ac.close()

@@ -17,6 +17,7 @@ from typing import Annotated
 
 import typer
 
+from georeset.cli_support import fail as _fail
 from georeset.errors import GeoResetError
 
 app = typer.Typer(help="Analyst commands: semantic search, HTML report, GeoParquet export, reliability summary.",
@@ -25,11 +26,8 @@ app = typer.Typer(help="Analyst commands: semantic search, HTML report, GeoParqu
 DbOpt = Annotated[Path, typer.Option("--db", help="Catalogue file (.duckdb).")]
 
 
-def _fail(exc: GeoResetError) -> None:
-    typer.secho(f"error: {exc.message}", fg="red", err=True)
-    if exc.hint:
-        typer.secho(f"  fix: {exc.hint}", err=True)
-    raise typer.Exit(2)
+TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Stop a catalogue query after this many seconds "
+                                           "(0 = no limit).")]
 
 
 @app.command()
@@ -39,12 +37,13 @@ def search(
     k: Annotated[int, typer.Option("--k", help="How many results.")] = 10,
     kind: Annotated[str, typer.Option(help="What to rank: patch or document.")] = "patch",
     as_json: Annotated[bool, typer.Option("--json", help='Last line: {"results": [...]}.')] = False,
+    timeout: TimeoutOpt = 60.0,
 ) -> None:
     """The K patches (or documents) nearest to TEXT in the trained encoder's space (vss HNSW, cosine)."""
     from georeset.data_catalog.search import search as run_search
 
     try:
-        results = run_search(db, text, k, kind)
+        results = run_search(db, text, k, kind, timeout_s=timeout)
     except GeoResetError as exc:
         _fail(exc)
     if as_json:
@@ -68,12 +67,13 @@ def report(
         "work/demo"),
     out: Annotated[Path | None, typer.Option(help="Output HTML (default WORKDIR/report.html).")] = None,
     max_thumbnails: Annotated[int, typer.Option(help="Patch thumbnails to embed.")] = 24,
+    timeout: TimeoutOpt = 600.0,
 ) -> None:
     """Write one self-contained HTML report: map of documents/patches/pairs, thumbnails, loss and recall plots."""
     from georeset.data_catalog.report import write_report
 
     try:
-        path = write_report(workdir, out=out, max_thumbnails=max_thumbnails)
+        path = write_report(workdir, out=out, max_thumbnails=max_thumbnails, timeout_s=timeout)
     except GeoResetError as exc:
         _fail(exc)
     print(json.dumps({"report": str(path), "bytes": path.stat().st_size}))
@@ -85,12 +85,13 @@ def export_geoparquet(
     out: Annotated[Path, typer.Option("--out", help="Output .parquet file.")],
     db: DbOpt = Path("work/demo/georeset.duckdb"),
     geometry: Annotated[str | None, typer.Option(help="Geometry column (default: first GEOMETRY column).")] = None,
+    timeout: TimeoutOpt = 600.0,
 ) -> None:
     """Export a table or view as GeoParquet 1.1 (WKB geometry, 'geo' metadata, EPSG:4326)."""
     from georeset.data_catalog.views import export_geoparquet as run_export
 
     try:
-        res = run_export(db, view=view, out=out, geometry=geometry)
+        res = run_export(db, view=view, out=out, geometry=geometry, timeout_s=timeout)
     except GeoResetError as exc:
         _fail(exc)
     print(json.dumps(res))

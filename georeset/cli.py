@@ -1,4 +1,4 @@
-"""The `georeset` command line: thin commands over the core functions in georeset.stages."""
+"""The `georeset` command line: thin commands over the stage layer (georeset.stages), the same code the DAGs run."""
 
 from __future__ import annotations
 
@@ -8,15 +8,43 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import typer.main
+from typer._click.core import Command, Context  # typer 0.29 vendors click; its groups take these types
+from typer.core import TyperGroup
 
 from georeset.cli_support import fail, print_json_or_fail
 from georeset.errors import GeoResetError
+
+
+class _LazyGroup(TyperGroup):
+    """The root group: sub-apps whose modules import torch, spaCy or rasterio are imported only when invoked.
+
+    ``georeset --help`` lists them from :data:`_LAZY` (name and help, no import); ``georeset model ...`` imports
+    ``georeset.models.cli`` then. So ``georeset sql``/``search``/``schema`` start without torch, spaCy or Airflow.
+    """
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return [*super().list_commands(ctx), *(n for n in _LAZY if n not in self.commands)]
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is None and cmd_name in _LAZY:  # listing only: a stub carrying the help text
+            return TyperGroup(name=cmd_name, help=_LAZY[cmd_name][1])
+        return cmd
+
+    def resolve_command(self, ctx: Context, args: list[str]) -> tuple[str | None, Command | None,
+                                                                             list[str]]:
+        if args and args[0] in _LAZY and args[0] not in self.commands:
+            self.commands[args[0]] = _load_lazy(args[0])
+        return super().resolve_command(ctx, args)
+
 
 app = typer.Typer(
     help="GEO-ReSeT: harvest geocoded text and Sentinel-1/2 patches into a DuckDB catalogue, "
     "pair them, and train a sensor-agnostic text <-> Earth-observation encoder.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=_LazyGroup,
 )
 catalog_app = typer.Typer(help="Create and inspect the DuckDB catalogue.", no_args_is_help=True)
 harvest_app = typer.Typer(help="Harvest documents (OpenStreetMap, Wikipedia) into the catalogue.", no_args_is_help=True)
@@ -25,32 +53,35 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(harvest_app, name="harvest")
 app.add_typer(world_app, name="world")
 
+# Sub-apps owned by package modules (their commands live next to the core they call), imported on first use.
+_LAZY: dict[str, tuple[str, str]] = {
+    "model": ("georeset.models.cli",
+              "The encoder: embed any GeoTIFF (any bands, any size from 1x1), evaluate a checkpoint with robustness "
+              "figures."),
+    "geoparse": ("georeset.pipelines.geoparse.cli",
+                 "Toponyms: run the geoparser over the catalogue, parse a text, evaluate on LGL/WikToR-style corpora."),
+    "imagery": ("georeset.pipelines.imagery.cli",
+                "Sentinel-1/2 imagery through STAC: search, read one patch, fetch patches for the catalogue."),
+}
 
-def _mount(module: str, name: str, help_text: str) -> typer.Typer:
-    """Mount a sub-app owned by a package module (its commands live next to the core they call)."""
+
+def _load_lazy(name: str) -> TyperGroup:
+    """Import a lazy sub-app, add the commands this module defines for it, and build its click group."""
     import importlib
 
-    sub: typer.Typer = importlib.import_module(module).app
-    app.add_typer(sub, name=name, help=help_text)
-    return sub
+    sub: typer.Typer = importlib.import_module(_LAZY[name][0]).app
+    if name == "geoparse" and not any(c.name == "run" for c in sub.registered_commands):
+        sub.command("run")(geoparse_run)
+    if name == "imagery" and not any(c.name == "fetch" for c in sub.registered_commands):
+        sub.command("fetch")(imagery_fetch)
+    group = typer.main.get_group(sub)
+    group.name, group.help = name, _LAZY[name][1]
+    return group
 
 
-model_app = _mount(
-    "georeset.models.cli", "model",
-    "The encoder: embed any GeoTIFF (any bands, any size from 1x1), evaluate a checkpoint with robustness figures.",
-)
 _analyst = __import__("georeset.analyst_cli", fromlist=["app"]).app
 for _cmd in _analyst.registered_commands:  # search, report, export-geoparquet, reliability
     app.registered_commands.append(_cmd)
-
-geoparse_app = _mount(
-    "georeset.pipelines.geoparse.cli", "geoparse",
-    "Toponyms: run the geoparser over the catalogue, parse a text, evaluate on LGL/WikToR-style corpora.",
-)
-imagery_app = _mount(
-    "georeset.pipelines.imagery.cli", "imagery",
-    "Sentinel-1/2 imagery through STAC: search, read one patch, fetch patches for the catalogue.",
-)
 
 WorkdirOpt = Annotated[
     Path, typer.Option("--workdir", "-w", help="Work directory holding the catalogue, data, shards and runs.")
@@ -88,18 +119,60 @@ def sql(
     out: Annotated[Path | None, typer.Option(help="Output file for --format parquet.")] = None,
     limit: Annotated[int | None, typer.Option(help="Print at most this many rows.")] = None,
     live: Annotated[bool, typer.Option(help="Query the catalogue file itself, not its published snapshot.")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="Stop a query after this many seconds (0 = no limit).")]
+    = 60.0,
+    max_rows: Annotated[int, typer.Option("--max-rows", help="Return at most this many rows, with a note when "
+                                          "there are more (0 = no cap).")] = 10_000,
 ) -> None:
-    """Query the catalogue read-only (spatial, fts and vss extensions loaded). Writes are refused.
+    """Query the catalogue in the analyst sandbox (spatial, fts and vss loaded): read statements only.
 
-    Reads the published snapshot <db>.read.duckdb (refreshed after every merge) when it exists, so queries keep
-    working while a pipeline stage merges into the catalogue.
+    Files, URLs, ATTACH, COPY, EXPORT, INSTALL/LOAD, SET and secrets are refused; settings are locked. Reads the
+    published snapshot <db>.read.duckdb (refreshed after every merge) when it exists, so queries keep working while a
+    pipeline stage merges into the catalogue. Column meanings: `georeset schema`.
     """
     from georeset.sql import run_query
 
     try:
-        run_query(db=db, query=query, fmt=fmt, out=out, limit=limit, live=live)
+        run_query(db=db, query=query, fmt=fmt, out=out, limit=limit, live=live, timeout_s=timeout, max_rows=max_rows)
     except GeoResetError as exc:
         fail(exc)
+
+
+@app.command()
+def schema(
+    db: Annotated[Path, typer.Option("--db", help="Catalogue file (.duckdb).")] = Path("work/demo/georeset.duckdb"),
+    table: Annotated[str | None, typer.Option("--table", help="Only this table or view.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object: relations, columns, macros.")] = False,
+) -> None:
+    """Explain the catalogue: every table, view and column with its type and comment (units, CRS, id formats,
+    provenance), and the SQL macros. Keys between tables: docs/schema.md."""
+    from georeset.data_catalog.sandbox import analyst_connection
+    from georeset.data_catalog.schema_doc import describe, macros
+    from georeset.errors import InputError
+
+    try:
+        with analyst_connection(db, extensions=()) as ac, ac.guard():
+            rels, macs = describe(ac.con, table), macros(ac.con)
+            if table is not None and not rels:
+                names = [r["name"] for r in describe(ac.con)]
+                raise InputError(f"--table {table!r} is not a table or view of {db}", hint=f"use one of: {names}")
+    except GeoResetError as exc:
+        fail(exc)
+    if as_json:
+        print(json.dumps({"relations": rels, "macros": macs if table is None else []}))
+        return
+    for rel in rels:
+        typer.secho(f"{rel['name']} ({rel['kind']})", bold=True)
+        typer.echo(f"  {rel['comment'] or '(no comment)'}")
+        width = max((len(c["name"]) for c in rel["columns"]), default=0)
+        twidth = max((len(c["type"]) for c in rel["columns"]), default=0)
+        for c in rel["columns"]:
+            typer.echo(f"    {c['name']:<{width}}  {c['type']:<{twidth}}  {c['comment'] or '(no comment)'}")
+        typer.echo("")
+    if table is None and macs:
+        typer.secho("macros", bold=True)
+        for m in macs:
+            typer.echo(f"    {m['name']}({', '.join(m['parameters'])})")
 
 
 @catalog_app.command("init")
@@ -276,7 +349,6 @@ def harvest_overpass_cmd(
     print(json.dumps(r))
 
 
-@geoparse_app.command("run")
 def geoparse_run(workdir: WorkdirOpt = Path("work/demo")) -> None:
     """Find and resolve the toponyms of every document that has not been geoparsed yet."""
     from georeset.stages import geoparse_stage
@@ -285,7 +357,6 @@ def geoparse_run(workdir: WorkdirOpt = Path("work/demo")) -> None:
     print_json_or_fail(geoparse_stage, Workspace.at(workdir))
 
 
-@imagery_app.command("fetch")
 def imagery_fetch(
     stac_url: Annotated[str, typer.Option(help="STAC API root URL.")],
     workdir: WorkdirOpt = Path("work/demo"),
@@ -365,6 +436,31 @@ def train(
 
     print_json_or_fail(train_stage, Workspace.at(workdir), config=config, nproc=nproc, steps=steps, seed=seed,
                        batch_size=batch_size, lr=lr, save_every=save_every, resume=resume)
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    workdir: WorkdirOpt = Path("work/demo"),
+    run_id: Annotated[str | None, typer.Option(help="Training run to evaluate (default: the latest).")] = None,
+) -> None:
+    """Evaluate a training run (recall@k both ways, zero-shot land cover) and record it in its `runs` row."""
+    from georeset.stages import evaluate_stage
+    from georeset.workspace import Workspace
+
+    print_json_or_fail(evaluate_stage, Workspace.at(workdir), run_id=run_id)
+
+
+@app.command("index")
+def index_cmd(
+    workdir: WorkdirOpt = Path("work/demo"),
+    run_id: Annotated[str | None, typer.Option(help="Training run whose encoder embeds (default: the latest).")]
+    = None,
+) -> None:
+    """Build the search indexes: encoder embeddings (HNSW) and BM25 over the documents."""
+    from georeset.stages import index_stage
+    from georeset.workspace import Workspace
+
+    print_json_or_fail(index_stage, Workspace.at(workdir), run_id=run_id)
 
 
 def main() -> None:  # pragma: no cover

@@ -14,11 +14,11 @@ __all__ = ["fail", "print_json_or_fail"]
 
 
 def fail(exc: GeoResetError) -> NoReturn:
-    """Print the error and its fix on stderr and exit with status 2."""
+    """Print the error and its fix on stderr and exit with status 2 (or the error's ``exit_code``: 130 for Ctrl-C)."""
     typer.secho(f"error: {exc.message}", fg="red", err=True)
     if exc.hint:
         typer.secho(f"  fix: {exc.hint}", err=True)
-    raise typer.Exit(2)
+    raise typer.Exit(int(getattr(exc, "exit_code", 2)))
 
 
 def print_json_or_fail(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:

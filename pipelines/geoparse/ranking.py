@@ -48,6 +48,14 @@ WEIGHTS: dict[str, float] = {
     "pplc": 2.29, "primary": -0.193, "shadowed": -0.889, "container": 2.0, "in_admin": 1.513,
     "in_country": 0.882, "co_near": 9.795, "co_any": 4.543, "alone": 2.481, "near_point": 6.0, "n_cands": -4.147,
 }
+
+
+def _shipped_ranking() -> dict[str, float]:
+    from georeset.pipelines.geoparse.commit import load_shipped
+
+    return dict(load_shipped().get("ranking", {}))
+
+
 NEAR_SCALE_KM = 100.0  # the document's own point
 SPREAD_SCALE_KM = 300.0  # expected closeness to the other names' places
 ANY_SCALE_KM = 50.0  # some reading of another name right next to the candidate
@@ -152,6 +160,10 @@ def candidate_features(cands: Sequence[Candidate], ctx: DocContext, *, mention: 
     return f
 
 
+# The starting point of the fit (scripts/fit_geoparser.py) and the two priors it keeps.
+PRIOR_WEIGHTS: dict[str, float] = dict(WEIGHTS)
+PRIORS_KEPT = ("near_point", "container")
+WEIGHTS.update({k: float(v) for k, v in _shipped_ranking().items() if k in WEIGHTS})
 _W = np.array([WEIGHTS[k] for k in FEATURES])
 
 

@@ -29,13 +29,17 @@ def toponym_rows(doc_id: str, doc_hash: str, licence: str, toponyms: list[Topony
             "label": t.label,
             "place_id": t.place_id,
             "score": float(t.score),
+            "probability": float(t.probability),
+            "feature_class": t.feature_class,
+            "kind": t.kind,
             "lon": t.lon,
             "lat": t.lat,
             "reason": t.reason,
             "method": METHOD,
             "licence": licence,
             "retrieved_at": processed_at,
-            "content_hash": content_hash(doc_hash, t.start, t.end, t.label, t.place_id, t.score, METHOD),
+            "content_hash": content_hash(doc_hash, t.start, t.end, t.label, t.place_id, t.score, t.probability,
+                                         t.kind, METHOD),
         })
     return rows
 

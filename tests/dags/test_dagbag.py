@@ -26,8 +26,9 @@ CATALOGUE_TASKS = {
     "pair_imagery": {"plan_cells", "pair_merge"},
     "build_shards": {"export"},
     "train_encoder": {"record_run"},
-    "evaluate": {"record_evaluation"},
-    "georeset_sample_world": {"gazetteer", "harvest_osm", "geoparse", "imagery", "pair", "export"},
+    "evaluate": {"record_evaluation", "build_index"},
+    "georeset_sample_world": {"gazetteer", "harvest_osm", "geoparse", "imagery", "pair", "export", "record_run",
+                              "record_and_index"},
 }
 HEAVY = ("torch", "spacy", "sentence_transformers", "transformers", "rasterio", "duckdb", "pyarrow", "pyrosm",
          "shapely", "numpy", "pandas", "georeset")
@@ -90,6 +91,49 @@ def test_every_dag_is_tagged_and_every_task_retries_with_backoff(dagbag: Any) ->
             assert t.retries >= 2, f"{dag_id}.{t.task_id} has retries={t.retries}"
             assert t.retry_exponential_backoff, f"{dag_id}.{t.task_id} has no exponential backoff"
             assert t.retry_delay >= timedelta(seconds=10)
+
+
+def test_every_task_has_a_timeout_and_a_failure_hook(dagbag: Any) -> None:
+    from _georeset_common import notify_failure
+
+    for dag_id, dag in dagbag.dags.items():
+        for t in dag.tasks:
+            assert t.execution_timeout is not None and t.execution_timeout > timedelta(0), f"{dag_id}.{t.task_id}"
+            hooks = t.on_failure_callback if isinstance(t.on_failure_callback, list) else [t.on_failure_callback]
+            assert notify_failure in hooks, f"{dag_id}.{t.task_id} has no on-failure hook"
+
+
+def test_failure_hook_posts_to_the_webhook(monkeypatch: pytest.MonkeyPatch) -> None:
+    import http.server
+    import threading
+    from types import SimpleNamespace
+
+    from _georeset_common import notify_failure
+
+    got: list[bytes] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            got.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *a: Any) -> None:
+            pass
+
+    srv = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("GEORESET_ALERT_WEBHOOK", f"http://127.0.0.1:{srv.server_port}/hook")
+        ti = SimpleNamespace(dag_id="geoparse", task_id="catalog_merge", map_index=-1, try_number=3, run_id="r1")
+        notify_failure({"task_instance": ti, "exception": RuntimeError("disk full")})
+        monkeypatch.setenv("GEORESET_ALERT_WEBHOOK", "http://127.0.0.1:9/down")
+        notify_failure({"task_instance": ti, "exception": RuntimeError("again")})  # a dead webhook: no raise
+    finally:
+        srv.shutdown()
+    assert len(got) == 1
+    text = json.loads(got[0])["text"]
+    assert "catalog_merge" in text and "disk full" in text
 
 
 def test_catalogue_tasks_hold_the_writer_pool_and_mapped_tasks_do_not(dagbag: Any) -> None:

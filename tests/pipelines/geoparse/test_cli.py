@@ -129,3 +129,46 @@ def test_shared_corpora_limit(runner: CliRunner, rel: str) -> None:
     assert res.exit_code == 0, res.output
     m = _last_json(res.stdout)
     assert m["n_docs"] == 5 and m["n_gold"] > 0 and REQUIRED <= set(m)
+
+
+def test_evaluate_halves_and_per_toponym(runner: CliRunner, tmp_path: Path) -> None:
+    p = tmp_path / "mini.xml"
+    extra = _article("4", "Flights from Qwertzuiopburg and from Helsinki.", [("Qwertzuiopburg", 10.0, 10.0)])
+    p.write_text("<articles>\n" + "".join(GOOD) + extra + "</articles>\n")
+    res = runner.invoke(cli.app, ["evaluate", str(p), "--json", "--per-toponym"])
+    assert res.exit_code == 0, res.output
+    lines = [json.loads(x) for x in res.stdout.strip().splitlines()]
+    m, rows = lines[-1], lines[:-1]
+    assert m["split"] == "both" and m["n_docs"] == 4
+    assert m["fitted"]["n_docs"] == 2 and m["unfitted"]["n_docs"] == 2  # documents at even / odd positions
+    assert REQUIRED <= set(m["fitted"]) and REQUIRED <= set(m["unfitted"])
+    classes = {r["class"] for r in rows}
+    assert classes <= {"missed span", "spurious", "not in gazetteer", "wrong candidate", "not asserted"}
+    unknown = [r for r in rows if r["surface"] == "Qwertzuiopburg"]
+    assert unknown and unknown[0]["class"] in ("missed span", "not in gazetteer", "not asserted")
+    assert any(r["class"] == "spurious" and r["surface"] == "Helsinki" for r in rows)  # not annotated in doc 4
+    odd = runner.invoke(cli.app, ["evaluate", str(p), "--json", "--split", "unfitted"])
+    assert odd.exit_code == 0 and _last_json(odd.stdout)["n_docs"] == 2
+    bad = runner.invoke(cli.app, ["evaluate", str(p), "--split", "odd"])
+    assert bad.exit_code == 2 and "--split" in bad.stderr
+
+
+def test_evaluate_refuses_a_layout_it_cannot_read(runner: CliRunner, tmp_path: Path) -> None:
+    p = tmp_path / "other.xml"
+    p.write_text("<corpus><doc id='1'><body>Rain in Paris.</body><place>Paris</place></doc></corpus>\n")
+    res = runner.invoke(cli.app, ["evaluate", str(p), "--json"])
+    assert res.exit_code == 2 and "no document this reader understands" in res.stderr and "Traceback" not in \
+        res.output
+    assert "fix:" in res.stderr
+
+
+def test_parse_gives_probability_feature_class_and_kind(runner: CliRunner) -> None:
+    res = runner.invoke(cli.app, ["parse", "Nigerian troops flew from Ibadan to Paris, France.", "--json"])
+    assert res.exit_code == 0, res.output
+    by = {t["surface"]: t for t in _last_json(res.stdout)["toponyms"]}
+    assert by["Ibadan"]["feature_class"] == "P" and by["France"]["feature_class"] == "A"
+    assert all(0.0 <= t["probability"] <= 1.0 for t in by.values()) and "commit_features" not in by["Ibadan"]
+    assert by["Nigerian"]["kind"] == "demonym" and by["Nigerian"]["country_code"] == "NG"
+    assert by["Ibadan"]["kind"] == "toponym"
+    text = runner.invoke(cli.app, ["parse", "Nigerian troops flew from Ibadan to Paris, France."])
+    assert "demonym" in text.stdout and "p=" in text.stdout

@@ -100,6 +100,8 @@ def test_geoparse_documents_idempotent(gazetteer: tuple[Any, Any], geoparser: Ge
         assert tid.startswith(doc_id + "#") and method == METHOD and 0 <= score <= 1
         assert licence == ("CC-BY-SA-4.0" if doc_id == "file:c" else "CC0-1.0")
         assert (place_id is None) == (x is None)
+    assert con.execute("SELECT count(*) FROM toponyms WHERE probability IS NULL OR kind NOT IN ('toponym', "
+                       "'demonym') OR (place_id IS NOT NULL AND feature_class IS NULL)").fetchone()[0] == 0
     assert geoparse_documents(con, staging_dir=tmp_path, progress=False, geoparser=gp) == 0
     assert con.execute("SELECT count(*) FROM toponyms").fetchone()[0] == n
     # from_catalog builds the same thing
@@ -138,3 +140,35 @@ def test_inhabitant_names_resolve_to_their_place(geoparser: Geoparser) -> None:
     texans, californians = geoparser.resolve_spans(text, spans)
     assert texans.country_code == "US" and texans.feature_code == "ADM1" and texans.admin1_code == "TX"
     assert californians.feature_code == "ADM1" and californians.admin1_code == "CA"
+
+
+def test_garbage_yields_nothing(geoparser: Geoparser) -> None:
+    import random
+
+    rng = random.Random(7)
+    junk = bytes(rng.randrange(256) for _ in range(20_000)).decode("utf-8", errors="replace")
+    assert geoparser.parse(junk) == []
+    assert geoparser.parse("\x00\x01\x02 ### 1234 5678 !!!") == []
+
+
+def test_spans_trimmed_and_urls_skipped(geoparser: Geoparser) -> None:
+    text = "Visit\r\nHelsinki\r\n today, see http://www.paris.example.com/Helsinki and mail oslo@Tampere.fi now."
+    tops = geoparser.parse(text)
+    assert [t.surface for t in tops] == ["Helsinki"]
+    assert tops[0].surface == text[tops[0].start:tops[0].end]
+
+
+def test_entities_of_other_labels_and_organisations_do_not_hide_places(geoparser: Geoparser) -> None:
+    text = ("Officers of the Helsinki Police Department said U.S.-led patrols would resume. "
+            "TAMPERE \u2014 The council met on Monday.")
+    surfaces = {t.surface: t for t in geoparser.parse(text)}
+    assert surfaces["Helsinki"].country_code == "FI" and "organisation" in surfaces["Helsinki"].reason
+    assert surfaces["U.S."].country_code == "US"
+    assert surfaces["TAMPERE"].country_code == "FI"
+
+
+def test_non_latin_names_kept(geoparser: Geoparser) -> None:
+    text = "Встреча прошла в Москве, а потом в Москва-Сити. Москва"
+    k = text.rindex("Москва")
+    top = geoparser.resolve_spans(text, [(k, k + 6)])[0]
+    assert top.country_code == "RU" and top.lat is not None and 50 < top.lat < 60

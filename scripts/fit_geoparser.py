@@ -1,0 +1,145 @@
+"""Fit the geoparser's weights on the fitted halves of the shared corpora and write them to
+pipelines/geoparse/weights.json (the file the package ships and loads).
+
+    .venv/bin/python scripts/fit_geoparser.py                 # refit, write weights.json, print a JSON summary
+    .venv/bin/python scripts/fit_geoparser.py --check         # refit and compare with the shipped file (rc 1 if not)
+
+1. Ranking weights (:data:`georeset.pipelines.geoparse.ranking.WEIGHTS`): three rounds of fit-and-refeature
+   (:func:`calibrate.fit_weights`, C=1) on the candidates of the gold toponyms of LGL's fitted half (documents at
+   even positions) and WikToR's (documents 1001-1600), starting from the priors in ranking.py; ``near_point`` and
+   ``container`` stay priors (see ranking.py).
+2. The commit model (:mod:`georeset.pipelines.geoparse.commit`): a logistic regression over each end-to-end
+   prediction of LGL's fitted half (label: overlaps a gold toponym and lies within 161 km of it; predictions on
+   gold spans without coordinates are left out), and the threshold maximising F1@161 on that half, with the
+   precision/recall curve.
+
+Nothing from the unfitted halves is read. Deterministic: the same packages and corpora give the same file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT / ".." / "shared" / "data" / "geoparsing"
+
+
+def _fitted(path: Path) -> list[Any]:
+    from georeset.pipelines.geoparse.corpora import read_corpus
+    from georeset.pipelines.geoparse.splits import FITTED, select
+
+    return list(select(read_corpus(path), path, FITTED))
+
+
+def fit_ranking(geoparser: Any, docs: list[Any], rounds: int) -> dict[str, float]:
+    from georeset.pipelines.geoparse import ranking
+    from georeset.pipelines.geoparse.calibrate import fit_weights, gold_examples, ranking_accuracy
+
+    weights = dict(ranking.PRIOR_WEIGHTS)
+    for r in range(rounds):
+        ranking.set_weights(weights)
+        x, y, group = gold_examples(geoparser, docs)
+        fitted = fit_weights(x, y, c=1.0)
+        fitted.update({k: ranking.PRIOR_WEIGHTS[k] for k in ranking.PRIORS_KEPT})
+        print(f"round {r + 1}: {ranking_accuracy(x, y, group, fitted)}", file=sys.stderr)
+        weights = fitted
+    ranking.set_weights(weights)
+    return weights
+
+
+def commit_examples(geoparser: Any, docs: list[Any]) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(X, y, n_gold_with_coords)`` over the end-to-end predictions with a point."""
+    from georeset.pipelines.geoparse.ranking import haversine_km
+
+    xs, ys = [], []
+    n_geo = 0
+    preds = geoparser.parse_many((d.text, None, None) for d in docs)
+    for doc, pred in zip(docs, preds, strict=True):
+        gold = sorted(doc.toponyms, key=lambda g: g.start)
+        n_geo += sum(g.lat is not None for g in gold)
+        used: set[int] = set()
+        for t in pred:
+            if not t.commit_features or t.n_candidates == 0:
+                continue
+            j = next((k for k, g in enumerate(gold) if k not in used and t.start < g.end and g.start < t.end), None)
+            if j is not None:
+                used.add(j)
+                g = gold[j]
+                if g.lat is None or g.lon is None:
+                    continue  # left out of the @161 figures
+                ys.append(float(haversine_km(t.lon, t.lat, g.lon, g.lat) <= 161))
+            else:
+                ys.append(0.0)
+            xs.append(t.commit_features)
+    return np.array(xs), np.array(ys), n_geo
+
+
+def curve(p: np.ndarray, y: np.ndarray, n_geo: int) -> list[dict[str, float]]:
+    out = []
+    for t in np.round(np.arange(0.0, 0.96, 0.05), 2):
+        kept = p >= t
+        tp = float(y[kept].sum())
+        prec = tp / kept.sum() if kept.any() else 0.0
+        rec = tp / n_geo if n_geo else 0.0
+        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+        out.append({"threshold": float(t), "precision_161": round(prec, 4), "recall_161": round(rec, 4),
+                    "f1_161": round(f1, 4)})
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lgl", type=Path, default=SHARED / "lgl" / "lgl.xml")
+    ap.add_argument("--wiktor", type=Path, default=SHARED / "wiktor" / "wiktor.jsonl")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--check", action="store_true", help="compare with the shipped weights.json, write nothing")
+    args = ap.parse_args()
+
+    from sklearn.linear_model import LogisticRegression
+
+    from georeset.pipelines.geoparse import commit
+    from georeset.pipelines.geoparse.cli import build_geoparser
+
+    lgl, wiktor = _fitted(args.lgl), _fitted(args.wiktor)
+    geoparser = build_geoparser()
+    ranking_w = fit_ranking(geoparser, lgl + wiktor, args.rounds)
+
+    commit.set_commit_weights({"logit": 1.0}, 0.0)
+    x, y, n_geo = commit_examples(geoparser, lgl)
+    model = LogisticRegression(C=1.0, fit_intercept=False, max_iter=5000)
+    model.fit(x, y)
+    commit_w = {k: round(float(w), 3) for k, w in zip(commit.COMMIT_FEATURES, model.coef_[0], strict=True)}
+    commit.set_commit_weights(commit_w)
+    p = np.array([commit.commit_probability(tuple(r)) for r in x])
+    pr = curve(p, y, n_geo)
+    best = max(pr, key=lambda r: (r["f1_161"], -r["threshold"]))
+    out = {
+        "ranking": ranking_w, "commit": commit_w, "commit_threshold": best["threshold"],
+        "fitted_on": {"lgl": f"{len(lgl)} documents at even positions of {args.lgl.name}",
+                      "wiktor": f"{len(wiktor)} documents 1001-1600 of {args.wiktor.name}",
+                      "commit_examples": int(len(y)), "brier": round(float(np.mean((p - y) ** 2)), 4)},
+        "curve_fitted_lgl": pr,
+    }
+    text = json.dumps(out, indent=1, sort_keys=True) + "\n"
+    if args.check:
+        shipped = commit.load_shipped()
+        same = all(math.isclose(shipped.get(part, {}).get(k, math.nan), v, abs_tol=2e-3)
+                   for part, fitted in (("ranking", ranking_w), ("commit", commit_w)) for k, v in fitted.items())
+        same = same and math.isclose(float(shipped.get("commit_threshold", -1)), best["threshold"], abs_tol=1e-9)
+        print(json.dumps({"reproduced": same}))
+        return 0 if same else 1
+    commit.WEIGHTS_FILE.write_text(text, encoding="utf-8")
+    print(json.dumps({"written": str(commit.WEIGHTS_FILE), "commit_threshold": best["threshold"],
+                      "best_fitted": best}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,134 @@
+"""DuckLake 1.5.5 (embedded: DuckDB metadata + Parquet data in the workdir): what it supports, the upsert that keeps
+natural keys unique without constraints, snapshot lineage, and bad settings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from georeset.data_catalog import connect
+from georeset.data_catalog.lake import (
+    SETTING_DATA,
+    SETTING_METADATA,
+    LakeSettings,
+    attach,
+    rows_at,
+    snapshot_id,
+    upsert,
+)
+from georeset.errors import InputError
+
+T1, T2 = dt.datetime(2024, 3, 1), dt.datetime(2024, 3, 2)
+DDL = ("CREATE TABLE lake.documents (doc_id VARCHAR NOT NULL, text VARCHAR, geom GEOMETRY, "
+       "retrieved_at TIMESTAMP, content_hash VARCHAR)")
+
+
+@pytest.fixture
+def lake(tmp_path: Path):  # type: ignore[no-untyped-def]
+    con = connect(":memory:")
+    attach(con, LakeSettings.for_workdir(tmp_path, env={}))
+    con.execute(DDL)
+    yield con
+    con.close()
+
+
+def _src(rows: list[tuple[str, str, dt.datetime]]) -> str:
+    values = ", ".join(f"('{d}', '{t}', ST_Point(24.9, 60.1), TIMESTAMP '{w}', md5('{t}'))" for d, t, w in rows)
+    return f"SELECT * FROM (VALUES {values}) v(doc_id, text, geom, retrieved_at, content_hash)"
+
+
+def test_embedded_default_lives_in_the_workdir(tmp_path: Path) -> None:
+    s = LakeSettings.for_workdir(tmp_path, env={})
+    assert s.embedded and not s.remote_data
+    con = connect(":memory:")
+    try:
+        attach(con, s)
+        con.execute(DDL)
+        con.execute("INSERT INTO lake.documents VALUES ('a', 'x', ST_Point(1, 2), TIMESTAMP '2024-01-01', 'h')")
+    finally:
+        con.close()
+    assert (tmp_path / "lake" / "metadata.ducklake").is_file()
+    assert list((tmp_path / "lake" / "data").rglob("*.parquet"))
+
+
+def test_what_ducklake_supports(lake: duckdb.DuckDBPyConnection) -> None:
+    lake.execute("USE lake")
+    lake.execute("COMMENT ON TABLE documents IS 'harvested texts'")
+    lake.execute("COMMENT ON COLUMN documents.text IS 'plain text'")
+    lake.execute("CREATE VIEW located AS SELECT doc_id FROM documents WHERE geom IS NOT NULL")
+    lake.execute("CREATE MACRO plus_one(a) AS a + 1")
+    lake.execute("ALTER TABLE documents ADD COLUMN lang VARCHAR")
+    lake.execute("CREATE TABLE emb (owner_id VARCHAR, vec FLOAT[])")
+    lake.execute("INSERT INTO emb VALUES ('a', [1, 2, 3])")
+    assert lake.execute("SELECT plus_one(1)").fetchone() == (2,)
+    assert lake.execute("SELECT comment FROM duckdb_tables() WHERE table_name = 'documents'").fetchone() == (
+        "harvested texts",)
+    with pytest.raises(duckdb.Error, match="PRIMARY KEY"):
+        lake.execute("CREATE TABLE pk (id VARCHAR PRIMARY KEY)")
+    with pytest.raises(duckdb.Error, match="FLOAT\\[3\\]"):
+        lake.execute("CREATE TABLE arr (vec FLOAT[3])")  # HNSW needs fixed arrays: a derived index database
+
+
+def test_upsert_keeps_keys_unique_and_never_goes_back_in_time(lake: duckdb.DuckDBPyConnection) -> None:
+    r = upsert(lake, "documents", _src([("a", "one", T2), ("b", "two", T1), ("b", "two", T1)]), ["doc_id"])
+    assert (r.staged, r.inserted, r.updated) == (2, 2, 0)
+    again = upsert(lake, "documents", _src([("a", "one", T2), ("b", "two", T1)]), ["doc_id"])
+    assert (again.inserted, again.updated) == (0, 0)
+    older = upsert(lake, "documents", _src([("a", "stale", T1)]), ["doc_id"])
+    assert (older.inserted, older.updated) == (0, 0)
+    newer = upsert(lake, "documents", _src([("b", "revised", T2)]), ["doc_id"])
+    assert (newer.inserted, newer.updated) == (0, 1)
+    rows = lake.execute("SELECT doc_id, text FROM lake.documents ORDER BY 1").fetchall()
+    assert rows == [("a", "one"), ("b", "revised")]
+
+
+def test_a_snapshot_id_reproduces_its_rows_after_later_commits(lake: duckdb.DuckDBPyConnection) -> None:
+    first = upsert(lake, "documents", _src([("a", "one", T1), ("b", "two", T1)]), ["doc_id"])
+    upsert(lake, "documents", _src([("c", "three", T2), ("a", "one, revised", T2)]), ["doc_id"])
+    assert snapshot_id(lake) > first.snapshot_id
+    assert rows_at(lake, "documents", first.snapshot_id, columns="doc_id, text") == [("a", "one"), ("b", "two")]
+    assert lake.execute("SELECT count(*) FROM lake.documents").fetchone() == (3,)
+
+
+def test_bad_settings_name_the_setting(tmp_path: Path) -> None:
+    con = connect(":memory:")
+    try:
+        with pytest.raises(InputError, match=SETTING_METADATA):
+            attach(con, LakeSettings(str(tmp_path / "nope" / "m.ducklake"), str(tmp_path / "d")), create=False)
+        with pytest.raises(InputError, match=SETTING_METADATA):
+            attach(con, LakeSettings(str(tmp_path / "m.ducklake"), str(tmp_path / "d")), read_only=True)
+        (tmp_path / "file").write_text("x")
+        with pytest.raises(InputError, match=SETTING_DATA):
+            attach(con, LakeSettings(str(tmp_path / "m.ducklake"), str(tmp_path / "file")))
+        # a PostgreSQL that refuses (nothing listens on port 9): the ducklake extension cannot reach it
+        refused = LakeSettings("postgres:dbname=lake host=127.0.0.1 port=9 connect_timeout=2", str(tmp_path / "d"))
+        with pytest.raises(InputError, match=SETTING_METADATA):
+            attach(con, refused)
+    finally:
+        con.close()
+    assert not (tmp_path / "nope").exists()
+
+
+def test_an_embedded_lake_is_held_by_one_process(tmp_path: Path) -> None:
+    """Finding that shapes the design: embedded (DuckDB-file) metadata admits one process at a time, so
+    concurrent writers need PostgreSQL metadata (the scale path)."""
+    s = LakeSettings.for_workdir(tmp_path, env={})
+    con = connect(":memory:")
+    try:
+        attach(con, s)
+        con.execute(DDL)
+        code = ("import sys; from georeset.data_catalog import connect; "
+                "from georeset.data_catalog.lake import LakeSettings, attach; "
+                "from georeset.errors import InputError\n"
+                "try:\n    attach(connect(':memory:'), LakeSettings(sys.argv[1], sys.argv[2]))\n"
+                "except InputError as e:\n    print('REFUSED', e); sys.exit(3)\n")
+        r = subprocess.run([sys.executable, "-c", code, s.metadata, s.data_path], capture_output=True, text=True,
+                           timeout=120)
+    finally:
+        con.close()
+    assert r.returncode == 3 and SETTING_METADATA in r.stdout, r.stdout + r.stderr
