@@ -251,3 +251,13 @@ def test_embed_real_granule_band_files(ckpt: Path) -> None:
     r = _embed("--checkpoint", str(ckpt), *args, "--scale", "0.0001", "--offset", "-0.1", "--max-tokens", "2000")
     assert [b["name"] for b in r["bands"]] == [f.stem.split("_")[2] for f in files]
     assert r["tokens"] == 2000 and r["valid_values"] > 11 * 1000 * 1000 and r["gsd_m"] == 60.0
+
+
+def test_band_names_from_file_names_and_footprint_offsets(tmp_path: Path) -> None:
+    from georeset.models.embed import _offsets, band_name_from_path, read_geotiff
+
+    assert band_name_from_path(Path("T29UNU_20221005T115411_B8A_60m.jp2")) == "B8A"
+    assert band_name_from_path(Path("scene_red.tif")) == "B04" and band_name_from_path(Path("x_y.tif")) is None
+    a = _tif_at(tmp_path / "a_B02.tif", np.ones((1, 12, 12)), 10.0)  # 120 m square
+    b = _tif_at(tmp_path / "b_B05.tif", np.ones((1, 6, 6)), 20.0, x0=500120.0)  # the next 120 m to the east
+    assert _offsets([read_geotiff(a), read_geotiff(b)]) == [(-60.0, 0.0), (60.0, 0.0)]
