@@ -1,26 +1,32 @@
-"""Patch-reading benchmark (not a timed test): our reader vs the way users do it today vs the raw-decode floor.
+"""Patch-reading benchmark (not a timed test): our reader against odc-stac used two ways, a plain rasterio loop and
+the decode floor, on the SAME locations and N for every method.
 
-    .venv/bin/python bench/patches.py                      # 5,000 locations, writes bench/results/patches.json
-    .venv/bin/python bench/patches.py --locations 1000 --peer-locations 100
+    .venv/bin/python bench/patches.py                      # 1,000 locations, writes bench/results/patches.json
+    .venv/bin/python bench/patches.py --locations 300
 
 Archive: a local simulated Sentinel-2 L2A scene written like the imagery test fixtures (and the sample world):
 per-band COGs (uint16 DN = reflectance * 10000 + 1000, DEFLATE + predictor, 512 px blocks, native 10/20/60 m
 grids, SCL at 20 m), a STAC item with ``eo:bands`` / ``raster:bands`` / ``proj:*``, over a 30.72 km square in
 EPSG:32635. It is generated once under ``--archive`` (default: a temp folder) and reused.
 
-Job, per location (random lon/lat inside the scene, the same for the three methods): a ``size`` x ``size`` patch at
+Job, per location (random lon/lat inside the scene, the same list for every method): a ``size`` x ``size`` patch at
 ``gsd`` metres on the point's UTM grid, the 12 L2A bands as surface reflectance (bilinear from 20/60 m) plus SCL
 (nearest):
 - ``ours``: :func:`georeset.pipelines.imagery.read_patch` with a :class:`DatasetCache` (also computes the SCL
-  fractions, nodata mask and the patch footprint);
-- ``peer``: ``odc.stac.load([item], bands=..., geobox=<patch grid>, resampling=...)`` per location, then
-  ``DN * scale + offset`` (the usual odc-stac recipe);
-- ``floor``: for each band, ``rasterio`` ``read`` of exactly the native-resolution window under the patch, datasets
-  kept open (decodes the needed blocks only; no resampling, no conversion).
-Each method runs in its own fresh Python process (cold GDAL block cache, its own peak RSS), on one thread; the
-headline figures are patches per CPU second of that process (the wall clock is reported too, but on a shared
-machine it mostly measures the neighbours). Memory:
-RSS after 1,000 and after all patches of ``ours`` (it must not grow with the number of patches).
+  fractions, quality mask, nodata mask and the patch footprint);
+- ``odc_per_location``: ``odc.stac.load([item], geobox=<patch grid>)`` per location (re-opens 13 files each time);
+- ``odc_scene``: how odc-stac users read many patches: ``odc.stac.load([item], groupby="solar_day")`` of the whole
+  scene once on the 10 m UTM grid, then a numpy slice per location (the load is inside the timed span);
+- ``rasterio_loop``: a plain rasterio loop done well: datasets opened once, GDAL's block cache given the whole
+  decoded-pixel budget ours has (``DECODED_CACHE_BYTES``), per band one resampled windowed ``read`` (``out_shape``,
+  bilinear / nearest) of the patch bounds, then ``DN * scale + offset``;
+- ``floor_cold``: per band a ``read`` of exactly the native window under the patch, datasets kept open but GDAL's
+  block cache at 1 MB, so each patch decodes its blocks again (the decode cost of a cold cache);
+- ``floor_warm``: the same with GDAL's cache at the whole budget (blocks reused between patches: not a decode
+  floor, the cost of rasterio's windowed read path with everything cached).
+Each method runs in its own fresh Python process, on one thread; figures are patches per CPU second of that process
+(the wall clock is reported too; on a shared machine it mostly measures the neighbours), and the process's RSS at
+the end and peak RSS.
 """
 
 from __future__ import annotations
@@ -155,28 +161,33 @@ def run_ours(item_path: Path, locs: list[tuple[float, float]], size: int, gsd: f
     from georeset.pipelines.imagery import DatasetCache, read_patch
 
     item = pystac.Item.from_file(str(item_path))
-    rss: dict[str, float] = {}
     checksum = 0.0
     with DatasetCache() as cache:
-        read_patch(item, *locs[0], size=size, gsd=gsd, cache=cache)  # open the datasets (not timed)
+        read_patch(item, *locs[0], size=size, gsd=gsd, cache=cache)  # imports, first open (not timed)
         c0, t0 = time.process_time(), time.perf_counter()
-        for k, (lon, lat) in enumerate(locs, 1):
+        for lon, lat in locs:
             p = read_patch(item, lon, lat, size=size, gsd=gsd, cache=cache)
             checksum += float(p.image[3, 0, 0]) + p.fractions.clear
-            if k in (1000, len(locs)):
-                rss[str(k)] = round(_rss_mb(), 1)
-                rss[f"peak_{k}"] = round(_peak_mb(), 1)
-        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return {"n": len(locs), "seconds": dt, "cpu_seconds": cpu, "patches_per_s": len(locs) / dt,
-            "patches_per_cpu_s": len(locs) / cpu, "rss_mb": rss, "check": checksum}  # fmt: skip
+        return _timed(len(locs), c0, t0, check=checksum)
 
 
-def run_peer(item_path: Path, locs: list[tuple[float, float]], size: int, gsd: float) -> dict[str, Any]:
+def _timed(n: int, c0: float, t0: float, **extra: Any) -> dict[str, Any]:
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"n": n, "seconds": dt, "cpu_seconds": cpu, "patches_per_s": n / dt, "patches_per_cpu_s": n / cpu,
+            "rss_mb": round(_rss_mb(), 1), "peak_rss_mb": round(_peak_mb(), 1), **extra}  # fmt: skip
+
+
+def _grid(lon: float, lat: float, size: int, gsd: float) -> tuple[str, Any]:
+    from georeset.pipelines.imagery.grid import from_lonlat, patch_transform, utm_crs
+
+    crs = utm_crs(lon, lat)
+    return crs, patch_transform(*from_lonlat(crs, lon, lat), gsd=gsd, size=size)
+
+
+def run_odc_per_location(item_path: Path, locs: list[tuple[float, float]], size: int, gsd: float) -> dict[str, Any]:
     import pystac
     from odc.geo.geobox import GeoBox
     from odc.stac import load
-
-    from georeset.pipelines.imagery.grid import from_lonlat, patch_transform, utm_crs
 
     item = pystac.Item.from_file(str(item_path))
     raster = {b: item.assets[b].extra_fields["raster:bands"][0] for b in BANDS}
@@ -184,41 +195,93 @@ def run_peer(item_path: Path, locs: list[tuple[float, float]], size: int, gsd: f
     checksum = 0.0
 
     def one(lon: float, lat: float) -> float:
-        crs = utm_crs(lon, lat)
-        tf = patch_transform(*from_lonlat(crs, lon, lat), gsd=gsd, size=size)
-        gbox = GeoBox((size, size), tf, crs)
-        ds = load([item], bands=[*BANDS, "SCL"], geobox=gbox, resampling=resampling, chunks=None, progress=None)
+        crs, tf = _grid(lon, lat, size, gsd)
+        ds = load([item], bands=[*BANDS, "SCL"], geobox=GeoBox((size, size), tf, crs), resampling=resampling,
+                  chunks=None, progress=None)  # fmt: skip
         img = np.stack([ds[b].values[0].astype(np.float32) * raster[b]["scale"] + raster[b]["offset"] for b in BANDS])
-        scl = ds["SCL"].values[0]
-        return float(img[3, 0, 0]) + float(np.isin(scl, [4, 5, 6, 7, 11]).mean())
+        return float(img[3, 0, 0]) + float(np.isin(ds["SCL"].values[0], [4, 5, 6, 7, 11]).mean())
 
     one(*locs[0])  # imports, first open (not timed)
     c0, t0 = time.process_time(), time.perf_counter()
     for lon, lat in locs:
         checksum += one(lon, lat)
-    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return {"n": len(locs), "seconds": dt, "cpu_seconds": cpu, "patches_per_s": len(locs) / dt,
-            "patches_per_cpu_s": len(locs) / cpu, "peak_rss_mb": round(_peak_mb(), 1), "check": checksum}  # fmt: skip
+    return _timed(len(locs), c0, t0, check=checksum)
 
 
-def run_floor(item_path: Path, locs: list[tuple[float, float]], size: int, gsd: float) -> dict[str, Any]:
+def run_odc_scene(item_path: Path, locs: list[tuple[float, float]], size: int, gsd: float) -> dict[str, Any]:
+    import pystac
+    from odc.geo.geobox import GeoBox
+    from odc.stac import load
+    from rasterio.transform import Affine
+
+    item = pystac.Item.from_file(str(item_path))
+    raster = {b: item.assets[b].extra_fields["raster:bands"][0] for b in BANDS}
+    checksum = 0.0
+    c0, t0 = time.process_time(), time.perf_counter()
+    n = int(EXTENT // gsd)
+    gbox = GeoBox((n, n), Affine(gsd, 0, X0, 0, -gsd, Y0), CRS)  # the scene on the 10 m grid of its UTM zone
+    ds = load([item], bands=[*BANDS, "SCL"], geobox=gbox, groupby="solar_day",
+              resampling={"*": "bilinear", "SCL": "nearest"}, chunks=None, progress=None)  # fmt: skip
+    arrs = {b: ds[b].values[0] for b in [*BANDS, "SCL"]}
+    t_load = time.perf_counter() - t0
+    for lon, lat in locs:
+        crs, tf = _grid(lon, lat, size, gsd)
+        assert crs == CRS
+        c, r = round((tf.c - X0) / gsd), round((Y0 - tf.f) / gsd)
+        img = np.stack([arrs[b][r : r + size, c : c + size].astype(np.float32) * raster[b]["scale"] + raster[b]["offset"]
+                        for b in BANDS])  # fmt: skip
+        scl = arrs["SCL"][r : r + size, c : c + size]
+        checksum += float(img[3, 0, 0]) + float(np.isin(scl, [4, 5, 6, 7, 11]).mean())
+    return _timed(len(locs), c0, t0, load_seconds=round(t_load, 2), check=checksum)
+
+
+def run_rasterio_loop(item_path: Path, locs: list[tuple[float, float]], size: int, gsd: float) -> dict[str, Any]:
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.windows import from_bounds
+
+    from georeset.pipelines.imagery.gdal_env import DECODED_CACHE_BYTES, gdal_env
+
+    item = json.loads(item_path.read_text())
+    raster = {b: item["assets"][b]["raster:bands"][0] for b in BANDS}
+    checksum = 0.0
+    with gdal_env(GDAL_CACHEMAX=DECODED_CACHE_BYTES):  # the same decoded-pixel budget as ours, all of it GDAL's
+        srcs = {b: rasterio.open(item["assets"][b]["href"]) for b in [*BANDS, "SCL"]}
+        c0, t0 = time.process_time(), time.perf_counter()
+        for lon, lat in locs:
+            _, tf = _grid(lon, lat, size, gsd)
+            bounds = (tf.c, tf.f - size * gsd, tf.c + size * gsd, tf.f)
+            img = np.empty((len(BANDS), size, size), np.float32)
+            for k, b in enumerate(BANDS):
+                src = srcs[b]
+                dn = src.read(1, window=from_bounds(*bounds, transform=src.transform), out_shape=(size, size),
+                              resampling=Resampling.bilinear)  # fmt: skip
+                img[k] = dn * raster[b]["scale"] + raster[b]["offset"]
+            scl = srcs["SCL"].read(1, window=from_bounds(*bounds, transform=srcs["SCL"].transform), out_shape=(size, size),
+                                   resampling=Resampling.nearest)  # fmt: skip
+            checksum += float(img[3, 0, 0]) + float(np.isin(scl, [4, 5, 6, 7, 11]).mean())
+        out = _timed(len(locs), c0, t0, check=checksum)
+        for src in srcs.values():
+            src.close()
+    return out
+
+
+def _floor(item_path: Path, locs: list[tuple[float, float]], size: int, gsd: float, cache_bytes: int) -> dict[str, Any]:
     import math
 
     import rasterio
     from rasterio.windows import Window
 
     from georeset.pipelines.imagery.gdal_env import gdal_env
-    from georeset.pipelines.imagery.grid import from_lonlat, patch_transform, utm_crs
 
     item = json.loads(item_path.read_text())
     hrefs = [item["assets"][b]["href"] for b in [*BANDS, "SCL"]]
     checksum = 0.0
-    with gdal_env():
+    with gdal_env(GDAL_CACHEMAX=cache_bytes):
         srcs = [rasterio.open(h) for h in hrefs]
         windows = []
         for lon, lat in locs:  # grid arithmetic outside the timed loop: the floor is decode only
-            crs = utm_crs(lon, lat)
-            tf = patch_transform(*from_lonlat(crs, lon, lat), gsd=gsd, size=size)
+            _, tf = _grid(lon, lat, size, gsd)
             x0, y0 = tf.c, tf.f
             ws = []
             for src in srcs:
@@ -233,14 +296,24 @@ def run_floor(item_path: Path, locs: list[tuple[float, float]], size: int, gsd: 
             for src, win in zip(srcs, ws, strict=True):
                 a = src.read(1, window=win)
                 checksum += float(a[0, 0])
-        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        out = _timed(len(locs), c0, t0, gdal_cachemax=cache_bytes, check=checksum)
         for src in srcs:
             src.close()
-    return {"n": len(locs), "seconds": dt, "cpu_seconds": cpu, "patches_per_s": len(locs) / dt,
-            "patches_per_cpu_s": len(locs) / cpu, "peak_rss_mb": round(_peak_mb(), 1), "check": checksum}  # fmt: skip
+    return out
 
 
-METHODS = {"ours": run_ours, "peer": run_peer, "floor": run_floor}
+def run_floor_cold(item_path: Path, locs: list[tuple[float, float]], size: int, gsd: float) -> dict[str, Any]:
+    return _floor(item_path, locs, size, gsd, 2**20)
+
+
+def run_floor_warm(item_path: Path, locs: list[tuple[float, float]], size: int, gsd: float) -> dict[str, Any]:
+    from georeset.pipelines.imagery.gdal_env import DECODED_CACHE_BYTES
+
+    return _floor(item_path, locs, size, gsd, DECODED_CACHE_BYTES)
+
+
+METHODS = {"ours": run_ours, "odc_per_location": run_odc_per_location, "odc_scene": run_odc_scene,
+           "rasterio_loop": run_rasterio_loop, "floor_cold": run_floor_cold, "floor_warm": run_floor_warm}
 
 
 def _worker(method: str, item_path: Path, n: int, seed: int, size: int, gsd: float) -> None:
@@ -260,8 +333,8 @@ def _spawn(method: str, item_path: Path, n: int, args: argparse.Namespace) -> di
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--locations", type=int, default=5000)
-    ap.add_argument("--peer-locations", type=int, default=300, help="odc-stac is slow: time it on the first N")
+    ap.add_argument("--locations", type=int, default=1000, help="the same N (and locations) for every method")
+    ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of " + ",".join(METHODS))
     ap.add_argument("--size", type=int, default=32)
     ap.add_argument("--gsd", type=float, default=10.0)
     ap.add_argument("--seed", type=int, default=0)
@@ -284,32 +357,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    check=True)  # fmt: skip
     item_path = args.archive / "item.json"
     t_archive = time.perf_counter() - t0
-    ours = _spawn("ours", item_path, args.locations, args)
-    floor = _spawn("floor", item_path, args.locations, args)
-    try:
-        peer: dict[str, Any] | None = _spawn("peer", item_path, min(args.peer_locations, args.locations), args)
-        peer_name = "odc-stac load per location"
-    except SystemExit as exc:  # odc-stac not installed
-        print(str(exc)[:400], file=sys.stderr)
-        peer, peer_name = None, "odc-stac (unavailable)"
+    runs: dict[str, dict[str, Any]] = {}
+    for m in [x.strip() for x in args.methods.split(",") if x.strip()]:
+        try:
+            runs[m] = _spawn(m, item_path, args.locations, args)
+        except SystemExit as exc:  # odc-stac not installed
+            print(str(exc)[:400], file=sys.stderr)
+    ours = runs.get("ours")
+    table = {m: {"patches_per_cpu_s": round(r["patches_per_cpu_s"], 1), "patches_per_s": round(r["patches_per_s"], 1),
+                 "rss_mb": r["rss_mb"], "peak_rss_mb": r["peak_rss_mb"],
+                 **({"load_seconds": r["load_seconds"]} if "load_seconds" in r else {})} for m, r in runs.items()}  # fmt: skip
+    ratios = {f"ours_over_{m}": round(ours["patches_per_cpu_s"] / r["patches_per_cpu_s"], 2)
+              for m, r in runs.items() if ours and m != "ours"}  # fmt: skip
     result = {
         "job": f"{args.size}x{args.size} px at {args.gsd:g} m, 12 S2 L2A bands + SCL, random locations in one "
                f"{EXTENT / 1000:g} km scene (local COGs, 512 px DEFLATE blocks), one thread per method",
         "locations": args.locations,
-        "timing": "patches per CPU second of the worker process (wall-clock figures alongside: the machine is shared)",
-        "ours_patches_per_s": round(ours["patches_per_cpu_s"], 1),
-        "peer": peer_name,
-        "peer_patches_per_s": round(peer["patches_per_cpu_s"], 1) if peer else None,
-        "peer_locations": peer["n"] if peer else 0,
-        "floor_patches_per_s": round(floor["patches_per_cpu_s"], 1),
-        "ours_over_peer": round(ours["patches_per_cpu_s"] / peer["patches_per_cpu_s"], 2) if peer else None,
-        "floor_over_ours": round(floor["patches_per_cpu_s"] / ours["patches_per_cpu_s"], 2),
-        "wall_patches_per_s": {"ours": round(ours["patches_per_s"], 1), "floor": round(floor["patches_per_s"], 1),
-                               "peer": round(peer["patches_per_s"], 1) if peer else None},
-        "ours_rss_mb": ours["rss_mb"],
-        "peer_peak_rss_mb": peer["peak_rss_mb"] if peer else None,
-        "floor_peak_rss_mb": floor["peak_rss_mb"],
-        "goal": "ours >= 3x peer and floor_over_ours <= 1.5; RSS at 1k ~= RSS at the end",
+        "same_locations_for_all_methods": True,
+        "timing": "patches per CPU second of each method's own process (wall clock alongside: the machine is shared)",
+        "methods": table,
+        "ratios": ratios,
         "archive_seconds": round(t_archive, 1),
         "total_seconds": round(time.perf_counter() - t0, 1),
     }  # fmt: skip

@@ -68,12 +68,18 @@ SHARD_SCHEMA = pa.schema(
         ("shape", pa.list_(pa.int32())),
         ("image", pa.binary()),
         ("checksum", pa.string()),
+        # issue 14: patch quality (clear share, per-pixel mask uint8 C-order size x size: 0 clear, 1 cloud,
+        # 2 shadow, 3 nodata, 4 unknown; empty when the patch predates masks)
+        ("clear_fraction", pa.float64()),
+        ("quality_mask", pa.binary()),
     ]
 )
+#: Default minimum clear fraction of an exported patch (the imagery fetch default too).
+MIN_CLEAR = 0.5
 
 _QUERY = """
 SELECT pr.pair_id, pr.doc_id, pr.patch_id, coalesce(pr.weight, pr.score) AS weight, d.text, p.lon, p.lat, p.sensor, p.gsd, p.datetime, p.bands,
-       p.size, p.path, p.checksum, coalesce(s.simulated, false) AS simulated,
+       p.size, p.path, p.checksum, coalesce(s.simulated, false) AS simulated, p.clear_fraction, p.mask_path,
        pr.content_hash AS pair_hash, p.content_hash AS patch_hash, d.content_hash AS doc_hash
 FROM pairs pr
 JOIN documents d ON d.doc_id = pr.doc_id
@@ -170,6 +176,17 @@ def masked_nodata(img: np.ndarray) -> np.ndarray:
     return out
 
 
+def _load_mask(data_dir: Path, r: dict[str, Any]) -> bytes:
+    """The patch's quality mask (uint8 bytes), or b'' when it has none."""
+    if not r.get("mask_path"):
+        return b""
+    try:
+        m = np.load(data_dir / r["mask_path"])
+    except (OSError, ValueError):
+        return b""
+    return np.ascontiguousarray(m, dtype=np.uint8).tobytes()
+
+
 def _reusable(manifest_path: Path, snapshot_id: str, split_rule: str, rows_per_shard: int) -> dict[str, Any] | None:
     if not manifest_path.exists():
         return None
@@ -199,8 +216,11 @@ def export_shards(
     seed: int = 0,
     block_deg: float = 0.02,
     max_pairs_per_patch: int | None = MAX_PAIRS_PER_PATCH,
+    min_clear: float | None = MIN_CLEAR,
 ) -> dict[str, Any]:
-    """Write ``shard-NNNNN.parquet`` files and ``manifest.json`` under ``out_dir``; returns the manifest."""
+    """Write ``shard-NNNNN.parquet`` files and ``manifest.json`` under ``out_dir``; returns the manifest.
+
+    ``min_clear``: pairs whose patch has a known ``clear_fraction`` below it are left out (``None``: all)."""
     if rows_per_shard < 1 or not 0 <= test_fraction < 1 or (max_pairs_per_patch is not None and max_pairs_per_patch < 1):
         raise CatalogError(f"bad export settings rows_per_shard={rows_per_shard} test_fraction={test_fraction} "
                            f"max_pairs_per_patch={max_pairs_per_patch}")
@@ -208,6 +228,8 @@ def export_shards(
     cur = con.execute(_QUERY)
     cols = [c[0] for c in cur.description]
     rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+    if min_clear is not None:
+        rows = [r for r in rows if r["clear_fraction"] is None or r["clear_fraction"] + 1e-9 >= min_clear]
     if not rows:
         raise CatalogError("no pairs to export", hint="run the imagery and pairing stages (and merge) first")
     rows = cap_per_patch(rows, max_pairs_per_patch, seed=seed)
@@ -216,6 +238,7 @@ def export_shards(
         f"geographic block hold-out: patch centres binned into {block_deg:g} deg lon/lat blocks; blocks taken in "
         f"order of sha256('{seed}:<block>') into 'test' until >= {test_fraction:g} of pairs; the rest 'train'"
         + (f"; at most {max_pairs_per_patch} pairs per patch, highest weight first" if max_pairs_per_patch else "")
+        + (f"; patches with clear_fraction >= {min_clear:g}" if min_clear is not None else "")
     )
     manifest_path = out_dir / "manifest.json"
     reused = _reusable(manifest_path, snapshot_id, split_rule, rows_per_shard)
@@ -252,6 +275,7 @@ def export_shards(
                     "bandwidths_um": [m[1] for m in meta], "polarizations": [m[2] for m in meta],
                     "shape": list(img.shape), "image": img.tobytes(),
                     "checksum": hashlib.sha256(img.tobytes()).hexdigest(),
+                    "clear_fraction": r["clear_fraction"], "quality_mask": _load_mask(data_dir, r),
                 }  # fmt: skip
             )
         name = f"shard-{i // rows_per_shard:05d}.parquet"

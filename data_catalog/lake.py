@@ -23,7 +23,8 @@ import duckdb
 
 from georeset.errors import InputError
 
-__all__ = ["SETTING_METADATA", "SETTING_DATA", "LakeSettings", "attach", "snapshot_id", "UpsertResult", "upsert"]
+__all__ = ["SETTING_METADATA", "SETTING_DATA", "LakeSettings", "attach", "snapshot_id", "UpsertResult", "upsert",
+           "rows_at", "maintain"]
 
 SETTING_METADATA = "GEORESET_LAKE_METADATA"
 SETTING_DATA = "GEORESET_LAKE_DATA"
@@ -200,3 +201,23 @@ def rows_at(con: duckdb.DuckDBPyConnection, table: str, version: int, *, alias: 
     """The rows of ``table`` as of snapshot ``version`` (what a shard made then was built from)."""
     return con.execute(f"SELECT {columns} FROM {alias}.{table} AT (VERSION => {int(version)}) ORDER BY {order}"
                        ).fetchall()
+
+
+def maintain(con: duckdb.DuckDBPyConnection, *, alias: str = "lake", keep_days: float = 30.0) -> dict[str, Any]:
+    """DuckLake's own maintenance: merge small adjacent data files, expire snapshots older than ``keep_days``
+    (a shard's snapshot must be newer to stay reproducible), then delete the files nothing references any more.
+    Returns file counts before/after and the snapshots left."""
+
+    def files() -> int:
+        return len(con.execute(f"FROM ducklake_list_files('{alias}', 'documents')").fetchall()) if con.execute(
+            f"SELECT 1 FROM duckdb_tables() WHERE database_name = '{alias}' AND table_name = 'documents'"
+        ).fetchone() else 0
+
+    before = files()
+    snaps_before = int(con.execute(f"SELECT count(*) FROM {alias}.snapshots()").fetchone()[0])  # type: ignore[index]
+    con.execute(f"CALL ducklake_merge_adjacent_files('{alias}')")
+    con.execute(f"CALL ducklake_expire_snapshots('{alias}', older_than => now() - INTERVAL ({float(keep_days)} * 86400) "
+                "SECOND)")
+    con.execute(f"CALL ducklake_cleanup_old_files('{alias}', cleanup_all => true)")
+    return {"documents_files_before": before, "documents_files_after": files(), "snapshots_before": snaps_before,
+            "snapshots_after": int(con.execute(f"SELECT count(*) FROM {alias}.snapshots()").fetchone()[0])}  # type: ignore[index]

@@ -1,6 +1,8 @@
-"""`georeset report`: one self-contained HTML file (no external assets, no JavaScript library).
+"""`georeset report`: one self-contained HTML file that opens offline (no external assets, no request).
 
-Contents: catalogue counts; one SVG map panel per region (documents as dots, patch footprints, pair links; each
+Contents: catalogue counts; a zoomable map (Leaflet inlined, no basemap: ``report_map``) with documents, footprints
+coloured by sensor, pair links coloured by kind, footprints clickable to their thumbnail and paired texts; a static
+fallback, one SVG map panel per region (documents as dots, patch footprints, pair links; each
 panel projected equirectangularly with x scaled by cos(latitude) at its centre); patch thumbnails as inline PNGs
 (Sentinel-2 true colour from B04/B03/B02 with a 2-98 % stretch, Sentinel-1 VV/VH/VV-VH false colour), written by a
 tiny PNG encoder (zlib), each with the title of a paired document; the training loss curve from the run's
@@ -21,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from georeset.errors import InputError
+from georeset.data_catalog.report_map import map_html
+from georeset.errors import GeoResetError, InputError
 
 __all__ = ["png_bytes", "thumbnail_rgb", "svg_map", "svg_line_chart", "svg_recall_bars", "write_report"]
 
@@ -279,8 +282,41 @@ def _loss_series(metrics_path: Path) -> dict[str, list[tuple[float, float]]]:
     return dict(series)
 
 
+def _map_rows(con: Any, *, max_docs: int, max_patches: int, max_links: int
+              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[tuple[float, float, float, float, str]]]:
+    """Rows for the interactive map: documents, the most-paired patches with up to 5 paired texts each, pair links."""
+    docs = [{"id": i, "lon": float(lo), "lat": float(la), "title": t, "text": x}
+            for i, lo, la, t, x in con.execute(
+                "SELECT doc_id, lon, lat, title, left(text, 300) FROM documents WHERE lon IS NOT NULL AND "
+                "lat IS NOT NULL ORDER BY doc_id LIMIT ?", [max_docs]).fetchall()]
+    patches = []
+    for pid, sensor, gj, dt, clear, n_pairs, path, bands in con.execute(
+            "SELECT p.patch_id, p.sensor, ST_AsGeoJSON(p.geom), p.datetime, p.clear_fraction, "
+            "(SELECT count(*) FROM pairs x WHERE x.patch_id = p.patch_id) AS n_pairs, p.path, p.bands "
+            "FROM patches p WHERE p.geom IS NOT NULL ORDER BY n_pairs DESC, p.patch_id LIMIT ?",
+            [max_patches]).fetchall():
+        g = json.loads(gj)
+        if g.get("type") != "Polygon":
+            continue
+        patches.append({"id": pid, "sensor": sensor, "ring": [[float(x), float(y)] for x, y in g["coordinates"][0]],
+                        "when": f"{dt:%Y-%m-%d}" if dt is not None else "", "clear": clear, "n_pairs": int(n_pairs),
+                        "path": path, "bands": list(bands), "texts": []})
+    by_id = {p["id"]: p for p in patches}
+    if by_id:
+        for pid, title, text, how in con.execute(
+                "SELECT x.patch_id, d.title, left(d.text, 200), x.how FROM pairs x JOIN documents d USING (doc_id) "
+                "WHERE x.patch_id IN (SELECT unnest(?::VARCHAR[])) "
+                "QUALIFY row_number() OVER (PARTITION BY x.patch_id ORDER BY x.score DESC, d.doc_id) <= 5 "
+                "ORDER BY x.patch_id, x.score DESC, d.doc_id", [list(by_id)]).fetchall():
+            by_id[pid]["texts"].append({"title": title, "text": text, "how": how})
+    links = [(float(a), float(b), float(c), float(d), str(h)) for a, b, c, d, h in con.execute(
+        "SELECT d.lon, d.lat, p.lon, p.lat, x.how FROM pairs x JOIN documents d USING (doc_id) JOIN patches p "
+        "USING (patch_id) WHERE d.lon IS NOT NULL ORDER BY x.pair_id LIMIT ?", [max_links]).fetchall()]
+    return docs, patches, links
+
+
 def write_report(workdir: Path, *, out: Path | None = None, max_thumbnails: int = 24, max_links: int = 3000,
-                 timeout_s: float = 600.0) -> Path:
+                 timeout_s: float = 600.0, max_map_docs: int = 5000, max_map_patches: int = 1000) -> Path:
     """Write ``<workdir>/report.html`` (or ``out``) and return its path.
 
     Reads committed data only: the published snapshot through the analyst sandbox, so a running writer does not
@@ -320,8 +356,20 @@ def write_report(workdir: Path, *, out: Path | None = None, max_thumbnails: int 
                 "FROM patches p ORDER BY n_pairs DESC, p.patch_id LIMIT ?", [max_thumbnails]).fetchall()
             run = _latest_run(con)
             pair_how = con.execute("SELECT how, count(*) FROM pairs GROUP BY how ORDER BY 2 DESC").fetchall()
+            map_docs, map_patches, map_links = _map_rows(con, max_docs=max_map_docs, max_patches=max_map_patches,
+                                                         max_links=max_links)
     finally:
         ac.close()
+    for p in map_patches:  # thumbnails for the map's popups
+        try:
+            img = np.load(safe_data_path(ws.data_dir, p.pop("path")), allow_pickle=False)
+            p["thumb"] = "data:image/png;base64," + base64.b64encode(
+                png_bytes(thumbnail_rgb(img, list(p.pop("bands"))))).decode()
+        except (OSError, ValueError, GeoResetError):
+            p.pop("bands", None)
+            p["thumb"] = None
+    regions = _regions([(x, y) for p in map_patches for x, y in p["ring"][:1]]) if map_patches else []
+    map_head, map_body = map_html(docs=map_docs, patches=map_patches, links=map_links, regions=regions)
 
     thumb_html = []
     for pid, sensor, bands, path, dt, clear, lon, lat, title, n_pairs in thumbs:
@@ -361,11 +409,12 @@ def write_report(workdir: Path, *, out: Path | None = None, max_thumbnails: int 
             "GeoNames places, Sentinel-2/1 pixels rasterised from OSM land cover). Recall figures say the pipeline "
             "works, not how well the model does on real Sentinel data.</p>") if simulated else ""
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>GEO-ReSeT report</title>
-<style>{_CSS}</style></head><body>
+<style>{_CSS}</style>{map_head}</head><body>
 <h1>GEO-ReSeT report: {_esc(ws.root.name)}</h1>{warn}
 <h2>Catalogue</h2><div style="display:flex;gap:2em"><table>{count_rows}</table><table>
 <tr><th>pairing method</th><td>pairs</td></tr>{how_rows}</table></div>
-<h2>Map: documents, patch footprints and pairs</h2>{svg_map(docs, footprints, links)}
+<h2>Map: documents, patch footprints and pairs</h2>{map_body}
+<details><summary>Static map (SVG, one panel per region)</summary>{svg_map(docs, footprints, links)}</details>
 <h2>Patch thumbnails (most paired first)</h2><div class="thumbs">{''.join(thumb_html)}</div>
 <h2>Training</h2>{run_html}{loss_html}
 <h2>Evaluation</h2>{eval_html}

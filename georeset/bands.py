@@ -1,7 +1,7 @@
 """The one band registry of GEO-ReSeT: what each image channel *is*, for imagery, export, training and inference.
 
 Every module that needs a band's physics (central wavelength, bandwidth, polarisation, radar frequency, native
-GSD) reads it here: :mod:`georeset.pipelines.imagery` (STAC assets -> patches), :mod:`georeset.data_catalog.export`
+GSD) reads it here (Sentinel-2 MSI, Sentinel-1 C-band, Landsat OLI and TM/ETM+ surface reflectance): :mod:`georeset.pipelines.imagery` (STAC assets -> patches), :mod:`georeset.data_catalog.export`
 (the ``wavelengths_um`` / ``bandwidths_um`` columns of training shards), :mod:`georeset.models` (token descriptors,
 checkpoints, ``georeset model embed``). Nothing here imports anything but :mod:`georeset.errors`.
 
@@ -37,6 +37,8 @@ __all__ = [
     "BandToleranceWarning",
     "BAND_REGISTRY",
     "S2_SRF",
+    "LANDSAT_OLI",
+    "LANDSAT_TM",
     "S2_BANDS",
     "S2_DEFAULT_BANDS",
     "S1_DEFAULT_BANDS",
@@ -81,6 +83,19 @@ S2_SRF: dict[str, tuple[tuple[float, float], tuple[float, float], float]] = {
 S2_BANDS: dict[str, tuple[float, float, float]] = {
     name: (a[0] / 1000.0, a[1] / 1000.0, gsd) for name, (a, _b, gsd) in S2_SRF.items()
 }
+#: Landsat 8/9 OLI Collection 2 Level-2 surface-reflectance bands by STAC common name: (band, centre µm, width µm)
+#: (USGS Landsat 8-9 OLI/TIRS C2 L2 Science Product Guide, LSDS-1619). Named as Earth Search's ``eo:bands`` names
+#: them (``OLI_B4``), so that a name means one band whichever Landsat it comes from.
+LANDSAT_OLI: dict[str, tuple[str, float, float]] = {
+    "coastal": ("OLI_B1", 0.443, 0.016), "blue": ("OLI_B2", 0.482, 0.060), "green": ("OLI_B3", 0.561, 0.057),
+    "red": ("OLI_B4", 0.655, 0.037), "nir08": ("OLI_B5", 0.865, 0.028), "swir16": ("OLI_B6", 1.609, 0.085),
+    "swir22": ("OLI_B7", 2.201, 0.187),
+}  # fmt: skip
+#: Landsat 4-5 TM / 7 ETM+ C2 L2 surface-reflectance bands (LSDS-1618).
+LANDSAT_TM: dict[str, tuple[str, float, float]] = {
+    "blue": ("TM_B1", 0.485, 0.070), "green": ("TM_B2", 0.560, 0.080), "red": ("TM_B3", 0.660, 0.060),
+    "nir08": ("TM_B4", 0.835, 0.130), "swir16": ("TM_B5", 1.650, 0.200), "swir22": ("TM_B7", 2.220, 0.270),
+}  # fmt: skip
 #: The 12 surface-reflectance bands of L2A (no B10), in wavelength order.
 S2_DEFAULT_BANDS: tuple[str, ...] = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12")
 S1_DEFAULT_BANDS: tuple[str, ...] = ("VV", "VH")
@@ -146,6 +161,8 @@ def _build_registry() -> dict[str, BandSpec]:
         reg[name] = BandSpec(name, "S2", "optical", wavelength_um=wl, bandwidth_um=bw, gsd_m=gsd)
     for pol in SAR_POLARIZATIONS:
         reg[pol] = BandSpec(pol, "S1", "sar", polarization=pol, frequency_ghz=S1_FREQUENCY_GHZ, gsd_m=10.0)
+    for name, wl, bw in [*LANDSAT_OLI.values(), *LANDSAT_TM.values()]:
+        reg[name] = BandSpec(name, "LANDSAT", "optical", wavelength_um=wl, bandwidth_um=bw, gsd_m=30.0)
     return reg
 
 

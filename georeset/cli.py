@@ -13,7 +13,7 @@ from typer._click.core import Command, Context  # typer 0.29 vendors click; its 
 from typer.core import TyperGroup
 
 from georeset.cli_support import fail, print_json_or_fail
-from georeset.errors import GeoResetError
+from georeset.errors import GeoResetError, InputError
 
 
 class _LazyGroup(TyperGroup):
@@ -378,6 +378,10 @@ def imagery_fetch(
     )] = 0.5,
     sortby: Annotated[str | None, typer.Option(help="Search order, e.g. '-eo:cloud_cover,datetime'.")] = None,
     max_items: Annotated[int, typer.Option(help="Stop each search after this many items (warns when reached).")] = 500,
+    grid: Annotated[str, typer.Option(
+        help="Location grid: 'utm' (cells of each point's UTM zone) or 'majortom' (one global grid: no overlapping "
+             "cells across UTM zone boundaries).",
+    )] = "utm",
 ) -> None:
     """Fetch Sentinel-2 and Sentinel-1 patches around the documents' locations from a STAC API."""
     from georeset.pipelines.imagery.fetch_options import fetch_options
@@ -387,9 +391,11 @@ def imagery_fetch(
     try:
         colls, opts = fetch_options(collections=collections, sign=sign, max_cloud=max_cloud, min_clear=min_clear,
                                     sortby=sortby, max_items=max_items, datetime=datetime_range)  # fmt: skip
+        if grid not in {"utm", "majortom"}:
+            raise InputError(f"--grid {grid!r} is not a grid", hint="use --grid utm or --grid majortom")
         r = imagery_stage(
             Workspace.at(workdir), stac_url=stac_url, datetime=datetime_range, gsd=gsd, size=size, max_cells=max_cells,
-            collections=colls, **opts,
+            collections=colls, grid=grid, **opts,
         )
     except GeoResetError as exc:
         fail(exc)
@@ -406,12 +412,19 @@ def pair(workdir: WorkdirOpt = Path("work/demo")) -> None:
 
 
 @app.command()
-def export(workdir: WorkdirOpt = Path("work/demo")) -> None:
+def export(
+    workdir: WorkdirOpt = Path("work/demo"),
+    min_clear: Annotated[float, typer.Option(
+        help="Leave out pairs whose patch has a clear fraction below this (0..1; SAR: valid pixels).",
+    )] = 0.5,
+) -> None:
     """Export the pairs as Parquet training shards with a manifest naming the catalogue snapshot."""
     from georeset.stages import export_stage
     from georeset.workspace import Workspace
 
-    print_json_or_fail(export_stage, Workspace.at(workdir))
+    if not 0.0 <= min_clear <= 1.0:
+        fail(InputError(f"--min-clear {min_clear} is not a fraction", hint="give --min-clear between 0 and 1"))
+    print_json_or_fail(export_stage, Workspace.at(workdir), min_clear=min_clear)
 
 
 @app.command()

@@ -94,13 +94,14 @@ def curve(p: np.ndarray, y: np.ndarray, n_geo: int) -> list[dict[str, float]]:
     return out
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lgl", type=Path, default=SHARED / "lgl" / "lgl.xml")
     ap.add_argument("--wiktor", type=Path, default=SHARED / "wiktor" / "wiktor.jsonl")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--check", action="store_true", help="compare with the shipped weights.json, write nothing")
-    args = ap.parse_args()
+    ap.add_argument("--out", type=Path, default=None, help="write here instead of the shipped weights.json")
+    args = ap.parse_args(argv)
 
     from sklearn.linear_model import LogisticRegression
 
@@ -113,6 +114,8 @@ def main() -> int:
 
     commit.set_commit_weights({"logit": 1.0}, 0.0)
     x, y, n_geo = commit_examples(geoparser, lgl)
+    if len(set(y.tolist())) < 2:
+        raise SystemExit("the fitted half gives end-to-end predictions of one class only: nothing to fit")
     model = LogisticRegression(C=1.0, fit_intercept=False, max_iter=5000)
     model.fit(x, y)
     commit_w = {k: round(float(w), 3) for k, w in zip(commit.COMMIT_FEATURES, model.coef_[0], strict=True)}
@@ -135,8 +138,9 @@ def main() -> int:
         same = same and math.isclose(float(shipped.get("commit_threshold", -1)), best["threshold"], abs_tol=1e-9)
         print(json.dumps({"reproduced": same}))
         return 0 if same else 1
-    commit.WEIGHTS_FILE.write_text(text, encoding="utf-8")
-    print(json.dumps({"written": str(commit.WEIGHTS_FILE), "commit_threshold": best["threshold"],
+    target = args.out or commit.WEIGHTS_FILE
+    target.write_text(text, encoding="utf-8")
+    print(json.dumps({"written": str(target), "commit_threshold": best["threshold"],
                       "best_fitted": best}))
     return 0
 

@@ -78,6 +78,9 @@ COMMENT ON COLUMN toponyms.score IS 'Confidence of the resolution, 0..1 (joint r
 COMMENT ON COLUMN toponyms.lon IS 'Longitude of the resolved location, WGS 84 degrees.';
 COMMENT ON COLUMN toponyms.lat IS 'Latitude of the resolved location, WGS 84 degrees.';
 COMMENT ON COLUMN toponyms.geom IS 'Point of the resolved location, EPSG:4326, x = lon, y = lat.';
+COMMENT ON COLUMN toponyms.probability IS 'Calibrated probability 0..1 that the resolved place is within 161 km of the place meant.';
+COMMENT ON COLUMN toponyms.feature_class IS 'GeoNames feature class of the resolved place: P populated place, A country/division, L area.';
+COMMENT ON COLUMN toponyms.kind IS 'toponym, or demonym for an inhabitant/adjective form (Nigerian, Texans) standing for a place.';
 COMMENT ON COLUMN toponyms.reason IS 'How it was resolved, or why not (e.g. no gazetteer candidate).';
 COMMENT ON COLUMN toponyms.method IS 'Geoparser name and version that produced the row.';
 COMMENT ON COLUMN toponyms.licence IS 'Licence of the derived row (document licence + gazetteer licence).';
@@ -135,6 +138,7 @@ COMMENT ON COLUMN pairs.how IS 'point_in_patch (the document point is inside) or
 COMMENT ON COLUMN pairs.toponym_id IS 'The toponym that placed the pair (toponyms.toponym_id); NULL for point_in_patch.';
 COMMENT ON COLUMN pairs.score IS 'Pair confidence 0..1: 1.0 for point_in_patch, the toponym score otherwise.';
 COMMENT ON COLUMN pairs.distance_m IS 'Great-circle distance from the point or toponym to the patch centre, metres.';
+COMMENT ON COLUMN pairs.weight IS 'Training weight 0..1: 1.0 when the document point lies in the patch, less through a toponym of a place that is large for the patch (pipelines/pairing/scale.py).';
 COMMENT ON COLUMN pairs.source IS 'Pairing method and version, e.g. georeset.pairing/1.';
 COMMENT ON COLUMN pairs.licence IS 'Licences of both sides: <document licence> + <patch licence>.';
 COMMENT ON COLUMN pairs.retrieved_at IS 'When the pair was made (UTC).';
@@ -189,6 +193,7 @@ COMMENT ON VIEW paired_corpus IS 'One row per pair with the text and the patch m
 COMMENT ON COLUMN paired_corpus.pair_id IS 'pairs.pair_id: <doc_id>|<patch_id>.';
 COMMENT ON COLUMN paired_corpus.how IS 'pairs.how: point_in_patch or toponym_in_patch.';
 COMMENT ON COLUMN paired_corpus.pair_score IS 'pairs.score, 0..1.';
+COMMENT ON COLUMN paired_corpus.pair_weight IS 'pairs.weight: training weight 0..1.';
 COMMENT ON COLUMN paired_corpus.distance_m IS 'pairs.distance_m: point or toponym to patch centre, metres.';
 COMMENT ON COLUMN paired_corpus.doc_id IS 'documents.doc_id.';
 COMMENT ON COLUMN paired_corpus.doc_source IS 'documents.source: osm, wikipedia, file.';

@@ -20,8 +20,8 @@ def read_snapshot(manifest: Path) -> str | None:
         return None
 
 
-def export_stage(ws: Workspace, *, test_fraction: float = 0.2, seed: int = 0, block_deg: float = 0.005
-                 ) -> dict[str, Any]:
+def export_stage(ws: Workspace, *, test_fraction: float = 0.2, seed: int = 0, block_deg: float = 0.005,
+                 **export_options: Any) -> dict[str, Any]:
     """Export the shards (reusing an identical snapshot) and record the snapshot; says whether it is new."""
     from georeset.data_catalog.export import export_shards
 
@@ -30,7 +30,7 @@ def export_stage(ws: Workspace, *, test_fraction: float = 0.2, seed: int = 0, bl
     con = writer.open_writer(ws)  # export_shards records the snapshot in the `snapshots` table
     try:
         manifest = export_shards(con, out_dir=ws.shards_dir, data_dir=ws.data_dir, test_fraction=test_fraction,
-                                 seed=seed, block_deg=block_deg)
+                                 seed=seed, block_deg=block_deg, **export_options)
         writer.publish(ws, con)  # publish the `snapshots` row to readers
     finally:
         con.close()

@@ -24,7 +24,7 @@ from georeset.workspace import Workspace
 __all__ = ["plan", "run", "imagery_stage"]
 
 
-def plan(con: Any, *, gsd: float, size: int, max_cells: int = 0, cells_per_batch: int = 50
+def plan(con: Any, *, gsd: float, size: int, max_cells: int = 0, cells_per_batch: int = 50, grid: str = "utm"
          ) -> list[list[dict[str, Any]]]:
     """Grid cells (one patch each) holding the located documents, in batches of plain dicts."""
     from georeset.pipelines.imagery import grid_cells
@@ -33,7 +33,7 @@ def plan(con: Any, *, gsd: float, size: int, max_cells: int = 0, cells_per_batch
                       ).fetchall()
     if not pts:
         raise InputError("no documents with a location in the catalogue", hint="harvest documents first")
-    cells = grid_cells([(float(a), float(b)) for a, b in pts], cell_m=gsd * size)
+    cells = grid_cells([(float(a), float(b)) for a, b in pts], cell_m=gsd * size, grid=grid)
     cells = cells[:max_cells] if max_cells else cells
     return batched([asdict(c) for c in cells], cells_per_batch)
 
@@ -78,7 +78,7 @@ def imagery_stage(
     ws: Workspace, *, stac_url: str, datetime: str, gsd: float = 10.0, size: int = 32, max_cells: int = 400,
     collections: Sequence[str] = ("sentinel-2-l2a", "sentinel-1-grd"), progress: bool = True,
     cells_per_batch: int = 50, max_cloud: float | None = None, retrieved_at: dt.datetime | None = None,
-    **fetch_options: Any,
+    grid: str = "utm", **fetch_options: Any,
 ) -> dict[str, Any]:
     """Plan the cells, fetch every batch in process, commit scenes and patches together.
 
@@ -88,7 +88,7 @@ def imagery_stage(
     when = retrieved_at or now()
     con = writer.open_writer(ws)
     try:
-        batches = plan(con, gsd=gsd, size=size, max_cells=max_cells, cells_per_batch=cells_per_batch)
+        batches = plan(con, gsd=gsd, size=size, max_cells=max_cells, cells_per_batch=cells_per_batch, grid=grid)
     finally:
         con.close()
     done = [run(b, stac_url=stac_url, collections=collections, datetime_range=datetime, staging_dir=ws.staging_dir,

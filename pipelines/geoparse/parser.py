@@ -302,6 +302,7 @@ def demonym_variants(key: str) -> list[str]:
 
 
 _AREA_WORDS = ("county", "province", "department", "district")
+_AREA_SUFFIX = ("county", "parish", "province", "region", "state", "district", "department")
 # Inhabitant names -> the place's name (tried only for names with no candidate of their own): stems with the
 # endings place names commonly have.
 _DEMONYM_ENDINGS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -332,6 +333,30 @@ def _prominent_reading(options: list[list[Candidate]]) -> list[Candidate] | None
         if pop >= 0 and (best is None or pop > best[0]):
             best = (pop, cands)
     return best[1] if best else None
+
+
+_IN_CITY = re.compile(r"\b(?:in|at|from|to|near|outside|officials in|mayor of)\s+$", re.IGNORECASE)
+_DIVISION_WORD = re.compile(r"^\s*(?:[Ss]tate|[Pp]rovince|[Cc]ounty|[Rr]egion)\b")
+_CITY_MIN_POPULATION = 100_000
+
+
+def _city_over_division(text: str, m: _Mention, best: Ranked | None, cands: list[Candidate]) -> Ranked | None:
+    """A division chosen for a name that is also its country's capital or a large city inside it ("Washington",
+    "New York", "São Paulo") gives way to the city when the text reads as a place one is in or goes to ("officials
+    in Washington said", "flew to New York") and does not name the division ("Washington State", "in New York
+    state"): news names the city far more often than the division in those positions."""
+    if best is None or best.candidate.feature_code != "ADM1" or not _IN_CITY.search(text[max(0, m.start - 20):m.start]):
+        return best
+    if _DIVISION_WORD.match(text[m.end:m.end + 12]):
+        return best
+    d = best.candidate
+    city = next((c for c in cands if c.feature_class == "P" and c.country_code == d.country_code
+                 and c.lon is not None and (c.feature_code == "PPLC" or (
+                     c.admin1_code == d.admin1_code and c.population >= _CITY_MIN_POPULATION))), None)
+    if city is None:
+        return best
+    return Ranked(city, best.score, f"the city, not the division ({d.name}): named as a place one is in or goes to; "
+                  f"{best.reason}", best.n_candidates)
 
 
 def _abbreviation_after_comma(doc: Any, text: str, first: int, last: int) -> bool:
@@ -503,6 +528,8 @@ class Geoparser:
                 found = dict(found)
                 for k in missing:
                     cands = next((extra[v] for v in alt.get(k, ()) if extra.get(v)), None)
+                    if cands and k.split()[-1] in _AREA_SUFFIX:  # "Washington State": the division, not the city
+                        cands = [c for c in cands if c.feature_class == "A"] or cands
                     if not cands:  # an inhabitant name: the reading with the most prominent place
                         cands = _prominent_reading([extra[v] for v in dem.get(k, ()) if extra.get(v)])
                         if cands:
@@ -522,6 +549,7 @@ class Geoparser:
                                            DocContext(ctx.lon, ctx.lat), containers, collect=inner))
             if collect is not None and inner is not None:
                 collect.extend((i + a, cands, feats) for i, cands, feats in inner)
+        ranked = [_city_over_division(text, m, r, found.get(m.key, [])) for m, r in zip(mentions, ranked, strict=True)]
         out = []
         for m, best in zip(mentions, ranked, strict=True):
             surface = text[m.start:m.end]

@@ -21,6 +21,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,9 @@ from shapely.geometry import Point, shape
 from georeset.data_catalog import stage
 from georeset.errors import GeoResetError, GeoResetWarning, InputError
 from georeset.pipelines.imagery.bands import sensor_of
-from georeset.pipelines.imagery.cloud import scl_fractions
+from georeset.pipelines.imagery.cloud import qa_pixel_fractions, scl_fractions
 from georeset.pipelines.imagery.grid import GridCell, utm_crs
+from georeset.pipelines.imagery.mosaic import fill_same_day, native_first, solar_day
 from georeset.pipelines.imagery.read import (
     AssetReadError,
     DatasetCache,
@@ -80,6 +82,7 @@ class FetchResult:
     patches_read: int = 0
     patches_skipped: int = 0  # already in the catalogue and on disk
     no_item: int = 0  # (location, sensor) pairs with no covering item
+    mosaicked: int = 0  # patches whose nodata edge was filled from same-day tiles
     below_min_clear: int = 0  # (location, sensor) pairs whose candidates read were all under min_clear
     failures: list[Failure] = field(default_factory=list)
     patch_ids: list[str] = field(default_factory=list)
@@ -159,6 +162,9 @@ def _patch_row(patch: Patch, *, patch_id: str, scene_id: str, item: pystac.Item,
         "size": patch.size, "bands": patch.bands, "wavelengths_um": patch.wavelengths_um,
         "datetime": _naive_utc(patch.datetime), "clear_fraction": patch.fractions.clear,
         "cloud_fraction": patch.fractions.cloud, "nodata_fraction": patch.fractions.nodata,
+        "shadow_fraction": patch.fractions.shadow, "quality_source": patch.quality,
+        "mask_path": f"patches/{patch_id}.mask.npy", "offset_rules": list(patch.offset_rules),
+        "mosaic_scenes": list(patch.mosaic),
         "geom_wkt": patch.footprint.wkt, "path": f"patches/{patch_id}.npy", "checksum": checksum,
         "source": stac_api, "licence": LICENCE_SIMULATED if is_simulated(item) else LICENCE_COPERNICUS,
     }  # fmt: skip
@@ -226,7 +232,7 @@ def fetch_patches(
             key = location_key(loc)
             crs = loc.crs if isinstance(loc, GridCell) else utm_crs(lon, lat)
             covering = [it for it, geom in shapes if geom.covers(Point(lon, lat))]
-            for sensor in ("S2", "S1"):
+            for sensor in ("S2", "LANDSAT", "S1"):
                 cands = [it for it in covering if sensor_of(it.collection_id, it.properties.get("platform")) == sensor]
                 if not any(sensor_of(c) == sensor for c in collections):
                     continue
@@ -248,8 +254,17 @@ def fetch_patches(
                     except _READ_ERRORS as exc:
                         _record(result, scene_id_of(cand), key, exc)
                         continue
+                    if got.fractions.nodata > 0:  # a tile edge: fill from same-day tiles before judging it
+                        day = solar_day(cand, lon)
+                        same = sorted((c for c in cands if c is not cand and c.collection_id == cand.collection_id
+                                       and solar_day(c, lon) == day), key=lambda c: (native_first(c, crs), c.id))  # fmt: skip
+                        got, used = fill_same_day(got, cand, same, partial(
+                            read_patch, lon=lon, lat=lat, size=size, gsd=gsd, dst_crs=crs, cache=cache,
+                            bands=(bands or {}).get(sensor), sign=sign))  # fmt: skip
+                        got.mosaic = used
                     if got.fractions.clear + 1e-9 >= min_clear:
                         patch, item = got, cand
+                        result.mosaicked += bool(got.mosaic)
                         break
                     rejected += 1
                     if rejected >= MAX_REJECTED:
@@ -261,6 +276,7 @@ def fetch_patches(
                 sid = scene_id_of(item)
                 pid = patch_id_of(sid, key, gsd, size)
                 image = np.ascontiguousarray(patch.image, dtype=np.float32)  # nodata stays NaN
+                _save_npy(data_dir / "patches" / f"{pid}.mask.npy", patch.quality_mask)
                 _save_npy(data_dir / "patches" / f"{pid}.npy", image)
                 rows.append(_patch_row(patch, patch_id=pid, scene_id=sid, item=item, image=image,
                                        stac_api=stac_url, retrieved_at=retrieved))  # fmt: skip
@@ -295,15 +311,21 @@ def _rank(cands: list[pystac.Item], sensor: str, lon: float, lat: float, *, gsd:
           target: datetime | None, cache: DatasetCache, sign: Signer | None = None) -> list[pystac.Item]:  # fmt: skip
     """Candidates best first: S2 by patch-level clear fraction (0.01 steps) then date gap; S1 by date gap.
     An unreadable SCL ranks its item last (its read will then be tried, and fail or not, in that order)."""
-    if sensor != "S2" or len(cands) == 1:
-        return sorted(cands, key=lambda it: (_date_gap(it, target), it.id))
+    if sensor not in {"S2", "LANDSAT"} or len(cands) == 1:
+        return sorted(cands, key=lambda it: (round(_date_gap(it, target) / 86400.0), native_first(it, crs),
+                                             _date_gap(it, target), it.id))  # fmt: skip
     scored = []
     for it in cands:
         try:
             pcrs, tf = patch_grid(it, lon, lat, gsd=gsd, size=size, dst_crs=crs)
             scl = read_scl(it, pcrs, tf, size, cache, sign)
-            clear = scl_fractions(scl).clear if scl is not None else 0.0
+            if scl is None:
+                clear = 0.0
+            else:
+                clear = (qa_pixel_fractions(scl) if sensor == "LANDSAT" else scl_fractions(scl)).clear
         except _READ_ERRORS:
             clear = -1.0
-        scored.append((-round(clear, 2), _date_gap(it, target), it.id, it))
-    return [s[3] for s in sorted(scored, key=lambda s: s[:3])]
+        gap = _date_gap(it, target)
+        # equal clear share and day: the tile in the cell's own CRS first (no warp), then the nearest time, then id
+        scored.append((-round(clear, 2), round(gap / 86400.0), native_first(it, crs), gap, it.id, it))
+    return [s[-1] for s in sorted(scored, key=lambda s: s[:-1])]

@@ -41,13 +41,27 @@ from georeset.pipelines.imagery.bands import (
     S1_DEFAULT_BANDS,
     S2_DEFAULT_BANDS,
     AssetBand,
+    asset_requester_pays,
     band_specs,
-    processing_baseline,
+    product_level,
     sensor_of,
 )
-from georeset.pipelines.imagery.cloud import SclFractions, scl_fractions
+from georeset.pipelines.imagery.cloud import (
+    SclFractions,
+    cover_fractions,
+    qa_pixel_fractions,
+    quality_mask,
+    scl_fractions,
+)
 from georeset.pipelines.imagery.gdal_env import gdal_env, reader_cache_bytes
 from georeset.pipelines.imagery.grid import from_lonlat, patch_transform, to_lonlat_many, utm_crs
+from georeset.pipelines.imagery.providers import (
+    check_offset_with_pixels,
+    gdal_path,
+    optical_calibration,
+    reflectance_offset,
+    sar_units,
+)
 from georeset.pipelines.imagery.stac import item_datetime
 
 __all__ = [
@@ -86,10 +100,18 @@ class Patch:
     calibration: list[str] = field(default_factory=list)  # per band, see save_patch_npz
     item_id: str = ""
     collection: str = ""
+    offset_rules: list[str] = field(default_factory=list)  # per band: which rule decided the reflectance offset
+    quality: str = ""  # where the fractions come from: SCL, QA_PIXEL, eo:cloud_cover, none (SAR)
+    mosaic: list[str] = field(default_factory=list)  # ids of same-day items that filled nodata pixels
 
     @property
     def nodata_mask(self) -> np.ndarray:
         return np.isnan(self.image).any(axis=0)
+
+    @property
+    def quality_mask(self) -> np.ndarray:
+        """uint8 (size, size): 0 clear, 1 cloud, 2 shadow, 3 nodata, 4 unknown (see ``cloud.quality_mask``)."""
+        return quality_mask(self.scl, self.nodata_mask, self.quality)
 
 
 #: Turns a stored (unsigned) href into the URL to read (e.g. ``planetary_computer.sign``).
@@ -231,7 +253,7 @@ class DatasetCache:
         """The open dataset of ``href``, pinned (never closed) until :meth:`release`."""
         src = self._open.get(href)
         if src is None:
-            src = _Source.of(rasterio.open(sign(href) if sign else href), self._budget)
+            src = _Source.of(rasterio.open(gdal_path(sign(href) if sign else href)), self._budget)
             self.opened += 1
             self._open[href] = src
         else:
@@ -471,6 +493,10 @@ def _crs(crs: str) -> CRS:
     return CRS.from_user_input(crs)
 
 
+def _asset_key_of(item: pystac.Item, href: str) -> str | None:
+    return next((k for k, a in item.assets.items() if a.href == href or a.get_absolute_href() == href), None)
+
+
 def calibration_href(item: pystac.Item, polarization: str) -> str | None:
     """The Sentinel-1 SAFE calibration annotation (``annotation/calibration/calibration-*-<pol>-*.xml``, with the
     sigmaNought LUT) that the item links for a polarization: asset ``schema-calibration-<pol>`` (Earth Search,
@@ -503,7 +529,27 @@ class SigmaNoughtLut:
         return np.asarray(interp(pts)).reshape(np.shape(line))
 
 
-def _read_text(href: str) -> str:
+def _read_s3(href: str, requester_pays: bool) -> bytes:
+    """An ``s3://bucket/key`` object through an object-store client (obstore: AWS credentials, region and endpoint
+    from the usual ``AWS_*`` variables; ``x-amz-request-payer: requester`` for requester-pays buckets such as Earth
+    Search's ``sentinel-s1-l1c``; unsigned requests when no credentials are set)."""
+    import os
+
+    import obstore
+    from obstore.store import S3Store
+
+    bucket, _, key = href.removeprefix("s3://").partition("/")
+    signed = bool(os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE"))
+    try:
+        store = S3Store(bucket, request_payer=requester_pays, skip_signature=not signed)
+        return bytes(obstore.get(store, key).bytes())
+    except Exception as exc:  # obstore raises its own error types; callers expect OSError
+        raise OSError(f"{href}: {type(exc).__name__}: {exc}") from exc
+
+
+def _read_text(href: str, requester_pays: bool = False) -> str:
+    if href.startswith("s3://"):
+        return _read_s3(href, requester_pays).decode("utf-8")
     if "://" in href and not href.startswith("file://"):
         import urllib.request
 
@@ -513,12 +559,13 @@ def _read_text(href: str) -> str:
 
 
 @lru_cache(maxsize=16)
-def read_sigma_nought_lut(href: str) -> SigmaNoughtLut:
+def read_sigma_nought_lut(href: str, requester_pays: bool = False) -> SigmaNoughtLut:
     """Parse ``calibrationVectorList/calibrationVector`` (``line``, ``pixel``, ``sigmaNought``) of a Sentinel-1
-    calibration XML. Vectors with other pixel positions are interpolated onto the first vector's."""
+    calibration XML (a path, http(s) URL or ``s3://`` object). Vectors with other pixel positions are interpolated
+    onto the first vector's."""
     import xml.etree.ElementTree as ET
 
-    root = ET.fromstring(_read_text(href))
+    root = ET.fromstring(_read_text(href, requester_pays))
     lines, rows = [], []
     pixels: np.ndarray | None = None
     for vec in root.iter("calibrationVector"):
@@ -631,7 +678,11 @@ def _open_or_read(spec: AssetBand, fn: Callable[[], np.ndarray]) -> np.ndarray:
 def _dataset(spec: AssetBand, cache: DatasetCache | None, sign: Signer | None) -> _Source:
     """The open dataset of a band: pinned in ``cache`` (give it back with :func:`_done`), or opened for this read."""
     try:
-        return cache.acquire(spec.href, sign) if cache else _Source.of(rasterio.open(sign(spec.href) if sign else spec.href))
+        if spec.requester_pays:  # GDAL's /vsis3/ sends x-amz-request-payer (the requester pays the egress)
+            rasterio.env.set_gdal_config("AWS_REQUEST_PAYER", "requester")
+        if cache:
+            return cache.acquire(spec.href, sign)
+        return _Source.of(rasterio.open(gdal_path(sign(spec.href) if sign else spec.href)))
     except (RasterioError, OSError, ValueError) as exc:
         raise AssetReadError(band=spec.name, href=spec.href, reason=failure_reason(exc), detail=str(exc)) from exc
 
@@ -649,11 +700,12 @@ def _env(cache: DatasetCache | None) -> Any:
 
 
 def _read_scl_spec(spec: AssetBand, crs: str, transform: Affine, size: int, cache: DatasetCache | None,
-                   sign: Signer | None) -> np.ndarray:  # fmt: skip
+                   sign: Signer | None, fill: int = 0) -> np.ndarray:  # fmt: skip
+    """A class layer (SCL, QA_PIXEL) on the patch grid, nearest; ``fill`` outside the scene (SCL 0, QA_PIXEL 1)."""
     src = _dataset(spec, cache, sign)
     try:
         return _open_or_read(spec, partial(_read_band, src, crs=crs, transform=transform, size=size,
-                                           resampling=Resampling.nearest, nodata=0))  # fmt: skip
+                                           resampling=Resampling.nearest, nodata=fill))  # fmt: skip
     finally:
         _done(spec, src, cache)
 
@@ -662,22 +714,15 @@ def read_scl(
     item: pystac.Item, crs: str, transform: Affine, size: int, cache: DatasetCache | None = None,
     sign: Signer | None = None,
 ) -> np.ndarray | None:  # fmt: skip
-    """SCL on the patch grid (nearest), 0 outside the scene; None when the item has no SCL asset."""
-    spec = (cache.specs(item) if cache else band_specs(item)).get("SCL")
+    """The quality layer on the patch grid (nearest): SCL (0 outside the scene), or QA_PIXEL for Landsat (fill bit
+    outside); None when the item has neither."""
+    specs = cache.specs(item) if cache else band_specs(item)
+    name = "QA_PIXEL" if "QA_PIXEL" in specs and "SCL" not in specs else "SCL"
+    spec = specs.get(name)
     if spec is None:
         return None
     with _env(cache):
-        return _read_scl_spec(spec, crs, transform, size, cache, sign)
-
-
-def _reflectance_coefficients(spec: AssetBand, item: pystac.Item, dtype: str) -> tuple[float, float]:
-    """(scale, offset) so that reflectance = DN * scale + offset (see the module docstring)."""
-    if spec.scale is not None or spec.offset is not None:
-        return (spec.scale if spec.scale is not None else 1.0), (spec.offset or 0.0)
-    if np.dtype(dtype).kind in "iu":
-        baseline = processing_baseline(item)
-        return 1e-4, (-0.1 if baseline is not None and baseline >= 4.0 else 0.0)
-    return 1.0, 0.0
+        return _read_scl_spec(spec, crs, transform, size, cache, sign, fill=1 if name == "QA_PIXEL" else 0)
 
 
 def read_patch(
@@ -704,7 +749,12 @@ def read_patch(
     specs_all = cache.specs(item) if cache else band_specs(item)
     if sensor is None:
         sensor = "S1" if any(s.kind == "sar" for s in specs_all.values()) else "S2"
-    wanted = [b.upper() for b in bands] if bands else list(S1_DEFAULT_BANDS if sensor == "S1" else S2_DEFAULT_BANDS)
+    if bands:
+        wanted = [b.upper() for b in bands]
+    elif sensor == "LANDSAT":
+        wanted = [k for k, v in specs_all.items() if v.kind == "reflectance"]
+    else:
+        wanted = list(S1_DEFAULT_BANDS if sensor == "S1" else S2_DEFAULT_BANDS)
     specs = [specs_all[b] for b in wanted if b in specs_all and specs_all[b].kind != "class"]
     if not specs:
         raise InputError(
@@ -717,6 +767,7 @@ def read_patch(
     scale = np.ones(n, dtype=np.float32)
     offset = np.zeros(n, dtype=np.float32)
     calibration: list[str] = []
+    offset_rules: list[str] = []
     sar: list[int] = []
     scl: np.ndarray | None = None
     with _env(cache):
@@ -747,18 +798,36 @@ def read_patch(
             for k, (spec, src) in enumerate(zip(specs, srcs, strict=True)):
                 if spec.kind == "sar":
                     calibration.append(sar_calibration(spec, item, src.dtype))
+                    offset_rules.append("none")
                     sar.append(k)
                     if spec.scale is not None or spec.offset is not None:
                         scale[k], offset[k] = (spec.scale if spec.scale is not None else 1.0), (spec.offset or 0.0)
                 else:
-                    calibration.append("surface_reflectance")
-                    scale[k], offset[k] = _reflectance_coefficients(spec, item, src.dtype)
+                    calibration.append(optical_calibration(item))
+                    dec = reflectance_offset(spec, item, src.dtype)
+                    scale[k], offset[k] = dec.scale, dec.offset
+                    offset_rules.append(dec.rule)
+            if sensor == "S2" and product_level(item) != "L1C":  # the BOA offset check on the patch's own pixels
+                offset_new, offset_rules = check_offset_with_pixels(raw, ~invalid & np.isfinite(raw), scale, offset,
+                                                                    offset_rules)  # fmt: skip
+                offset[:] = offset_new
+            for k in sar:  # float values without a declared unit: dB or linear from the values, or refused
+                if calibration[k] in {"sigma0_linear", "gamma0_rtc"} and not specs[k].unit:
+                    units = sar_units(raw[k] * scale[k] + offset[k], ~invalid[k])
+                    if units is None:
+                        raise InputError(
+                            f"SAR band {specs[k].name} of item {item.id} ({specs[k].href}): float values without a "
+                            "unit that are neither clearly linear power nor dB",
+                            hint="declare raster:bands unit ('dB' or 'linear power') in the item, or read another item",
+                        )
+                    if units == "db":
+                        calibration[k] = "db"
             for k in sar:  # GRD amplitude DN with a linked calibration annotation: sigma0 = DN^2 / A^2
                 href = calibration_href(item, specs[k].name) if calibration[k] == "uncalibrated" else None
                 if href is None:
                     continue
                 try:
-                    lut = read_sigma_nought_lut(href)
+                    lut = read_sigma_nought_lut(href, asset_requester_pays(item, _asset_key_of(item, href)))
                     a_lut = lut.at(*_image_coords(srcs[k], crs, transform, size))
                 except (OSError, ValueError, RasterioError) as exc:
                     warnings.warn(f"{item.id} {specs[k].name}: calibration {href} not applied ({exc})", stacklevel=2)
@@ -771,9 +840,10 @@ def read_patch(
         finally:
             for spec, src in zip(specs, srcs, strict=False):
                 _done(spec, src, cache)
-        scl_spec = specs_all.get("SCL") if sensor == "S2" else None
+        q_name = {"S2": "SCL", "LANDSAT": "QA_PIXEL"}.get(sensor)
+        scl_spec = specs_all.get(q_name) if q_name else None
         if scl_spec is not None:
-            scl = _read_scl_spec(scl_spec, crs, transform, size, cache, sign)
+            scl = _read_scl_spec(scl_spec, crs, transform, size, cache, sign, fill=1 if q_name == "QA_PIXEL" else 0)
     image = raw * scale[:, None, None] + offset[:, None, None]
     for k in sar:
         if calibration[k] != "db":
@@ -785,11 +855,15 @@ def read_patch(
     invalid |= ~np.isfinite(image)
     image[invalid] = np.nan
     nodata_px = invalid.any(axis=0)
-    if scl is not None:
-        fr = scl_fractions(np.where(nodata_px, 0, scl))
-    else:  # SAR sees through clouds: clear = valid
+    if scl is not None and sensor == "LANDSAT":
+        fr, quality = qa_pixel_fractions(np.where(nodata_px, 1, scl)), "QA_PIXEL"
+    elif scl is not None:
+        fr, quality = scl_fractions(np.where(nodata_px, 0, scl)), "SCL"
+    elif sensor == "S1" or sar:  # SAR sees through clouds: clear = valid
         nd = float(nodata_px.mean())
-        fr = SclFractions(clear=1.0 - nd, cloud=0.0, shadow=0.0, snow=0.0, water=0.0, nodata=nd)
+        fr, quality = SclFractions(clear=1.0 - nd, cloud=0.0, shadow=0.0, snow=0.0, water=0.0, nodata=nd), "none (SAR)"
+    else:  # optical without a quality layer (L1C, items without SCL): never "fully clear"
+        fr, quality = cover_fractions(~nodata_px, item.properties.get("eo:cloud_cover")), "eo:cloud_cover"
     x0, y0 = transform.c, transform.f
     x1, y1 = x0 + size * transform.a, y0 + size * transform.e
     lons, lats = to_lonlat_many(crs, [x0, x1, x1, x0, (x0 + x1) / 2], [y0, y0, y1, y1, (y0 + y1) / 2])
@@ -815,6 +889,8 @@ def read_patch(
         calibration=calibration,
         item_id=item.id,
         collection=item.collection_id or "",
+        offset_rules=offset_rules,
+        quality=quality,
     )
 
 
@@ -838,6 +914,8 @@ def save_patch_npz(patch: Patch, out: Path) -> Path:
         calibration=np.array(patch.calibration),
         fractions=np.array(json.dumps(patch.fractions.as_dict(), sort_keys=True)),
         item=np.array(f"{patch.collection}/{patch.item_id}"),
+        offset_rules=np.array(patch.offset_rules),
+        quality=np.array(patch.quality),
     )
     tmp.replace(out)
     return out

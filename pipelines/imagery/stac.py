@@ -336,12 +336,13 @@ def search_items(
 def scene_bands(item: pystac.Item) -> list[dict[str, Any]]:
     """The bands of a scene as the reader will interpret them: name, asset key, kind, central wavelength / width
     (um), polarisation, native GSD (m; from ``raster:bands`` / asset ``gsd`` / ``proj:transform`` / the S2 table),
-    CRS, and the effective scale / offset (from ``raster:bands``; for S2 without them, from the processing
-    baseline: 04.00 and later 1/10000 and -0.1, before 1/10000 and 0)."""
-    from georeset.pipelines.imagery.bands import S2_BANDS, band_specs, processing_baseline
+    CRS, and the effective scale / offset with the rule that decided it from the item's properties
+    (:func:`~georeset.pipelines.imagery.providers.reflectance_offset`; the reader may still overrule a -0.1 offset
+    from the pixels)."""
+    from georeset.pipelines.imagery.bands import S2_BANDS, band_specs
+    from georeset.pipelines.imagery.providers import reflectance_offset
 
     crs = item_crs(item)
-    baseline = processing_baseline(item)
     out = []
     for name, spec in band_specs(item).items():
         asset = item.assets[spec.asset_key]
@@ -351,18 +352,28 @@ def scene_bands(item: pystac.Item) -> list[dict[str, Any]]:
             gsd = float(abs(tf[0]))
         if gsd is None and name in S2_BANDS:
             gsd = S2_BANDS[name][2]
-        scale, offset = spec.scale, spec.offset
-        if spec.kind == "reflectance" and scale is None and offset is None:
-            scale, offset = 1e-4, (-0.1 if baseline is not None and baseline >= 4.0 else 0.0)
+        scale, offset, rule = spec.scale, spec.offset, None
+        if spec.kind == "reflectance":
+            dtype = _first_dtype(asset) or "uint16"
+            dec = reflectance_offset(spec, item, dtype)
+            scale, offset, rule = dec.scale, dec.offset, dec.rule
         code = asset.extra_fields.get("proj:code") or (
             f"EPSG:{asset.extra_fields['proj:epsg']}" if asset.extra_fields.get("proj:epsg") else crs
         )
         out.append({
             "name": name, "asset": spec.asset_key, "kind": spec.kind, "wavelength_um": spec.wavelength_um,
             "bandwidth_um": spec.bandwidth_um, "polarization": spec.polarization or None, "gsd": gsd,
-            "crs": code, "scale": scale, "offset": offset, "nodata": spec.nodata,
+            "crs": code, "scale": scale, "offset": offset, "offset_rule": rule, "nodata": spec.nodata,
+            "requester_pays": spec.requester_pays,
         })  # fmt: skip
     return out
+
+
+def _first_dtype(asset: pystac.Asset) -> str | None:
+    rb = asset.extra_fields.get("raster:bands") or asset.extra_fields.get("bands") or [{}]
+    first = rb[0] if isinstance(rb, list) and rb and isinstance(rb[0], dict) else {}
+    dt = first.get("data_type")
+    return str(dt) if dt else None
 
 
 def item_crs(item: pystac.Item) -> str | None:

@@ -19,7 +19,8 @@ from georeset.models.data import row_to_tokens
 
 NOW = datetime(2024, 7, 1)
 COLUMNS = ["sample_id", "doc_id", "patch_id", "text", "split", "lon", "lat", "sensor", "gsd", "datetime", "bands",
-           "wavelengths_um", "bandwidths_um", "polarizations", "shape", "image", "checksum"]  # fmt: skip
+           "wavelengths_um", "bandwidths_um", "polarizations", "shape", "image", "checksum",
+           "clear_fraction", "quality_mask"]  # fmt: skip
 
 
 def _h(*parts: Any) -> str:
@@ -110,3 +111,22 @@ def test_export_checksum_mismatch_fails_clearly(tmp_path: Path) -> None:
     with pytest.raises(CatalogError, match="S2-3.*does not match"):
         export_shards(con, out_dir=out, data_dir=tmp_path / "data", rows_per_shard=8)
     assert not (out / "manifest.json").exists()
+
+
+def test_export_min_clear_and_quality_mask(tmp_path: Path) -> None:
+    """Patches under the minimum clear fraction stay out of the shards (default 0.5); the per-pixel quality mask
+    travels with each sample (issue 14)."""
+    con = _catalogue(tmp_path)
+    out, data = tmp_path / "shards", tmp_path / "data"
+    mask = np.array([[0, 0, 1, 1], [0, 0, 1, 1], [0, 2, 3, 3], [0, 0, 0, 0]], dtype=np.uint8)
+    np.save(data / "patches" / "S2-0.mask.npy", mask)
+    con.execute("UPDATE patches SET clear_fraction = 0.2 WHERE patch_id IN ('S2-1', 'S2-2')")
+    con.execute("UPDATE patches SET clear_fraction = 0.5, mask_path = 'patches/S2-0.mask.npy' WHERE patch_id = 'S2-0'")
+    m = export_shards(con, out_dir=out, data_dir=data, rows_per_shard=8)
+    rows = {r["patch_id"]: r for s in m["shards"] for r in pq.read_table(out / s["path"]).to_pylist()}
+    assert "S2-1" not in rows and "S2-2" not in rows and len(rows) == 18
+    assert np.array_equal(np.frombuffer(rows["S2-0"]["quality_mask"], dtype=np.uint8).reshape(4, 4), mask)
+    assert rows["S2-0"]["clear_fraction"] == 0.5 and rows["S1-1"]["quality_mask"] == b""
+    assert "clear_fraction >= 0.5" in m["split_rule"]
+    every = export_shards(con, out_dir=tmp_path / "all", data_dir=data, rows_per_shard=8, min_clear=None)
+    assert sum(s["rows"] for s in every["shards"]) == 20

@@ -17,6 +17,7 @@ from georeset.data_catalog.lake import (
     SETTING_METADATA,
     LakeSettings,
     attach,
+    maintain,
     rows_at,
     snapshot_id,
     upsert,
@@ -132,3 +133,20 @@ def test_an_embedded_lake_is_held_by_one_process(tmp_path: Path) -> None:
     finally:
         con.close()
     assert r.returncode == 3 and SETTING_METADATA in r.stdout, r.stdout + r.stderr
+
+
+def test_maintenance_compacts_small_files_and_keeps_recent_snapshots(lake: duckdb.DuckDBPyConnection,
+                                                                     tmp_path: Path) -> None:
+    lake.execute("CALL lake.set_option('data_inlining_row_limit', 0)")  # every commit writes a Parquet file
+    for i in range(6):
+        upsert(lake, "documents", _src([(f"k{i}", f"text {i}", T1)]), ["doc_id"])
+    keep = snapshot_id(lake)
+    r = maintain(lake, keep_days=30)
+    assert r["documents_files_before"] >= 6 and r["documents_files_after"] < r["documents_files_before"]
+    assert r["snapshots_after"] >= r["snapshots_before"]  # all younger than 30 days: none expired
+    assert len(rows_at(lake, "documents", keep)) == 6
+    assert lake.execute("SELECT count(*), count(DISTINCT doc_id) FROM lake.documents").fetchone() == (6, 6)
+    # keep_days=0: every snapshot but the current one expires; the current rows stay
+    r0 = maintain(lake, keep_days=0)
+    assert r0["snapshots_after"] < r0["snapshots_before"]
+    assert lake.execute("SELECT count(*) FROM lake.documents").fetchone() == (6,)

@@ -172,3 +172,26 @@ def test_non_latin_names_kept(geoparser: Geoparser) -> None:
     k = text.rindex("Москва")
     top = geoparser.resolve_spans(text, [(k, k + 6)])[0]
     assert top.country_code == "RU" and top.lat is not None and 50 < top.lat < 60
+
+
+def test_capital_or_city_over_same_named_division(geoparser: Geoparser) -> None:
+    text = "Officials in Washington said the talks in New York went well. Farmers in Washington State disagree."
+    tops = geoparser.parse(text)
+    by = {(t.surface, t.start): t for t in tops}
+    wash = next(t for t in tops if t.surface == "Washington")
+    assert wash.feature_code == "PPLC" and abs(wash.lat - 38.9) < 0.5  # type: ignore[operator]
+    ny = next(t for t in tops if t.surface == "New York")
+    assert ny.feature_class == "P" and abs(ny.lat - 40.7) < 0.5  # type: ignore[operator]
+    state = next(t for t in by.values() if t.surface.startswith("Washington State"))
+    assert state.feature_code == "ADM1" and state.admin1_code == "WA"
+
+
+def test_commit_threshold_and_probability(geoparser: Geoparser) -> None:
+    from georeset.pipelines.geoparse import commit
+
+    tops = geoparser.parse("The mayor of Helsinki met officials from Tampere and Turku in Finland.")
+    assert tops and all(0.0 < t.probability <= 1.0 and t.commit_features for t in tops)
+    assert geoparser.threshold == commit.COMMIT_THRESHOLD > 0.0  # the shipped, fitted threshold
+    assert all(geoparser.asserted(t) == (t.probability >= geoparser.threshold) for t in tops)
+    strict = Geoparser(geoparser.index, nlp=geoparser.nlp, commit_score=1.01)
+    assert not any(strict.asserted(t) for t in strict.parse("The mayor of Helsinki met officials."))

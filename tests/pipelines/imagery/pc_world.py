@@ -47,7 +47,7 @@ def _write_cog(path: Path, arr: np.ndarray, res: float, nodata: float | None) ->
         with mem.open(**profile) as ds:
             ds.write(arr, 1)
         with mem.open() as ds:
-            rio_copy(ds, path, driver="COG", blocksize=64, compress="DEFLATE", overviews="NONE")
+            rio_copy(ds, path, driver="COG", blocksize=128, compress="DEFLATE", overviews="NONE")
 
 
 def _blob(href: str, blobs: Path) -> tuple[str, Path]:

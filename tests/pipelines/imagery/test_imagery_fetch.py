@@ -52,7 +52,8 @@ def test_fetch_twice_no_duplicates_and_best_clear(stac_url: str, tmp_path: Path)
     assert (again.patches_read, again.patches_skipped) == (0, 4)
     assert sorted(again.patch_ids) == sorted(res.patch_ids)
     assert con.execute("SELECT count(*) FROM patches").fetchone()[0] == 4
-    assert len(list((tmp_path / "data" / "patches").glob("*.npy"))) == 4
+    assert len([p for p in (tmp_path / "data" / "patches").glob("*.npy") if not p.name.endswith(".mask.npy")]) == 4
+    assert len(list((tmp_path / "data" / "patches").glob("*.mask.npy"))) == 4
 
 
 def test_failed_asset_is_recorded_and_run_goes_on(tmp_path: Path) -> None:
@@ -123,3 +124,43 @@ def test_hundreds_of_candidate_scenes_lose_no_patch(tmp_path: Path, max_open: in
     for (path,) in con.execute("SELECT path FROM patches").fetchall():
         arr = np.load(tmp_path / "data" / path)
         assert np.allclose(arr[3], REFLECTANCE["B04"], atol=1e-4)
+
+
+def test_min_clear_quality_columns_and_mask(stac_url: str, tmp_path: Path) -> None:
+    """Only the half-cloudy S2A scene in range: its east half is all cloud. With the default min_clear (0.5) that
+    cell gets no S2 patch (counted in below_min_clear), with min_clear 0 it gets one, its cloud in the mask."""
+    east = grid_cells([point(0.8, 0.5)], 320.0)
+    common = dict(stac_url=stac_url, locations=east, collections=["sentinel-2-l2a"], datetime="2024-06-01/2024-06-05",
+                  gsd=10.0, size=32, progress=False)  # fmt: skip
+    con = open_catalog(":memory:")
+    res = fetch_patches(con, staging_dir=tmp_path / "a" / "staging", data_dir=tmp_path / "a" / "data", **common)
+    assert (res.patches_read, res.below_min_clear, res.failed) == (0, 1, 0)
+    res = fetch_patches(con, staging_dir=tmp_path / "b" / "staging", data_dir=tmp_path / "b" / "data", min_clear=0.0,
+                        **common)  # fmt: skip
+    assert (res.patches_read, res.below_min_clear) == (1, 0)
+    merge(con, table="patches", staging_dir=tmp_path / "b" / "staging")
+    clear, cloud, shadow, nodata, source, mask_path, rules = con.execute(
+        "SELECT clear_fraction, cloud_fraction, shadow_fraction, nodata_fraction, quality_source, mask_path, offset_rules"
+        " FROM patches").fetchone()  # fmt: skip
+    assert (clear, cloud, shadow, nodata, source) == (0.0, 1.0, 0.0, 0.0, "SCL")
+    assert set(rules) == {"raster:bands"}
+    mask = np.load(tmp_path / "b" / "data" / mask_path)
+    assert mask.shape == (32, 32) and mask.dtype == np.uint8 and (mask == 1).all()
+
+
+def test_fetch_on_the_majortom_grid(stac_url: str, tmp_path: Path) -> None:
+    """Two documents in one Major TOM cell share one patch, centred on the cell centre (on the 10 m grid)."""
+    from georeset.pipelines.imagery.grid import from_lonlat, majortom_cell
+
+    c = majortom_cell(*point(0.5, 0.5), 320.0)
+    cells = grid_cells([(c.lon - 0.001, c.lat + 0.001), (c.lon + 0.001, c.lat - 0.001)], 320.0, grid="majortom")
+    assert len(cells) == 1 and cells[0].crs == "EPSG:32635"
+    con = open_catalog(":memory:")
+    res = fetch_patches(con, stac_url=stac_url, locations=cells, collections=["sentinel-2-l2a"], progress=False,
+                        datetime="2024-06-01/2024-06-30", staging_dir=tmp_path / "staging", data_dir=tmp_path / "data",
+                        gsd=10.0, size=32)  # fmt: skip
+    assert (res.patches_read, res.failed) == (1, 0)
+    merge(con, table="patches", staging_dir=tmp_path / "staging")
+    tf, crs = con.execute("SELECT transform, crs FROM patches").fetchone()
+    x, y = from_lonlat(crs, cells[0].lon, cells[0].lat)
+    assert abs(tf[2] + 160 - x) <= 5 and abs(tf[5] - 160 - y) <= 5 and tf[2] % 10 == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pystac
@@ -100,3 +101,59 @@ def test_grd_without_calibration_stays_uncalibrated(tmp_path: Path) -> None:
     p = read_patch(item, LON, LAT, size=16, gsd=10.0)
     assert p.calibration == ["uncalibrated"] * 2
     assert np.allclose(p.image, 20 * np.log10(DN), atol=1e-3)
+
+
+class _S3:
+    """A local S3 endpoint (path-style ``GET /<bucket>/<key>``) whose bucket is requester-pays: objects are served
+    only to signed requests carrying ``x-amz-request-payer: requester`` (403 otherwise, as S3 answers)."""
+
+    def __init__(self, objects: dict[str, bytes]) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        seen: list[dict[str, str]] = []
+        self.seen = seen
+
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, *a: object) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                seen.append({"path": self.path, "payer": self.headers.get("x-amz-request-payer", ""),
+                             "auth": self.headers.get("Authorization", "")})  # fmt: skip
+                body = objects.get(self.path.split("?")[0])
+                ok = (body is not None and self.headers.get("x-amz-request-payer") == "requester"
+                      and self.headers.get("Authorization", "").startswith("AWS4-HMAC-SHA256"))
+                data = body if ok and body is not None else b"<Error><Code>AccessDenied</Code></Error>"
+                self.send_response(200 if ok else 403)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.srv.server_address[1]}"
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def test_s3_calibration_xml_through_an_object_store_client_with_requester_pays(monkeypatch: Any) -> None:
+    """Earth Search GRD items link their calibration XML as s3:// objects in a requester-pays bucket."""
+    import pytest
+
+    s3 = _S3({"/sentinel-s1-l1c/GRD/cal.xml": _calibration_xml("vv").encode()})
+    for k, v in {"AWS_ENDPOINT_URL": s3.url, "AWS_ALLOW_HTTP": "true", "AWS_REGION": "eu-central-1",
+                 "AWS_ACCESS_KEY_ID": "AKIDLOCALTEST", "AWS_SECRET_ACCESS_KEY": "local-secret"}.items():  # fmt: skip
+        monkeypatch.setenv(k, v)
+    read_sigma_nought_lut.cache_clear()
+    try:
+        lut = read_sigma_nought_lut("s3://sentinel-s1-l1c/GRD/cal.xml", True)
+        assert np.allclose(lut.at(np.array([100.0]), np.array([200.0])), _a(100.0, 200.0))
+        assert s3.seen[-1]["payer"] == "requester" and s3.seen[-1]["auth"].startswith("AWS4-HMAC-SHA256")
+        with pytest.raises(OSError, match="s3://sentinel-s1-l1c/GRD/cal.xml"):
+            read_sigma_nought_lut("s3://sentinel-s1-l1c/GRD/cal.xml", False)  # the bucket refuses a non-payer
+    finally:
+        read_sigma_nought_lut.cache_clear()
+        s3.close()

@@ -134,3 +134,41 @@ def test_dataset_cache_never_closes_a_pinned_handle(fixture_world: dict[str, Any
         assert not pinned[-1].ds.closed and not pinned[-2].ds.closed and pinned[0].ds.closed
     # one budget for decoded pixels: GDAL's block cache plus ours
     assert GDAL_DEFAULTS["GDAL_CACHEMAX"] + BLOCK_CACHE_BYTES == DECODED_CACHE_BYTES == reader_cache_bytes() + GDAL_DEFAULTS["GDAL_CACHEMAX"]
+
+
+def test_majortom_cells_do_not_overlap_across_a_utm_zone_boundary() -> None:
+    """Two points 2 m either side of the zone 34/35 boundary (24 E) at 60 N: UTM cells of their own zones overlap
+    on the ground; on the Major TOM grid they are one place (one global cell), and neighbouring global cells in
+    either zone barely touch (meridian convergence)."""
+    from shapely.geometry import Polygon
+
+    from georeset.pipelines.imagery.grid import (
+        from_lonlat,
+        grid_cells,
+        majortom_cell,
+        patch_transform,
+        to_lonlat_many,
+    )
+
+    def footprint(c: Any) -> Polygon:
+        tf = patch_transform(*from_lonlat(c.crs, c.lon, c.lat), gsd=10.0, size=32)
+        lon, lat = to_lonlat_many(c.crs, [tf.c, tf.c + 320, tf.c + 320, tf.c], [tf.f, tf.f, tf.f - 320, tf.f - 320])
+        return Polygon(list(zip(lon, lat, strict=True)))
+
+    west, east = (23.99998, 60.0), (24.00002, 60.0)
+    utm = grid_cells([west, east], 320.0)
+    assert [c.crs for c in utm] == ["EPSG:32634", "EPSG:32635"]
+    a, b = footprint(utm[0]), footprint(utm[1])
+    assert a.intersection(b).area / a.area > 0.05  # overlapping duplicates
+    mt = grid_cells([west, east], 320.0, grid="majortom")  # one place, one global cell: no duplicate
+    assert len(mt) == 1 and mt[0].key.startswith("majortom:320:")
+    # neighbouring global cells along the row, whichever zone their centres fall in, barely touch
+    c = mt[0]
+    dlon = c.lon / (c.i + 0.5)  # the row's column width in degrees (centre = (col + 0.5) * width)
+    row = [majortom_cell(c.lon + k * dlon, c.lat, 320.0) for k in range(-3, 4)]
+    assert len({x.key for x in row}) == 7 and {x.crs for x in row} == {"EPSG:32634", "EPSG:32635"}
+    for x, y in zip(row, row[1:], strict=False):
+        a, b = footprint(x), footprint(y)
+        assert a.intersection(b).area / a.area < 0.05
+    # one id per location: any point of a cell maps to it
+    assert majortom_cell(c.lon + 0.2 * dlon, c.lat - 0.0005, 320.0).key == c.key

@@ -124,9 +124,13 @@ def test_real_responses_parse_into_scene_rows_and_bands(shared_dir: Path, name: 
             b = bands["B04"]
             if name.startswith("planetary"):  # no raster:bands: from the processing baseline in the product id
                 assert item.properties.get("s2:processing_baseline", "02.12") < "04.00"
+                assert (b["scale"], b["offset"], b["offset_rule"]) == (1e-4, 0.0, "baseline")
+            elif item.properties.get("earthsearch:boa_offset_applied") is True:
+                # the DNs were already shifted: the declared -0.1 must not be applied again (Element84/earth-search#9)
                 assert (b["scale"], b["offset"]) == (1e-4, 0.0)
+                assert b["offset_rule"] == "property:earthsearch:boa_offset_applied"
             elif coll == "sentinel-2-l2a" or float(item.properties.get("s2:processing_baseline", "0")) >= 4:
-                assert (b["scale"], b["offset"]) == (1e-4, -0.1)
+                assert (b["scale"], b["offset"], b["offset_rule"]) == (1e-4, -0.1, "raster:bands")
         elif coll == "sentinel-1-grd":
             seen.add(coll)
             assert row["sensor"] == "S1"
