@@ -92,6 +92,9 @@ def run_demo(
         "zero_shot": {k: ev["zero_shot"][k] for k in ("accuracy", "majority_baseline", "chance", "n_labelled",
                                                       "balanced_accuracy", "per_template")
                       if k in ev.get("zero_shot", {})},
+        "variance": {k: ev["variance"][k] for k in ("mean_variance", "ratio", "spearman_variance_vs_rank")
+                     if k in ev.get("variance", {})}
+        | {k: v for k, v in ev.get("variance", {}).get("fusion", {}).items() if k.startswith(("gain@", "skipped"))},
         "seconds": {k: round(v, 1) for k, v in timings.items()},
         "embeddings": idx["embeddings"],
         "simulated_pixels": True,
