@@ -168,7 +168,7 @@ def parse(
                 resolver.close()
     except GeoResetError as exc:
         _fail(exc)
-    where = locate(tops)
+    where = locate([t for t in tops if geoparser.asserted(t)])  # what the geoparser stands by
     if as_json:
         rows = [{k: v for k, v in asdict(t).items() if k != "commit_features"} | {"asserted": geoparser.asserted(t)}
                 for t in tops]
