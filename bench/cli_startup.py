@@ -10,7 +10,8 @@ times, alternating commands so background load affects all alike. Measured:
 - ``import_cli``: ``python -c 'import georeset.cli'``;
 - ``help``: ``georeset --help``;
 - ``sql_select_1``: ``georeset sql --db DB "SELECT 1"`` (opens the sandboxed connection, prints a table);
-- ``sql_spatial``: ``georeset sql --db DB "SELECT count(*) FROM documents WHERE within_km(...)"`` (also LOADs spatial).
+- ``sql_within_km``: a radius query with the plain-SQL ``within_km`` macro (no extension LOADed);
+- ``sql_st_contains``: a footprint lookup with ``ST_Contains`` (LOADs spatial, ~0.8 s on its own).
 
 It also reports whether ``import georeset.cli`` pulled in torch, spaCy or Airflow. Prints one JSON object.
 """
@@ -43,8 +44,10 @@ def main() -> None:
         "import_cli": [py, "-c", "import georeset.cli"],
         "help": [*cli, "--help"],
         "sql_select_1": [*cli, "sql", "--db", str(args.db), "SELECT 1"],
-        "sql_spatial": [*cli, "sql", "--db", str(args.db),
-                        "SELECT count(*) FROM documents WHERE within_km(lon, lat, 24.9522, 60.1704, 0.5)"],
+        "sql_within_km": [*cli, "sql", "--db", str(args.db),
+                          "SELECT count(*) FROM documents WHERE within_km(lon, lat, 24.9522, 60.1704, 0.5)"],
+        "sql_st_contains": [*cli, "sql", "--db", str(args.db),
+                            "SELECT count(*) FROM patches WHERE ST_Contains(geom, ST_Point(24.9522, 60.1704))"],
     }
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     times: dict[str, list[float]] = {k: [] for k in cmds}

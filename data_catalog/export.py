@@ -3,6 +3,11 @@
 Format: docs/dev/CONTRACTS.md "Training shards". One row per pair; the image is the patch's float32 C-order bytes,
 checked against ``patches.checksum`` before it is written.
 
+Nodata is NaN in the shard image, never a value (the token builder drops NaN values). Patch files written before
+the imagery stage kept NaN stored nodata as 0.0; a pixel that is exactly 0.0 in *every* band of such a file is
+nodata (no real reflectance or backscatter is exactly zero in all bands) and is exported as NaN. ``checksum`` is
+the sha256 of the exported image bytes. The per-band normalisation statistics cover valid values only.
+
 Split (geographic hold-out): patch centres are binned into ``block_deg`` x ``block_deg`` lon/lat blocks; blocks
 are taken in the order of sha256("<seed>:<block>") into ``test`` until at least ``test_fraction`` of the pairs
 are test (at least one block stays ``train``). All patches of a block (S1 and S2) share its split, so test places
@@ -35,11 +40,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from georeset.bands import band_metadata
 from georeset.errors import CatalogError
 from georeset.fileio import atomic_write_bytes, sha256_file
 
-__all__ = ["MAX_PAIRS_PER_PATCH", "SHARD_FORMAT", "SHARD_SCHEMA", "cap_per_patch", "export_shards", "snapshot_id_of",
-           "split_blocks"]
+__all__ = ["MAX_PAIRS_PER_PATCH", "SHARD_FORMAT", "SHARD_SCHEMA", "cap_per_patch", "export_shards", "masked_nodata",
+           "snapshot_id_of", "split_blocks"]
 
 SHARD_FORMAT = "georeset-shards/1"
 MAX_PAIRS_PER_PATCH = 16
@@ -84,8 +90,6 @@ ORDER BY pr.pair_id
 
 
 def _band_meta(name: str) -> tuple[float, float, str]:
-    from georeset.pipelines.imagery.bands import band_metadata
-
     return band_metadata(name)
 
 
@@ -160,6 +164,16 @@ def _load_image(data_dir: Path, r: dict[str, Any]) -> np.ndarray:
     if arr.shape != (n, r["size"], r["size"]):
         raise CatalogError(f"patch {r['patch_id']}: {path} has shape {arr.shape}, expected {(n, r['size'], r['size'])}")
     return arr
+
+
+def masked_nodata(img: np.ndarray) -> np.ndarray:
+    """``img`` with legacy nodata (pixels exactly 0.0 in every band) as NaN; a copy only when something changes."""
+    legacy = np.all(img == 0.0, axis=0)
+    if not legacy.any():
+        return img
+    out = img.copy()
+    out[:, legacy] = np.nan
+    return out
 
 
 def _load_mask(data_dir: Path, r: dict[str, Any]) -> bytes:
@@ -242,11 +256,11 @@ def export_shards(
         chunk = rows[i : i + rows_per_shard]
         records = []
         for r in chunk:
-            img = _load_image(data_dir, r)
+            img = masked_nodata(_load_image(data_dir, r))
             meta = [_band_meta(b) for b in r["bands"]]
             if r["split"] == "train":
                 for b, band in enumerate(r["bands"]):
-                    v = img[b].astype(np.float64)
+                    v = img[b][np.isfinite(img[b])].astype(np.float64)
                     s = stats[band]
                     s[0] += v.size
                     s[1] += float(v.sum())
@@ -259,7 +273,8 @@ def export_shards(
                     "gsd": float(r["gsd"]), "datetime": dt.isoformat() + "Z" if dt is not None else "",
                     "bands": list(r["bands"]), "wavelengths_um": [m[0] for m in meta],
                     "bandwidths_um": [m[1] for m in meta], "polarizations": [m[2] for m in meta],
-                    "shape": list(img.shape), "image": img.tobytes(), "checksum": r["checksum"],
+                    "shape": list(img.shape), "image": img.tobytes(),
+                    "checksum": hashlib.sha256(img.tobytes()).hexdigest(),
                     "clear_fraction": r["clear_fraction"], "quality_mask": _load_mask(data_dir, r),
                 }  # fmt: skip
             )
@@ -274,6 +289,8 @@ def export_shards(
             stale.unlink()
     norm = {}
     for band, (n, s1, s2) in sorted(stats.items()):
+        if n == 0:  # nodata everywhere in train: no statistics (readers fall back, with a warning)
+            continue
         mean = s1 / n
         norm[band] = {"mean": mean, "std": math.sqrt(max(s2 / n - mean * mean, 0.0))}
     splits = {"train": sum(r["split"] == "train" for r in rows), "test": sum(r["split"] == "test" for r in rows)}

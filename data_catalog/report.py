@@ -26,7 +26,8 @@ import numpy as np
 from georeset.data_catalog.report_map import map_html
 from georeset.errors import GeoResetError, InputError
 
-__all__ = ["png_bytes", "thumbnail_rgb", "svg_map", "svg_line_chart", "svg_recall_bars", "write_report"]
+__all__ = ["baselines_html", "png_bytes", "thumbnail_rgb", "svg_map", "svg_line_chart", "svg_recall_bars",
+           "write_report"]
 
 _COLOURS = {"S2": "#2e7d32", "S1": "#1565c0", "doc": "#e65100", "pair": "#9e9e9e"}
 
@@ -255,6 +256,30 @@ table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ddd;paddin
 .map{border:1px solid #ccc;margin:4px}.legend{font-size:.85em}"""
 
 
+def baselines_html(ev: dict[str, Any], k: int = 10) -> str:
+    """Recall@k beside chance and the text-blind (popularity) baseline, micro and macro per location, and
+    zero-shot land cover against the majority baseline (see ``georeset.models.evaluate``)."""
+    cols = ("recall", "chance", "text_blind", "macro_recall", "macro_text_blind")
+    rows = "".join(
+        f"<tr><th>{d}</th>" + "".join(
+            f"<td>{ev[d][f'{m}@{k}']:.3f}</td>" if f"{m}@{k}" in ev[d] else "<td>-</td>" for m in cols) + "</tr>"
+        for d in ("text_to_image", "image_to_text") if d in ev)
+    out = ""
+    if rows:
+        out += (f"<h3>Against text-blind baselines (@{k})</h3><p>text-blind: one popularity ranking for every query; "
+                "macro: averaged per patch location.</p><table><tr><th></th>"
+                + "".join(f"<th>{c.replace('_', ' ')}@{k}</th>" for c in cols) + f"</tr>{rows}</table>")
+    z = ev.get("zero_shot") or {}
+    if z.get("accuracy") is not None:
+        per = "".join(f"<tr><th>{_esc(t)}</th><td>{a:.3f}</td></tr>" for t, a in (z.get("per_template") or {}).items()
+                      if a is not None)
+        out += (f"<h3>Zero-shot land cover</h3><p>accuracy {z['accuracy']:.3f} (prompt ensemble) vs majority "
+                f"baseline {z['majority_baseline']:.3f} ({_esc(z.get('majority_class', ''))}), balanced accuracy "
+                f"{z.get('balanced_accuracy', float('nan')):.3f}, {z.get('n_labelled')} labelled patches</p>"
+                + (f"<table><tr><th>template</th><th>accuracy</th></tr>{per}</table>" if per else ""))
+    return out
+
+
 def _latest_run(con: Any) -> dict[str, Any] | None:
     cur = con.execute("SELECT run_id, checkpoint, metrics FROM runs WHERE kind = 'train' "
                       "ORDER BY finished_at DESC NULLS LAST, run_id LIMIT 1")
@@ -399,6 +424,7 @@ def write_report(workdir: Path, *, out: Path | None = None, max_thumbnails: int 
                 for d in ("text_to_image", "image_to_text") if d in ev)
             eval_html += ("<table><tr><th></th>" + "".join(f"<th>{m}@{k}</th>" for m in ("recall", "chance")
                                                            for k in (1, 5, 10)) + f"</tr>{rows}</table>")
+            eval_html += baselines_html(ev)
         run_html = (f"<p>run <code>{_esc(run['run_id'])}</code>, final loss "
                     f"{run['metrics'].get('final_loss', float('nan')):.4f}, steps {run['metrics'].get('steps')}, "
                     f"world size {run['metrics'].get('world_size')}</p>")

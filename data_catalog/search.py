@@ -84,10 +84,11 @@ def _run_id_of(con: duckdb.DuckDBPyConnection, checkpoint: Path) -> str:
 
 
 def _patch_row(r: dict[str, Any], data_dir: Path) -> dict[str, Any]:
-    from georeset.pipelines.imagery.bands import band_metadata
+    from georeset.bands import band_metadata
+    from georeset.data_catalog.export import masked_nodata
 
     arr = np.load(safe_data_path(data_dir, r["path"]), allow_pickle=False)
-    arr = np.ascontiguousarray(np.nan_to_num(arr, nan=0.0), dtype=np.float32)
+    arr = masked_nodata(np.ascontiguousarray(arr, dtype=np.float32))  # nodata as NaN, as in the shards
     meta = [band_metadata(b) for b in r["bands"]]
     return {
         "image": arr.tobytes(), "shape": list(arr.shape), "bands": list(r["bands"]), "sensor": r["sensor"],

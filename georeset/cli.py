@@ -434,12 +434,21 @@ def train(
     nproc: Annotated[int, typer.Option(help="Processes per node for torchrun.")] = 2,
     steps: Annotated[int, typer.Option(help="Training steps.")] = 60,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    batch_size: Annotated[int, typer.Option(help="Batch size per process.")] = 16,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate (default: the config's).")] = None,
+    save_every: Annotated[int | None, typer.Option(
+        help="Checkpoint every N steps (atomic; default: every steps/10).")] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume/--no-resume", help="Continue an interrupted run of the same settings from its last checkpoint "
+        "(default), or start it afresh.")] = True,
 ) -> None:
-    """Train the encoder with torchrun on the exported shards; records a `runs` row."""
+    """Train the encoder with torchrun on the exported shards; records a `runs` row (finished, interrupted or
+    failed). Prints a progress line per step; a killed run continues from its last checkpoint when re-run."""
     from georeset.stages import train_stage
     from georeset.workspace import Workspace
 
-    print_json_or_fail(train_stage, Workspace.at(workdir), config=config, nproc=nproc, steps=steps, seed=seed)
+    print_json_or_fail(train_stage, Workspace.at(workdir), config=config, nproc=nproc, steps=steps, seed=seed,
+                       batch_size=batch_size, lr=lr, save_every=save_every, resume=resume)
 
 
 @app.command("evaluate")

@@ -41,7 +41,8 @@ def run_demo(
     timings["gazetteer"] = time.perf_counter() - t
 
     t = step("3/9 harvest OpenStreetMap features")
-    harvest = stages.harvest_osm_stage(ws, pbfs=world.osm_pbfs, max_docs=max_docs or None)
+    harvest = stages.harvest_osm_stage(ws, pbfs=world.osm_pbfs, max_docs=max_docs or None,
+                                       context_m=patch_size * gsd)  # captions describe the patch-sized cell
     timings["harvest"] = time.perf_counter() - t
 
     t = step("4/9 geoparse (spaCy NER + gazetteer)")
@@ -91,6 +92,9 @@ def run_demo(
         "zero_shot": {k: ev["zero_shot"][k] for k in ("accuracy", "majority_baseline", "chance", "n_labelled",
                                                       "balanced_accuracy", "per_template")
                       if k in ev.get("zero_shot", {})},
+        "variance": {k: ev["variance"][k] for k in ("mean_variance", "ratio", "spearman_variance_vs_rank")
+                     if k in ev.get("variance", {})}
+        | {k: v for k, v in ev.get("variance", {}).get("fusion", {}).items() if k.startswith(("gain@", "skipped"))},
         "seconds": {k: round(v, 1) for k, v in timings.items()},
         "embeddings": idx["embeddings"],
         "simulated_pixels": True,

@@ -73,7 +73,8 @@ def render_training_job(
 
     Keeps the template's invariants: Service name == pod subdomain, rendezvous host == ``<name>-0.<name>``,
     ``completions == parallelism == nnodes``. ``manifest``/``out`` are paths as the pods see them (the shared
-    data volume). The template is not modified.
+    data volume). The pods run with ``--resume=auto``: a Job that replaces a failed one (an Airflow retry)
+    continues from the run folder's last checkpoint. The template is not modified.
     """
     if not (_DNS_LABEL.fullmatch(name) and len(name) <= 52):
         raise InputError(f"invalid Job name {name!r}", hint="use lower-case letters, digits and '-', <= 52 characters "
@@ -105,8 +106,9 @@ def render_training_job(
         split = args.index("-m")
     except ValueError as exc:
         raise InputError("the Job template's args lack '-m georeset.models.train'") from exc
+    resume = [] if any(str(a).startswith("--resume") for a in extra_args) else ["--resume=auto"]
     c["args"] = [*args[: split + 2], f"--config={config}", f"--manifest={manifest}", f"--out={out}",
-                 f"--steps={int(steps)}", *map(str, extra_args)]
+                 f"--steps={int(steps)}", *resume, *map(str, extra_args)]
     env = c.setdefault("env", [])
     _set_env(env, "NNODES", str(int(nnodes)))
     _set_env(env, "NPROC_PER_NODE", str(int(nproc)))

@@ -9,7 +9,10 @@ Contents of ``checkpoint.pt`` (a dict, ``torch.save``)::
     token_layout      {"raw_dim": RAW_DIM}
     architecture      {"token_embedding": TOKEN_EMBEDDING_VERSION}: the image tower's token path (a state dict
                       of another version does not fit the model; refused at load with both names)
+    band_registry     georeset.bands.BAND_REGISTRY_VERSION the band specs follow (refused when another one)
     norm              {band: {"mean", "std"}} from the shard manifest
+    token_reference   statistics of the training tokens (georeset.models.uncertainty): inference variances
+                      grow with an input's distance to them
     snapshot_id, manifest   the catalogue snapshot and the manifest path used for training
     text_backbone     name of the frozen text backbone
     step, optimizer, scheduler, rng   training state for resuming
@@ -28,13 +31,14 @@ from typing import Any
 
 import torch
 
+from georeset.bands import BAND_REGISTRY, BAND_REGISTRY_VERSION, BandSpec
 from georeset.errors import GeoResetWarning, InputError
-from georeset.models.bands import BAND_REGISTRY, BandSpec
 from georeset.models.config import ModelConfig, config_from_dict
 from georeset.models.model import GeoResetModel
 from georeset.models.text_encoder import FrozenTextBackbone
 from georeset.models.token_embed import TOKEN_EMBEDDING_VERSION
 from georeset.models.tokens import RAW_DIM
+from georeset.models.uncertainty import TokenReference
 
 __all__ = ["CHECKPOINT_FORMAT", "LoadedCheckpoint", "save_checkpoint", "load_checkpoint", "check_checkpoint"]
 
@@ -57,7 +61,7 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {"format": CHECKPOINT_FORMAT, "token_layout": {"raw_dim": RAW_DIM},
-            "architecture": {"token_embedding": TOKEN_EMBEDDING_VERSION},
+            "architecture": {"token_embedding": TOKEN_EMBEDDING_VERSION}, "band_registry": BAND_REGISTRY_VERSION,
             "torch_version": torch.__version__, "created_at": datetime.now(UTC).isoformat(), **payload}
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(data, tmp)
@@ -82,6 +86,16 @@ def check_checkpoint(data: Any, path: Path) -> None:
             f"checkpoint {path} was trained with token embedding {arch!r}; this version builds "
             f"{TOKEN_EMBEDDING_VERSION!r}, so its weights do not fit",
             hint="retrain (georeset train / georeset demo) or use the georeset version that trained it",
+        )
+    registry = data.get("band_registry", "georeset-bands/1")  # before the one registry: no field
+    if registry != BAND_REGISTRY_VERSION:
+        raise InputError(
+            f"checkpoint {path} was trained under band registry {registry!r}; this version uses "
+            f"{BAND_REGISTRY_VERSION!r}. Under georeset-bands/1 the shards carried other wavelengths for B02, B08, "
+            "B11 and B12 (0.490/0.842/1.610/2.190 µm) than the checkpoint recorded (0.4924/0.8328/1.6137/2.2024 "
+            "µm), so what the model learnt for those bands cannot be described faithfully",
+            hint="retrain (georeset train / georeset demo) with this version, or use the georeset version that "
+            "trained it",
         )
     norm, specs = data.get("norm"), data.get("band_specs")
     if not isinstance(norm, dict) or not norm:
@@ -130,6 +144,8 @@ def load_checkpoint(
             f"unexpected {unexpected[:5]}",
             hint="use the georeset version that trained it",
         )
+    if isinstance(data.get("token_reference"), dict):
+        model.token_reference = TokenReference.from_dict(data["token_reference"])
     model.to(device).eval()
     meta = {k: v for k, v in data.items() if k not in ("model", "optimizer", "scheduler", "rng")}
     return LoadedCheckpoint(model=model, config=cfg, band_specs=specs, norm=data.get("norm", {}), meta=meta)

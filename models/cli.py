@@ -25,7 +25,9 @@ app = typer.Typer(help="Use a trained GEO-ReSeT encoder: embed any GeoTIFF, eval
 @app.command()
 def embed(
     checkpoint: Annotated[Path, typer.Option("--checkpoint", help="checkpoint.pt written by training.")],
-    image: Annotated[Path, typer.Option("--image", help="GeoTIFF, any number of bands, any size from 1x1.")],
+    image: Annotated[list[Path], typer.Option(
+        "--image", help="GeoTIFF (any number of bands, any size from 1x1); repeat it, or give a folder, for one band "
+        "set of several files at their own resolutions (e.g. 12 single-band Sentinel-2 files at 10/20/60 m).")],
     wavelengths: Annotated[str | None, typer.Option(
         "--wavelengths", help="Optical: central wavelength of each band in micrometres, e.g. 0.66,0.56,0.48.")] = None,
     polarizations: Annotated[str | None, typer.Option(
@@ -49,7 +51,7 @@ def embed(
 
     try:
         res = embed_geotiff(
-            checkpoint=checkpoint, image=image,
+            checkpoint=checkpoint, image=image if len(image) != 1 else image[0],
             wavelengths_um=parse_floats(wavelengths, "--wavelengths") if wavelengths is not None else None,
             polarizations=parse_polarizations(polarizations) if polarizations is not None else None,
             gsd_m=gsd, scale=scale, offset=offset, norm=norm, max_tokens=max_tokens, seed=seed,
@@ -61,9 +63,10 @@ def embed(
         return
     mean, var = res["mean"], res["variance"]
     bands = ", ".join(f"{b['name']}({b['norm']})" for b in res["bands"])
-    typer.echo(f"{res['image']}: {res['shape'][0]} bands x {res['shape'][1]} x {res['shape'][2]} px at "
-               f"{res['gsd_m']:g} m, {res['tokens']} tokens; scaling {res['scaling']['source']}, "
-               f"normalisation {res['normalisation']}")
+    for f in res.get("files") or [res]:
+        typer.echo(f"{f['image']}: {f['shape'][0]} bands x {f['shape'][1]} x {f['shape'][2]} px at "
+                   f"{f['gsd_m']:g} m; scaling {f['scaling']['source']}, normalisation {f['normalisation']}")
+    typer.echo(f"{res['tokens']} tokens")
     typer.echo(f"bands: {bands}")
     typer.echo(f"embedding: {res['embed_dim']} dims; |mean| = {sum(x * x for x in mean) ** 0.5:.4f}; "
                f"variance min/mean/max = {min(var):.3g}/{sum(var) / len(var):.3g}/{max(var):.3g}")
@@ -124,6 +127,20 @@ def evaluate(
                        f"prompt {zs['prompt']!r}): accuracy {zs['accuracy']:.3f}, majority-class baseline "
                        f"{zs['majority_baseline']:.3f} ({zs['majority_class']}), balanced {zs['balanced_accuracy']:.3f}, "
                        f"chance {zs['chance']:.3f}")
+    var = res.get("variance")
+    if var:
+        mv = var["mean_variance"]
+        typer.echo("mean variance: in distribution {:.4g}; ".format(mv["in_distribution"]) + ", ".join(
+            f"{k} {mv[k]:.4g} (x{var['ratio'][k]:.2f})" for k in var["ratio"])
+            + f"; Spearman(variance, image->text rank) {var['spearman_variance_vs_rank']:+.3f}")
+        fu = var["fusion"]
+        if "skipped" in fu:
+            typer.echo(f"S1+S2 fusion: skipped ({fu['skipped']})")
+        else:
+            k = max(kl)
+            typer.echo(f"S1+S2 fusion over {fu['n_locations']} locations: text->location R@{k} S2 "
+                       f"{fu['s2'][f'recall@{k}']:.3f}, S1 {fu['s1'][f'recall@{k}']:.3f}, fused "
+                       f"{fu['fused'][f'recall@{k}']:.3f} (gain {fu[f'gain@{k}']:+.3f})")
     sys.stdout.flush()
     print(json.dumps(res))
 

@@ -1,12 +1,19 @@
-"""The embedding contract: any GeoTIFF (any band count, any size from 1x1) -> a Gaussian embedding.
+"""The embedding contract: any GeoTIFF (any band count, any size from 1x1), or several files that together form
+one band set at their own resolutions, -> a Gaussian embedding.
 
 :func:`embed_geotiff` is what ``georeset model embed`` runs. Steps, each with a clear error naming the flag:
 
+0. **Several files** (``--image`` repeated, or a folder: its ``*.tif``/``*.tiff``/``*.jp2`` in name order) are one
+   band set, e.g. the 12 single-band Sentinel-2 files at 10/20/60 m: nothing is resampled; each file's pixels
+   become tokens at that file's own GSD, positioned in metres from the centre of the union of the files'
+   footprints (files in one projected CRS; otherwise each file is taken as centred on the same point).
 1. **Bands.** ``wavelengths_um`` (optical, micrometres, one per band) or ``polarizations`` (SAR, e.g. VV,VH);
-   without either, the file's band descriptions must be registry names (Sentinel-2 ``B01``..``B12``, ``B8A``;
-   ``VV``/``VH``/``HH``/``HV``). A band whose description names a band the checkpoint knows must agree with the
-   checkpoint's spec of that band.
-2. **GSD.** ``gsd_m`` or, without it, the pixel size of a projected file in metres.
+   without either, the band descriptions must be registry names (Sentinel-2 ``B01``..``B12``, ``B8A``;
+   ``VV``/``VH``/``HH``/``HV``); a single-band file without a description is named from its file name
+   (``T29UNU_20221005T115411_B8A_60m.jp2`` -> B8A). A band whose name the checkpoint knows must agree with the
+   checkpoint's spec of that band; a wavelength within the registry's Sentinel-2A/2B tolerance of it is that
+   band (with a warning).
+2. **GSD.** ``gsd_m`` or, without it, the pixel size of a projected file in metres (per file).
 3. **Physical units** (the checkpoint's statistics are in reflectance 0..1 for optical and dB for SAR):
    ``value = DN * scale + offset`` with, first found: the ``scale``/``offset`` arguments (``--scale``/
    ``--offset``); the GDAL band scale/offset when not 1/0; the Sentinel-2 product tags the file carries
@@ -19,7 +26,8 @@
    own mean and standard deviation (uncalibrated data such as 8-bit RGB quicklooks, e.g. the Landsat
    ``RGB.byte.tif``, whose DN are not reflectance); ``"auto"`` (default) is ``"checkpoint"`` when the values are
    physical (float data, or a scale from step 3) and ``"sample"`` for integer data without one. A band with no
-   usable checkpoint statistics falls back to its own.
+   usable checkpoint statistics falls back to its own. Float optical pixels without a scale whose median is
+   above 10 look like raw digital numbers, not reflectance: a :class:`RawDNWarning` names ``--scale``.
 5. **Tokens** (one per valid pixel x band, a random subset of ``max_tokens``, default the checkpoint's
    ``eval_max_tokens``, with a fixed seed) -> the image tower -> ``mean`` and ``variance = exp(logvar)``.
 """
@@ -27,6 +35,8 @@
 from __future__ import annotations
 
 import math
+import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,12 +44,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from georeset.errors import InputError
+from georeset.bands import canonical_name
+from georeset.errors import GeoResetWarning, InputError
 from georeset.models.bands import BAND_REGISTRY, SAR_POLARIZATIONS, BandSpec, get_band, resolve_bands
 from georeset.models.checkpoint import LoadedCheckpoint, load_checkpoint
-from georeset.models.tokens import image_to_tokens, pad_tokens
+from georeset.models.tokens import RawField, image_to_tokens, pad_tokens
 
-__all__ = ["parse_floats", "parse_polarizations", "read_geotiff", "embed_array", "embed_geotiff"]
+__all__ = ["RawDNWarning", "band_name_from_path", "parse_floats", "parse_polarizations", "read_geotiff",
+           "image_files", "embed_array", "embed_geotiff"]
+
+_IMAGE_SUFFIXES = (".tif", ".tiff", ".jp2")
+
+
+class RawDNWarning(GeoResetWarning):
+    """Float pixels without a scale look like raw digital numbers, not the physical units the model expects."""
 
 _NORM_MODES = ("auto", "checkpoint", "sample")
 _S2_TAGS = (("BOA_QUANTIFICATION_VALUE", "BOA_ADD_OFFSET", "s2-l2a-tags"),
@@ -88,7 +106,8 @@ def read_geotiff(path: Path) -> dict[str, Any]:
                 gsd = float(math.sqrt(abs(src.res[0] * src.res[1])))
             return {"array": arr, "dtype": str(raw.dtype), "descriptions": list(src.descriptions),
                     "scales": list(src.scales), "offsets": list(src.offsets), "tags": dict(src.tags()),
-                    "gsd_from_file": gsd, "crs": str(crs) if crs else None}
+                    "gsd_from_file": gsd, "crs": str(crs) if crs else None, "bounds": tuple(src.bounds),
+                    "path": path}
     except RasterioIOError as e:
         raise InputError(f"--image {path}: cannot read it as a raster ({e})", hint="pass a GeoTIFF") from e
 
@@ -197,12 +216,35 @@ def _nearest_stats(spec: BandSpec, ck: LoadedCheckpoint) -> tuple[dict[str, floa
     return None, "sample"
 
 
-def embed_array(ck: LoadedCheckpoint, image: np.ndarray, specs: Sequence[BandSpec], gsd_m: float, *,
-                norm: str = "checkpoint", max_tokens: int | None = None, seed: int = 0,
-                day_of_year: float | None = None) -> dict[str, Any]:
-    """Embed a ``[C, H, W]`` array in physical units; see the module docstring for ``norm``."""
-    if norm not in ("checkpoint", "sample"):
-        raise InputError(f"--norm {norm!r}", hint="use auto, checkpoint or sample")
+def band_name_from_path(path: Path) -> str | None:
+    """A registry band name in a file name (``..._B8A_60m.jp2`` -> ``B8A``, ``red.tif`` -> ``B04``), or None."""
+    for part in reversed(re.split(r"[_\-. ]+", Path(path).stem)):
+        key = canonical_name(part) if part else None
+        if key is not None:
+            return key
+    return None
+
+
+def image_files(images: Sequence[Path]) -> list[Path]:
+    """The files of ``--image``: each path as given, a folder as its image files in name order."""
+    out: list[Path] = []
+    for p in map(Path, images):
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.suffix.lower() in _IMAGE_SUFFIXES)
+            if not found:
+                raise InputError(f"--image {p}: the folder holds no {'/'.join(_IMAGE_SUFFIXES)} file",
+                                 hint="pass the image files or a folder of them")
+            out.extend(found)
+        else:
+            out.append(p)
+    if not out:
+        raise InputError("no --image given", hint="pass --image FILE (repeat it for a band set of several files)")
+    return out
+
+
+def _part_tokens(ck: LoadedCheckpoint, image: np.ndarray, specs: Sequence[BandSpec], gsd_m: float, norm: str,
+                 ) -> tuple[np.ndarray, list[str]]:
+    """The normalised ``[C, H, W]`` image of one file (``norm``: ``checkpoint`` or ``sample``) and its sources."""
     img = np.asarray(image, dtype=np.float32)
     if img.ndim == 2:
         img = img[None]
@@ -216,56 +258,141 @@ def embed_array(ck: LoadedCheckpoint, image: np.ndarray, specs: Sequence[BandSpe
             src = "sample"
         out[i] = (img[i] - st["mean"]) / max(st["std"], 1e-6)
         sources.append(src)
+    return out, sources
+
+
+def _embed_parts(ck: LoadedCheckpoint, parts: Sequence[dict[str, Any]], *, max_tokens: int | None, seed: int,
+                 day_of_year: float | None) -> dict[str, Any]:
+    """Embed a band set given as parts ``{"image" (physical units), "specs", "gsd", "offset" (x, y metres),
+    "norm"}``: the token budget is drawn uniformly over the valid values of all parts (no resampling)."""
+    rng = np.random.default_rng(seed)
+    normed, sources = [], []
+    for part in parts:
+        if part["norm"] not in ("checkpoint", "sample"):
+            raise InputError(f"--norm {part['norm']!r}", hint="use auto, checkpoint or sample")
+        img, src = _part_tokens(ck, part["image"], part["specs"], part["gsd"], part["norm"])
+        normed.append(img)
+        sources.extend(src)
+    counts = np.array([int(np.isfinite(x).sum()) for x in normed], dtype=np.int64)
+    if counts.sum() == 0:
+        raise InputError("the image has no valid pixel (all nodata)", hint="pick another file or window")
     budget = max_tokens or ck.config.train.eval_max_tokens
-    tok = image_to_tokens(out, list(specs), gsd_m, day_of_year=day_of_year, max_tokens=budget,
-                          rng=np.random.default_rng(seed))
+    take = counts if counts.sum() <= budget else rng.multivariate_hypergeometric(counts, budget)
+    toks = []
+    for part, img, n_take in zip(parts, normed, take, strict=True):
+        if n_take == 0:
+            continue
+        t = image_to_tokens(img, list(part["specs"]), part["gsd"], day_of_year=day_of_year, max_tokens=int(n_take),
+                            rng=rng)
+        t[:, RawField.X_M] += part["offset"][0]
+        t[:, RawField.Y_M] += part["offset"][1]
+        toks.append(t)
+    tok = np.concatenate(toks)
     desc, mask = pad_tokens([tok])
     dev = next(ck.model.parameters()).device
     with torch.no_grad():
         mean, logvar = ck.model.encode_image(desc.to(dev), mask.to(dev))
-    n_valid = int(np.isfinite(img).sum())
     return {"mean": mean[0].float().cpu().tolist(), "variance": logvar[0].float().exp().cpu().tolist(),
-            "embed_dim": int(mean.shape[1]), "tokens": int(tok.shape[0]), "valid_values": n_valid,
+            "embed_dim": int(mean.shape[1]), "tokens": int(tok.shape[0]), "valid_values": int(counts.sum()),
             "band_norm": sources}
 
 
-def embed_geotiff(*, checkpoint: Path | LoadedCheckpoint, image: Path, wavelengths_um: Sequence[float] | None = None,
-                  polarizations: Sequence[str] | None = None, gsd_m: float | None = None,
-                  scale: float | None = None, offset: float | None = None, norm: str = "auto",
-                  max_tokens: int | None = None, seed: int = 0) -> dict[str, Any]:
-    """The embedding contract (module docstring): returns ``{"mean", "variance", ...metadata}``."""
+def embed_array(ck: LoadedCheckpoint, image: np.ndarray, specs: Sequence[BandSpec], gsd_m: float, *,
+                norm: str = "checkpoint", max_tokens: int | None = None, seed: int = 0,
+                day_of_year: float | None = None) -> dict[str, Any]:
+    """Embed a ``[C, H, W]`` array in physical units; see the module docstring for ``norm``."""
+    if norm not in ("checkpoint", "sample"):
+        raise InputError(f"--norm {norm!r}", hint="use auto, checkpoint or sample")
+    return _embed_parts(ck, [{"image": image, "specs": list(specs), "gsd": gsd_m, "offset": (0.0, 0.0),
+                              "norm": norm}], max_tokens=max_tokens, seed=seed, day_of_year=day_of_year)
+
+
+def _offsets(infos: Sequence[dict[str, Any]]) -> list[tuple[float, float]]:
+    """Each file's footprint centre relative to the centre of the union (metres), when all share a projected CRS
+    in metres; else zeros."""
+    if len(infos) < 2 or len({i["crs"] for i in infos}) != 1 or any(i["gsd_from_file"] is None for i in infos):
+        return [(0.0, 0.0)] * len(infos)
+    b = np.array([i["bounds"] for i in infos], dtype=np.float64)  # left, bottom, right, top
+    cx, cy = (b[:, 0].min() + b[:, 2].max()) / 2, (b[:, 1].min() + b[:, 3].max()) / 2
+    return [(float((r[0] + r[2]) / 2 - cx), float((r[1] + r[3]) / 2 - cy)) for r in b]
+
+
+def _warn_raw_dn(info: dict[str, Any], phys: np.ndarray, specs: Sequence[BandSpec], scaling: dict[str, Any]) -> None:
+    if scaling["source"] != "none" or not info["dtype"].startswith("float"):
+        return
+    opt = [i for i, s in enumerate(specs) if s.kind == "optical"]
+    vals = phys[opt][np.isfinite(phys[opt])] if opt else np.empty(0)
+    if vals.size and float(np.median(vals)) > 10.0:
+        warnings.warn(
+            f"--image {info['path']}: float pixels with median {float(np.median(vals)):.4g} look like raw digital "
+            "numbers, not reflectance (0..1); the embedding will be out of distribution (high variance). Pass "
+            "--scale/--offset, e.g. --scale 0.0001 --offset -0.1 for Sentinel-2 L2A from baseline 04.00",
+            RawDNWarning, stacklevel=3,
+        )
+
+
+def embed_geotiff(*, checkpoint: Path | LoadedCheckpoint, image: Path | Sequence[Path],
+                  wavelengths_um: Sequence[float] | None = None, polarizations: Sequence[str] | None = None,
+                  gsd_m: float | None = None, scale: float | None = None, offset: float | None = None,
+                  norm: str = "auto", max_tokens: int | None = None, seed: int = 0) -> dict[str, Any]:
+    """The embedding contract (module docstring): returns ``{"mean", "variance", ...metadata}``.
+
+    ``image``: one file, or several files / folders forming one band set (their bands in file order; the
+    ``--wavelengths`` / ``--polarizations`` values follow that order)."""
     if norm not in _NORM_MODES:
         raise InputError(f"--norm {norm!r} is not one of {_NORM_MODES}", hint="use auto, checkpoint or sample")
     ck = checkpoint if isinstance(checkpoint, LoadedCheckpoint) else load_checkpoint(Path(checkpoint))
-    info = read_geotiff(Path(image))
-    arr = info["array"]
-    c, h, w = arr.shape
-    specs = _band_specs(info["descriptions"], c, wavelengths_um, polarizations, ck)
-    if gsd_m is None:
-        gsd_m = info["gsd_from_file"]
-        if gsd_m is None:
-            raise InputError(f"--image {image} is not in a projected CRS in metres, so its GSD is unknown",
+    files = image_files([image] if isinstance(image, str | Path) else list(image))
+    infos = [read_geotiff(f) for f in files]
+    counts = [i["array"].shape[0] for i in infos]
+    descriptions: list[str | None] = []
+    for info, f in zip(infos, files, strict=True):
+        desc = [d or None for d in info["descriptions"]]
+        if info["array"].shape[0] == 1 and not desc[0]:
+            desc = [band_name_from_path(f)]
+        descriptions.extend(desc)
+    specs_all = _band_specs(descriptions, sum(counts), wavelengths_um, polarizations, ck)
+    parts, shown = [], []
+    start = 0
+    for info, f, n, off in zip(infos, files, counts, _offsets(infos), strict=True):
+        specs = specs_all[start : start + n]
+        start += n
+        g = gsd_m if gsd_m is not None else info["gsd_from_file"]
+        if g is None:
+            raise InputError(f"--image {f} is not in a projected CRS in metres, so its GSD is unknown",
                              hint="pass --gsd METRES")
-    if not (math.isfinite(gsd_m) and gsd_m > 0):
-        raise InputError(f"--gsd {gsd_m} must be a positive number of metres", hint="e.g. --gsd 10")
-    scaling = _scaling(info, scale, offset)
-    phys = arr * np.asarray(scaling["scale"], np.float32)[:, None, None] + np.asarray(
-        scaling["offset"], np.float32)[:, None, None]
-    if not np.isfinite(phys).any():
-        raise InputError(f"--image {image} has no valid pixel (all nodata)", hint="pick another file or window")
-    mode = norm
-    if mode == "auto":
-        calibrated = scaling["source"] != "none" or info["dtype"].startswith("float")
-        mode = "checkpoint" if calibrated else "sample"
-    res = embed_array(ck, phys, specs, gsd_m, norm=mode, max_tokens=max_tokens, seed=seed)
+        if not (math.isfinite(g) and g > 0):
+            raise InputError(f"--gsd {g} must be a positive number of metres", hint="e.g. --gsd 10")
+        scaling = _scaling(info, scale, offset)
+        phys = info["array"] * np.asarray(scaling["scale"], np.float32)[:, None, None] + np.asarray(
+            scaling["offset"], np.float32)[:, None, None]
+        if not np.isfinite(phys).any() and len(files) == 1:
+            raise InputError(f"--image {f} has no valid pixel (all nodata)", hint="pick another file or window")
+        _warn_raw_dn(info, phys, specs, scaling)
+        mode = norm
+        if mode == "auto":
+            calibrated = scaling["source"] != "none" or info["dtype"].startswith("float")
+            mode = "checkpoint" if calibrated else "sample"
+        parts.append({"image": phys, "specs": specs, "gsd": float(g), "offset": off, "norm": mode})
+        shown.append({"image": str(f), "shape": list(info["array"].shape), "gsd_m": float(g), "dtype": info["dtype"],
+                      "normalisation": mode, "offset_m": list(off),
+                      "scaling": {"source": scaling["source"], "scale": scaling["scale"][0],
+                                  "offset": scaling["offset"][0]}})
+    res = _embed_parts(ck, parts, max_tokens=max_tokens, seed=seed, day_of_year=None)
+    first = shown[0]
     res.update({
-        "image": str(image), "shape": [c, h, w], "gsd_m": gsd_m, "dtype": info["dtype"], "normalisation": mode,
-        "scaling": {"source": scaling["source"], "scale": scaling["scale"][0] if c else 1.0,
-                    "offset": scaling["offset"][0] if c else 0.0},
+        "image": first["image"] if len(shown) == 1 else [x["image"] for x in shown],
+        "shape": first["shape"] if len(shown) == 1 else [sum(counts), None, None],
+        "gsd_m": first["gsd_m"] if len({x["gsd_m"] for x in shown}) == 1 else sorted({x["gsd_m"] for x in shown}),
+        "dtype": first["dtype"], "normalisation": first["normalisation"] if len(
+            {x["normalisation"] for x in shown}) == 1 else [x["normalisation"] for x in shown],
+        "scaling": first["scaling"],
         "bands": [{"name": s.name, "kind": s.kind, **({"polarization": s.polarization} if s.kind == "sar" else
                                                         {"wavelength_um": s.wavelength_um}), "norm": n}
-                  for s, n in zip(specs, res.pop("band_norm"), strict=True)],
+                  for s, n in zip(specs_all, res.pop("band_norm"), strict=True)],
         "checkpoint": str(ck.meta.get("path", checkpoint if not isinstance(checkpoint, LoadedCheckpoint) else "")),
         "config": ck.config.name, "snapshot_id": ck.meta.get("snapshot_id"),
     })
+    if len(shown) > 1:
+        res["files"] = shown
     return res

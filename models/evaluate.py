@@ -34,6 +34,9 @@ The same recall on modified test inputs, and its drop from the unmodified (``ful
 ``rgb_only`` (optical patches keep only B02/B03/B04 where they have any of them: a band subset), ``gsd_x2`` (every
 patch 2x2 mean-pooled, GSD doubled: another GSD), ``s1_only`` / ``s2_only`` (only the S1 / S2 patches of the test
 split form the gallery, with the documents paired with them as queries). ``drop`` is ``full - variant``.
+``variance``: what the per-dimension variances say (:mod:`georeset.models.variance_eval`): mean variance in
+distribution vs scaled, noise and unseen-band inputs, Spearman correlation with the retrieval rank, and the gain
+of precision-weighted S1+S2 fusion over either sensor alone.
 
 Zero-shot land cover (``world=``): see :mod:`georeset.models.zeroshot` (accuracy vs. majority-class baseline).
 """
@@ -146,12 +149,13 @@ def _zero_shot(model: Any, img_means: torch.Tensor, labels: list[int | None]) ->
 def evaluate(*, checkpoint: Path, manifest: Path, split: str = "test", ks: Sequence[int] = (1, 5, 10),
              batch_size: int = 32, max_tokens: int | None = None, device: str = "cpu", seed: int = 0,
              row_fn: RowFn | None = None, loaded: LoadedCheckpoint | None = None,
-             world: Path | None = None) -> dict[str, Any]:
+             world: Path | None = None, variance: bool = False) -> dict[str, Any]:
     """Text -> image and image -> text recall@k of ``checkpoint`` on ``split`` (see the module docstring).
 
     ``row_fn`` maps each test row to a modified row, or ``None`` to leave it out (robustness variants).
     ``world``: a sample-world directory; adds ``zero_shot`` (land-cover classification from text prompts, labels
-    from the world's land-cover rasters; :mod:`georeset.models.zeroshot`).
+    from the world's land-cover rasters; :mod:`georeset.models.zeroshot`). ``variance``: adds ``variance``
+    (:func:`georeset.models.variance_eval.variance_report`).
     """
     ck = loaded or load_checkpoint(Path(checkpoint), device=device)
     ck.model.text.backbone.load_cache(Path(checkpoint).parent / TEXT_CACHE)
@@ -217,6 +221,10 @@ def evaluate(*, checkpoint: Path, manifest: Path, split: str = "test", ks: Seque
         labeler = LandCoverLabeler(Path(world))
         labels = [labeler.label_row(patch_rows[p]) for p in pids]
         extra["zero_shot"] = {**_zero_shot(model, torch.cat(img_means), labels), "world": str(world)}
+    if variance:
+        from georeset.models.variance_eval import variance_report
+
+        extra["variance"] = variance_report(ck, rows, ks=ks, max_tokens=max_tokens, seed=seed)
     return {
         "split": split, "n_pairs": len(rows), "n_patches": len(pids), "n_docs": len(dids),
         "n_queries": {"text_to_image": t2i["n_queries"], "image_to_text": i2t["n_queries"]},
@@ -273,8 +281,8 @@ def robustness(*, checkpoint: Path, manifest: Path, split: str = "test", ks: Seq
     variant, with ``drop = full - variant``."""
     ck = loaded or load_checkpoint(Path(checkpoint))
     full = evaluate(checkpoint=checkpoint, manifest=manifest, split=split, ks=ks, max_tokens=max_tokens, loaded=ck,
-                    world=world)
-    out: dict[str, Any] = {"full": full, "variants": {}, "drop": {}}
+                    world=world, variance=True)
+    out: dict[str, Any] = {"full": full, "variants": {}, "drop": {}, "variance": full.pop("variance")}
     for name in variants or list(ROBUSTNESS_VARIANTS):
         if name not in ROBUSTNESS_VARIANTS:
             raise InputError(f"robustness variant {name!r} is unknown", hint=f"use {sorted(ROBUSTNESS_VARIANTS)}")

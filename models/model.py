@@ -11,6 +11,7 @@ from georeset.models.config import ModelConfig
 from georeset.models.image_encoder import PerceiverImageEncoder
 from georeset.models.location import LocationEncoder
 from georeset.models.text_encoder import FrozenTextBackbone, TextEncoder
+from georeset.models.uncertainty import TokenReference, ood_score
 
 __all__ = ["GeoResetModel"]
 
@@ -28,6 +29,9 @@ class GeoResetModel(nn.Module):
         self.image = PerceiverImageEncoder(cfg.image, cfg.tokens, cfg.embed_dim)
         self.text = TextEncoder(cfg.text, cfg.embed_dim, backbone=text_backbone)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / cfg.train.init_temperature)))
+        #: statistics of the training tokens (set from the checkpoint): inference variances grow with the
+        #: distance of an input to them (:mod:`georeset.models.uncertainty`); None: the head's variances as they are
+        self.token_reference: TokenReference | None = None
         lc = cfg.location
         self.location: LocationEncoder | None = (
             LocationEncoder(cfg.embed_dim, n_freqs=lc.n_freqs, min_scale_km=lc.min_scale_km,
@@ -36,8 +40,13 @@ class GeoResetModel(nn.Module):
         )
 
     def encode_image(self, desc: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        """``(mean, logvar)`` of a batch of raw token descriptors."""
-        return self.image(desc, mask)
+        """``(mean, logvar)`` of a batch of raw token descriptors; with a token reference, ``logvar`` grows by
+        ``log1p(score)`` for the input's distance ``score`` to the training tokens."""
+        mean, logvar = self.image(desc, mask)
+        if self.token_reference is not None:
+            score = ood_score(desc, mask, self.token_reference)
+            logvar = logvar + torch.log1p(score).to(logvar.dtype)[:, None]
+        return mean, logvar
 
     def encode_text(self, texts: list[str]) -> tuple[Tensor, Tensor]:
         """``(mean, logvar)`` of a list of texts."""

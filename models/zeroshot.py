@@ -25,23 +25,15 @@ import torch
 import torch.nn.functional as F
 
 from georeset.errors import InputError
+from georeset.pipelines.harvest.captions import LANDCOVER_PHRASES
 from georeset.pipelines.sample_world.spectra import LandCover
 
 __all__ = ["PROMPT", "CLASS_PHRASES", "class_prompts", "LandCoverLabeler", "zero_shot_scores"]
 
 PROMPT = "a satellite image of {}"
-CLASS_PHRASES: dict[LandCover, str] = {
-    LandCover.WATER: "water",
-    LandCover.BUILDING: "buildings",
-    LandCover.PAVED: "roads and paved surfaces",
-    LandCover.URBAN: "an urban area",
-    LandCover.TREES: "trees",
-    LandCover.GRASS: "grass",
-    LandCover.SHRUB: "shrubland",
-    LandCover.BARE: "bare ground",
-    LandCover.CROPLAND: "cropland",
-    LandCover.WETLAND: "a wetland",
-}
+# The words the OSM captions use for each class (pipelines/harvest/captions.py), so prompts and training texts
+# share one vocabulary.
+CLASS_PHRASES: dict[LandCover, str] = {c: LANDCOVER_PHRASES[int(c)] for c in LandCover}
 _NODATA = 255
 
 

@@ -33,7 +33,8 @@ def evaluate_run(ws: Workspace, *, run_id: str, checkpoint: Path | str | None = 
     if not ckpt.is_file():
         raise InputError(f"{ckpt} does not exist", hint="train first (georeset train) or check the run id")
     world = ws.world_dir if (ws.world_dir / "world.json").exists() else None  # zero-shot land-cover labels
-    metrics = dict(evaluate(checkpoint=ckpt, manifest=ws.shards_dir / "manifest.json", world=world))
+    metrics = dict(evaluate(checkpoint=ckpt, manifest=ws.shards_dir / "manifest.json", world=world,
+                            variance=True))
     atomic_write_bytes(ckpt.parent / "evaluation.json", json.dumps(metrics, indent=1, default=str).encode())
     return metrics
 

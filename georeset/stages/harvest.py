@@ -47,7 +47,8 @@ def plan_osm(*, pbfs: Sequence[str | Path], areas: Sequence[Sequence[float]] | N
 
 
 def run_osm(partition: dict[str, Any], *, staging_dir: Path, retrieved_at: dt.datetime,
-            limit_per_tile: int | None = None, allow_empty: bool = True) -> dict[str, Any]:
+            limit_per_tile: int | None = None, allow_empty: bool = True, context_m: float | None = 160.0
+            ) -> dict[str, Any]:
     """Harvest the named features of the partition's extracts inside each tile; one ``documents`` file per tile,
     ``osm-<tile>-<interval>`` (features straddling tiles appear in both files and are deduplicated at commit).
     ``allow_empty=False`` (a user's own area): an area without named features is an InputError."""
@@ -59,7 +60,7 @@ def run_osm(partition: dict[str, Any], *, staging_dir: Path, retrieved_at: dt.da
         rows: dict[str, dict[str, Any]] = {}
         for pbf in partition["pbfs"]:
             for row in harvest_osm(Path(pbf), bbox=box, retrieved_at=naive_utc(retrieved_at),
-                                   allow_empty=allow_empty):
+                                   allow_empty=allow_empty, context_m=context_m):
                 rows.setdefault(row["doc_id"], row)
         out = sorted(rows.values(), key=lambda r: r["doc_id"])
         out = out[:limit_per_tile] if limit_per_tile is not None else out
@@ -72,14 +73,15 @@ def run_osm(partition: dict[str, Any], *, staging_dir: Path, retrieved_at: dt.da
 
 def harvest_osm_stage(
     ws: Workspace, *, pbfs: Sequence[Path | str], bbox: BBox | None = None, max_docs: int | None = None,
-    retrieved_at: dt.datetime | None = None,
+    retrieved_at: dt.datetime | None = None, context_m: float | None = 160.0,
 ) -> dict[str, Any]:
-    """Named OSM features of ``pbfs`` (inside ``bbox``) -> documents: plan, run every partition, commit."""
+    """Named OSM features of ``pbfs`` (inside ``bbox``) -> documents: plan, run every partition, commit.
+    ``context_m``: captions describe the ground of the patch-grid cell of this size (the patch extent)."""
     when = retrieved_at or now()
     parts = plan_osm(pbfs=pbfs, areas=[bbox] if bbox else None, tile_deg=None, tiles_per_batch=1,
                      interval=CLI_INTERVAL)
-    done = [run_osm(p, staging_dir=ws.staging_dir, retrieved_at=when, limit_per_tile=max_docs, allow_empty=False)
-            for p in parts]
+    done = [run_osm(p, staging_dir=ws.staging_dir, retrieved_at=when, limit_per_tile=max_docs, allow_empty=False,
+                    context_m=context_m) for p in parts]
     names = [n for d in done for n in d["names"]]
     merged = writer.commit(ws, ["documents"], names=names)
     return {"staged": sum(d["rows"] for d in done), **merged["documents"]}

@@ -40,24 +40,31 @@ def code_version() -> str:
 
 
 def training_run_id(*, snapshot_id: str, config: str, nproc: int, steps: int, seed: int = 0, batch_size: int = 16,
-                    nnodes: int = 1) -> str:
-    """The run id of a training run (the same for the CLI, the demo and the DAGs)."""
+                    nnodes: int = 1, lr: float | None = None) -> str:
+    """The run id of a training run (the same for the CLI, the demo and the DAGs); it covers the band registry
+    version too, so a checkpoint of another registry is never reused."""
+    from georeset.bands import BAND_REGISTRY_VERSION
     from georeset.models.config import load_config
     from georeset.models.token_embed import TOKEN_EMBEDDING_VERSION
 
-    arch = json.dumps({"config": load_config(config).to_dict(), "tokens": TOKEN_EMBEDDING_VERSION}, sort_keys=True)
+    arch = json.dumps({"config": load_config(config).to_dict(), "tokens": TOKEN_EMBEDDING_VERSION,
+                       "bands": BAND_REGISTRY_VERSION}, sort_keys=True)
     nodes = f"|{nnodes}" if nnodes != 1 else ""
+    lr_key = f"|lr={lr!r}" if lr is not None else ""
     return hashlib.sha1(
-        f"{snapshot_id}|{config}|{nproc}|{steps}|{seed}|{batch_size}|{arch}{nodes}".encode()).hexdigest()[:16]
+        f"{snapshot_id}|{config}|{nproc}|{steps}|{seed}|{batch_size}|{arch}{nodes}{lr_key}".encode()).hexdigest()[:16]
 
 
 def train(
     ws: Workspace, *, config: str = "tiny", snapshot_id: str | None = None, nproc: int = 2, nnodes: int = 1,
-    steps: int = 60, seed: int = 0, batch_size: int = 16, launcher: Launcher | None = None,
+    steps: int = 60, seed: int = 0, batch_size: int = 16, launcher: Launcher | None = None, resume: bool = True,
+    save_every: int | None = None, lr: float | None = None,
 ) -> dict[str, Any]:
     """Train on the shard snapshot of the workspace (which must be ``snapshot_id`` when given).
 
-    A finished run with the same id is reused. ``launcher`` is called with ``manifest, out, config, nproc, nnodes,
+    A finished run with the same id is reused (only a *complete* one: :func:`georeset.models.launch.finished_run`);
+    an interrupted or failed attempt is continued from its last checkpoint when ``resume`` (an Airflow retry, a
+    re-run after a kill). ``launcher`` is called with ``manifest, out, config, nproc, nnodes,
     steps, batch_size, extra_args`` and must leave ``out/train_summary.json`` and ``out/checkpoint.pt``; without
     one, training runs here under ``torchrun`` (one node).
     """
@@ -71,20 +78,24 @@ def train(
     if nnodes != 1 and launcher is None:
         raise InputError(f"nnodes={nnodes} needs the kubernetes launcher", hint="set launcher=kubernetes")
     run_id = training_run_id(snapshot_id=current, config=config, nproc=nproc, steps=steps, seed=seed,
-                             batch_size=batch_size, nnodes=nnodes)
+                             batch_size=batch_size, nnodes=nnodes, lr=lr)
     out = ws.runs_dir / run_id
     summary_path, ckpt = out / "train_summary.json", out / "checkpoint.pt"
     base = {"run_id": run_id, "snapshot_id": current, "checkpoint": str(ckpt), "manifest": str(manifest),
             "config": {"config": config, "nproc": nproc, "nnodes": nnodes, "steps": steps, "seed": seed,
-                       "batch_size": batch_size}}
-    if summary_path.is_file() and ckpt.is_file():
-        return {**base, "reused": True, "summary": json.loads(summary_path.read_text())}
-    extra = ("--seed", str(seed))
+                       "batch_size": batch_size, **({"lr": lr} if lr is not None else {})}}
+    from georeset.models.launch import finished_run
+
+    done = finished_run(out, steps=steps)  # an interrupted attempt's checkpoint is resumed, never reused
+    if done is not None:
+        return {**base, "reused": True, "summary": done}
+    extra = ("--seed", str(seed), *(["--lr", repr(float(lr))] if lr is not None else []),
+             "--save-every", str(save_every if save_every is not None else max(1, steps // 10)))
     if launcher is None:
         from georeset.models.launch import run_training
 
         summary = run_training(manifest=manifest, out=out, config=config, nproc=nproc, steps=steps,
-                               batch_size=batch_size, extra_args=extra)
+                               batch_size=batch_size, extra_args=extra, resume=resume)
     else:
         launcher(manifest=manifest, out=out, config=config, nproc=nproc, nnodes=nnodes, steps=steps,
                  batch_size=batch_size, extra_args=extra)
@@ -95,20 +106,27 @@ def train(
     return {**base, "reused": False, "summary": dict(summary)}
 
 
-def record_run(ws: Workspace, run: Mapping[str, Any], *, started_at: dt.datetime) -> None:
+def record_run(ws: Workspace, run: Mapping[str, Any], *, started_at: dt.datetime, status: str = "finished") -> None:
     """Upsert the ``runs`` row of a :func:`train` result; ``finished_at`` is when the summary was written, so a
-    retried record writes the same row. Metrics already recorded (e.g. an evaluation) are kept."""
+    retried record writes the same row. Metrics already recorded (e.g. an evaluation) are kept, except that a
+    finished run replaces the error of an earlier failed or interrupted attempt. ``status``: ``finished``,
+    ``interrupted`` or ``failed`` (then ``run["summary"]`` holds the error)."""
     summary_file = Path(run["checkpoint"]).parent / "train_summary.json"
-    finished = dt.datetime.fromtimestamp(summary_file.stat().st_mtime, dt.UTC).replace(tzinfo=None, microsecond=0)
+    if status == "finished":
+        finished = dt.datetime.fromtimestamp(summary_file.stat().st_mtime, dt.UTC).replace(tzinfo=None, microsecond=0)
+    else:
+        finished = naive_utc(now())
 
     def upsert(con: Any) -> None:
         con.execute(
             "INSERT INTO runs (run_id, kind, snapshot_id, config, code_version, started_at, finished_at, status, "
-            "metrics, checkpoint) VALUES (?, 'train', ?, ?, ?, ?, ?, 'finished', ?, ?) "
-            "ON CONFLICT (run_id) DO UPDATE SET finished_at = excluded.finished_at, "
-            "metrics = CASE WHEN runs.metrics IS NULL THEN excluded.metrics ELSE runs.metrics END",
+            "metrics, checkpoint) VALUES (?, 'train', ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (run_id) DO UPDATE SET finished_at = excluded.finished_at, status = excluded.status, "
+            "metrics = CASE WHEN runs.metrics IS NULL OR runs.status IS DISTINCT FROM 'finished' "
+            "THEN excluded.metrics ELSE runs.metrics END",
             [run["run_id"], run["snapshot_id"], json.dumps(run["config"], sort_keys=True), code_version(),
-             naive_utc(started_at), finished, json.dumps(run["summary"], default=str), str(run["checkpoint"])],
+             naive_utc(started_at), finished, status, json.dumps(run["summary"], default=str),
+             str(run["checkpoint"])],
         )
 
     writer.write(ws, upsert)
@@ -116,10 +134,28 @@ def record_run(ws: Workspace, run: Mapping[str, Any], *, started_at: dt.datetime
 
 def train_stage(
     ws: Workspace, *, config: str = "tiny", nproc: int = 2, steps: int = 60, seed: int = 0, batch_size: int = 16,
+    resume: bool = True, save_every: int | None = None, lr: float | None = None,
 ) -> dict[str, Any]:
-    """Train (or reuse the finished run with the same id) and record the run."""
+    """Train (or reuse the finished run with the same id, or continue an interrupted one) and record the run; an
+    attempt that fails or is interrupted is recorded too, with its status, before the error propagates."""
+    from georeset.models.launch import TrainingError, TrainingInterrupted
+
     started = now()
-    run = train(ws, config=config, nproc=nproc, steps=steps, seed=seed, batch_size=batch_size)
+    try:
+        run = train(ws, config=config, nproc=nproc, steps=steps, seed=seed, batch_size=batch_size, resume=resume,
+                    save_every=save_every, lr=lr)
+    except (TrainingError, KeyboardInterrupt) as exc:
+        manifest = ws.shards_dir / "manifest.json"
+        snapshot = read_snapshot(manifest) or ""
+        run_id = training_run_id(snapshot_id=snapshot, config=config, nproc=nproc, steps=steps, seed=seed,
+                                 batch_size=batch_size, lr=lr)
+        status = "interrupted" if isinstance(exc, TrainingInterrupted | KeyboardInterrupt) else "failed"
+        failed = {"run_id": run_id, "snapshot_id": snapshot, "checkpoint": str(ws.runs_dir / run_id / "checkpoint.pt"),
+                  "config": {"config": config, "nproc": nproc, "nnodes": 1, "steps": steps, "seed": seed,
+                             "batch_size": batch_size, **({"lr": lr} if lr is not None else {})},
+                  "summary": {"error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}}
+        record_run(ws, failed, started_at=started, status=status)
+        raise
     record_run(ws, run, started_at=started)
     return {"run_id": run["run_id"], "snapshot_id": run["snapshot_id"], "reused": run["reused"],
             "checkpoint": run["checkpoint"], **run["summary"]}

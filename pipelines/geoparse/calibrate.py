@@ -5,11 +5,11 @@ pass; the label is whether the candidate lies within 161 km of the gold point. A
 (L2-regularised, few features) gives weights whose sigmoid is the candidate's probability of being right, so the
 toponym's score is calibrated by construction.
 
-How the shipped weights were obtained (no per-document rules, no tables from gold data: 18 numbers): three rounds
-of fit-and-refeature (the joint context features depend on the weights) on the candidates of the gold toponyms of
-the even-numbered LGL documents plus the even-numbered WikToR documents 1001-1600, C=1; checked on the odd-numbered
-LGL documents and WikToR documents 1-600 (odd): top-candidate accuracy over toponyms with a candidate 0.874 on LGL
-held-out (0.861 with the hand-set priors) and 0.767 on WikToR held-out (0.774 with the priors).
+How the shipped weights were obtained: ``scripts/fit_geoparser.py`` (which calls :func:`fit_weights`) runs three
+rounds of fit-and-refeature (the joint context features depend on the weights) on the candidates of the gold
+toponyms of the fitted halves (:mod:`georeset.pipelines.geoparse.splits`: LGL documents at even positions, WikToR
+documents 1001-1600), C=1, starting from the priors in ``ranking.py``, and writes ``weights.json``; ``--check``
+refits and compares with the shipped file. The unfitted halves are never read by it.
 """
 
 from __future__ import annotations

@@ -40,9 +40,10 @@ __all__ = ["FEATURES", "LEVEL", "WEIGHTS", "DocContext", "Ranked", "candidate_fe
 
 FEATURES = ("bias", "pop", "pop_rel", "pcli", "adm1", "adm2", "cont", "pplc", "primary", "shadowed", "container",
             "in_admin", "in_country", "co_near", "co_any", "alone", "near_point", "n_cands")
-# Fitted by calibrate.fit_weights (data and check in its docstring). Priors, not fitted: ``near_point`` (no corpus
-# at hand has document points) and ``container`` (fitted to ~0 because collinear with ``in_admin`` on the training
-# data, which left "Paris, Texas" in France; a comma pattern is reliable in news).
+# The priors (an earlier fit) from which scripts/fit_geoparser.py starts; the shipped, refitted values are loaded
+# from weights.json below. Kept as priors, not fitted: ``near_point`` (no corpus at hand has document points) and
+# ``container`` (fitted to ~0 because collinear with ``in_admin`` on the training data, which left "Paris, Texas"
+# in France; a comma pattern is reliable in news).
 WEIGHTS: dict[str, float] = {
     "bias": -5.482, "pop": 5.088, "pop_rel": -0.834, "pcli": 2.238, "adm1": 1.785, "adm2": -0.373, "cont": 1.057,
     "pplc": 2.29, "primary": -0.193, "shadowed": -0.889, "container": 2.0, "in_admin": 1.513,

@@ -274,8 +274,9 @@ class GroundContext:
 
 
 def add_ground_context(rows: list[dict[str, Any]], ground: GroundContext) -> None:
-    """Append :meth:`GroundContext.describe` to the ``text`` of each documents row (in place): the land cover of
-    the row's patch-grid cell and the kinds of the *other* named features in that cell."""
+    """Put :meth:`GroundContext.describe` before the ``text`` of each documents row (in place): the land cover of
+    the row's patch-grid cell and the kinds of the *other* named features in that cell, then the feature's own
+    caption (measured on the demo: ground first gives higher recall and zero-shot accuracy than ground last)."""
     pts = [(float(r["lon"]), float(r["lat"])) for r in rows]
     ground.prepare(pts)
     cell_of_row = [ground.cell(lon, lat) for lon, lat in pts]
@@ -300,5 +301,5 @@ def add_ground_context(rows: list[dict[str, Any]], ground: GroundContext) -> Non
         if sentence:
             from georeset.pipelines.harvest._common import content_hash
 
-            r["text"] = f"{r['text']} {sentence}"
+            r["text"] = f"{sentence} {r['text']}"  # what the patch shows first, then the feature
             r["content_hash"] = content_hash(r.get("title"), r["text"], r.get("geom_wkt"), r.get("tags"), r.get("url"))

@@ -210,7 +210,7 @@ def harvest_osm(
     ``place`` names the town the extract covers, used in captions when a feature has no ``addr:city``.
     Raises :class:`InputError` for a missing or corrupt file, and (unless ``allow_empty``) for an area with no
     named features. Rows are ordered by layer (POIs first) and then as pyrosm returns them; ``limit`` truncates.
-    ``context_m``: each text also says what the ground shows in the ``context_m`` patch-grid cell holding the
+    ``context_m``: each text first says what the ground shows in the ``context_m`` patch-grid cell holding the
     feature (land-cover fractions, buildings, other features; :class:`~georeset.pipelines.harvest.captions.
     GroundContext`); use the patch extent (size x GSD) of the imagery it will pair with; ``None`` leaves it out.
     """

@@ -4,7 +4,7 @@ from georeset.pipelines.imagery.bands import (
     S1_DEFAULT_BANDS,
     S2_BANDS,
     S2_DEFAULT_BANDS,
-    BandSpec,
+    AssetBand,
     band_metadata,
     band_specs,
 )
@@ -25,7 +25,7 @@ __all__ = [
     "S1_DEFAULT_BANDS",
     "S2_BANDS",
     "S2_DEFAULT_BANDS",
-    "BandSpec",
+    "AssetBand",
     "band_metadata",
     "band_specs",
     "SclFractions",

@@ -1,24 +1,35 @@
-"""Band specifications: which asset of a STAC item holds which band, and how to turn its numbers into physics.
+"""STAC assets -> bands: which asset of an item holds which band, and how to turn its numbers into physics.
 
 Works with Earth Search v1 (asset keys are common names: ``red``, ``nir08``...), the Planetary Computer (asset keys
 are band names: ``B04``), the GEO-ReSeT sample world, and STAC 1.1 ``bands`` as well as ``eo:bands`` /
-``raster:bands``.
+``raster:bands``. The physics of a band (wavelength, bandwidth, GSD) comes from the one registry,
+:mod:`georeset.bands` (Sentinel-2, Sentinel-1 and Landsat tables); a catalogue's own ``eo:bands`` centre (Earth
+Search quotes B02 at 0.49 µm) is used only for a band the registry does not know.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from typing import Any
 
 import pystac
+
+from georeset.bands import (
+    LANDSAT_OLI,
+    LANDSAT_TM,
+    S1_DEFAULT_BANDS,
+    S2_BANDS,
+    S2_DEFAULT_BANDS,
+    SAR_POLARIZATIONS,
+    band_metadata,
+)
 
 __all__ = [
     "S2_BANDS",
     "S2_DEFAULT_BANDS",
     "S1_DEFAULT_BANDS",
     "SAR_POLARIZATIONS",
-    "BandSpec",
+    "AssetBand",
     "band_specs",
     "band_metadata",
     "sensor_of",
@@ -31,49 +42,12 @@ __all__ = [
     "processing_baseline",
 ]
 
-#: Sentinel-2 MSI bands: name -> (central wavelength um, bandwidth um, native GSD m) (ESA S2 MSI user guide, S2A).
-S2_BANDS: dict[str, tuple[float, float, float]] = {
-    "B01": (0.443, 0.027, 60.0),
-    "B02": (0.490, 0.098, 10.0),
-    "B03": (0.560, 0.045, 10.0),
-    "B04": (0.665, 0.038, 10.0),
-    "B05": (0.704, 0.019, 20.0),
-    "B06": (0.740, 0.018, 20.0),
-    "B07": (0.783, 0.028, 20.0),
-    "B08": (0.842, 0.145, 10.0),
-    "B8A": (0.865, 0.033, 20.0),
-    "B09": (0.945, 0.026, 60.0),
-    "B10": (1.375, 0.075, 60.0),
-    "B11": (1.610, 0.143, 20.0),
-    "B12": (2.190, 0.242, 20.0),
-}
-#: The 12 surface-reflectance bands of L2A (no B10), in wavelength order.
-S2_DEFAULT_BANDS: tuple[str, ...] = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12")
-S1_DEFAULT_BANDS: tuple[str, ...] = ("VV", "VH")
-SAR_POLARIZATIONS: frozenset[str] = frozenset({"VV", "VH", "HH", "HV"})
-
 # Earth Search v1 common-name asset keys.
 _ALIASES: dict[str, str] = {
     "coastal": "B01", "blue": "B02", "green": "B03", "red": "B04", "rededge1": "B05", "rededge2": "B06",
     "rededge3": "B07", "nir": "B08", "nir08": "B8A", "nir09": "B09", "cirrus": "B10", "swir16": "B11",
     "swir22": "B12", "scl": "SCL",
 }  # fmt: skip
-
-
-#: Landsat 8/9 OLI Collection 2 Level-2 surface-reflectance bands by STAC common name: (band, centre um, width um)
-#: (USGS Landsat 8-9 OLI/TIRS C2 L2 Science Product Guide, LSDS-1619). Named as Earth Search's ``eo:bands`` names
-#: them (``OLI_B4``), so that a name means one band whichever Landsat it comes from.
-LANDSAT_OLI: dict[str, tuple[str, float, float]] = {
-    "coastal": ("OLI_B1", 0.443, 0.016), "blue": ("OLI_B2", 0.482, 0.060), "green": ("OLI_B3", 0.561, 0.057),
-    "red": ("OLI_B4", 0.655, 0.037), "nir08": ("OLI_B5", 0.865, 0.028), "swir16": ("OLI_B6", 1.609, 0.085),
-    "swir22": ("OLI_B7", 2.201, 0.187),
-}  # fmt: skip
-#: Landsat 4-5 TM / 7 ETM+ C2 L2 surface-reflectance bands (LSDS-1618).
-LANDSAT_TM: dict[str, tuple[str, float, float]] = {
-    "blue": ("TM_B1", 0.485, 0.070), "green": ("TM_B2", 0.560, 0.080), "red": ("TM_B3", 0.660, 0.060),
-    "nir08": ("TM_B4", 0.835, 0.130), "swir16": ("TM_B5", 1.650, 0.200), "swir22": ("TM_B7", 2.220, 0.270),
-}  # fmt: skip
-_LANDSAT_META: dict[str, tuple[float, float]] = {n: (w, bw) for n, w, bw in [*LANDSAT_OLI.values(), *LANDSAT_TM.values()]}
 
 
 def landsat_bands(platform: str | None) -> dict[str, tuple[str, float, float]]:
@@ -83,8 +57,8 @@ def landsat_bands(platform: str | None) -> dict[str, tuple[str, float, float]]:
 
 
 @dataclass(frozen=True)
-class BandSpec:
-    """One band of an item: where it is and how to convert its values."""
+class AssetBand:
+    """One band of an item: where it is and how to convert its values (physics from :mod:`georeset.bands`)."""
 
     name: str  # B02, B8A, SCL, VV ...
     asset_key: str
@@ -99,20 +73,6 @@ class BandSpec:
     unit: str | None = None
     gsd: float | None = None
     requester_pays: bool = False  # storage:requester_pays (asset or item): read with AWS_REQUEST_PAYER=requester
-
-
-def band_metadata(name: str) -> tuple[float, float, str]:
-    """(central wavelength um, bandwidth um, polarization) of a band name; NaN wavelengths for SAR."""
-    n = name.upper()
-    if n in SAR_POLARIZATIONS:
-        return math.nan, math.nan, n
-    if n in S2_BANDS:
-        w, bw, _ = S2_BANDS[n]
-        return w, bw, ""
-    if n in _LANDSAT_META:
-        w, bw = _LANDSAT_META[n]
-        return w, bw, ""
-    return math.nan, math.nan, ""
 
 
 def sensor_of(collection: str | None, platform: str | None = None, constellation: str | None = None) -> str | None:
@@ -203,15 +163,15 @@ def _raster_fields(asset: pystac.Asset) -> dict[str, Any]:
     return out
 
 
-def band_specs(item: pystac.Item, bands: list[str] | tuple[str, ...] | None = None) -> dict[str, BandSpec]:
-    """Map band name -> :class:`BandSpec` for the item's data assets (COG preferred over a ``-jp2`` duplicate).
+def band_specs(item: pystac.Item, bands: list[str] | tuple[str, ...] | None = None) -> dict[str, AssetBand]:
+    """Map band name -> :class:`AssetBand` for the item's data assets (COG preferred over a ``-jp2`` duplicate).
 
     ``bands`` restricts (and orders) the result; unknown names are simply absent (the caller decides).
     """
     if sensor_of(item.collection_id, item.properties.get("platform"), item.properties.get("constellation")) == "LANDSAT":
         out = _requester_pays(item, _landsat_specs(item))
         return out if bands is None else {b: out[b] for b in bands if b in out}
-    specs: dict[str, BandSpec] = {}
+    specs: dict[str, AssetBand] = {}
     for key, asset in item.assets.items():
         roles = asset.roles or ["data"]
         if "data" not in roles and "reflectance" not in roles:
@@ -230,10 +190,13 @@ def band_specs(item: pystac.Item, bands: list[str] | tuple[str, ...] | None = No
         else:
             table = S2_BANDS.get(name)
             kind = "reflectance"
-            wl = eo.get("center_wavelength", eo.get("eo:center_wavelength", table[0] if table else None))
-            bw = eo.get("full_width_half_max", eo.get("eo:full_width_half_max", table[1] if table else None))
+            if table is not None:  # the registry wins: one definition of each band's physics
+                wl, bw = table[0], table[1]
+            else:
+                wl = eo.get("center_wavelength", eo.get("eo:center_wavelength"))
+                bw = eo.get("full_width_half_max", eo.get("eo:full_width_half_max"))
             pol = ""
-        specs[name] = BandSpec(
+        specs[name] = AssetBand(
             name=name,
             asset_key=key,
             href=_href(asset),
@@ -253,26 +216,23 @@ def band_specs(item: pystac.Item, bands: list[str] | tuple[str, ...] | None = No
     return {b: specs[b] for b in bands if b in specs}
 
 
-def _landsat_specs(item: pystac.Item) -> dict[str, BandSpec]:
+def _landsat_specs(item: pystac.Item) -> dict[str, AssetBand]:
     """Landsat C2 L2 assets: the reflectance bands (``OLI_B<n>`` / ``TM_B<n>``) by common-name key (Earth Search and the Planetary
     Computer both key them ``red``, ``nir08``...) and ``QA_PIXEL``; scale / offset from ``raster:bands``, else the
     USGS C2 L2 values (reflectance = DN * 0.0000275 - 0.2, LSDS-1619)."""
     table = landsat_bands(item.properties.get("platform"))
-    specs: dict[str, BandSpec] = {}
+    specs: dict[str, AssetBand] = {}
     for key, asset in item.assets.items():
         base = key.lower().removesuffix("-cog")
         r = _raster_fields(asset)
         if base in {"qa_pixel", "qa"}:
-            specs["QA_PIXEL"] = BandSpec(name="QA_PIXEL", asset_key=key, href=_href(asset), kind="class",
+            specs["QA_PIXEL"] = AssetBand(name="QA_PIXEL", asset_key=key, href=_href(asset), kind="class",
                                          nodata=None, gsd=None if r["gsd"] is None else float(r["gsd"]))  # fmt: skip
             continue
         if base not in table or "data" not in (asset.roles or ["data"]):
             continue
-        name, wl, bw = table[base]
-        eo = _first(asset.extra_fields.get("eo:bands") or asset.extra_fields.get("bands"))
-        wl = eo.get("center_wavelength", eo.get("eo:center_wavelength", wl))
-        bw = eo.get("full_width_half_max", eo.get("eo:full_width_half_max", bw))
-        specs[name] = BandSpec(
+        name, wl, bw = table[base]  # the registry's Landsat table (georeset.bands), not the item's eo:bands
+        specs[name] = AssetBand(
             name=name, asset_key=key, href=_href(asset), kind="reflectance", wavelength_um=float(wl),
             bandwidth_um=float(bw), scale=float(r["scale"]) if r["scale"] is not None else 2.75e-05,
             offset=float(r["offset"]) if r["offset"] is not None else -0.2,
@@ -299,6 +259,6 @@ def asset_requester_pays(item: pystac.Item, asset_key: str | None) -> bool:
     return isinstance(schemes, dict) and any(isinstance(v, dict) and v.get("requester_pays") for v in schemes.values())
 
 
-def _requester_pays(item: pystac.Item, specs: dict[str, BandSpec]) -> dict[str, BandSpec]:
+def _requester_pays(item: pystac.Item, specs: dict[str, AssetBand]) -> dict[str, AssetBand]:
     """Mark the specs whose asset is requester-pays (:func:`asset_requester_pays`)."""
     return {n: replace(s, requester_pays=True) if asset_requester_pays(item, s.asset_key) else s for n, s in specs.items()}

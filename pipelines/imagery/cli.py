@@ -192,6 +192,8 @@ def search(
     max_cloud: Annotated[float | None, typer.Option(help="Keep optical items with eo:cloud_cover <= this (%).")] = None,
     orbit: Annotated[str | None, typer.Option(help="Keep SAR items of this orbit: ascending or descending.")] = None,
     max_items: Annotated[int, typer.Option(help="Stop after this many items (all pages).")] = 500,
+    sortby: Annotated[str | None, typer.Option(help="Order, e.g. '-eo:cloud_cover,datetime' (sent when the API "
+                                                    "conforms to Sort, applied client-side always).")] = None,
     cache_dir: Annotated[
         Path | None, typer.Option(help="Cache results here (per query hash); a re-run does not search again.")
     ] = None,
@@ -217,7 +219,7 @@ def search(
             stac_url, collections=_split(collections) or [], bbox=box,
             intersects={"type": "Point", "coordinates": pt} if pt else None, datetime=datetime,
             max_cloud=max_cloud, orbit_direction=orbit, max_items=max_items, cache_dir=cache_dir,
-            timeout=timeout, max_retries=retries,
+            timeout=timeout, max_retries=retries, sortby=sortby,
         )  # fmt: skip
     except GeoResetError as exc:
         _fail(exc)

@@ -6,8 +6,8 @@ Per location (a (lon, lat) point or a :class:`~georeset.pipelines.imagery.grid.G
 - S1: the nearest date.
 ``patch_id = sha1("<scene_id>|<cell key>|<gsd>|<size>")``. A patch whose row is already in the catalogue and whose
 ``.npy`` is on disk is skipped without reading pixels, so a re-run duplicates nothing. Pixels are saved as
-``<data_dir>/patches/<patch_id>.npy`` (float32, bands x size x size; nodata stored as 0.0, its share in
-``nodata_fraction``), written to a temp file then renamed. A failed read is a warning plus a counted failure.
+``<data_dir>/patches/<patch_id>.npy`` (float32, bands x size x size; nodata stored as NaN, never as a
+value, its share in ``nodata_fraction``), written to a temp file then renamed. A failed read is a warning plus a counted failure.
 """
 
 from __future__ import annotations
@@ -275,7 +275,7 @@ def fetch_patches(
                     continue
                 sid = scene_id_of(item)
                 pid = patch_id_of(sid, key, gsd, size)
-                image = np.nan_to_num(patch.image, nan=0.0).astype(np.float32)
+                image = np.ascontiguousarray(patch.image, dtype=np.float32)  # nodata stays NaN
                 _save_npy(data_dir / "patches" / f"{pid}.mask.npy", patch.quality_mask)
                 _save_npy(data_dir / "patches" / f"{pid}.npy", image)
                 rows.append(_patch_row(patch, patch_id=pid, scene_id=sid, item=item, image=image,

@@ -32,7 +32,7 @@ import numpy as np
 import pystac
 
 from georeset.pipelines.imagery.bands import (
-    BandSpec,
+    AssetBand,
     asset_requester_pays,
     processing_baseline,
     product_level,
@@ -115,7 +115,7 @@ class OffsetDecision:
     rule: str  # which rule decided, recorded with the patch
 
 
-def reflectance_offset(spec: BandSpec, item: pystac.Item, dtype: str) -> OffsetDecision:
+def reflectance_offset(spec: AssetBand, item: pystac.Item, dtype: str) -> OffsetDecision:
     """(scale, offset, rule) of an optical band from the item's properties alone:
 
     - ``earthsearch:boa_offset_applied`` true: scale from ``raster:bands`` (0.0001), offset 0 (the declared -0.1

@@ -40,7 +40,7 @@ from georeset.errors import GeoResetError, InputError
 from georeset.pipelines.imagery.bands import (
     S1_DEFAULT_BANDS,
     S2_DEFAULT_BANDS,
-    BandSpec,
+    AssetBand,
     asset_requester_pays,
     band_specs,
     product_level,
@@ -244,7 +244,7 @@ class DatasetCache:
         self._open: OrderedDict[str, _Source] = OrderedDict()  # least recently used first
         self._refs: dict[str, int] = {}
         self._budget = _BlockBudget(block_cache_bytes) if block_cache_bytes > 0 else None
-        self._specs: dict[int, tuple[pystac.Item, dict[str, BandSpec]]] = {}
+        self._specs: dict[int, tuple[pystac.Item, dict[str, AssetBand]]] = {}
         self._env: Any = None
         self.max_open = max_open
         self.opened = 0  # datasets opened over the cache's life (re-opens after eviction included)
@@ -300,7 +300,7 @@ class DatasetCache:
     def get(self, href: str, sign: Signer | None = None) -> Any:
         return self.source(href, sign).ds
 
-    def specs(self, item: pystac.Item) -> dict[str, BandSpec]:
+    def specs(self, item: pystac.Item) -> dict[str, AssetBand]:
         hit = self._specs.get(id(item))
         if hit is None or hit[0] is not item:
             if len(self._specs) > 4096:
@@ -614,7 +614,7 @@ def _image_coords(info: _Source, crs: str, transform: Affine, size: int) -> tupl
     return line, pixel
 
 
-def sar_calibration(spec: BandSpec, item: pystac.Item, dtype: str) -> str:
+def sar_calibration(spec: AssetBand, item: pystac.Item, dtype: str) -> str:
     """How a SAR band's numbers relate to backscatter:
     - ``db``: already in dB (``raster:bands`` unit dB);
     - ``gamma0_rtc``: radiometrically terrain-corrected gamma0 in linear power (Planetary Computer
@@ -668,14 +668,14 @@ def failure_reason(exc: BaseException) -> str:
     return "read_error"
 
 
-def _open_or_read(spec: BandSpec, fn: Callable[[], np.ndarray]) -> np.ndarray:
+def _open_or_read(spec: AssetBand, fn: Callable[[], np.ndarray]) -> np.ndarray:
     try:
         return fn()
     except (RasterioError, OSError, ValueError) as exc:
         raise AssetReadError(band=spec.name, href=spec.href, reason=failure_reason(exc), detail=str(exc)) from exc
 
 
-def _dataset(spec: BandSpec, cache: DatasetCache | None, sign: Signer | None) -> _Source:
+def _dataset(spec: AssetBand, cache: DatasetCache | None, sign: Signer | None) -> _Source:
     """The open dataset of a band: pinned in ``cache`` (give it back with :func:`_done`), or opened for this read."""
     try:
         if spec.requester_pays:  # GDAL's /vsis3/ sends x-amz-request-payer (the requester pays the egress)
@@ -687,7 +687,7 @@ def _dataset(spec: BandSpec, cache: DatasetCache | None, sign: Signer | None) ->
         raise AssetReadError(band=spec.name, href=spec.href, reason=failure_reason(exc), detail=str(exc)) from exc
 
 
-def _done(spec: BandSpec, src: _Source, cache: DatasetCache | None) -> None:
+def _done(spec: AssetBand, src: _Source, cache: DatasetCache | None) -> None:
     """Unpin (cache) or close (no cache) a dataset from :func:`_dataset`."""
     if cache is not None:
         cache.release(spec.href)
@@ -699,7 +699,7 @@ def _env(cache: DatasetCache | None) -> Any:
     return nullcontext() if cache is not None and cache.in_env else gdal_env()
 
 
-def _read_scl_spec(spec: BandSpec, crs: str, transform: Affine, size: int, cache: DatasetCache | None,
+def _read_scl_spec(spec: AssetBand, crs: str, transform: Affine, size: int, cache: DatasetCache | None,
                    sign: Signer | None, fill: int = 0) -> np.ndarray:  # fmt: skip
     """A class layer (SCL, QA_PIXEL) on the patch grid, nearest; ``fill`` outside the scene (SCL 0, QA_PIXEL 1)."""
     src = _dataset(spec, cache, sign)

@@ -15,6 +15,7 @@ import pytest
 from georeset.data_catalog import merge, open_catalog, stage
 from georeset.data_catalog.export import export_shards
 from georeset.errors import CatalogError
+from georeset.models.data import row_to_tokens
 
 NOW = datetime(2024, 7, 1)
 COLUMNS = ["sample_id", "doc_id", "patch_id", "text", "split", "lon", "lat", "sensor", "gsd", "datetime", "bands",
@@ -40,6 +41,10 @@ def _catalogue(tmp: Path) -> Any:
         for sensor, bands in (("S2", ["B02", "B8A"]), ("S1", ["VV", "VH"])):
             pid = f"{sensor}-{k}"
             img = rng.random((len(bands), 4, 4), dtype=np.float32)
+            if (k, sensor) == (0, "S1"):
+                img[:, :2, :] = 0.0  # nodata as an older imagery stage wrote it
+            if (k, sensor) == (1, "S2"):
+                img[:, 3, :] = np.nan  # nodata as the imagery stage writes it
             np.save(data / "patches" / f"{pid}.npy", img)
             patches.append({"patch_id": pid, "scene_id": f"{sensor}/scene", "sensor": sensor, "lon": lon, "lat": lat,
                             "crs": "EPSG:32635", "gsd": 10.0, "size": 4, "bands": bands, "datetime": NOW,
@@ -65,6 +70,7 @@ def test_export_contract_split_and_snapshot(tmp_path: Path) -> None:
     assert [s["rows"] for s in m["shards"]] == [8, 8, 4] and m["splits"]["train"] + m["splits"]["test"] == 20
     assert m["splits"]["test"] >= 4 and m["splits"]["train"] >= 10 and m["catalog"].endswith("cat.duckdb")
     assert set(m["norm"]) == {"B02", "B8A", "VV", "VH"} and 0.2 < m["norm"]["B02"]["mean"] < 0.8
+    assert all(np.isfinite(v["mean"]) and np.isfinite(v["std"]) for v in m["norm"].values())  # NaN skipped
     assert json.loads((out / "manifest.json").read_text()) == m
     tbl = pq.read_table([out / s["path"] for s in m["shards"]][0])
     assert tbl.column_names == COLUMNS
@@ -72,11 +78,17 @@ def test_export_contract_split_and_snapshot(tmp_path: Path) -> None:
     for r in rows:
         img = np.frombuffer(r["image"], dtype=np.float32).reshape(r["shape"])
         assert hashlib.sha256(r["image"]).hexdigest() == r["checksum"]
-        assert np.array_equal(img, np.load(data / "patches" / f"{r['patch_id']}.npy"))
+        src = np.load(data / "patches" / f"{r['patch_id']}.npy")
+        if r["patch_id"] == "S1-0":  # legacy nodata 0.0 is exported as NaN, never as a value
+            assert np.isnan(img[:, :2, :]).all() and np.isfinite(img[:, 2:, :]).all()
+            src[:, :2, :] = np.nan
+        assert np.array_equal(img, src, equal_nan=True)
+        n_valid = int(np.isfinite(img).sum())
+        assert row_to_tokens(r, m["norm"], max_tokens=None).shape[0] == n_valid  # masked values make no tokens
         if r["sensor"] == "S1":
             assert r["polarizations"] == ["VV", "VH"] and all(np.isnan(r["wavelengths_um"]))
         else:
-            assert r["wavelengths_um"] == [0.49, 0.865] and r["polarizations"] == ["", ""]
+            assert r["wavelengths_um"] == [0.4924, 0.8647] and r["polarizations"] == ["", ""]
     # geographic hold-out: a cell's S1 and S2 samples share the split; test cells are not train cells
     split_of: dict[float, set[str]] = {}
     for r in rows:

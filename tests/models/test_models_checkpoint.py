@@ -61,6 +61,8 @@ def _tampered(tmp_path: Path, **change: Any) -> Path:
     ({"band_specs": {}}, "no band specifications"),
     ({"norm": {"XYZ": {"mean": 0.0, "std": 1.0}}}, "normalises bands ['XYZ'] without band specifications"),
     ({"token_layout": {"raw_dim": 3}}, "token layout"),
+    ({"band_registry": None}, "'georeset-bands/1'"),  # written when two band tables disagreed
+    ({"band_registry": "georeset-bands/9"}, "'georeset-bands/9'"),
 ])
 def test_checkpoint_mismatch_is_refused_and_named(tmp_path: Path, change: dict[str, Any], needle: str) -> None:
     with pytest.raises(InputError) as e:

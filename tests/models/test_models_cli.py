@@ -6,19 +6,26 @@ from __future__ import annotations
 import json
 import math
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import rasterio
+import torch
 from rasterio.transform import from_origin
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fake_text import write_fake_text_cache  # noqa: E402
 
+from georeset.bands import BandToleranceWarning, band_metadata
+from georeset.models.checkpoint import load_checkpoint
 from georeset.models.cli import app
+from georeset.models.data import row_to_tokens
+from georeset.models.embed import RawDNWarning, embed_geotiff
+from georeset.models.tokens import pad_tokens
 from georeset.models.train import train
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "imagery"
@@ -107,6 +114,38 @@ def test_embed_rejects_conflicting_band_description(ckpt: Path, tmp_path: Path) 
     assert res.exit_code == 2 and "not found" in res.output
 
 
+def test_embed_accepts_quoted_wavelengths_with_a_warning(ckpt: Path, tmp_path: Path) -> None:
+    """B02 at the commonly quoted 0.49 µm (registry 0.4924) is the registry's B02, with a warning, not an error."""
+    f = _tif(tmp_path / "bgr.tif", np.full((3, 2, 2), 0.1, np.float32), descriptions=["B02", "B03", "B04"])
+    with pytest.warns(BandToleranceWarning, match="B02"):
+        r = embed_geotiff(checkpoint=ckpt, image=f, wavelengths_um=[0.49, 0.56, 0.665])
+    exact = embed_geotiff(checkpoint=ckpt, image=f)
+    assert [b["wavelength_um"] for b in r["bands"]] == [0.4924, 0.5598, 0.6646] and r["mean"] == exact["mean"]
+
+
+def test_train_and_embed_drop_the_same_nodata_and_agree(ckpt: Path, synthetic_manifest: Path, tmp_path: Path
+                                                        ) -> None:
+    """Contract: one image with nodata, through the shard path (row_to_tokens, as training reads it) and through
+    ``model embed`` (a GeoTIFF with a nodata value): same tokens dropped, same embedding."""
+    ck = load_checkpoint(ckpt)
+    rng = np.random.default_rng(3)
+    img = rng.uniform(0.02, 0.3, (3, 5, 5)).astype(np.float32)
+    img[:, 0, :] = -1.0  # the file's nodata value
+    bands = ["B02", "B03", "B04"]
+    shard = img.copy()
+    shard[:, 0, :] = np.nan  # what export writes for nodata
+    row = {"image": shard.tobytes(), "shape": list(shard.shape), "bands": bands, "gsd": 10.0, "datetime": "",
+           "wavelengths_um": [band_metadata(b)[0] for b in bands], "bandwidths_um": [band_metadata(b)[1] for b in bands],
+           "polarizations": ["", "", ""], "sensor": "S2"}
+    tok = row_to_tokens(row, ck.norm, max_tokens=None)
+    assert tok.shape[0] == 3 * 4 * 5
+    with torch.no_grad():
+        m, _ = ck.model.encode_image(*pad_tokens([tok]))
+    f = _tif(tmp_path / "nd.tif", img, descriptions=bands, nodata=-1.0)
+    r = embed_geotiff(checkpoint=ck, image=f, max_tokens=1000)
+    assert r["tokens"] == tok.shape[0] and r["mean"] == pytest.approx(m[0].tolist(), abs=1e-5)
+
+
 @pytest.mark.shared
 @pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data/imagery is absent")
 def test_embed_real_imagery(ckpt: Path, tmp_path: Path) -> None:
@@ -146,3 +185,79 @@ def test_evaluate_command_robustness(ckpt: Path, synthetic_manifest: Path) -> No
         assert set(last["drop"][name]["text_to_image"]) == {"recall@1", "recall@5"}
     assert last["variants"]["s1_only"]["n_patches"] < last["full"]["n_patches"]
     assert "full" in res.stdout.splitlines()[1]
+
+
+def _tif_at(path: Path, arr: np.ndarray, gsd: float, *, x0: float = 500000.0, y0: float = 6000000.0,
+            dtype: str = "uint16") -> Path:
+    c, h, w = arr.shape
+    with rasterio.open(path, "w", driver="GTiff", height=h, width=w, count=c, dtype=dtype, crs="EPSG:32633",
+                       transform=from_origin(x0, y0, gsd, gsd), nodata=0) as dst:
+        dst.write(arr.astype(dtype))
+    return path
+
+
+def test_embed_band_set_of_single_band_files_at_their_own_resolutions(ckpt: Path, tmp_path: Path) -> None:
+    """12 single-band files at 10/20/60 m over one 240 m footprint, as Sentinel-2 ships them: named from the file
+    names, no resampling (tokens = the valid pixels of every file at its own GSD), the same embedding whether the
+    files are given one by one or as their folder."""
+    from georeset.bands import S2_DEFAULT_BANDS, get_band
+
+    rng = np.random.default_rng(5)
+    folder = tmp_path / "granule"
+    folder.mkdir()
+    n_valid = 0
+    for b in S2_DEFAULT_BANDS:
+        gsd = get_band(b).gsd_m or 10.0
+        side = int(240 // gsd)
+        arr = rng.integers(1500, 3500, (1, side, side))
+        arr[0, 0, 0] = 0  # nodata
+        n_valid += side * side - 1
+        _tif_at(folder / f"T33UUU_20240601T100000_{b}_{int(gsd)}m.tif", arr, gsd)
+    files = sorted(folder.iterdir())
+    args = [x for f in files for x in ("--image", str(f))]
+    r = _embed("--checkpoint", str(ckpt), *args, "--scale", "0.0001", "--offset", "-0.1", "--max-tokens", "5000")
+    assert [b["name"] for b in r["bands"]] == sorted(S2_DEFAULT_BANDS)  # names from the file names
+    assert r["tokens"] == r["valid_values"] == n_valid == 4 * 576 + 6 * 144 + 2 * 16 - 12
+    assert r["gsd_m"] == [10.0, 20.0, 60.0] and [f["offset_m"] for f in r["files"]] == [[0.0, 0.0]] * 12
+    assert all(b["norm"] == f"checkpoint:{b['name']}" for b in r["bands"] if b["name"] != "B08")
+    as_folder = _embed("--checkpoint", str(ckpt), "--image", str(folder), "--scale", "0.0001", "--offset", "-0.1",
+                       "--max-tokens", "5000")
+    assert as_folder["mean"] == pytest.approx(r["mean"], abs=1e-6)
+    budget = _embed("--checkpoint", str(ckpt), "--image", str(folder), "--scale", "0.0001", "--max-tokens", "300")
+    assert budget["tokens"] == 300
+
+
+def test_embed_warns_when_float_pixels_look_like_raw_dn(ckpt: Path, tmp_path: Path) -> None:
+    f = _tif(tmp_path / "dn.tif", np.full((3, 4, 4), 1234.0, np.float32), descriptions=["B02", "B03", "B04"])
+    with pytest.warns(RawDNWarning, match="--scale"):
+        embed_geotiff(checkpoint=ckpt, image=f)
+    ok = _tif(tmp_path / "refl.tif", np.full((3, 4, 4), 0.12, np.float32), descriptions=["B02", "B03", "B04"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RawDNWarning)
+        embed_geotiff(checkpoint=ckpt, image=ok)
+
+
+R60M = SHARED / "sentinel2_l2a_T29UNU_20221005_R60m" / "R60m"
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not R60M.is_dir(), reason="../shared/data/imagery (real T29UNU granule) is absent")
+def test_embed_real_granule_band_files(ckpt: Path) -> None:
+    """The real L2A granule as ESA ships it: one JPEG2000 per band without descriptions, named from the file
+    names, the product's quantification as --scale/--offset."""
+    files = sorted(R60M.glob("*_B??_60m.jp2"))
+    assert len(files) == 11
+    args = [x for f in files for x in ("--image", str(f))]
+    r = _embed("--checkpoint", str(ckpt), *args, "--scale", "0.0001", "--offset", "-0.1", "--max-tokens", "2000")
+    assert [b["name"] for b in r["bands"]] == [f.stem.split("_")[2] for f in files]
+    assert r["tokens"] == 2000 and r["valid_values"] > 11 * 1000 * 1000 and r["gsd_m"] == 60.0
+
+
+def test_band_names_from_file_names_and_footprint_offsets(tmp_path: Path) -> None:
+    from georeset.models.embed import _offsets, band_name_from_path, read_geotiff
+
+    assert band_name_from_path(Path("T29UNU_20221005T115411_B8A_60m.jp2")) == "B8A"
+    assert band_name_from_path(Path("scene_red.tif")) == "B04" and band_name_from_path(Path("x_y.tif")) is None
+    a = _tif_at(tmp_path / "a_B02.tif", np.ones((1, 12, 12)), 10.0)  # 120 m square
+    b = _tif_at(tmp_path / "b_B05.tif", np.ones((1, 6, 6)), 20.0, x0=500120.0)  # the next 120 m to the east
+    assert _offsets([read_geotiff(a), read_geotiff(b)]) == [(-60.0, 0.0), (60.0, 0.0)]

@@ -3,6 +3,7 @@ losses equal the uninterrupted run's, in one process and under torchrun with 2 g
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sys
@@ -81,3 +82,139 @@ def test_resume_under_torchrun_equals_uninterrupted(trained_run: dict[str, Any],
     assert sorted(lb) == [2, 3]
     for s in (2, 3):
         assert lb[s] == pytest.approx(la[s], rel=1e-5), s
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+def test_sigkill_of_torchrun_then_resume_continues_the_loss_curve(synthetic_manifest: Path, tmp_path: Path) -> None:
+    """A real 2-process torchrun run is SIGKILLed (its whole process group) after a periodic checkpoint; the
+    interrupted checkpoint is not a finished run; ``run_training`` (resume by default) continues from its step,
+    keeps the metrics before it and recomputes the steps after it exactly as the killed run had logged them."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from georeset.models.launch import finished_run, run_training, torchrun_command
+
+    out = tmp_path / "k"
+    out.mkdir()
+    write_fake_text_cache(out, synthetic_manifest)
+    kw: dict[str, Any] = {"manifest": synthetic_manifest, "out": out, "config": "tiny", "nproc": 2, "steps": 12,
+                          "batch_size": 4, "save_every": 3, "extra_args": ("--max-tokens", "32", "--seed", "1")}
+    cmd = torchrun_command(**kw, resume=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen([*cmd, "--keep-checkpoints"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=env, start_new_session=True)
+    deadline = time.monotonic() + 300
+    try:
+        while True:
+            assert proc.poll() is None, "training ended before it could be killed"
+            assert time.monotonic() < deadline, "no checkpoint within 300 s"
+            saved = [int(p.stem.removeprefix("checkpoint-step")) for p in out.glob("checkpoint-step*.pt")]
+            logged = _losses(out) if (out / "metrics.jsonl").is_file() else {}
+            if saved and logged and max(logged) > max(saved):
+                break
+            time.sleep(0.05)
+    finally:  # a hard kill of everything: torchrun's group and its workers (each in a session of its own)
+        workers = _children(proc.pid)
+        os.killpg(proc.pid, signal.SIGKILL)
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait()
+    assert len(workers) == 2
+    for _ in range(200):
+        if not any(_alive(p) for p in workers):
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("torchrun workers survived the kill")
+    killed = _losses(out)
+    at = int(torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=False)["step"])
+    assert 3 <= at < 12 and at % 3 == 0 and finished_run(out) is None  # interrupted: never a finished run
+    res = run_training(**kw, stream=False)
+    assert res["resumed_at_step"] == at and res["step"] == 12 and res["complete"]
+    assert finished_run(out, steps=12) is not None
+    after = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert after == list(range(1, 13))  # appended after the checkpoint's step, nothing lost or repeated
+    resumed = _losses(out)
+    for s in killed:
+        assert resumed[s] == pytest.approx(killed[s], rel=1e-5), s  # the same curve before and after the kill
+
+
+@pytest.mark.slow
+def test_kill_of_the_caller_stops_torchrun_and_its_workers(synthetic_manifest: Path, tmp_path: Path) -> None:
+    """A demo / CLI process running ``run_training`` is SIGKILLed: torchrun and its workers do not outlive it
+    (parent-death signal), and what they leave is an interrupted checkpoint, never a finished run."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from georeset.models.launch import finished_run
+
+    out = tmp_path / "d"
+    out.mkdir()
+    write_fake_text_cache(out, synthetic_manifest)
+    code = ("from pathlib import Path; from georeset.models.launch import run_training; "
+            f"run_training(manifest=Path({str(synthetic_manifest)!r}), out=Path({str(out)!r}), nproc=2, steps=500, "
+            "batch_size=4, stream=False, save_every=1000, extra_args=('--max-tokens', '32'))")
+    caller = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "OMP_NUM_THREADS": "1"},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not ((out / "metrics.jsonl").is_file() and (out / "metrics.jsonl").read_text().strip()):
+        assert caller.poll() is None and time.monotonic() < deadline, "training did not start"
+        time.sleep(0.1)
+    torchrun = _children(caller.pid)
+    workers = [w for t in torchrun for w in _children(t)]
+    assert len(torchrun) == 1 and len(workers) == 2
+    caller.send_signal(signal.SIGKILL)
+    caller.wait()
+    for _ in range(600):
+        if not any(_alive(p) for p in [*torchrun, *workers]):
+            break
+        time.sleep(0.1)
+    else:
+        for p in [*torchrun, *workers]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, signal.SIGKILL)
+        raise AssertionError("torchrun or its workers outlived the killed caller")
+    assert finished_run(out) is None
+
+
+def test_auto_resume_of_a_checkpoint_from_another_version_starts_afresh(synthetic_manifest: Path,
+                                                                        tmp_path: Path) -> None:
+    from georeset.errors import GeoResetWarning
+
+    out = tmp_path / "v"
+    _train(out, synthetic_manifest, steps=2)
+    data = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=False)
+    data.pop("band_registry")  # as written before the one band registry
+    data["complete"] = False
+    torch.save(data, out / "checkpoint.pt")
+    with pytest.warns(GeoResetWarning, match="georeset-bands/1"):
+        res = _train(out, synthetic_manifest, steps=2, resume="auto")
+    assert res["resumed_from"] is None and res["step"] == 2 and res["complete"]
+    with pytest.raises(InputError, match="georeset-bands/1"):  # an explicit path is never silently dropped
+        torch.save(data, tmp_path / "old.pt")
+        _train(out, synthetic_manifest, steps=2, resume=tmp_path / "old.pt")

@@ -16,7 +16,7 @@ from georeset.pipelines.imagery.grid import cell_of
 
 WHEN = datetime(2026, 1, 2, tzinfo=UTC)
 SHARED_OSM = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "osm"
-_COVER = re.compile(r"From above: (?:mostly )?(.+?)(?:;|\.$)")
+_COVER = re.compile(r"From above: (?:mostly )?(.+?)(?:;|\.(?: |$))")
 
 
 def _cover(text: str) -> dict[str, int]:
@@ -47,8 +47,9 @@ def test_real_helsinki_captions_carry_the_sample_worlds_land_cover(helsinki_rows
     from georeset.models.zeroshot import LandCoverLabeler
     from georeset.pipelines.sample_world import build_sample_world
 
-    described = [r for r in helsinki_rows if "From above:" in r["text"]]
+    described = [r for r in helsinki_rows if r["text"].startswith("From above:")]
     assert len(described) > 0.8 * len(helsinki_rows)
+    assert all(f". {r['title']}" in r["text"] for r in described)  # then the feature's own caption
     cells = {cell_of(r["lon"], r["lat"], 160.0) for r in described}
     assert len(cells) > 30
     # documents of one cell share its land-cover figures; the figures are fractions

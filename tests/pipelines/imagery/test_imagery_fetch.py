@@ -88,6 +88,18 @@ def test_truncated_cog_and_missing_file_recorded_with_reason(tmp_path: Path) -> 
     assert con.execute("SELECT scene_id FROM patches").fetchall() == [("sentinel-2-l2a/S2B_FIXTURE_20240620",)]
 
 
+def test_nodata_is_saved_as_nan_never_as_a_value(stac_url: str, tmp_path: Path) -> None:
+    con = open_catalog(":memory:")
+    _fetch(con, stac_url, tmp_path, [point(0.999, 0.5)])  # the scenes end inside the patch
+    rows = con.execute("SELECT path, nodata_fraction FROM patches").fetchall()
+    assert rows
+    for path, nodata_fraction in rows:
+        arr = np.load(tmp_path / "data" / path)
+        nodata_px = np.isnan(arr).any(axis=0)
+        assert nodata_fraction > 0.2 and nodata_px.mean() == pytest.approx(nodata_fraction)
+        assert np.isnan(arr[:, nodata_px]).all() and not (arr[:, nodata_px] == 0.0).any()
+
+
 @pytest.mark.parametrize("max_open", [64, 16])
 def test_hundreds_of_candidate_scenes_lose_no_patch(tmp_path: Path, max_open: int) -> None:
     """300 S2 candidates per location: ranking opens 300 SCLs and the reader 12 bands per patch, far past the

@@ -72,7 +72,7 @@ def test_real_items_parse(shared_dir: Path, name: str, sensor: str, crs: str, nb
     assert len(refl) == nbands
     if sensor == "S2":
         b8a = specs["B8A"]
-        assert b8a.wavelength_um == pytest.approx(0.865)
+        assert b8a.wavelength_um == pytest.approx(0.8647)
         if name.startswith("earth-search"):
             assert (b8a.scale, b8a.offset, b8a.gsd) == (0.0001, -0.1, 20)
     else:
@@ -118,7 +118,7 @@ def test_real_responses_parse_into_scene_rows_and_bands(shared_dir: Path, name: 
             seen.add(coll)
             assert row["sensor"] == "S2" and row["crs"].startswith("EPSG:32")
             assert {"B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12", "SCL"} <= set(bands)
-            assert bands["B8A"]["wavelength_um"] == pytest.approx(0.865) and bands["B04"]["wavelength_um"] == pytest.approx(0.665)
+            assert bands["B8A"]["wavelength_um"] == pytest.approx(0.8647) and bands["B04"]["wavelength_um"] == pytest.approx(0.6646)
             assert (bands["B02"]["gsd"], bands["B8A"]["gsd"], bands["B01"]["gsd"], bands["SCL"]["gsd"]) == (10, 20, 60, 20)
             assert bands["B02"]["crs"] == row["crs"] and bands["SCL"]["kind"] == "class"
             b = bands["B04"]
