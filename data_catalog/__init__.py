@@ -34,8 +34,6 @@ def __getattr__(name: str) -> Any:
 def open_catalog(path: str, *, read_only: bool = False):  # type: ignore[no-untyped-def]
     """Connect and (unless read-only) bring the schema up to date."""
     con = connect(path, read_only=read_only)
-    if not read_only and migrate(con):
-        # schema changes out of the WAL at once: DuckDB 1.5.5 fails to replay some of this DDL (views, macros,
-        # comments) after a crash ("no default database set"), which would make a killed first commit fatal
-        con.execute("CHECKPOINT")
+    if not read_only:
+        migrate(con)  # checkpoints after applying, so no migration DDL is left in the WAL for a crash to replay
     return con
