@@ -50,7 +50,6 @@ __all__ = [
     "imagery_stage",
     "index_stage",
     "interval_key",
-    "merge_tables",
     "pair_stage",
     "parse_bbox",
     "partition_name",
@@ -64,7 +63,3 @@ __all__ = [
     "writer",
 ]
 
-
-def merge_tables(ws, tables, con=None):  # type: ignore[no-untyped-def]
-    """Commit every staged file of ``tables`` (kept for callers of the old API; stages commit their own names)."""
-    return writer.commit(ws, list(tables), con=con)
