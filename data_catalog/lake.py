@@ -23,17 +23,29 @@ import duckdb
 
 from georeset.errors import InputError
 
-__all__ = ["SETTING_METADATA", "SETTING_DATA", "S3Settings", "LakeSettings", "attach", "snapshot_id", "UpsertResult",
+__all__ = ["SETTING_METADATA", "SETTING_DATA", "SETTING_SCHEMA", "workdir_slug", "S3Settings", "LakeSettings", "attach", "snapshot_id", "UpsertResult",
            "upsert", "rows_at", "maintain"]
 
 SETTING_METADATA = "GEORESET_LAKE_METADATA"
 SETTING_DATA = "GEORESET_LAKE_DATA"
+SETTING_SCHEMA = "GEORESET_LAKE_SCHEMA"
 _REMOTE_META = ("postgres:", "sqlite:", "mysql:")
 
 
 def _q(value: str) -> str:
     """A SQL string literal."""
     return "'" + value.replace("'", "''") + "'"
+
+
+def workdir_slug(root: str | Path) -> str:
+    """A short name of a work directory, unique per absolute path (``demo_1a2b3c4d``): what ``{workdir}`` in
+    ``GEORESET_LAKE_DATA`` / ``GEORESET_LAKE_SCHEMA`` becomes, so one server and bucket can hold many workdirs."""
+    import hashlib
+    import re
+
+    path = str(Path(root).expanduser().resolve())
+    name = re.sub(r"[^a-z0-9]+", "_", Path(path).name.lower()).strip("_")[:24] or "root"
+    return f"{name}_{hashlib.sha1(path.encode()).hexdigest()[:8]}"
 
 
 @dataclass(frozen=True)
@@ -82,7 +94,8 @@ class LakeSettings:
     """Where the lake's metadata and data live.
 
     ``metadata``: a file path (embedded: a DuckDB file) or ``postgres:dbname=... host=...``;
-    ``data_path``: a folder or ``s3://bucket/prefix/``.
+    ``data_path``: a folder or ``s3://bucket/prefix/``; ``metadata_schema``: the PostgreSQL schema of the lake's
+    metadata tables (DuckLake's METADATA_SCHEMA, created when missing; empty = DuckLake's default).
     """
 
     metadata: str
@@ -90,18 +103,22 @@ class LakeSettings:
     s3: S3Settings | None = None  # None: from the AWS_* variables when data_path is s3://
     # which locations came from the settings ("metadata", "data"): a missing folder there is an error, not created
     configured: frozenset[str] = frozenset()
+    metadata_schema: str = ""
 
     @classmethod
     def for_workdir(cls, root: str | Path, env: Mapping[str, str] | None = None) -> LakeSettings:
         """The embedded default inside ``root`` (``lake/metadata.ducklake``, ``lake/data/``), unless
-        ``GEORESET_LAKE_METADATA`` / ``GEORESET_LAKE_DATA`` say otherwise."""
+        ``GEORESET_LAKE_METADATA`` / ``GEORESET_LAKE_DATA`` / ``GEORESET_LAKE_SCHEMA`` say otherwise; ``{workdir}``
+        in the data path or the schema becomes :func:`workdir_slug` of ``root``."""
         env = os.environ if env is None else env
         lake = Path(root) / "lake"
-        data = env.get(SETTING_DATA) or str(lake / "data") + "/"
+        slug = workdir_slug(root) if "{workdir}" in env.get(SETTING_DATA, "") + env.get(SETTING_SCHEMA, "") else ""
+        data = (env.get(SETTING_DATA) or str(lake / "data") + "/").replace("{workdir}", slug)
         return cls(metadata=env.get(SETTING_METADATA) or str(lake / "metadata.ducklake"), data_path=data,
                    s3=S3Settings.from_env(env) if data.startswith("s3://") else None,
                    configured=frozenset(k for k, name in (("metadata", SETTING_METADATA), ("data", SETTING_DATA))
-                                        if env.get(name)))
+                                        if env.get(name)),
+                   metadata_schema=env.get(SETTING_SCHEMA, "").replace("{workdir}", slug))
 
     @property
     def embedded(self) -> bool:
@@ -206,6 +223,11 @@ def attach(con: duckdb.DuckDBPyConnection, settings: LakeSettings, *, alias: str
         except duckdb.Error as exc:
             raise _storage_error(settings, s3, exc) from exc
     opts = [f"DATA_PATH {_q(data)}"] + (["READ_ONLY"] if read_only else [])
+    if settings.metadata_schema:
+        if settings.embedded:
+            raise InputError(f"{SETTING_SCHEMA}={settings.metadata_schema} needs server metadata",
+                             hint=f"unset {SETTING_SCHEMA}, or set {SETTING_METADATA}=postgres:...")
+        opts.append(f"METADATA_SCHEMA {_q(settings.metadata_schema)}")
     try:
         con.execute(f"ATTACH {_q('ducklake:' + settings.metadata)} AS {alias} ({', '.join(opts)})")
     except duckdb.Error as exc:

@@ -20,7 +20,7 @@ from georeset.data_catalog import connect
 from georeset.data_catalog.lake import LakeSettings, attach, upsert
 
 sys.path.insert(0, str(Path(__file__).parent))
-from lake_servers import moto_bin, pg_bin, postgres_server, s3_server  # noqa: E402
+from lake_servers import postgres_server, require_servers, s3_server  # noqa: E402
 
 WRITERS, PER_WRITER, STEP, BATCHES = 4, 200, 100, 5
 DDL = ("CREATE TABLE lake.documents (doc_id VARCHAR NOT NULL, text VARCHAR, retrieved_at TIMESTAMP, "
@@ -49,12 +49,12 @@ def write(con, i: int) -> int:  # type: ignore[no-untyped-def]
 @pytest.fixture(params=["embedded", "postgres+s3"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     if request.param == "embedded":
-        yield "embedded", {}
+        yield "embedded", {"GEORESET_LAKE_METADATA": "", "GEORESET_LAKE_DATA": "", "GEORESET_LAKE_SCHEMA": ""}
         return
-    if pg_bin() is None or moto_bin() is None:
-        pytest.skip("PostgreSQL or moto is not installed (.ci/run and scripts/setup.sh install them)")
+    require_servers()
     with postgres_server() as dsn, s3_server() as s3:
-        yield "postgres+s3", {"GEORESET_LAKE_METADATA": f"postgres:{dsn}", **s3.env("concurrency")}
+        yield "postgres+s3", {"GEORESET_LAKE_METADATA": f"postgres:{dsn}", "GEORESET_LAKE_SCHEMA": "",
+                              **s3.env("concurrency")}
 
 
 @pytest.mark.slow
