@@ -332,21 +332,42 @@ def rows_at(con: duckdb.DuckDBPyConnection, table: str, version: int, *, alias: 
                        ).fetchall()
 
 
-def maintain(con: duckdb.DuckDBPyConnection, *, alias: str = "lake", keep_days: float = 30.0) -> dict[str, Any]:
-    """DuckLake's own maintenance: merge small adjacent data files, expire snapshots older than ``keep_days``
-    (a shard's snapshot must be newer to stay reproducible), then delete the files nothing references any more.
-    Returns file counts before/after and the snapshots left."""
+def _table_stats(con: duckdb.DuckDBPyConnection, alias: str) -> dict[str, tuple[int, int]]:
+    """``{table: (rows, data files)}`` of every table of the lake."""
+    names = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = ? "
+                                       "ORDER BY table_name", [alias]).fetchall()]
+    out = {}
+    for name in names:
+        rows = int(con.execute(f'SELECT count(*) FROM {alias}."{name}"').fetchone()[0])  # type: ignore[index]
+        files = int(con.execute(f"SELECT count(*) FROM ducklake_list_files({_q(alias)}, {_q(name)})"
+                                ).fetchone()[0])  # type: ignore[index]
+        out[name] = (rows, files)
+    return out
 
-    def files() -> int:
-        return len(con.execute(f"FROM ducklake_list_files('{alias}', 'documents')").fetchall()) if con.execute(
-            f"SELECT 1 FROM duckdb_tables() WHERE database_name = '{alias}' AND table_name = 'documents'"
-        ).fetchone() else 0
 
-    before = files()
-    snaps_before = int(con.execute(f"SELECT count(*) FROM {alias}.snapshots()").fetchone()[0])  # type: ignore[index]
-    con.execute(f"CALL ducklake_merge_adjacent_files('{alias}')")
-    con.execute(f"CALL ducklake_expire_snapshots('{alias}', older_than => now() - INTERVAL ({float(keep_days)} * 86400) "
-                "SECOND)")
-    con.execute(f"CALL ducklake_cleanup_old_files('{alias}', cleanup_all => true)")
-    return {"documents_files_before": before, "documents_files_after": files(), "snapshots_before": snaps_before,
-            "snapshots_after": int(con.execute(f"SELECT count(*) FROM {alias}.snapshots()").fetchone()[0])}  # type: ignore[index]
+def maintain(con: duckdb.DuckDBPyConnection, *, alias: str = "lake", keep_days: float = 30.0,
+             keep_versions: Sequence[int] = ()) -> dict[str, Any]:
+    """DuckLake's own maintenance, in this order: merge small adjacent data files
+    (``ducklake_merge_adjacent_files``), expire snapshots older than ``keep_days`` except the current one and
+    ``keep_versions`` (the snapshots shards and runs name, so they stay reproducible) with
+    ``ducklake_expire_snapshots``, then delete the files nothing references any more
+    (``ducklake_cleanup_old_files``). Rows are never changed: the report has rows and files per table, before and
+    after, and the snapshots expired."""
+    if keep_days < 0:
+        raise InputError(f"--keep-days {keep_days} is negative", hint="give 0 or more days of snapshots to keep")
+    before = _table_stats(con, alias)
+    snaps = con.execute(f"SELECT snapshot_id, snapshot_time < now() - INTERVAL ({float(keep_days)} * 86400) SECOND "
+                        f"FROM {alias}.snapshots() ORDER BY snapshot_id").fetchall()
+    current = snapshot_id(con, alias)
+    keep = {int(v) for v in keep_versions} | {current}
+    expire = [int(sid) for sid, old in snaps if old and int(sid) not in keep]
+    con.execute(f"CALL ducklake_merge_adjacent_files({_q(alias)})")
+    if expire:
+        con.execute(f"CALL ducklake_expire_snapshots({_q(alias)}, versions => {expire})")
+    cleaned = con.execute(f"CALL ducklake_cleanup_old_files({_q(alias)}, cleanup_all => true)").fetchall()
+    after = _table_stats(con, alias)
+    return {"tables": {t: {"rows_before": before[t][0], "rows_after": after.get(t, (0, 0))[0],
+                           "files_before": before[t][1], "files_after": after.get(t, (0, 0))[1]} for t in before},
+            "files_before": sum(f for _, f in before.values()), "files_after": sum(f for _, f in after.values()),
+            "snapshots_before": len(snaps), "snapshots_expired": expire, "snapshots_kept": sorted(keep),
+            "files_deleted": len(cleaned), "snapshot_id": snapshot_id(con, alias)}

@@ -476,6 +476,21 @@ def index_cmd(
     print_json_or_fail(index_stage, Workspace.at(workdir), run_id=run_id)
 
 
+@app.command("maintain")
+def maintain_cmd(
+    workdir: WorkdirOpt = Path("work/demo"),
+    keep_days: Annotated[float | None, typer.Option(
+        "--keep-days", help="Expire snapshots older than this many days (default: GEORESET_LAKE_KEEP_DAYS or 30); "
+        "the current snapshot and those shards name are always kept.")] = None,
+) -> None:
+    """Maintain the catalogue lake: compact small files, expire old snapshots, delete unreferenced files
+    (DuckLake's own functions; rows never change). Prints rows and files per table before and after."""
+    from georeset.stages.maintain import maintain_stage
+    from georeset.workspace import Workspace
+
+    print_json_or_fail(maintain_stage, Workspace.at(workdir), keep_days=keep_days)
+
+
 def main() -> None:  # pragma: no cover
     sys.exit(app())
 

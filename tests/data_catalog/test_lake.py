@@ -138,15 +138,22 @@ def test_an_embedded_lake_is_held_by_one_process(tmp_path: Path) -> None:
 def test_maintenance_compacts_small_files_and_keeps_recent_snapshots(lake: duckdb.DuckDBPyConnection,
                                                                      tmp_path: Path) -> None:
     lake.execute("CALL lake.set_option('data_inlining_row_limit', 0)")  # every commit writes a Parquet file
+    snaps = []
     for i in range(6):
-        upsert(lake, "documents", _src([(f"k{i}", f"text {i}", T1)]), ["doc_id"])
-    keep = snapshot_id(lake)
+        snaps.append(upsert(lake, "documents", _src([(f"k{i}", f"text {i}", T1)]), ["doc_id"]).snapshot_id)
+    upsert(lake, "documents", _src([("k0", "text 0 revised", T2)]), ["doc_id"])  # a delete + re-insert
     r = maintain(lake, keep_days=30)
-    assert r["documents_files_before"] >= 6 and r["documents_files_after"] < r["documents_files_before"]
-    assert r["snapshots_after"] >= r["snapshots_before"]  # all younger than 30 days: none expired
-    assert len(rows_at(lake, "documents", keep)) == 6
+    assert r["tables"]["documents"]["files_before"] >= 6
+    assert r["tables"]["documents"]["files_after"] < r["tables"]["documents"]["files_before"]
+    assert r["snapshots_expired"] == []  # all younger than 30 days
+    assert len(rows_at(lake, "documents", snaps[2])) == 3
     assert lake.execute("SELECT count(*), count(DISTINCT doc_id) FROM lake.documents").fetchone() == (6, 6)
-    # keep_days=0: every snapshot but the current one expires; the current rows stay
-    r0 = maintain(lake, keep_days=0)
-    assert r0["snapshots_after"] < r0["snapshots_before"]
-    assert lake.execute("SELECT count(*) FROM lake.documents").fetchone() == (6,)
+    # keep_days=0: every snapshot expires but the current one and the one a shard names; rows stay
+    r0 = maintain(lake, keep_days=0, keep_versions=[snaps[2]])
+    assert r0["snapshots_expired"] and snaps[2] not in r0["snapshots_expired"] and snaps[3] in r0["snapshots_expired"]
+    assert r0["tables"]["documents"]["rows_after"] == r0["tables"]["documents"]["rows_before"] == 6
+    assert r0["files_deleted"] > 0
+    assert sorted(r[0] for r in rows_at(lake, "documents", snaps[2], columns="doc_id")) == ["k0", "k1", "k2"]
+    assert lake.execute("SELECT text FROM lake.documents WHERE doc_id = 'k0'").fetchone() == ("text 0 revised",)
+    with pytest.raises(duckdb.Error):  # an expired snapshot is gone
+        rows_at(lake, "documents", snaps[3])
