@@ -349,12 +349,17 @@ def harvest_overpass_cmd(
     print(json.dumps(r))
 
 
-def geoparse_run(workdir: WorkdirOpt = Path("work/demo")) -> None:
+def geoparse_run(
+    workdir: WorkdirOpt = Path("work/demo"),
+    workers: Annotated[int | None, typer.Option(help="Processes parsing documents (default: all cores; one per "
+                                                     "200 documents at most).", min=1)] = None,
+    batch_size: Annotated[int, typer.Option(help="Documents per spaCy nlp.pipe batch.", min=1)] = 64,
+) -> None:
     """Find and resolve the toponyms of every document that has not been geoparsed yet."""
     from georeset.stages import geoparse_stage
     from georeset.workspace import Workspace
 
-    print_json_or_fail(geoparse_stage, Workspace.at(workdir))
+    print_json_or_fail(geoparse_stage, Workspace.at(workdir), workers=workers, batch_size=batch_size)
 
 
 def imagery_fetch(
