@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import random
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -295,8 +296,20 @@ def upsert(con: duckdb.DuckDBPyConnection, table: str, source_sql: str, key: Seq
     guard = ("t.content_hash IS DISTINCT FROM s.content_hash" if has_hash else "true") + (
         " AND (t.retrieved_at IS NULL OR s.retrieved_at >= t.retrieved_at)" if has_time else "")
     col_list = ", ".join(f'"{c}"' for c in cols)
-    src = (f"(SELECT {col_list} FROM ({source_sql}) "
-           f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1)")
+    # The staged rows, deduplicated, are read once into a temporary table before the transaction: that work (a
+    # read of Parquet files, maybe from object storage) runs in parallel across writers and is not redone on retry.
+    src = f"temp.main.georeset_upsert_{uuid.uuid4().hex}"
+    con.execute(f"CREATE TEMP TABLE {src.split('.')[-1]} AS SELECT {col_list} FROM ({source_sql}) "
+                f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1")
+    try:
+        return _upsert_from(con, alias, table, src, on, guard, col_list, retries)
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {src}")
+
+
+def _upsert_from(con: duckdb.DuckDBPyConnection, alias: str, table: str, src: str, on: str, guard: str,
+                 col_list: str, retries: int) -> UpsertResult:
+    target = f"{alias}.{table}"
     _ensure_claims(con, alias, table)
     for attempt in range(1, retries + 2):
         con.execute("BEGIN TRANSACTION")
