@@ -23,12 +23,58 @@ import duckdb
 
 from georeset.errors import InputError
 
-__all__ = ["SETTING_METADATA", "SETTING_DATA", "LakeSettings", "attach", "snapshot_id", "UpsertResult", "upsert",
-           "rows_at", "maintain"]
+__all__ = ["SETTING_METADATA", "SETTING_DATA", "S3Settings", "LakeSettings", "attach", "snapshot_id", "UpsertResult",
+           "upsert", "rows_at", "maintain"]
 
 SETTING_METADATA = "GEORESET_LAKE_METADATA"
 SETTING_DATA = "GEORESET_LAKE_DATA"
 _REMOTE_META = ("postgres:", "sqlite:", "mysql:")
+
+
+def _q(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """How DuckDB's httpfs reaches the object store, from the usual AWS variables.
+
+    ``AWS_ENDPOINT_URL`` (``http://host:port`` for MinIO/moto/Ceph; unset = AWS itself), ``AWS_ACCESS_KEY_ID``,
+    ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN`` (optional), ``AWS_REGION`` (default ``us-east-1``) and
+    ``GEORESET_S3_URL_STYLE`` (``path``, the default with an endpoint, or ``vhost``, the default on AWS)."""
+
+    endpoint: str = ""
+    key_id: str = ""
+    secret: str = ""
+    session_token: str = ""
+    region: str = "us-east-1"
+    url_style: str = ""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> S3Settings:
+        env = os.environ if env is None else env
+        return cls(endpoint=env.get("AWS_ENDPOINT_URL", ""), key_id=env.get("AWS_ACCESS_KEY_ID", ""),
+                   secret=env.get("AWS_SECRET_ACCESS_KEY", ""), session_token=env.get("AWS_SESSION_TOKEN", ""),
+                   region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+                   url_style=env.get("GEORESET_S3_URL_STYLE", ""))
+
+    def secret_sql(self, name: str, scope: str) -> str:
+        """``CREATE OR REPLACE SECRET`` for this store, scoped to ``scope`` (``s3://bucket``)."""
+        opts = ["TYPE s3", f"REGION {_q(self.region)}", f"SCOPE {_q(scope)}"]
+        if self.key_id:
+            opts += [f"KEY_ID {_q(self.key_id)}", f"SECRET {_q(self.secret)}"]
+        if self.session_token:
+            opts.append(f"SESSION_TOKEN {_q(self.session_token)}")
+        if self.endpoint:
+            host = self.endpoint.split("://", 1)[-1].rstrip("/")
+            opts += [f"ENDPOINT {_q(host)}", f"USE_SSL {'false' if self.endpoint.startswith('http://') else 'true'}"]
+        style = self.url_style or ("path" if self.endpoint else "vhost")
+        if style not in ("path", "vhost"):
+            raise InputError(f"GEORESET_S3_URL_STYLE={self.url_style!r} is not a URL style",
+                             hint="use path (MinIO, moto, most self-hosted stores) or vhost (AWS)")
+        opts.append(f"URL_STYLE {_q(style)}")
+        return f"CREATE OR REPLACE TEMPORARY SECRET {name} ({', '.join(opts)})"
 
 
 @dataclass(frozen=True)
@@ -41,6 +87,9 @@ class LakeSettings:
 
     metadata: str
     data_path: str
+    s3: S3Settings | None = None  # None: from the AWS_* variables when data_path is s3://
+    # which locations came from the settings ("metadata", "data"): a missing folder there is an error, not created
+    configured: frozenset[str] = frozenset()
 
     @classmethod
     def for_workdir(cls, root: str | Path, env: Mapping[str, str] | None = None) -> LakeSettings:
@@ -48,8 +97,11 @@ class LakeSettings:
         ``GEORESET_LAKE_METADATA`` / ``GEORESET_LAKE_DATA`` say otherwise."""
         env = os.environ if env is None else env
         lake = Path(root) / "lake"
-        return cls(metadata=env.get(SETTING_METADATA) or str(lake / "metadata.ducklake"),
-                   data_path=env.get(SETTING_DATA) or str(lake / "data") + "/")
+        data = env.get(SETTING_DATA) or str(lake / "data") + "/"
+        return cls(metadata=env.get(SETTING_METADATA) or str(lake / "metadata.ducklake"), data_path=data,
+                   s3=S3Settings.from_env(env) if data.startswith("s3://") else None,
+                   configured=frozenset(k for k, name in (("metadata", SETTING_METADATA), ("data", SETTING_DATA))
+                                        if env.get(name)))
 
     @property
     def embedded(self) -> bool:
@@ -61,48 +113,103 @@ class LakeSettings:
 
 
 def _check_local(settings: LakeSettings, *, read_only: bool, create: bool) -> None:
+    if settings.remote_data and not settings.data_path.startswith("s3://"):
+        raise InputError(f"{SETTING_DATA}={settings.data_path}: only local folders and s3:// are supported",
+                         hint="use a folder, or s3://bucket/prefix/ (any S3-compatible store via AWS_ENDPOINT_URL)")
+    to_make: list[Path] = []  # checked first, created only when every location is fine (nothing half-made)
     if settings.embedded:
         meta = Path(settings.metadata)
         if read_only and not meta.is_file():
             raise InputError(f"{SETTING_METADATA}={settings.metadata}: no DuckLake catalogue there",
                              hint="build one first (georeset demo) or point the setting at the catalogue file")
         if not meta.parent.is_dir():
-            if not create:
+            if not create or "metadata" in settings.configured:
                 raise InputError(f"{SETTING_METADATA}={settings.metadata}: the folder {meta.parent} does not exist",
-                                 hint="create it, or fix the setting")
-            meta.parent.mkdir(parents=True, exist_ok=True)
+                                 hint="create it (mkdir -p), or fix the setting")
+            to_make.append(meta.parent)
     if not settings.remote_data:
         data = Path(settings.data_path)
         if data.exists() and not data.is_dir():
             raise InputError(f"{SETTING_DATA}={settings.data_path} is a file, not a folder",
                              hint="point it at a folder (or s3://bucket/prefix/)")
         if not data.exists():
-            if not create or read_only:
+            if not create or read_only or "data" in settings.configured:
                 raise InputError(f"{SETTING_DATA}={settings.data_path}: the folder does not exist",
-                                 hint="create it, or fix the setting")
-            data.mkdir(parents=True, exist_ok=True)
+                                 hint="create it (mkdir -p), or fix the setting")
+            to_make.append(data)
+    for folder in to_make:
+        folder.mkdir(parents=True, exist_ok=True)
+
+
+def _storage_error(settings: LakeSettings, s3: S3Settings, exc: BaseException) -> InputError:
+    """An object-store failure as an InputError naming the setting at fault and the fix."""
+    text = str(exc)
+    where = f"{SETTING_DATA}={settings.data_path}"
+    if "NoSuchBucket" in text or "404" in text:
+        bucket = settings.data_path[len("s3://"):].split("/", 1)[0]
+        return InputError(f"{where}: the bucket {bucket!r} does not exist",
+                          hint=f"create the bucket {bucket!r} on the object store, or fix {SETTING_DATA}")
+    if "403" in text or "AccessDenied" in text or "InvalidAccessKeyId" in text or "SignatureDoesNotMatch" in text:
+        reason = next((r for r in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied") if r in text),
+                      "HTTP 403")
+        return InputError(f"{where}: the object store denies access ({reason}, key id "
+                          f"{s3.key_id or '(none)'!r})",
+                          hint="set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY to a key that may read and write "
+                               "this bucket and prefix")
+    endpoint = s3.endpoint or "AWS S3"
+    return InputError(f"{where}: cannot reach the object store at {endpoint} "
+                      f"({text.splitlines()[0] if text else type(exc).__name__})",
+                      hint="start the object store, or fix AWS_ENDPOINT_URL (http://host:port)")
+
+
+def _metadata_error(settings: LakeSettings, exc: BaseException) -> InputError:
+    text = str(exc)
+    first = text.splitlines()[0] if text else type(exc).__name__
+    if settings.metadata.startswith("postgres:"):
+        if ("role" in text and "does not exist" in text) or "authentication" in text or "password" in text:
+            hint = ("use a PostgreSQL user and password it accepts (user=... in the setting; the password in "
+                    "PGPASSWORD or ~/.pgpass)")
+        elif "database" in text and "does not exist" in text:
+            hint = "create the database (createdb NAME), or fix dbname=... in the setting"
+        else:
+            hint = "start PostgreSQL, or fix host=... port=... in the setting (is the server up, accepting TCP?)"
+        return InputError(f"{SETTING_METADATA}={settings.metadata}: PostgreSQL refused the lake's metadata "
+                          f"connection: {first}", hint=hint)
+    return InputError(f"cannot attach the DuckLake catalogue ({SETTING_METADATA}={settings.metadata}): {first}",
+                      hint="check the setting, and that no other process holds the embedded catalogue open "
+                           "(one process at a time; use PostgreSQL metadata for many)")
 
 
 def attach(con: duckdb.DuckDBPyConnection, settings: LakeSettings, *, alias: str = "lake", read_only: bool = False,
            create: bool = True) -> None:
-    """ATTACH the lake as ``alias`` (the ducklake extension is LOADed from its package, never INSTALLed).
+    """ATTACH the lake as ``alias`` (extensions are LOADed from their packages, never INSTALLed).
 
-    Settings that cannot work (a missing folder, a refused connection, denied storage) raise InputError naming the
-    setting and the fix, before anything is written."""
+    Data on ``s3://``: an httpfs secret is made from :class:`S3Settings` and the store is probed (a listing of the
+    prefix) before anything is attached. Settings that cannot work (a missing folder, a refused or unknown
+    PostgreSQL, an object store down, a denied key, a missing bucket) raise InputError naming the setting and the
+    fix, before anything is written."""
     from georeset.data_catalog.connect import load_extensions
 
     _check_local(settings, read_only=read_only, create=create)
-    load_extensions(con, ("ducklake",) + (("postgres_scanner",) if settings.metadata.startswith("postgres:") else ()))
+    s3 = settings.s3 or S3Settings.from_env()
+    remote_s3 = settings.data_path.startswith("s3://")
+    load_extensions(con, ("ducklake",) + (("postgres_scanner",) if settings.metadata.startswith("postgres:") else ())
+                    + (("httpfs",) if remote_s3 else ()))
     data = settings.data_path if settings.data_path.endswith("/") else settings.data_path + "/"
-    opts = [f"DATA_PATH '{data}'"] + (["READ_ONLY"] if read_only else [])
+    if remote_s3:
+        bucket = data[len("s3://"):].split("/", 1)[0]
+        if not bucket:
+            raise InputError(f"{SETTING_DATA}={settings.data_path}: no bucket", hint="use s3://bucket/prefix/")
+        con.execute(s3.secret_sql(f"{alias}_s3", f"s3://{bucket}"))
+        try:
+            con.execute(f"SELECT count(*) FROM glob({_q(data + '*')})").fetchone()
+        except duckdb.Error as exc:
+            raise _storage_error(settings, s3, exc) from exc
+    opts = [f"DATA_PATH {_q(data)}"] + (["READ_ONLY"] if read_only else [])
     try:
-        con.execute(f"ATTACH 'ducklake:{settings.metadata}' AS {alias} ({', '.join(opts)})")
+        con.execute(f"ATTACH {_q('ducklake:' + settings.metadata)} AS {alias} ({', '.join(opts)})")
     except duckdb.Error as exc:
-        which = SETTING_DATA if "DATA_PATH" in str(exc) or settings.data_path in str(exc) else SETTING_METADATA
-        value = settings.data_path if which == SETTING_DATA else settings.metadata
-        raise InputError(f"cannot attach the DuckLake catalogue ({which}={value}): {exc}",
-                         hint="check the setting, that the server is up and accepts this client, and that no other "
-                              "process holds an embedded catalogue open") from exc
+        raise _metadata_error(settings, exc) from exc
 
 
 def snapshot_id(con: duckdb.DuckDBPyConnection, alias: str = "lake") -> int:
