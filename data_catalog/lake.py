@@ -35,7 +35,8 @@ _REMOTE_META = ("postgres:", "sqlite:", "mysql:")
 class LakeSettings:
     """Where the lake's metadata and data live.
 
-    ``metadata``: a file path (embedded: a DuckDB file) or ``postgres:dbname=... host=...``;
+    ``metadata``: ``sqlite:<file>`` (embedded default: several local processes may read while one commits), a plain
+    file path (a DuckDB file: one process at a time) or ``postgres:dbname=... host=...``;
     ``data_path``: a folder or ``s3://bucket/prefix/``.
     """
 
@@ -44,16 +45,24 @@ class LakeSettings:
 
     @classmethod
     def for_workdir(cls, root: str | Path, env: Mapping[str, str] | None = None) -> LakeSettings:
-        """The embedded default inside ``root`` (``lake/metadata.ducklake``, ``lake/data/``), unless
+        """The embedded default inside ``root`` (``sqlite:lake/metadata.sqlite``, ``lake/data/``), unless
         ``GEORESET_LAKE_METADATA`` / ``GEORESET_LAKE_DATA`` say otherwise."""
         env = os.environ if env is None else env
         lake = Path(root) / "lake"
-        return cls(metadata=env.get(SETTING_METADATA) or str(lake / "metadata.ducklake"),
+        return cls(metadata=env.get(SETTING_METADATA) or "sqlite:" + str(lake / "metadata.sqlite"),
                    data_path=env.get(SETTING_DATA) or str(lake / "data") + "/")
 
     @property
     def embedded(self) -> bool:
-        return not self.metadata.startswith(_REMOTE_META)
+        """Metadata in a local file (SQLite or DuckDB), no server."""
+        return self.metadata.startswith("sqlite:") or not self.metadata.startswith(_REMOTE_META)
+
+    @property
+    def metadata_file(self) -> Path | None:
+        """The local metadata file of an embedded lake (None for a server)."""
+        if not self.embedded:
+            return None
+        return Path(self.metadata.removeprefix("sqlite:"))
 
     @property
     def remote_data(self) -> bool:
@@ -61,8 +70,9 @@ class LakeSettings:
 
 
 def _check_local(settings: LakeSettings, *, read_only: bool, create: bool) -> None:
-    if settings.embedded:
-        meta = Path(settings.metadata)
+    meta_file = settings.metadata_file
+    if meta_file is not None:
+        meta = meta_file
         if read_only and not meta.is_file():
             raise InputError(f"{SETTING_METADATA}={settings.metadata}: no DuckLake catalogue there",
                              hint="build one first (georeset demo) or point the setting at the catalogue file")
@@ -92,7 +102,8 @@ def attach(con: duckdb.DuckDBPyConnection, settings: LakeSettings, *, alias: str
     from georeset.data_catalog.connect import load_extensions
 
     _check_local(settings, read_only=read_only, create=create)
-    load_extensions(con, ("ducklake",) + (("postgres_scanner",) if settings.metadata.startswith("postgres:") else ()))
+    scanner = {"postgres:": "postgres_scanner", "sqlite:": "sqlite_scanner"}
+    load_extensions(con, ("ducklake",) + tuple(v for k, v in scanner.items() if settings.metadata.startswith(k)))
     data = settings.data_path if settings.data_path.endswith("/") else settings.data_path + "/"
     opts = [f"DATA_PATH '{data}'"] + (["READ_ONLY"] if read_only else [])
     try:
