@@ -83,10 +83,10 @@ _QUERY = """
 SELECT pr.pair_id, pr.doc_id, pr.patch_id, coalesce(pr.weight, pr.score) AS weight, d.text, p.lon, p.lat, p.sensor, p.gsd, p.datetime, p.bands,
        p.size, p.path, p.checksum, coalesce(s.simulated, false) AS simulated, p.clear_fraction, p.mask_path,
        pr.content_hash AS pair_hash, p.content_hash AS patch_hash, d.content_hash AS doc_hash
-FROM pairs{at} pr
-JOIN documents{at} d ON d.doc_id = pr.doc_id
-JOIN patches{at} p ON p.patch_id = pr.patch_id
-LEFT JOIN scenes{at} s ON s.scene_id = p.scene_id
+FROM pairs pr{at}
+JOIN documents d{at} ON d.doc_id = pr.doc_id
+JOIN patches p{at} ON p.patch_id = pr.patch_id
+LEFT JOIN scenes s{at} ON s.scene_id = p.scene_id
 ORDER BY pr.pair_id
 """
 

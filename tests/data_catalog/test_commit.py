@@ -75,6 +75,7 @@ def test_all_tables_of_a_commit_land_together_or_not_at_all(tmp_path: Path) -> N
 
 
 def test_every_documents_commit_rebuilds_bm25(tmp_path: Path) -> None:
+    from georeset.data_catalog.sandbox import analyst_connection
     from georeset.data_catalog.search import bm25
 
     ws = Workspace.at(tmp_path)
@@ -83,9 +84,9 @@ def test_every_documents_commit_rebuilds_bm25(tmp_path: Path) -> None:
     staging.stage([_doc(2, "a lighthouse by the harbour", T1)], table="documents", staging_dir=ws.staging_dir,
                   name="b")
     writer.commit(ws, ["documents"], names=["b"])
-    con = writer.open_writer(ws)
+    ac = analyst_connection(ws.root)  # readers: the lake read-only + the derived index the commit rebuilt
     try:
-        hits = {h["doc_id"] for h in bm25(con, "lighthouse", k=5)}
+        hits = {h["doc_id"] for h in bm25(ac.con, "lighthouse", k=5)}
     finally:
-        con.close()
+        ac.close()
     assert hits == {"file:d/2"}
