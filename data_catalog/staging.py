@@ -197,7 +197,10 @@ def merge_files(con: duckdb.DuckDBPyConnection, files: dict[str, list[Path]], *,
                 counts[p.table] = (staged, inserted, updated, total)
                 fault_point(f"merge:{p.table}")
             con.execute("DROP TABLE IF EXISTS _staged")
-            con.execute("COMMIT")
+            if any(c[1] or c[2] for c in counts.values()):
+                con.execute("COMMIT")
+            else:
+                con.execute("ROLLBACK")  # nothing changed (a re-run): no new snapshot
         except BaseException as exc:
             try:
                 con.execute("ROLLBACK")
