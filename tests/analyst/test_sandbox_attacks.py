@@ -24,8 +24,7 @@ from analyst_fixtures import build_workspace
 from typer.testing import CliRunner
 
 from georeset.cli import app
-from georeset.data_catalog.connect import extension_path
-from georeset.data_catalog.connect import open_lake
+from georeset.data_catalog.connect import extension_path, open_lake
 from georeset.data_catalog.sandbox import analyst_connection
 
 runner = CliRunner()

@@ -4,7 +4,6 @@ derived search index database, built from a named lake snapshot, and a search ne
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from analyst_fixtures import DIM, TEXTS, fake_checkpoint, text_vec
@@ -18,7 +17,6 @@ from georeset.data_catalog.search import (
     embed_catalog,
     ensure_index,
     index_snapshot,
-    safe_data_path,
     search,
     search_con,
     vector_literal,
