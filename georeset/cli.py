@@ -353,12 +353,17 @@ def harvest_overpass_cmd(
     print(json.dumps(r))
 
 
-def geoparse_run(workdir: WorkdirOpt = Path("work/demo")) -> None:
+def geoparse_run(
+    workdir: WorkdirOpt = Path("work/demo"),
+    workers: Annotated[int | None, typer.Option(help="Processes parsing documents (default: all cores; one per "
+                                                     "200 documents at most).", min=1)] = None,
+    batch_size: Annotated[int, typer.Option(help="Documents per spaCy nlp.pipe batch.", min=1)] = 64,
+) -> None:
     """Find and resolve the toponyms of every document that has not been geoparsed yet."""
     from georeset.stages import geoparse_stage
     from georeset.workspace import Workspace
 
-    print_json_or_fail(geoparse_stage, Workspace.at(workdir))
+    print_json_or_fail(geoparse_stage, Workspace.at(workdir), workers=workers, batch_size=batch_size)
 
 
 def imagery_fetch(
@@ -478,6 +483,21 @@ def index_cmd(
     from georeset.workspace import Workspace
 
     print_json_or_fail(index_stage, Workspace.at(workdir), run_id=run_id)
+
+
+@app.command("maintain")
+def maintain_cmd(
+    workdir: WorkdirOpt = Path("work/demo"),
+    keep_days: Annotated[float | None, typer.Option(
+        "--keep-days", help="Expire snapshots older than this many days (default: GEORESET_LAKE_KEEP_DAYS or 30); "
+        "the current snapshot and those shards name are always kept.")] = None,
+) -> None:
+    """Maintain the catalogue lake: compact small files, expire old snapshots, delete unreferenced files
+    (DuckLake's own functions; rows never change). Prints rows and files per table before and after."""
+    from georeset.stages.maintain import maintain_stage
+    from georeset.workspace import Workspace
+
+    print_json_or_fail(maintain_stage, Workspace.at(workdir), keep_days=keep_days)
 
 
 def main() -> None:  # pragma: no cover

@@ -174,16 +174,21 @@ def _score_document(geoparser: Geoparser, doc: GoldDocument, pred: list[Any], co
         t = taken.get(j)
         if t is not None and haversine_km(t.lon, t.lat, g.lon, g.lat) <= 161:  # type: ignore[arg-type]
             continue  # found and resolved right end to end
+        cands = geoparser.index.lookup([name_key(doc.text[g.start:g.end])])
+        near = any(c.lat is not None and c.lon is not None and haversine_km(c.lon, c.lat, g.lon, g.lat) <= 161  # type: ignore[arg-type]
+                   for cs in cands.values() for c in cs)
         if j not in matched:
             cls = "missed span"
         elif t is None:
             cls = "not asserted"
         else:
-            cands = geoparser.index.lookup([name_key(doc.text[g.start:g.end])])
-            near = any(c.lat is not None and c.lon is not None and haversine_km(c.lon, c.lat, g.lon, g.lat) <= 161  # type: ignore[arg-type]
-                       for cs in cands.values() for c in cs)
             cls = "wrong candidate" if near else "not in gazetteer"
-        rows.append(_row(doc, t, g, cls, gold_span_error_km=round(err, 1)))
+        extra: dict[str, Any] = {"gold_span_error_km": round(err, 1)}
+        if err > 161:  # resolution given the gold span went wrong too: what it chose, and whether it could have
+            extra.update(gold_span_class="wrong candidate" if near else "not in gazetteer",
+                         gold_span_predicted=res.name, gold_span_country_code=res.country_code,
+                         gold_span_feature_code=res.feature_code, gold_span_reason=res.reason)
+        rows.append(_row(doc, t, g, cls, **extra))
     return t_
 
 
