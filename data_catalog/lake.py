@@ -262,7 +262,8 @@ class UpsertResult:
 
 def _conflict(exc: BaseException) -> bool:
     text = str(exc).lower()
-    return isinstance(exc, duckdb.TransactionException) or "conflict" in text
+    # "database is locked": two writers on SQLite lake metadata (the embedded default) take turns
+    return isinstance(exc, duckdb.TransactionException) or "conflict" in text or "database is locked" in text
 
 
 CLAIMS = "georeset_commit_claims"

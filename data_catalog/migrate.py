@@ -80,7 +80,8 @@ def _apply(con: duckdb.DuckDBPyConnection, sql: str) -> None:
 
 def _conflict(exc: BaseException) -> bool:
     text = str(exc).lower()
-    return isinstance(exc, duckdb.TransactionException) or "conflict" in text or "already exists" in text
+    return (isinstance(exc, duckdb.TransactionException) or "conflict" in text or "already exists" in text
+            or "database is locked" in text)
 
 
 def migrate(con: duckdb.DuckDBPyConnection, *, retries: int = 20) -> list[str]:

@@ -151,7 +151,8 @@ def _plan(con: duckdb.DuckDBPyConnection, table: str, files: list[Path]) -> _Pla
 
 def _conflict(exc: BaseException) -> bool:
     text = str(exc).lower()
-    return isinstance(exc, duckdb.TransactionException) or "conflict" in text
+    # "database is locked": two writers on SQLite lake metadata (the embedded default) take turns
+    return isinstance(exc, duckdb.TransactionException) or "conflict" in text or "database is locked" in text
 
 
 def merge_files(con: duckdb.DuckDBPyConnection, files: dict[str, list[Path]], *, retries: int = 20
