@@ -349,7 +349,8 @@ _INDEX_COMMENTS = [
 
 
 def bm25(con: duckdb.DuckDBPyConnection, query: str, k: int = 10) -> list[dict[str, Any]]:
-    """Documents ranked by BM25 for ``query`` (needs :func:`rebuild_fts` once)."""
+    """Documents ranked by BM25 for ``query``, on a connection where ``fts_main_documents`` resolves (an analyst
+    connection, or the search index database itself)."""
     try:
         cur = con.execute(
             "SELECT doc_id, title, score, lon, lat FROM (SELECT *, fts_main_documents.match_bm25(doc_id, ?) AS score "
