@@ -1,8 +1,8 @@
 """DuckLake primitives: attach a lake (embedded, or PostgreSQL metadata + object-storage data), snapshot ids,
 and an upsert that keeps natural keys unique without PRIMARY KEY constraints.
 
-Status (issue 11, step 3 not finished): these are tested building blocks; the stages still commit to the DuckDB
-catalogue file through :mod:`georeset.stages.writer`. What DuckLake 1.5.5 does and does not do, as probed by
+The catalogue is a DuckLake attached through these (:func:`georeset.data_catalog.connect.open_lake`; embedded
+default: SQLite metadata + Parquet data in the workdir). What DuckLake 1.5.5 does and does not do, as probed by
 ``tests/data_catalog/test_lake.py``: COMMENT ON, views, macros, ``ALTER TABLE ... ADD COLUMN``, ``MERGE INTO``,
 ``GEOMETRY``, ``JSON``, variable-length ``FLOAT[]`` and ``AT (VERSION => n)`` work; PRIMARY KEY/UNIQUE constraints
 and fixed-size ``FLOAT[n]`` arrays do not (so HNSW indexes must live in a derived database that casts ``FLOAT[]``);
@@ -94,7 +94,8 @@ class S3Settings:
 class LakeSettings:
     """Where the lake's metadata and data live.
 
-    ``metadata``: a file path (embedded: a DuckDB file) or ``postgres:dbname=... host=...``;
+    ``metadata``: ``sqlite:<file>`` (the embedded default: several local processes may read while one commits), a
+    plain file path (a DuckDB file: one process at a time) or ``postgres:dbname=... host=...``;
     ``data_path``: a folder or ``s3://bucket/prefix/``; ``metadata_schema``: the PostgreSQL schema of the lake's
     metadata tables (DuckLake's METADATA_SCHEMA, created when missing; empty = DuckLake's default).
     """
@@ -108,14 +109,14 @@ class LakeSettings:
 
     @classmethod
     def for_workdir(cls, root: str | Path, env: Mapping[str, str] | None = None) -> LakeSettings:
-        """The embedded default inside ``root`` (``lake/metadata.ducklake``, ``lake/data/``), unless
+        """The embedded default inside ``root`` (``sqlite:lake/metadata.sqlite``, ``lake/data/``), unless
         ``GEORESET_LAKE_METADATA`` / ``GEORESET_LAKE_DATA`` / ``GEORESET_LAKE_SCHEMA`` say otherwise; ``{workdir}``
         in the data path or the schema becomes :func:`workdir_slug` of ``root``."""
         env = os.environ if env is None else env
         lake = Path(root) / "lake"
         slug = workdir_slug(root) if "{workdir}" in env.get(SETTING_DATA, "") + env.get(SETTING_SCHEMA, "") else ""
         data = (env.get(SETTING_DATA) or str(lake / "data") + "/").replace("{workdir}", slug)
-        return cls(metadata=env.get(SETTING_METADATA) or str(lake / "metadata.ducklake"), data_path=data,
+        return cls(metadata=env.get(SETTING_METADATA) or "sqlite:" + str(lake / "metadata.sqlite"), data_path=data,
                    s3=S3Settings.from_env(env) if data.startswith("s3://") else None,
                    configured=frozenset(k for k, name in (("metadata", SETTING_METADATA), ("data", SETTING_DATA))
                                         if env.get(name)),
@@ -123,7 +124,13 @@ class LakeSettings:
 
     @property
     def embedded(self) -> bool:
-        return not self.metadata.startswith(_REMOTE_META)
+        """Metadata in a local file (SQLite or DuckDB), no server."""
+        return self.metadata.startswith("sqlite:") or not self.metadata.startswith(_REMOTE_META)
+
+    @property
+    def metadata_file(self) -> Path | None:
+        """The local metadata file of an embedded lake (None for a server)."""
+        return Path(self.metadata.removeprefix("sqlite:")) if self.embedded else None
 
     @property
     def remote_data(self) -> bool:
@@ -135,8 +142,8 @@ def _check_local(settings: LakeSettings, *, read_only: bool, create: bool) -> No
         raise InputError(f"{SETTING_DATA}={settings.data_path}: only local folders and s3:// are supported",
                          hint="use a folder, or s3://bucket/prefix/ (any S3-compatible store via AWS_ENDPOINT_URL)")
     to_make: list[Path] = []  # checked first, created only when every location is fine (nothing half-made)
-    if settings.embedded:
-        meta = Path(settings.metadata)
+    if settings.metadata_file is not None:
+        meta = settings.metadata_file
         if read_only and not meta.is_file():
             raise InputError(f"{SETTING_METADATA}={settings.metadata}: no DuckLake catalogue there",
                              hint="build one first (georeset demo) or point the setting at the catalogue file")
@@ -211,7 +218,8 @@ def attach(con: duckdb.DuckDBPyConnection, settings: LakeSettings, *, alias: str
     _check_local(settings, read_only=read_only, create=create)
     s3 = settings.s3 or S3Settings.from_env()
     remote_s3 = settings.data_path.startswith("s3://")
-    load_extensions(con, ("ducklake",) + (("postgres_scanner",) if settings.metadata.startswith("postgres:") else ())
+    scanner = {"postgres:": "postgres_scanner", "sqlite:": "sqlite_scanner"}
+    load_extensions(con, ("ducklake",) + tuple(v for k, v in scanner.items() if settings.metadata.startswith(k))
                     + (("httpfs",) if remote_s3 else ()))
     data = settings.data_path if settings.data_path.endswith("/") else settings.data_path + "/"
     if remote_s3:
@@ -254,7 +262,8 @@ class UpsertResult:
 
 def _conflict(exc: BaseException) -> bool:
     text = str(exc).lower()
-    return isinstance(exc, duckdb.TransactionException) or "conflict" in text
+    # "database is locked": two writers on SQLite lake metadata (the embedded default) take turns
+    return isinstance(exc, duckdb.TransactionException) or "conflict" in text or "database is locked" in text
 
 
 CLAIMS = "georeset_commit_claims"

@@ -1,7 +1,8 @@
 """Four writers whose inputs overlap commit into one lake at the same time: 0 duplicates, 0 rows lost.
 
-The same test on the embedded lake (DuckDB metadata: one process, so four writer threads) and on PostgreSQL
-metadata + S3 data (four writer processes; a real PostgreSQL and a moto S3 server on 127.0.0.1, the settings
+The same test on the embedded default (SQLite metadata + Parquet in the workdir: four writer processes, SQLite
+makes them take turns and DuckLake's conflicts make overlapping ones retry) and on PostgreSQL metadata + S3 data
+(four writer processes; a real PostgreSQL and a moto S3 server on 127.0.0.1, the settings
 passed as the environment a worker would have). Writer ``i`` upserts keys ``100*i .. 100*i+199`` in
 five batches, so each key range is written by two writers."""
 
@@ -67,7 +68,8 @@ def test_four_overlapping_writers_leave_no_duplicates_and_lose_nothing(backend: 
         attach(con, settings)
         con.execute(DDL)
         attempts: list[int] = []
-        if kind == "embedded":  # one process holds an embedded lake: four writer threads, one cursor each
+        if kind == "embedded-threads":  # (DuckDB-file metadata: one process, four threads; SQLite metadata, the
+            # embedded default, takes four writer processes like PostgreSQL)
             errors: list[BaseException] = []
 
             def run(i: int) -> None:

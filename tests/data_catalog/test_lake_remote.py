@@ -151,7 +151,7 @@ def test_default_embedded_lake_is_created_in_the_workdir(tmp_path: Path) -> None
     attach(con, LakeSettings.for_workdir(tmp_path / "work", env={}))
     con.execute(DDL)
     con.close()
-    assert (tmp_path / "work" / "lake" / "metadata.ducklake").is_file()
+    assert (tmp_path / "work" / "lake" / "metadata.sqlite").is_file()
 
 
 def test_failed_write_to_a_store_that_went_down_commits_nothing(fresh_db: str) -> None:
