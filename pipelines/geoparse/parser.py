@@ -289,6 +289,12 @@ def name_variants(key: str) -> list[str]:
         out.append(" ".join(words[:-1]))
     if len(words) > 2 and words[0] in ("city", "town", "village", "county", "state") and words[1] == "of":
         out.append(" ".join(words[2:]))
+    if len(words) > 1 and words[-1] in ("co", "cnty"):  # "Loudon Co." -> "loudon county"
+        out.append(" ".join([*words[:-1], "county"]))
+    elif words[-1] not in _AREA_SUFFIX and words[-1] not in _GENERIC_SUFFIX and words[0] not in _AREA_WORDS:
+        # a county or parish written without its area word ("Monongalia", "Pointe Coupee"): last, since a town of
+        # the name comes first when there is one
+        out.extend(" ".join([*words, w]) for w in ("county", "parish"))
     return [v for v in dict.fromkeys(out) if v and v != key]
 
 

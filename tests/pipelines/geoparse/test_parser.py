@@ -195,3 +195,11 @@ def test_commit_threshold_and_probability(geoparser: Geoparser) -> None:
     assert all(geoparser.asserted(t) == (t.probability >= geoparser.threshold) for t in tops)
     strict = Geoparser(geoparser.index, nlp=geoparser.nlp, commit_score=1.01)
     assert not any(strict.asserted(t) for t in strict.parse("The mayor of Helsinki met officials."))
+
+
+def test_common_word_alternate_is_not_a_country(geoparser: Geoparser) -> None:
+    # countryinfo lists "Island" (Icelandic) as Iceland's spelling: a common English word is no alternate name
+    assert not geoparser.index.lookup(["island"]).get("island")
+    tops = geoparser.parse("The boat reached the Island at noon. He sailed to Island last year.")
+    assert not any(geoparser.asserted(t) and t.country_code == "IS" for t in tops)
+    assert any(c.country_code == "IS" for c in geoparser.index.lookup(["iceland"])["iceland"])
