@@ -25,7 +25,7 @@ import duckdb
 from georeset.errors import InputError
 
 __all__ = ["SETTING_METADATA", "SETTING_DATA", "SETTING_SCHEMA", "workdir_slug", "S3Settings", "LakeSettings", "attach", "snapshot_id", "UpsertResult",
-           "upsert", "rows_at", "maintain"]
+           "upsert", "ensure_claim", "rows_at", "maintain"]
 
 SETTING_METADATA = "GEORESET_LAKE_METADATA"
 SETTING_DATA = "GEORESET_LAKE_DATA"
@@ -269,8 +269,11 @@ def _conflict(exc: BaseException) -> bool:
 CLAIMS = "georeset_commit_claims"
 
 
-def _ensure_claims(con: duckdb.DuckDBPyConnection, alias: str, table: str) -> None:
-    """One claim row per table: every upsert rewrites it, so two overlapping upserts of one table conflict."""
+def ensure_claim(con: duckdb.DuckDBPyConnection, alias: str, table: str) -> None:
+    """One claim row per table: every upsert rewrites it, so two overlapping upserts of one table conflict.
+
+    The row must exist BEFORE the first concurrent commits: deleting a row that is not there conflicts with
+    nothing, so two first commits of a table would both land (measured: duplicates)."""
     for attempt in range(10):
         try:
             con.execute(f"CREATE TABLE IF NOT EXISTS {alias}.{CLAIMS} (table_name VARCHAR, claimed_by VARCHAR)")
@@ -319,7 +322,7 @@ def upsert(con: duckdb.DuckDBPyConnection, table: str, source_sql: str, key: Seq
 def _upsert_from(con: duckdb.DuckDBPyConnection, alias: str, table: str, src: str, on: str, guard: str,
                  col_list: str, retries: int) -> UpsertResult:
     target = f"{alias}.{table}"
-    _ensure_claims(con, alias, table)
+    ensure_claim(con, alias, table)
     for attempt in range(1, retries + 2):
         con.execute("BEGIN TRANSACTION")
         try:

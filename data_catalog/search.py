@@ -187,9 +187,9 @@ INDEX_TABLES = ("index_meta", "documents", "vss_patch", "vss_document", "vss_met
 def _last_change(con: duckdb.DuckDBPyConnection, since: int, tables: Sequence[str] = ("documents", "embeddings"),
                  alias: str = "lake") -> int:
     """The newest snapshot after ``since`` that changed one of ``tables`` (0 when none did)."""
-    try:
+    try:  # ducklake_table_info, not the metadata tables: those live in GEORESET_LAKE_SCHEMA when one is set
         ids = {str(r[0]) for r in con.execute(
-            f"SELECT table_id FROM __ducklake_metadata_{alias}.ducklake_table WHERE table_name IN "
+            f"SELECT table_id FROM ducklake_table_info('{alias}') WHERE table_name IN "
             f"({', '.join('?' for _ in tables)})", list(tables)).fetchall()}
     except duckdb.Error:
         ids = set()

@@ -177,6 +177,10 @@ def merge_files(con: duckdb.DuckDBPyConnection, files: dict[str, list[Path]], *,
             plans.append(_plan(con, table, fs))
     if not plans:
         return results
+    from georeset.data_catalog.lake import ensure_claim
+
+    for p in plans:  # the claim rows must exist before concurrent commits, or the first ones do not conflict
+        ensure_claim(con, "lake", p.table)
     for attempt in range(1, retries + 2):
         counts: dict[str, tuple[int, int, int, int]] = {}
         con.execute("BEGIN TRANSACTION")

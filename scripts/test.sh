@@ -4,7 +4,8 @@
 # Without arguments: the full suite on the embedded lake (the default), then the lake-sensitive tests again with
 # the catalogue on PostgreSQL metadata + S3 data (GEORESET_TEST_LAKE=pg-s3: a real PostgreSQL and a moto S3 server
 # started once on 127.0.0.1, a metadata schema and a data prefix per test workdir): the kill tests, the
-# concurrency tests and the CLI-vs-DAG contract test.
+# CLI-vs-DAG contract test and the remote-lake tests (with the switch's own check). The concurrency tests
+# (test_lake_concurrency.py, test_writer_concurrency.py) run on PostgreSQL + S3 in the first pass already.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -15,4 +16,4 @@ fi
 .venv/bin/python -m pytest
 echo "[test] second pass: the lake on PostgreSQL + S3 (GEORESET_TEST_LAKE=pg-s3)"
 GEORESET_TEST_LAKE=pg-s3 exec .venv/bin/python -m pytest tests/data_catalog/test_kill_retry.py \
-  tests/data_catalog/test_lake_concurrency.py tests/data_catalog/test_lake_remote.py tests/dags/test_contract.py
+  tests/data_catalog/test_lake_remote.py tests/dags/test_contract.py

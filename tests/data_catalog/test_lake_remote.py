@@ -204,3 +204,17 @@ def test_the_suite_switch_puts_every_workdir_on_the_servers(tmp_path: Path) -> N
     files = con.execute("SELECT data_file FROM ducklake_list_files('lake', 'documents')").fetchall()
     con.close()
     assert files and all(f[0].startswith(settings.data_path) for f in files)
+
+
+def test_search_index_sees_changes_on_a_lake_with_its_own_schema(pg: str, tmp_path: Path) -> None:
+    """The derived search index's staleness check reads the lake's metadata tables, which live in the
+    GEORESET_LAKE_SCHEMA schema when one is set (a change there was missed, so the index was never rebuilt)."""
+    from georeset.data_catalog.search import _last_change
+
+    con = connect(":memory:")
+    attach(con, LakeSettings(f"postgres:{pg}", str(tmp_path / "d") + "/", metadata_schema="own_schema"))
+    con.execute("CREATE TABLE lake.embeddings (x INTEGER)")
+    before = snapshot_id(con)
+    con.execute("INSERT INTO lake.embeddings SELECT range FROM range(10)")
+    assert _last_change(con, before) == snapshot_id(con) > before
+    con.close()
