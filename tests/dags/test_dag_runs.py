@@ -47,7 +47,8 @@ def test_sample_world_dag_runs_end_to_end(runs: dict[str, Any]) -> None:
     assert r["state"].endswith("success")
     assert all(s.endswith("success") for s in r["tasks"].values()), r["tasks"]
     work = runs["work"]
-    assert (work / "georeset.duckdb").is_file() and (work / "shards" / "manifest.json").is_file()
+    assert (work / "lake" / "metadata.sqlite").is_file() and (work / "shards" / "manifest.json").is_file()
+    assert (work / "index" / "search.duckdb").is_file()  # the derived search index, built by the DAG's commits
     assert list((work / "runs").glob("*/checkpoint.pt"))
     names = [e["asset"] for e in runs["events"]]
     assert "georeset_sample_world_shards" in names
@@ -75,9 +76,9 @@ def test_asset_chain_runs_and_events_carry_metadata(runs: dict[str, Any]) -> Non
     assert Path(model["checkpoint"]).is_file()
     assert ev["georeset_encoder_evaluation"]["run_id"] == model["run_id"]
     # the runs row holds the training summary and the evaluation
-    import duckdb
+    from georeset.data_catalog import open_lake
 
-    con = duckdb.connect(str(runs["work"] / "georeset.duckdb"), read_only=True)
+    con = open_lake(runs["work"], read_only=True, extensions=())
     try:
         row = con.execute("SELECT snapshot_id, metrics FROM runs WHERE run_id = ?", [model["run_id"]]).fetchone()
     finally:
