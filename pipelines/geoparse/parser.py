@@ -568,7 +568,8 @@ class Geoparser:
             c = best.candidate
             focus = c.place_id.startswith("focus:")
             demonym = m.key in demonyms or (not c.is_primary and c.feature_class == "A" and name_key(c.name) != m.key
-                                            and _DEMONYM_FORM.search(m.key) is not None)
+                                            and _DEMONYM_FORM.search(m.key) is not None
+                                            and m.key not in ABBREVIATION_KEYS)  # "Brandon, Man." is no demonym
             feats = commit_features(score=best.score, ner=not m.gazetteer_only and m.label != "GIVEN", cue=m.cue,
                                     surface=surface, primary=c.is_primary, feature_class=c.feature_class,
                                     population=c.population, n_candidates=best.n_candidates, focus=focus,
