@@ -23,7 +23,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["pg_bin", "postgres_server", "create_database", "moto_bin", "S3Server", "s3_server"]
+__all__ = ["pg_bin", "postgres_server", "create_database", "moto_bin", "S3Server", "s3_server", "require_servers",
+           "TEST_LAKE", "test_lake_env"]
+
+TEST_LAKE = "GEORESET_TEST_LAKE"  # "embedded" (default) or "pg-s3": the backend the whole suite runs on
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -161,3 +164,28 @@ def s3_server(bucket: str = "lake") -> Iterator[S3Server]:
             proc.kill()
             proc.wait()
         log.close()
+
+
+def require_servers() -> None:
+    """Skip when PostgreSQL or moto is missing -- except in CI (``CI`` set), where these tests must run."""
+    import pytest
+
+    missing = [name for name, found in (("postgresql (apt-get install postgresql; .ci/run does)", pg_bin()),
+                                        ("moto_server (scripts/setup.sh makes .venv-s3)", moto_bin())) if not found]
+    if missing:
+        msg = "not installed: " + ", ".join(missing)
+        if os.environ.get("CI"):
+            pytest.fail(f"{msg} -- CI must run the Postgres + S3 lake tests")
+        pytest.skip(msg)
+
+
+@contextlib.contextmanager
+def test_lake_env(kind: str) -> Iterator[dict[str, str]]:
+    """The settings that put every test workdir's lake on real servers: ``pg-s3`` starts PostgreSQL and moto once
+    and yields GEORESET_LAKE_METADATA (the server), GEORESET_LAKE_SCHEMA (a schema per workdir) and
+    GEORESET_LAKE_DATA (a prefix per workdir) plus the AWS_* settings."""
+    if kind != "pg-s3":
+        raise RuntimeError(f"{TEST_LAKE}={kind!r}: use embedded or pg-s3")
+    with postgres_server() as dsn, s3_server() as s3:
+        yield {**s3.env("{workdir}"), "GEORESET_LAKE_METADATA": f"postgres:{dsn}",
+               "GEORESET_LAKE_SCHEMA": "lake_{workdir}"}

@@ -1,7 +1,8 @@
 """Four writers whose inputs overlap commit into one lake at the same time: 0 duplicates, 0 rows lost.
 
-The same test on the embedded lake (DuckDB metadata: one process, so four writer threads) and on PostgreSQL
-metadata + S3 data (four writer processes; a real PostgreSQL and a moto S3 server on 127.0.0.1, the settings
+The same test on the embedded default (SQLite metadata + Parquet in the workdir: four writer processes, SQLite
+makes them take turns and DuckLake's conflicts make overlapping ones retry) and on PostgreSQL metadata + S3 data
+(four writer processes; a real PostgreSQL and a moto S3 server on 127.0.0.1, the settings
 passed as the environment a worker would have). Writer ``i`` upserts keys ``100*i .. 100*i+199`` in
 five batches, so each key range is written by two writers."""
 
@@ -20,7 +21,7 @@ from georeset.data_catalog import connect
 from georeset.data_catalog.lake import LakeSettings, attach, upsert
 
 sys.path.insert(0, str(Path(__file__).parent))
-from lake_servers import moto_bin, pg_bin, postgres_server, s3_server  # noqa: E402
+from lake_servers import postgres_server, require_servers, s3_server  # noqa: E402
 
 WRITERS, PER_WRITER, STEP, BATCHES = 4, 200, 100, 5
 DDL = ("CREATE TABLE lake.documents (doc_id VARCHAR NOT NULL, text VARCHAR, retrieved_at TIMESTAMP, "
@@ -49,12 +50,12 @@ def write(con, i: int) -> int:  # type: ignore[no-untyped-def]
 @pytest.fixture(params=["embedded", "postgres+s3"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     if request.param == "embedded":
-        yield "embedded", {}
+        yield "embedded", {"GEORESET_LAKE_METADATA": "", "GEORESET_LAKE_DATA": "", "GEORESET_LAKE_SCHEMA": ""}
         return
-    if pg_bin() is None or moto_bin() is None:
-        pytest.skip("PostgreSQL or moto is not installed (.ci/run and scripts/setup.sh install them)")
+    require_servers()
     with postgres_server() as dsn, s3_server() as s3:
-        yield "postgres+s3", {"GEORESET_LAKE_METADATA": f"postgres:{dsn}", **s3.env("concurrency")}
+        yield "postgres+s3", {"GEORESET_LAKE_METADATA": f"postgres:{dsn}", "GEORESET_LAKE_SCHEMA": "",
+                              **s3.env("concurrency")}
 
 
 @pytest.mark.slow
@@ -67,7 +68,8 @@ def test_four_overlapping_writers_leave_no_duplicates_and_lose_nothing(backend: 
         attach(con, settings)
         con.execute(DDL)
         attempts: list[int] = []
-        if kind == "embedded":  # one process holds an embedded lake: four writer threads, one cursor each
+        if kind == "embedded-threads":  # (DuckDB-file metadata: one process, four threads; SQLite metadata, the
+            # embedded default, takes four writer processes like PostgreSQL)
             errors: list[BaseException] = []
 
             def run(i: int) -> None:

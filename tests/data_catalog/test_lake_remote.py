@@ -3,6 +3,7 @@ and every way those settings go wrong: a clear InputError naming the setting and
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from georeset.data_catalog.lake import LakeSettings, S3Settings, attach, rows_at
 from georeset.errors import InputError
 
 sys.path.insert(0, str(Path(__file__).parent))
-from lake_servers import S3Server, create_database, moto_bin, pg_bin, postgres_server, s3_server  # noqa: E402
+from lake_servers import S3Server, create_database, postgres_server, require_servers, s3_server  # noqa: E402
 
 DDL = "CREATE TABLE lake.documents (doc_id VARCHAR, text VARCHAR, retrieved_at TIMESTAMP, content_hash VARCHAR)"
 ROWS = ("SELECT 'd' || x AS doc_id, repeat('text ', 20) || x AS text, TIMESTAMP '2024-01-01' AS retrieved_at, "
@@ -25,16 +26,14 @@ ROWS = ("SELECT 'd' || x AS doc_id, repeat('text ', 20) || x AS text, TIMESTAMP 
 
 @pytest.fixture(scope="module")
 def pg() -> Iterator[str]:
-    if pg_bin() is None:
-        pytest.skip("PostgreSQL is not installed (apt-get install postgresql; .ci/run does)")
+    require_servers()
     with postgres_server() as dsn:
         yield dsn
 
 
 @pytest.fixture(scope="module")
 def s3() -> Iterator[S3Server]:
-    if moto_bin() is None:
-        pytest.skip("moto_server is not installed (scripts/setup.sh makes .venv-s3)")
+    require_servers()
     with s3_server() as server:
         yield server
 
@@ -152,13 +151,11 @@ def test_default_embedded_lake_is_created_in_the_workdir(tmp_path: Path) -> None
     attach(con, LakeSettings.for_workdir(tmp_path / "work", env={}))
     con.execute(DDL)
     con.close()
-    assert (tmp_path / "work" / "lake" / "metadata.ducklake").is_file()
+    assert (tmp_path / "work" / "lake" / "metadata.sqlite").is_file()
 
 
 def test_failed_write_to_a_store_that_went_down_commits_nothing(fresh_db: str) -> None:
     """The store dies after the attach: the commit fails, the metadata keeps no snapshot pointing at lost files."""
-    if moto_bin() is None:
-        pytest.skip("moto_server is not installed")
     with s3_server() as own:
         settings = _settings(fresh_db, own, "dies")
         con = connect(":memory:")
@@ -169,3 +166,41 @@ def test_failed_write_to_a_store_that_went_down_commits_nothing(fresh_db: str) -
         con.execute(f"INSERT INTO lake.documents {ROWS.format(0, 1000)}")
     assert snapshot_id(con) == before
     con.close()
+
+
+def test_workdir_placeholder_gives_each_workdir_its_own_schema_and_prefix(tmp_path: Path) -> None:
+    env = {"GEORESET_LAKE_METADATA": "postgres:dbname=lake host=db", "GEORESET_LAKE_SCHEMA": "lake_{workdir}",
+           "GEORESET_LAKE_DATA": "s3://bucket/{workdir}/"}
+    a = LakeSettings.for_workdir(tmp_path / "a", env=env)
+    b = LakeSettings.for_workdir(tmp_path / "b", env=env)
+    assert a.metadata == b.metadata and a.metadata_schema != b.metadata_schema and a.data_path != b.data_path
+    assert a.metadata_schema.startswith("lake_a_") and a.data_path.startswith("s3://bucket/a_")
+    assert LakeSettings.for_workdir(tmp_path / "a", env=env) == a  # stable: a retry finds its own lake
+
+
+def test_two_workdirs_share_one_server_without_seeing_each_other(pg: str, s3: S3Server, tmp_path: Path) -> None:
+    env = {**s3.env("{workdir}"), "GEORESET_LAKE_METADATA": f"postgres:{pg}", "GEORESET_LAKE_SCHEMA": "lake_{workdir}"}
+    counts = []
+    for name, n in (("one", 100), ("two", 300)):
+        con = connect(":memory:")
+        attach(con, LakeSettings.for_workdir(tmp_path / name, env=env))
+        con.execute(DDL)
+        upsert(con, "documents", ROWS.format(0, n), ["doc_id"])
+        counts.append(con.execute("SELECT count(*) FROM lake.documents").fetchone()[0])  # type: ignore[index]
+        con.close()
+    assert counts == [100, 300]
+
+
+def test_the_suite_switch_puts_every_workdir_on_the_servers(tmp_path: Path) -> None:
+    """Under GEORESET_TEST_LAKE=pg-s3 (scripts/test.sh's second pass) a workdir's default lake is PostgreSQL + S3."""
+    if os.environ.get("GEORESET_TEST_LAKE", "embedded") != "pg-s3":
+        pytest.skip("runs under GEORESET_TEST_LAKE=pg-s3 (scripts/test.sh's second pass)")
+    settings = LakeSettings.for_workdir(tmp_path)
+    assert settings.metadata.startswith("postgres:") and settings.data_path.startswith("s3://")
+    con = connect(":memory:")
+    attach(con, settings)
+    con.execute(DDL)
+    upsert(con, "documents", ROWS.format(0, 1000), ["doc_id"])
+    files = con.execute("SELECT data_file FROM ducklake_list_files('lake', 'documents')").fetchall()
+    con.close()
+    assert files and all(f[0].startswith(settings.data_path) for f in files)
