@@ -1,8 +1,9 @@
 """Train the text<->EO encoder on a shard snapshot: when a new snapshot is published, or on demand with Params.
 
 Wiring only, over georeset.stages.train (the code `georeset train` runs). ``train`` runs ``torchrun`` here
-(``launcher=local``, one node) or renders ``infra/k8s/train-job.yaml`` into an indexed Job of ``nnodes`` pods and
-waits on it (``launcher=kubernetes``). The run id (one formula for every path) covers the snapshot, the settings,
+(``launcher=local``, one node) or renders ``infra/k8s/train-job.yaml`` into an indexed Job of ``nnodes`` pods,
+waits on it deferrably (the triggerer polls; no worker slot held) and deletes the Job and its Service at the end
+(``launcher=kubernetes``; dags/_georeset_train.py). The run id (one formula for every path) covers the snapshot, the settings,
 the config's contents and the token-embedding version, so a finished run is reused and a retried task waits on the
 same Job. ``record_run`` (writer pool) stores the run and emits ``georeset_encoder_checkpoint``.
 """
@@ -18,11 +19,10 @@ from _georeset_common import (
     START_DATE,
     TRAINING_TIMEOUT,
     WRITER_POOL,
-    event_extra,
     run_time,
     workdir_param,
-    workspace,
 )
+from _georeset_train import TrainEncoderOperator
 from airflow.sdk import Param, dag, task
 
 
@@ -55,29 +55,7 @@ from airflow.sdk import Param, dag, task
     },
 )
 def train_encoder() -> None:
-    @task(execution_timeout=TRAINING_TIMEOUT)
-    def train(**context) -> dict:  # type: ignore[no-untyped-def]
-        from georeset.stages import train as train_stage
-
-        p = context["params"]
-        ws = workspace(context, SHARDS)
-        snapshot = p["snapshot"] or event_extra(context, SHARDS).get("snapshot_id") or None
-        launcher = None
-        if p["launcher"] == "kubernetes":
-            from georeset import k8s_launcher
-
-            def launcher(*, manifest, out, config, nproc, nnodes, steps, batch_size, extra_args):  # type: ignore[no-untyped-def]
-                run_id = out.name
-                docs = k8s_launcher.render_training_job(
-                    k8s_launcher.load_template(), name=k8s_launcher.job_name(run_id), image=p["image"],
-                    nnodes=nnodes, nproc=nproc, manifest=manifest, out=out, config=config, steps=steps,
-                    extra_args=("--batch-size", str(batch_size), *extra_args),
-                )
-                k8s_launcher.submit_and_wait(docs, namespace=p["namespace"], timeout_s=p["timeout_h"] * 3600)
-
-        r = train_stage.train(ws, config=p["config"], snapshot_id=snapshot, nproc=p["nproc"], nnodes=p["nnodes"],
-                              steps=p["steps"], seed=p["seed"], batch_size=p["batch_size"], launcher=launcher)
-        return {**r, "workdir": str(ws.root)}
+    train = TrainEncoderOperator(task_id="train", execution_timeout=TRAINING_TIMEOUT)
 
     @task(pool=WRITER_POOL, outlets=[MODELS])
     def record_run(run: dict, **context) -> dict:  # type: ignore[no-untyped-def]
@@ -92,7 +70,7 @@ def train_encoder() -> None:
         context["outlet_events"][MODELS].extra = extra
         return extra
 
-    record_run(train())
+    record_run(train.output)
 
 
 train_encoder()

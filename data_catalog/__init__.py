@@ -1,8 +1,10 @@
-"""The DuckDB catalogue: connection with offline extensions, migrations, staging -> merge, export."""
+"""The catalogue (a DuckLake queried with DuckDB): connection with offline extensions, migrations, staging -> merge,
+export."""
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from georeset.data_catalog.connect import connect, extension_path, load_extensions
+from georeset.data_catalog.connect import catalog_root, connect, extension_path, load_extensions, open_lake
 from georeset.data_catalog.migrate import migrate, schema_version
 
 if TYPE_CHECKING:
@@ -18,6 +20,8 @@ __all__ = [
     "merge",
     "stage",
     "open_catalog",
+    "open_lake",
+    "catalog_root",
 ]
 
 
@@ -31,9 +35,14 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def open_catalog(path: str, *, read_only: bool = False):  # type: ignore[no-untyped-def]
-    """Connect and (unless read-only) bring the schema up to date."""
-    con = connect(path, read_only=read_only)
+def open_catalog(path: str | Path, *, read_only: bool = False):  # type: ignore[no-untyped-def]
+    """Attach the catalogue lake of ``path`` (a work directory, or a file in it) and, unless read-only, bring the
+    schema up to date."""
+    con = open_lake(path, read_only=read_only)
     if not read_only:
-        migrate(con)  # checkpoints after applying, so no migration DDL is left in the WAL for a crash to replay
+        try:
+            migrate(con)
+        except BaseException:
+            con.close()
+            raise
     return con

@@ -20,7 +20,9 @@ sha256("<seed>:<pair_id>"); the catalogue keeps every pair. ``None`` exports all
 Crash safety: the old ``manifest.json`` is removed first, shards are written to temp files and renamed, and the
 new manifest is written last (temp + rename). A reader that finds a manifest finds complete shards.
 ``snapshot_id`` = sha256 over the sorted content hashes of the exported pairs, patches and documents; re-exporting
-an unchanged catalogue with the same settings finds the same manifest and writes nothing.
+an unchanged catalogue with the same settings finds the same manifest and writes nothing. ``lake_snapshot_id`` is the
+DuckLake snapshot the rows were read at: ``SELECT ... FROM pairs AT (VERSION => id)`` (:func:`export_query`) gives
+the exact rows again after later harvests.
 """
 
 from __future__ import annotations
@@ -44,8 +46,8 @@ from georeset.bands import band_metadata
 from georeset.errors import CatalogError
 from georeset.fileio import atomic_write_bytes, sha256_file
 
-__all__ = ["MAX_PAIRS_PER_PATCH", "SHARD_FORMAT", "SHARD_SCHEMA", "cap_per_patch", "export_shards", "masked_nodata",
-           "snapshot_id_of", "split_blocks"]
+__all__ = ["MAX_PAIRS_PER_PATCH", "SHARD_FORMAT", "SHARD_SCHEMA", "cap_per_patch", "export_query", "export_shards",
+           "lake_snapshot", "masked_nodata", "snapshot_id_of", "split_blocks"]
 
 SHARD_FORMAT = "georeset-shards/1"
 MAX_PAIRS_PER_PATCH = 16
@@ -81,12 +83,26 @@ _QUERY = """
 SELECT pr.pair_id, pr.doc_id, pr.patch_id, coalesce(pr.weight, pr.score) AS weight, d.text, p.lon, p.lat, p.sensor, p.gsd, p.datetime, p.bands,
        p.size, p.path, p.checksum, coalesce(s.simulated, false) AS simulated, p.clear_fraction, p.mask_path,
        pr.content_hash AS pair_hash, p.content_hash AS patch_hash, d.content_hash AS doc_hash
-FROM pairs pr
-JOIN documents d ON d.doc_id = pr.doc_id
-JOIN patches p ON p.patch_id = pr.patch_id
-LEFT JOIN scenes s ON s.scene_id = p.scene_id
+FROM pairs pr{at}
+JOIN documents d{at} ON d.doc_id = pr.doc_id
+JOIN patches p{at} ON p.patch_id = pr.patch_id
+LEFT JOIN scenes s{at} ON s.scene_id = p.scene_id
 ORDER BY pr.pair_id
 """
+
+
+def lake_snapshot(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The current snapshot of the lake USEd by ``con`` (None when the catalogue is not a DuckLake)."""
+    try:
+        row = con.execute("FROM current_snapshot()").fetchone()
+    except duckdb.Error:
+        return None
+    return int(row[0]) if row else None
+
+
+def export_query(snapshot: int | None) -> str:
+    """The export's SELECT, reading the tables as of lake ``snapshot`` (None: as they are)."""
+    return _QUERY.format(at="" if snapshot is None else f" AT (VERSION => {int(snapshot)})")
 
 
 def _band_meta(name: str) -> tuple[float, float, str]:
@@ -225,7 +241,8 @@ def export_shards(
         raise CatalogError(f"bad export settings rows_per_shard={rows_per_shard} test_fraction={test_fraction} "
                            f"max_pairs_per_patch={max_pairs_per_patch}")
     out_dir, data_dir = Path(out_dir), Path(data_dir)
-    cur = con.execute(_QUERY)
+    lake_snap = lake_snapshot(con)  # the lineage: AT (VERSION => lake_snap) gives these rows after later commits
+    cur = con.execute(export_query(lake_snap))
     cols = [c[0] for c in cur.description]
     rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
     if min_clear is not None:
@@ -297,6 +314,7 @@ def export_shards(
     manifest = {
         "format": SHARD_FORMAT,
         "snapshot_id": snapshot_id,
+        "lake_snapshot_id": lake_snap,
         "catalog": _catalog_path(con),
         "created_at": datetime.now(UTC).isoformat(),
         "shards": shards,
@@ -312,8 +330,9 @@ def export_shards(
         **splits,
     }
     con.execute(
-        "INSERT OR IGNORE INTO snapshots (snapshot_id, created_at, counts, manifest) VALUES (?, ?, ?, ?)",
-        [snapshot_id, datetime.now(UTC).replace(tzinfo=None), json.dumps(counts), str(manifest_path)],
+        "INSERT INTO snapshots (snapshot_id, created_at, counts, manifest) SELECT ?, ?, ?, ? "
+        "WHERE NOT EXISTS (SELECT 1 FROM snapshots WHERE snapshot_id = ?)",
+        [snapshot_id, datetime.now(UTC).replace(tzinfo=None), json.dumps(counts), str(manifest_path), snapshot_id],
     )
     atomic_write_bytes(manifest_path, json.dumps(manifest, indent=2).encode())
     return manifest

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from georeset.data_catalog.report_map import map_html
-from georeset.errors import GeoResetError, InputError
+from georeset.errors import GeoResetError
 
 __all__ = ["baselines_html", "png_bytes", "thumbnail_rgb", "svg_map", "svg_line_chart", "svg_recall_bars",
            "write_report"]
@@ -344,16 +344,14 @@ def write_report(workdir: Path, *, out: Path | None = None, max_thumbnails: int 
                  timeout_s: float = 600.0, max_map_docs: int = 5000, max_map_patches: int = 1000) -> Path:
     """Write ``<workdir>/report.html`` (or ``out``) and return its path.
 
-    Reads committed data only: the published snapshot through the analyst sandbox, so a running writer does not
-    block it; ``timeout_s`` bounds the catalogue queries.
+    Reads committed data only: the lake attached read-only through the analyst sandbox, so a running writer does
+    not block it; ``timeout_s`` bounds the catalogue queries.
     """
     from georeset.data_catalog.sandbox import analyst_connection
     from georeset.data_catalog.search import safe_data_path
     from georeset.workspace import Workspace
 
     ws = Workspace(Path(workdir).expanduser().resolve())
-    if not ws.db_path.is_file():
-        raise InputError(f"{ws.db_path} does not exist", hint="run `georeset demo --workdir DIR` first")
     out = Path(out) if out is not None else ws.root / "report.html"
     ac = analyst_connection(ws.db_path, timeout_s=timeout_s)
     con = ac.con

@@ -3,9 +3,12 @@ catalogue, and the recipe that ``docs/duckdb-clients.md`` gives plain DuckDB cli
 
 What it does, in order (DuckDB 1.5.5; see "Securing DuckDB" in the DuckDB docs):
 
-1. attach the catalogue **read-only** (:func:`catalog_source` decides which file: the published read copy);
-2. ``LOAD`` spatial, fts and vss from their pip-package paths (autoinstall/autoload are off: no network);
-3. ``SET temp_directory`` to a private temporary directory, ``SET allowed_directories`` to that directory only,
+1. ``LOAD`` spatial, fts and vss (and ducklake + its metadata scanner) from their pip-package paths
+   (autoinstall/autoload are off: no network);
+2. attach the DuckLake catalogue **READ_ONLY** and ``USE`` it, and the derived search index READ_ONLY as ``search``
+   (on the ``search_path``, so ``fts_main_documents.match_bm25`` and ``vss_*`` resolve);
+3. ``SET temp_directory`` to a private temporary directory, ``SET allowed_directories`` to that directory and the
+   lake's data folder (DuckLake reads its Parquet files after the lock),
    ``SET enable_external_access = false``: no file, glob, URL, ATTACH, COPY TO, EXPORT/IMPORT DATABASE, INSTALL,
    LOAD of another extension, or persistent secret can reach the disk or the network;
 4. ``SET lock_configuration = true``: no later ``SET``/``RESET``/``PRAGMA`` can undo the above.
@@ -17,9 +20,11 @@ every other statement is refused *before* it runs with a message that says why; 
 ``con.interrupt()`` from a timer), a row cap (``max_rows``) and Ctrl-C (SIGINT interrupts the query instead of
 raising inside DuckDB) end a query cleanly.
 
-How the catalogue is attached lives in :func:`catalog_source` and :func:`_attach` only, so the move to DuckLake
-(an ``ATTACH 'ducklake:...' (READ_ONLY, SNAPSHOT_VERSION n)`` plus its data directory in ``allowed_directories``)
-changes this module and nothing else.
+How the catalogue is attached lives in :func:`catalog_source` and :func:`_attach` only.
+
+Known limit: DuckDB adds every attached database file to its allowed paths when external access is switched off, so
+with the settings alone a client could ATTACH the lake's metadata file a second time; the statement filter of
+:meth:`AnalystConnection.query` refuses every ATTACH before it runs.
 """
 
 from __future__ import annotations
@@ -94,6 +99,7 @@ _NEEDS = {
     "fts": re.compile(r"match_bm25|fts_main|\bstem\s*\(", re.I),
     "vss": re.compile(r"vss_|hnsw|array_(cosine|distance|inner|negative)", re.I),
 }
+_SECRETS = re.compile(r"\b(duckdb_secrets|which_secret)\s*\(", re.I)
 _MISSING = re.compile(r"exists in the (\w+) extension")
 
 
@@ -116,19 +122,31 @@ class QueryResult:
 
 
 def catalog_source(catalog_location: str | Path, *, live: bool = False) -> Path:
-    """The file an analyst reads: the published read copy ``<db>.read.duckdb`` (committed data only, never blocked
-    by a writer) when it exists, else the catalogue itself; ``live=True`` reads the catalogue file itself."""
-    from georeset.data_catalog.publish import read_path
+    """The work directory whose catalogue an analyst reads (``catalog_location``: the workdir or a file in it).
+    ``live`` is kept for old callers: every reader sees the newest committed lake snapshot anyway."""
+    from georeset.data_catalog.connect import catalog_root
 
-    db = Path(catalog_location)
-    return db if live else read_path(db)
+    return catalog_root(catalog_location)
 
 
-def _attach(source: Path, extensions: tuple[str, ...]) -> duckdb.DuckDBPyConnection:
-    """Open ``source`` read-only with the extensions loaded (the one place that knows how the catalogue is attached)."""
-    from georeset.data_catalog.connect import connect
+def _attach(source: Path, extensions: tuple[str, ...]) -> tuple[duckdb.DuckDBPyConnection, list[str]]:
+    """The lake of ``source`` attached READ_ONLY (and USEd) with the extensions loaded, and the derived search index
+    attached READ_ONLY as ``search`` when there is one (the one place that knows how the catalogue is attached).
+    Returns the connection and the local folders DuckDB must still read after the lock (the lake's data)."""
+    from georeset.data_catalog.connect import INDEX, LAKE, index_path, lake_settings, open_lake
 
-    return connect(source, read_only=True, extensions=extensions)
+    con = open_lake(source, read_only=True, extensions=extensions)
+    try:
+        idx = index_path(source)
+        if idx.is_file():
+            con.execute(f"ATTACH '{idx}' AS {INDEX} (READ_ONLY)")
+            con.execute(f"SET search_path = '{LAKE}.main,{INDEX}.main,{INDEX}.fts_main_documents'")
+        settings = lake_settings(source)
+        data = settings.data_path if settings.data_path.endswith("/") else settings.data_path + "/"
+    except BaseException:
+        con.close()
+        raise
+    return con, [data]
 
 
 def _statement_name(t: Any) -> str:
@@ -235,6 +253,10 @@ class AnalystConnection:
             raise err from exc
         if not statements:
             raise InputError("the query is empty", hint='e.g. georeset sql "SELECT count(*) FROM pairs"')
+        secret = _SECRETS.search(sql)
+        if secret:  # the lake's ATTACH has loaded the secret manager before the lock: DuckDB would list them
+            raise InputError(f"refused by the analyst sandbox: {secret.group(1)}() lists credentials",
+                             hint=_SANDBOX_HINT)
         for st in statements:
             if st.type not in READ_STATEMENTS:
                 name = _statement_name(st.type)
@@ -275,8 +297,9 @@ def analyst_connection(
 ) -> AnalystConnection:
     """Open the catalogue for analysts: read-only, extensions loaded, no external access, configuration locked.
 
-    ``catalog_location``: the catalogue file (``georeset.duckdb``); its published read copy is opened when there is
-    one (:func:`catalog_source`). ``timeout_s``: time limit of each query (0 = none). ``max_rows``: row cap of
+    ``catalog_location``: the work directory (or a file in it, :func:`catalog_source`); its DuckLake is attached
+    READ_ONLY (the newest committed snapshot; a writer committing meanwhile is never waited on) and the derived
+    search index as ``search``. ``timeout_s``: time limit of each query (0 = none). ``max_rows``: row cap of
     :meth:`AnalystConnection.query` (0 = none). ``extensions``: the extensions to LOAD before the lock (default:
     spatial, fts and vss); a query needing another one raises :class:`ExtensionNeeded`.
     """
@@ -288,11 +311,12 @@ def analyst_connection(
         raise InputError(f"--max-rows {max_rows} is negative", hint="give a row count, e.g. --max-rows 10000 (0 = all)")
     source = catalog_source(catalog_location, live=live)
     exts = EXTENSIONS if extensions is None else tuple(extensions)
-    con = _attach(source, exts)
+    con, data_dirs = _attach(source, exts)
     tmpdir = Path(tempfile.mkdtemp(prefix="georeset-sql-"))
     try:
         con.execute(f"SET temp_directory = '{tmpdir}'")
-        con.execute(f"SET allowed_directories = ['{tmpdir}/']")
+        allowed = ", ".join(f"'{d}'" for d in [f"{tmpdir}/", *data_dirs])
+        con.execute(f"SET allowed_directories = [{allowed}]")
         for stmt in SANDBOX_SETTINGS_SQL:
             con.execute(stmt)
     except BaseException:

@@ -1,5 +1,6 @@
 """The catalogue describes itself: table, view and column comments (migration 0008 and later), read back for
-``georeset schema`` and for the check that no column is left without one."""
+``georeset schema`` and for the check that no column is left without one. Comments on the columns of views live in
+the table ``column_comments`` (DuckLake does not keep them on the view)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ def describe(con: Any, table: str | None = None) -> list[dict[str, Any]]:
     rels = con.execute(_RELATIONS).fetchall()
     if table is not None:
         rels = [r for r in rels if r[0] == table]
+    extra: dict[tuple[str, str], str] = {}
+    if any(r[0] == "column_comments" for r in con.execute(_RELATIONS).fetchall()):
+        extra = {(r, c): m for r, c, m in con.execute("SELECT relation, column_name, comment FROM column_comments")
+                 .fetchall()}  # comments on the columns of views (DuckLake keeps them there)
     out = []
     for name, kind, comment in rels:
         cols = con.execute(
@@ -29,7 +34,7 @@ def describe(con: Any, table: str | None = None) -> list[dict[str, Any]]:
             "WHERE database_name = current_database() AND schema_name = 'main' AND table_name = ? "
             "ORDER BY column_index", [name]).fetchall()
         out.append({"name": name, "kind": kind, "comment": comment or "",
-                    "columns": [{"name": c, "type": t, "nullable": bool(n), "comment": m or ""}
+                    "columns": [{"name": c, "type": t, "nullable": bool(n), "comment": m or extra.get((name, c), "")}
                                 for c, t, n, m in cols]})
     return out
 

@@ -17,13 +17,14 @@ from typing import Annotated
 
 import typer
 
+from georeset.cli_support import DB_HELP
 from georeset.cli_support import fail as _fail
 from georeset.errors import GeoResetError
 
 app = typer.Typer(help="Analyst commands: semantic search, HTML report, GeoParquet export, reliability summary.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 
-DbOpt = Annotated[Path, typer.Option("--db", help="Catalogue file (.duckdb).")]
+DbOpt = Annotated[Path, typer.Option("--db", help=DB_HELP)]
 
 
 TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Stop a catalogue query after this many seconds "
@@ -33,7 +34,7 @@ TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Stop a catalogue q
 @app.command()
 def search(
     text: Annotated[str, typer.Argument(help='Free-text query, e.g. "harbour".')],
-    db: DbOpt = Path("work/demo/georeset.duckdb"),
+    db: DbOpt = Path("work/demo"),
     k: Annotated[int, typer.Option("--k", help="How many results.")] = 10,
     kind: Annotated[str, typer.Option(help="What to rank: patch or document.")] = "patch",
     as_json: Annotated[bool, typer.Option("--json", help='Last line: {"results": [...]}.')] = False,
@@ -46,15 +47,17 @@ def search(
         results = run_search(db, text, k, kind, timeout_s=timeout)
     except GeoResetError as exc:
         _fail(exc)
+    snap = results[0]["snapshot_id"] if results else None
     if as_json:
-        print(json.dumps({"query": text, "kind": kind, "k": k, "results": results}, default=str))
+        print(json.dumps({"query": text, "kind": kind, "k": k, "snapshot_id": snap, "results": results}, default=str))
         return
     from rich.console import Console
     from rich.table import Table
 
     id_col = "patch_id" if kind == "patch" else "doc_id"
     extra = ["sensor", "datetime"] if kind == "patch" else ["title"]
-    table = Table("rank", id_col, "score", "lon", "lat", *extra, title=f"{kind}s nearest to {text!r}")
+    table = Table("rank", id_col, "score", "lon", "lat", *extra, title=f"{kind}s nearest to {text!r} "
+                  f"(index of lake snapshot {snap})")
     for r in results:
         table.add_row(str(r["rank"]), str(r[id_col]), f"{r['score']:.4f}", f"{r['lon']:.5f}", f"{r['lat']:.5f}",
                       *(str(r.get(c)) for c in extra))
@@ -83,7 +86,7 @@ def report(
 def export_geoparquet(
     view: Annotated[str, typer.Option("--view", help="Table or view name, e.g. paired_corpus.")],
     out: Annotated[Path, typer.Option("--out", help="Output .parquet file.")],
-    db: DbOpt = Path("work/demo/georeset.duckdb"),
+    db: DbOpt = Path("work/demo"),
     geometry: Annotated[str | None, typer.Option(help="Geometry column (default: first GEOMETRY column).")] = None,
     timeout: TimeoutOpt = 600.0,
 ) -> None:

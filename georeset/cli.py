@@ -12,7 +12,7 @@ import typer.main
 from typer._click.core import Command, Context  # typer 0.29 vendors click; its groups take these types
 from typer.core import TyperGroup
 
-from georeset.cli_support import fail, print_json_or_fail
+from georeset.cli_support import DB_HELP, fail, print_json_or_fail
 from georeset.errors import GeoResetError, InputError
 
 
@@ -114,11 +114,12 @@ def demo(
 @app.command()
 def sql(
     query: Annotated[str, typer.Argument(help="SQL to run, e.g. \"SELECT count(*) FROM pairs\".")],
-    db: Annotated[Path, typer.Option("--db", help="Catalogue file (.duckdb).")] = Path("work/demo/georeset.duckdb"),
+    db: Annotated[Path, typer.Option("--db", help=DB_HELP)] = Path("work/demo"),
     fmt: Annotated[str, typer.Option("--format", help="table, csv, json or parquet.")] = "table",
     out: Annotated[Path | None, typer.Option(help="Output file for --format parquet.")] = None,
     limit: Annotated[int | None, typer.Option(help="Print at most this many rows.")] = None,
-    live: Annotated[bool, typer.Option(help="Query the catalogue file itself, not its published snapshot.")] = False,
+    live: Annotated[bool, typer.Option(help="Kept for old scripts: every query reads the newest committed lake "
+                                            "snapshot anyway.")] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="Stop a query after this many seconds (0 = no limit).")]
     = 60.0,
     max_rows: Annotated[int, typer.Option("--max-rows", help="Return at most this many rows, with a note when "
@@ -126,9 +127,10 @@ def sql(
 ) -> None:
     """Query the catalogue in the analyst sandbox (spatial, fts and vss loaded): read statements only.
 
-    Files, URLs, ATTACH, COPY, EXPORT, INSTALL/LOAD, SET and secrets are refused; settings are locked. Reads the
-    published snapshot <db>.read.duckdb (refreshed after every merge) when it exists, so queries keep working while a
-    pipeline stage merges into the catalogue. Column meanings: `georeset schema`.
+    Files, URLs, ATTACH, COPY, EXPORT, INSTALL/LOAD, SET and secrets are refused; settings are locked. The DuckLake
+    catalogue is attached read-only: a query reads the newest committed snapshot and never waits on a pipeline stage
+    committing. BM25 (fts_main_documents.match_bm25) and vss_* come from the derived search index. Column meanings:
+    `georeset schema`.
     """
     from georeset.sql import run_query
 
@@ -140,7 +142,7 @@ def sql(
 
 @app.command()
 def schema(
-    db: Annotated[Path, typer.Option("--db", help="Catalogue file (.duckdb).")] = Path("work/demo/georeset.duckdb"),
+    db: Annotated[Path, typer.Option("--db", help=DB_HELP)] = Path("work/demo"),
     table: Annotated[str | None, typer.Option("--table", help="Only this table or view.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object: relations, columns, macros.")] = False,
 ) -> None:
@@ -177,16 +179,18 @@ def schema(
 
 @catalog_app.command("init")
 def catalog_init(
-    db: Annotated[Path, typer.Option("--db", help="Catalogue file to create or migrate.")],
+    db: Annotated[Path, typer.Option("--db", help=DB_HELP)],
 ) -> None:
-    """Create the catalogue file (or bring its schema up to date)."""
+    """Create the catalogue lake of a work directory (or bring its schema up to date)."""
     from georeset.data_catalog import migrate
-    from georeset.data_catalog.connect import connect
+    from georeset.data_catalog.connect import open_lake
 
     try:
-        con = connect(db)
-        applied = migrate(con)
-        con.close()
+        con = open_lake(db)
+        try:
+            applied = migrate(con)
+        finally:
+            con.close()
     except GeoResetError as exc:
         fail(exc)
     typer.echo(f"{db}: applied {len(applied)} migration(s) {applied}")
@@ -194,7 +198,7 @@ def catalog_init(
 
 @catalog_app.command("counts")
 def catalog_counts(
-    db: Annotated[Path, typer.Option("--db", help="Catalogue file.")],
+    db: Annotated[Path, typer.Option("--db", help=DB_HELP)],
 ) -> None:
     """Print the row count of every catalogue table as JSON."""
     from georeset.stages import table_counts
@@ -349,12 +353,17 @@ def harvest_overpass_cmd(
     print(json.dumps(r))
 
 
-def geoparse_run(workdir: WorkdirOpt = Path("work/demo")) -> None:
+def geoparse_run(
+    workdir: WorkdirOpt = Path("work/demo"),
+    workers: Annotated[int | None, typer.Option(help="Processes parsing documents (default: all cores; one per "
+                                                     "200 documents at most).", min=1)] = None,
+    batch_size: Annotated[int, typer.Option(help="Documents per spaCy nlp.pipe batch.", min=1)] = 64,
+) -> None:
     """Find and resolve the toponyms of every document that has not been geoparsed yet."""
     from georeset.stages import geoparse_stage
     from georeset.workspace import Workspace
 
-    print_json_or_fail(geoparse_stage, Workspace.at(workdir))
+    print_json_or_fail(geoparse_stage, Workspace.at(workdir), workers=workers, batch_size=batch_size)
 
 
 def imagery_fetch(
@@ -474,6 +483,21 @@ def index_cmd(
     from georeset.workspace import Workspace
 
     print_json_or_fail(index_stage, Workspace.at(workdir), run_id=run_id)
+
+
+@app.command("maintain")
+def maintain_cmd(
+    workdir: WorkdirOpt = Path("work/demo"),
+    keep_days: Annotated[float | None, typer.Option(
+        "--keep-days", help="Expire snapshots older than this many days (default: GEORESET_LAKE_KEEP_DAYS or 30); "
+        "the current snapshot and those shards name are always kept.")] = None,
+) -> None:
+    """Maintain the catalogue lake: compact small files, expire old snapshots, delete unreferenced files
+    (DuckLake's own functions; rows never change). Prints rows and files per table before and after."""
+    from georeset.stages.maintain import maintain_stage
+    from georeset.workspace import Workspace
+
+    print_json_or_fail(maintain_stage, Workspace.at(workdir), keep_days=keep_days)
 
 
 def main() -> None:  # pragma: no cover

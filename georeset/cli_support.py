@@ -10,7 +10,11 @@ import typer
 
 from georeset.errors import GeoResetError
 
-__all__ = ["fail", "print_json_or_fail"]
+__all__ = ["DB_HELP", "fail", "print_json_or_fail"]
+
+DB_HELP = ("Catalogue: the work directory whose DuckLake it reads (lake/ inside it, or GEORESET_LAKE_METADATA / "
+           "GEORESET_LAKE_DATA); a file in it (lake/metadata.sqlite, or georeset.duckdb of earlier versions) names "
+           "the same work directory.")
 
 
 def fail(exc: GeoResetError) -> NoReturn:

@@ -1,8 +1,10 @@
 """Multi-node training as a Kubernetes indexed Job (``infra/k8s/train-job.yaml``): render, submit, wait.
 
 :func:`render_training_job` is pure: it turns the template (Service + indexed Job) into the manifests of one run.
-:func:`submit_and_wait` needs the ``kubernetes`` client, imported lazily (the cluster image has it; the local
-default and the tests do not). The ``kubernetes`` launcher of the ``train_encoder`` DAG uses both.
+:func:`submit`, :func:`job_state`, :func:`cleanup` talk to the Kubernetes REST API with the standard library
+(:class:`KubeAPI`: the pod's service account, or ``GEORESET_K8S_API``/``_TOKEN``/``_CA``), so no client package
+is needed. The ``train_encoder`` DAG submits, then waits deferrably (:mod:`georeset.k8s_trigger`) and deletes the
+Job and Service at the end; :func:`submit_and_wait` is the same in one blocking call.
 """
 
 from __future__ import annotations
@@ -16,12 +18,10 @@ from typing import Any
 
 from georeset.errors import GeoResetError, InputError
 
-__all__ = ["TEMPLATE", "INSTALL_HINT", "KubernetesJobError", "load_template", "render_training_job",
-           "submit_and_wait", "job_name"]
+__all__ = ["TEMPLATE", "KubernetesJobError", "KubeAPI", "load_template", "render_training_job", "job_name",
+           "job_state", "submit", "logs_tail", "cleanup", "submit_and_wait"]
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "infra" / "k8s" / "train-job.yaml"
-INSTALL_HINT = ("pip install apache-airflow-providers-cncf-kubernetes==10.25.0  "
-                "(or: pip install -r infra/requirements-cluster.txt; it brings the `kubernetes` client)")
 _DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 _RDZV_PORT = 29400
 
@@ -117,29 +117,139 @@ def render_training_job(
     return [svc, job]
 
 
-def _client() -> tuple[Any, Any, Any]:
-    try:
-        from kubernetes import client, config
-        from kubernetes.client.rest import ApiException
-    except ImportError as exc:
-        raise GeoResetError("the `kubernetes` Python client is not installed (needed by launcher=kubernetes)",
-                            hint=INSTALL_HINT) from exc
-    try:
-        config.load_incluster_config()
-    except config.ConfigException:
-        config.load_kube_config()
-    return client, ApiException, client.ApiClient()
+SA_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+API_SETTING, TOKEN_SETTING, CA_SETTING = "GEORESET_K8S_API", "GEORESET_K8S_TOKEN", "GEORESET_K8S_CA"
 
 
-def _job_state(status: Any, completions: int) -> str:
-    if (status.succeeded or 0) >= completions:
+class KubeAPI:
+    """The few Kubernetes REST calls the launcher needs, over the standard library (no client package).
+
+    In a pod: the service account (``KUBERNETES_SERVICE_HOST``/``_PORT``, its token and CA). Elsewhere:
+    ``GEORESET_K8S_API`` (``https://host:6443``), ``GEORESET_K8S_TOKEN`` (a bearer token) and ``GEORESET_K8S_CA``
+    (the cluster CA file), e.g. from ``kubectl create token`` for a service account allowed to manage Jobs."""
+
+    def __init__(self, base_url: str, token: str = "", ca_file: str = "") -> None:
+        self.base_url, self.token, self.ca_file = base_url.rstrip("/"), token, ca_file
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> KubeAPI:
+        import os
+
+        env = os.environ if env is None else env
+        if env.get(API_SETTING):
+            return cls(env[API_SETTING], env.get(TOKEN_SETTING, ""), env.get(CA_SETTING, ""))
+        host, port = env.get("KUBERNETES_SERVICE_HOST"), env.get("KUBERNETES_SERVICE_PORT", "443")
+        if host and (SA_DIR / "token").is_file():
+            return cls(f"https://{host}:{port}", (SA_DIR / "token").read_text().strip(), str(SA_DIR / "ca.crt"))
+        raise GeoResetError("no Kubernetes API to launch the training Job on (launcher=kubernetes)",
+                            hint=f"run in a pod with a service account allowed to manage Jobs, or set {API_SETTING}, "
+                                 f"{TOKEN_SETTING} and {CA_SETTING}")
+
+    def call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+        """``(HTTP status, JSON body)``; 4xx answers are returned, not raised; a 5xx or no answer raises."""
+        import json
+        import ssl
+        import urllib.error
+        import urllib.request
+
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Accept": "application/json", **({"Content-Type": "application/json"} if data else {}),
+                   **({"Authorization": f"Bearer {self.token}"} if self.token else {})}
+        req = urllib.request.Request(self.base_url + path, data=data, method=method, headers=headers)
+        ctx = ssl.create_default_context(cafile=self.ca_file or None) if self.base_url.startswith("https") else None
+        try:
+            with urllib.request.urlopen(req, timeout=60, context=ctx) as resp:
+                raw = resp.read()
+                return int(resp.status), (json.loads(raw) if raw.strip().startswith(b"{") else {"text": raw.decode()})
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            if exc.code >= 500:
+                raise KubernetesJobError(f"Kubernetes API {method} {path}: HTTP {exc.code} {raw[:300]!r}",
+                                         hint="the API server is failing: the task retry tries again") from exc
+            return int(exc.code), (json.loads(raw) if raw.strip().startswith(b"{") else {"text": raw.decode()})
+        except OSError as exc:
+            raise KubernetesJobError(f"cannot reach the Kubernetes API at {self.base_url}: {exc}",
+                                     hint=f"check {API_SETTING} or the pod's service account") from exc
+
+
+def _paths(namespace: str, name: str) -> tuple[str, str]:
+    return (f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}", f"/api/v1/namespaces/{namespace}/services/{name}")
+
+
+def _check(status: int, out: Mapping[str, Any], what: str, ok: tuple[int, ...] = (200, 201, 202)) -> None:
+    if status not in ok:
+        raise KubernetesJobError(f"Kubernetes refused to {what}: HTTP {status} {out.get('message', out)}",
+                                 hint="check the RBAC of the task's service account (Jobs, Services, pods/log)")
+
+
+def job_state(api: KubeAPI, namespace: str, name: str, completions: int) -> str:
+    """``succeeded``, ``failed``, ``running`` or ``missing``."""
+    status, out = api.call("GET", _paths(namespace, name)[0] + "/status")
+    if status == 404:
+        return "missing"
+    _check(status, out, f"read job {namespace}/{name}")
+    st = out.get("status") or {}
+    if int(st.get("succeeded") or 0) >= completions:
         return "succeeded"
-    for cond in status.conditions or []:
-        if cond.type == "Failed" and cond.status == "True":
+    for cond in st.get("conditions") or []:
+        if cond.get("type") == "Failed" and cond.get("status") == "True":
             return "failed"
-        if cond.type == "Complete" and cond.status == "True":
+        if cond.get("type") == "Complete" and cond.get("status") == "True":
             return "succeeded"
     return "running"
+
+
+def submit(manifests: Sequence[Mapping[str, Any]], *, namespace: str = "georeset", api: KubeAPI | None = None,
+           log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Create the Service and the Job, idempotently: a Job of the same name that is running or has succeeded is
+    kept (a retried task waits on it), one that failed is deleted and created again."""
+    api = api or KubeAPI.from_env()
+    by_kind = {m["kind"]: m for m in manifests}
+    svc, job = by_kind["Service"], by_kind["Job"]
+    name, completions = job["metadata"]["name"], int(job["spec"]["completions"])
+    job_path, _ = _paths(namespace, name)
+    status, out = api.call("POST", f"/api/v1/namespaces/{namespace}/services", svc)
+    _check(status, out, f"create service {namespace}/{name}", (200, 201, 202, 409))
+    state = job_state(api, namespace, name, completions)
+    if state == "failed":
+        log(f"job {namespace}/{name} failed before; deleting it and starting again")
+        api.call("DELETE", job_path, {"propagationPolicy": "Foreground"})
+        for _ in range(60):
+            if job_state(api, namespace, name, completions) == "missing":
+                break
+            time.sleep(2)
+        state = "missing"
+    if state == "missing":
+        status, out = api.call("POST", f"/apis/batch/v1/namespaces/{namespace}/jobs", job)
+        _check(status, out, f"create job {namespace}/{name}")
+        log(f"job {namespace}/{name} created ({completions} pods)")
+    return {"name": name, "namespace": namespace, "completions": completions}
+
+
+def logs_tail(api: KubeAPI, namespace: str, name: str, lines: int = 40) -> str:
+    """The last ``lines`` log lines of every pod of the Job (what a failure report needs before the pods go)."""
+    import urllib.parse
+
+    sel = urllib.parse.quote(f"app.kubernetes.io/name={name}", safe="")
+    status, out = api.call("GET", f"/api/v1/namespaces/{namespace}/pods?labelSelector={sel}")
+    if status != 200:
+        return ""
+    parts = []
+    for pod in out.get("items", []):
+        pod_name = pod.get("metadata", {}).get("name", "")
+        st, text = api.call("GET", f"/api/v1/namespaces/{namespace}/pods/{pod_name}/log?tailLines={lines}")
+        if st == 200:
+            parts.append(f"--- {pod_name}\n{text.get('text', '')}")
+    return "\n".join(parts)
+
+
+def cleanup(api: KubeAPI, namespace: str, name: str, log: Callable[[str], None] = print) -> None:
+    """Delete the Job (and its pods) and the Service; ones already gone are fine."""
+    job_path, svc_path = _paths(namespace, name)
+    for path, what in ((job_path, "job"), (svc_path, "service")):
+        status, out = api.call("DELETE", path, {"propagationPolicy": "Background"})
+        _check(status, out, f"delete {what} {namespace}/{name}", (200, 202, 404))
+    log(f"job and service {namespace}/{name} deleted")
 
 
 def submit_and_wait(
@@ -149,58 +259,29 @@ def submit_and_wait(
     timeout_s: float = 86400.0,
     poll_s: float = 15.0,
     log: Callable[[str], None] = print,
+    api: KubeAPI | None = None,
 ) -> dict[str, Any]:
-    """Create the Service and Job (re-using a Job of the same name that is running or has succeeded, replacing
-    one that failed), then wait until the Job succeeds; raise :class:`KubernetesJobError` if it fails or times out.
-
-    The Job name is derived from the run id, so a retried Airflow task waits on the same Job instead of starting
-    a second one.
-    """
-    by_kind = {m["kind"]: m for m in manifests}
-    svc, job = by_kind["Service"], by_kind["Job"]
-    name = job["metadata"]["name"]
-    completions = int(job["spec"]["completions"])
-    client, api_exc, _ = _client()
-    core, batch = client.CoreV1Api(), client.BatchV1Api()
-    try:
-        core.create_namespaced_service(namespace, svc)
-    except api_exc as exc:
-        if exc.status != 409:  # 409: it exists already (a retry)
-            raise
-    try:
-        existing = batch.read_namespaced_job_status(name, namespace)
-    except api_exc as exc:
-        if exc.status != 404:
-            raise
-        existing = None
-    if existing is not None and _job_state(existing.status, completions) == "failed":
-        log(f"job {namespace}/{name} failed before; deleting it and starting again")
-        batch.delete_namespaced_job(name, namespace, propagation_policy="Foreground")
-        for _ in range(60):
-            try:
-                batch.read_namespaced_job_status(name, namespace)
-            except api_exc as exc:
-                if exc.status == 404:
-                    break
-                raise
-            time.sleep(2)
-        existing = None
-    if existing is None:
-        batch.create_namespaced_job(namespace, job)
-        log(f"job {namespace}/{name} created ({completions} pods)")
+    """Submit (:func:`submit`), wait in this process until the Job succeeds, fails or times out, then delete the
+    Job and the Service whatever happened (a failure's pod logs are in the error). The Airflow DAG waits
+    deferrably instead (:class:`georeset.k8s_trigger.KubernetesJobTrigger`)."""
+    api = api or KubeAPI.from_env()
+    sub = submit(manifests, namespace=namespace, api=api, log=log)
+    name, completions = sub["name"], sub["completions"]
     deadline = time.monotonic() + timeout_s
-    while True:
-        st = batch.read_namespaced_job_status(name, namespace).status
-        state = _job_state(st, completions)
-        if state == "succeeded":
-            log(f"job {namespace}/{name} succeeded")
-            return {"name": name, "namespace": namespace, "succeeded": int(st.succeeded or 0)}
-        if state == "failed":
-            raise KubernetesJobError(
-                f"training job {namespace}/{name} failed",
-                hint=f"kubectl -n {namespace} logs -l app.kubernetes.io/name={name} --prefix",
-            )
-        if time.monotonic() > deadline:
-            raise KubernetesJobError(f"training job {namespace}/{name} did not finish within {timeout_s:.0f} s",
-                                     hint=f"kubectl -n {namespace} describe job {name}")
-        time.sleep(poll_s)
+    try:
+        while True:
+            state = job_state(api, namespace, name, completions)
+            if state == "succeeded":
+                log(f"job {namespace}/{name} succeeded")
+                return {"name": name, "namespace": namespace, "succeeded": completions}
+            if state in ("failed", "missing"):
+                raise KubernetesJobError(f"training job {namespace}/{name} {state}; last log lines:\n"
+                                         f"{logs_tail(api, namespace, name)}",
+                                         hint="the Airflow task retry starts a new Job that resumes from the last "
+                                              "checkpoint")
+            if time.monotonic() > deadline:
+                raise KubernetesJobError(f"training job {namespace}/{name} did not finish within {timeout_s:.0f} s",
+                                         hint="raise timeout_h, or give the Job more nodes")
+            time.sleep(poll_s)
+    finally:
+        cleanup(api, namespace, name, log)

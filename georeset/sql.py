@@ -1,4 +1,4 @@
-"""Read-only SQL for analysts: `georeset sql --db DB "QUERY"`, over the sandboxed analyst connection."""
+"""Read-only SQL for analysts: `georeset sql --db WORKDIR "QUERY"`, over the sandboxed analyst connection."""
 
 from __future__ import annotations
 
@@ -22,8 +22,9 @@ def run_query(
 ) -> int:
     """Run ``query`` on the sandboxed analyst connection and print the result; returns the row count printed.
 
-    Only read statements run; files, URLs, ATTACH, COPY, INSTALL/LOAD and SET are refused (InputError). Reads go to
-    the published snapshot ``<db>.read.duckdb`` when there is one (``live=True``: the catalogue file itself).
+    Only read statements run; files, URLs, ATTACH, COPY, INSTALL/LOAD and SET are refused (InputError). ``db``: the
+    work directory (or a file in it); its DuckLake is attached read-only, so a query reads the newest committed
+    snapshot and never waits on a writer (``live`` is kept for old callers and changes nothing).
     ``timeout_s`` stops a longer query (QueryTimeout); ``max_rows`` caps the rows, with a note on ``err`` when the
     result had more; ``limit`` prints at most that many rows without a note.
     """

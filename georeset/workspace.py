@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = ["Workspace"]
 
@@ -23,7 +24,21 @@ class Workspace:
 
     @property
     def db_path(self) -> Path:
+        """The catalogue handle that ``--db`` and the readers take: names this work directory (the catalogue itself
+        is the DuckLake under ``lake/``, see :attr:`lake`); kept under its old name for callers."""
         return self.root / "georeset.duckdb"
+
+    @property
+    def lake(self) -> Any:
+        """Where the catalogue lake lives (:class:`georeset.data_catalog.lake.LakeSettings`)."""
+        from georeset.data_catalog.connect import lake_settings
+
+        return lake_settings(self.root)
+
+    @property
+    def index_path(self) -> Path:
+        """The derived search index (BM25 + HNSW), rebuilt from a named lake snapshot."""
+        return self.root / "index" / "search.duckdb"
 
     @property
     def staging_dir(self) -> Path:

@@ -4,10 +4,10 @@
 Each query is a fenced ``sql`` block followed by an output block between ``<!-- output -->`` and
 ``<!-- /output -->``; only the text between the markers is replaced. The catalogue is opened read-only.
 
-    .venv/bin/python scripts/regen_queries.py --db work/demo/georeset.duckdb [--md docs/queries.md] [--check]
+    .venv/bin/python scripts/regen_queries.py --db work/demo [--md docs/queries.md] [--check]
 
-``--check`` rewrites nothing and exits 1 when a query fails (used by the tests). The BM25 and vector queries need
-the full-text and vector indexes (``rebuild_fts`` and ``embed_catalog``, run by the demo).
+``--check`` rewrites nothing and exits 1 when a query fails (used by the tests). The catalogue is read as analysts
+read it (the DuckLake read-only plus the derived search index, whose BM25 and vector indexes the demo builds).
 """
 
 from __future__ import annotations
@@ -48,9 +48,10 @@ def render(cols: list[str], rows: list[tuple[Any, ...]], seconds: float, max_row
 def regen(db: Path, md: Path, *, check: bool = False) -> tuple[int, list[str]]:
     """Run each query; returns (number of queries, errors). Rewrites ``md`` unless ``check``."""
     sys.path.insert(0, str(REPO))
-    from georeset.data_catalog import connect
+    from georeset.data_catalog.sandbox import analyst_connection
 
-    con = connect(db, read_only=True)
+    ac = analyst_connection(db, timeout_s=0, max_rows=0)
+    con = ac.con
     errors: list[str] = []
     text = md.read_text(encoding="utf-8")
     n = 0
@@ -73,7 +74,7 @@ def regen(db: Path, md: Path, *, check: bool = False) -> tuple[int, list[str]]:
     try:
         new = BLOCK.sub(sub, text)
     finally:
-        con.close()
+        ac.close()
     if not check:
         md.write_text(new, encoding="utf-8")
     return n, errors

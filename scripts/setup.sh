@@ -10,6 +10,13 @@ if [ ! -x .venv/bin/python ]; then
   echo "[setup] creating .venv with $($PY --version)"
   "$PY" -m venv .venv
 fi
+# moto (an S3-protocol server for the Postgres + S3 lake tests) in its own venv: it needs botocore, whose
+# python-dateutil<3 clashes with the project's pin; it runs as a separate server process. Idempotent.
+if [ ! -x .venv-s3/bin/moto_server ]; then
+  echo "[setup] creating .venv-s3 with moto[server]==5.2.5 (the test S3 server)"
+  { "$PY" -m venv .venv-s3 && .venv-s3/bin/pip install -q "moto[server]==5.2.5"; } >/dev/null 2>&1 \
+    || echo "[setup] could not install moto into .venv-s3; the S3 lake tests will be skipped" >&2
+fi
 STAMP=.venv/.georeset-installed
 WANT="$(cat requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ]; then

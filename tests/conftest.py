@@ -63,6 +63,33 @@ def _block_network() -> Iterator[None]:
     socket.socket.connect_ex = _real_connect_ex  # type: ignore[method-assign]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _lake_backend() -> Iterator[None]:
+    """GEORESET_TEST_LAKE=pg-s3 runs every test on PostgreSQL metadata + S3 data (servers started once on 127.0.0.1,
+    a schema and a prefix per workdir; tests/data_catalog/lake_servers.py); unset or embedded: the default."""
+    kind = os.environ.get("GEORESET_TEST_LAKE", "embedded")
+    if kind == "embedded":
+        yield
+        return
+    import sys
+
+    sys.path.insert(0, str(REPO / "tests" / "data_catalog"))
+    from lake_servers import require_servers, test_lake_env
+
+    require_servers()
+    with test_lake_env(kind) as env:
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            yield
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     skip = pytest.mark.skip(reason=f"{SHARED_DATA} is absent (real-data tests need ../shared next to the repo)")
     for item in items:

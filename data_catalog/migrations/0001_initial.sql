@@ -1,9 +1,10 @@
 -- GEO-ReSeT catalogue, schema version 1.
 -- Every row carries provenance: source, licence, a retrieval/creation time and a content hash.
--- Natural keys are primary keys, so a re-run upserts instead of duplicating.
+-- Natural keys (marked `key`) are kept unique by the one writer (DuckLake has no PRIMARY KEY/UNIQUE constraints),
+-- so a re-run upserts instead of duplicating.
 
 CREATE TABLE documents (
-    doc_id        VARCHAR PRIMARY KEY,          -- '<source>:<source_id>'
+    doc_id        VARCHAR NOT NULL,            -- key; '<source>:<source_id>'
     source        VARCHAR NOT NULL,             -- 'osm', 'wikipedia', 'file'
     source_id     VARCHAR NOT NULL,             -- e.g. 'node/123', 'en:Helsinki Cathedral'
     title         VARCHAR,
@@ -16,12 +17,11 @@ CREATE TABLE documents (
     tags          JSON,
     licence       VARCHAR NOT NULL,
     retrieved_at  TIMESTAMP NOT NULL,
-    content_hash  VARCHAR NOT NULL,
-    UNIQUE (source, source_id)
+    content_hash  VARCHAR NOT NULL             -- (source, source_id) is unique too: doc_id is made of them
 );
 
 CREATE TABLE places (
-    place_id        VARCHAR PRIMARY KEY,        -- 'geonames:<id>' or 'country:<ISO2>'
+    place_id        VARCHAR NOT NULL,          -- key; 'geonames:<id>' or 'country:<ISO2>'
     name            VARCHAR NOT NULL,
     feature_class   VARCHAR,                    -- GeoNames class: P populated place, A admin, ...
     feature_code    VARCHAR,
@@ -41,12 +41,11 @@ CREATE TABLE places (
 CREATE TABLE place_names (
     name_key  VARCHAR NOT NULL,                 -- normalised (casefolded, accents stripped) name
     place_id  VARCHAR NOT NULL,
-    is_primary BOOLEAN NOT NULL,
-    PRIMARY KEY (name_key, place_id)
+    is_primary BOOLEAN NOT NULL                 -- key: (name_key, place_id)
 );
 
 CREATE TABLE toponyms (
-    toponym_id    VARCHAR PRIMARY KEY,          -- '<doc_id>#<start>-<end>'
+    toponym_id    VARCHAR NOT NULL,            -- key; '<doc_id>#<start>-<end>'
     doc_id        VARCHAR NOT NULL,
     start_char    INTEGER NOT NULL,
     end_char      INTEGER NOT NULL,
@@ -65,7 +64,7 @@ CREATE TABLE toponyms (
 );
 
 CREATE TABLE scenes (
-    scene_id      VARCHAR PRIMARY KEY,          -- '<collection>/<item id>'
+    scene_id      VARCHAR NOT NULL,            -- key; '<collection>/<item id>'
     collection    VARCHAR NOT NULL,
     item_id       VARCHAR NOT NULL,
     datetime      TIMESTAMP,
@@ -85,7 +84,7 @@ CREATE TABLE scenes (
 );
 
 CREATE TABLE patches (
-    patch_id        VARCHAR PRIMARY KEY,        -- hash of (scene, cell, gsd, size)
+    patch_id        VARCHAR NOT NULL,          -- key; hash of (scene, cell, gsd, size)
     scene_id        VARCHAR NOT NULL,
     sensor          VARCHAR NOT NULL,
     lon             DOUBLE NOT NULL,            -- patch centre
@@ -110,7 +109,7 @@ CREATE TABLE patches (
 );
 
 CREATE TABLE pairs (
-    pair_id       VARCHAR PRIMARY KEY,          -- '<doc_id>|<patch_id>'
+    pair_id       VARCHAR NOT NULL,            -- key; '<doc_id>|<patch_id>'
     doc_id        VARCHAR NOT NULL,
     patch_id      VARCHAR NOT NULL,
     how           VARCHAR NOT NULL,             -- 'point_in_patch' or 'toponym_in_patch'
@@ -120,8 +119,7 @@ CREATE TABLE pairs (
     source        VARCHAR NOT NULL,
     licence       VARCHAR NOT NULL,             -- licences of both sides
     retrieved_at  TIMESTAMP NOT NULL,
-    content_hash  VARCHAR NOT NULL,
-    UNIQUE (doc_id, patch_id)
+    content_hash  VARCHAR NOT NULL              -- (doc_id, patch_id) is unique too: pair_id is made of them
 );
 
 CREATE TABLE embeddings (
@@ -130,19 +128,18 @@ CREATE TABLE embeddings (
     run_id      VARCHAR NOT NULL,
     mean        FLOAT[] NOT NULL,
     variance    FLOAT[],
-    created_at  TIMESTAMP NOT NULL,
-    PRIMARY KEY (owner_kind, owner_id, run_id)
+    created_at  TIMESTAMP NOT NULL              -- key: (owner_kind, owner_id, run_id)
 );
 
 CREATE TABLE snapshots (
-    snapshot_id  VARCHAR PRIMARY KEY,           -- hash of the content hashes of the exported rows
+    snapshot_id  VARCHAR NOT NULL,             -- key; hash of the content hashes of the exported rows
     created_at   TIMESTAMP NOT NULL,
     counts       JSON NOT NULL,
     manifest     VARCHAR                        -- path of the shard manifest
 );
 
 CREATE TABLE runs (
-    run_id        VARCHAR PRIMARY KEY,
+    run_id        VARCHAR NOT NULL,             -- key
     kind          VARCHAR NOT NULL,             -- 'train' or 'evaluate'
     snapshot_id   VARCHAR,
     config        JSON,

@@ -31,9 +31,9 @@ def export_stage(ws: Workspace, *, test_fraction: float = 0.2, seed: int = 0, bl
     try:
         manifest = export_shards(con, out_dir=ws.shards_dir, data_dir=ws.data_dir, test_fraction=test_fraction,
                                  seed=seed, block_deg=block_deg, **export_options)
-        writer.publish(ws, con)  # publish the `snapshots` row to readers
     finally:
         con.close()
-    return {"snapshot_id": manifest["snapshot_id"], "previous_snapshot_id": previous,
+    return {"snapshot_id": manifest["snapshot_id"], "lake_snapshot_id": manifest.get("lake_snapshot_id"),
+            "previous_snapshot_id": previous,
             "new": manifest["snapshot_id"] != previous, "manifest": str(manifest_path),
             "splits": dict(manifest["splits"])}

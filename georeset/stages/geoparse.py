@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import multiprocessing
+import os
 import shutil
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,7 @@ from georeset.stages._base import CLI_INTERVAL, batched, naive_utc, now, stage_o
 from georeset.stages.gazetteer import gazetteer_stage
 from georeset.workspace import Workspace
 
-__all__ = ["plan", "run", "geoparse_stage", "plan_dir"]
+__all__ = ["plan", "run", "geoparse_stage", "plan_dir", "default_workers"]
 
 _PLACE_COLS = ("place_id", "name", "feature_class", "feature_code", "country_code", "admin1_code", "population",
                "lon", "lat")
@@ -91,23 +94,84 @@ def run(batch_file: str | Path, *, gazetteer_dir: Path, staging_dir: Path, proce
     return {"documents": len(docs), "toponyms": len(rows), "names": [name]}
 
 
-def geoparse_stage(ws: Workspace, *, batch_size: int = 64, progress: bool = True, docs_per_batch: int = 500,
-                   min_population: int = 500, processed_at: dt.datetime | None = None) -> dict[str, Any]:
-    """Load the gazetteer if needed, plan, parse every batch in process, commit."""
+def default_workers() -> int:
+    """All the cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+# Below this many documents per worker a pool costs more (each worker loads spaCy and the gazetteer, ~4 s) than
+# it saves, and the documents are parsed in this process.
+MIN_DOCS_PER_WORKER = 200
+
+# One parser per worker process, loaded once by the pool's initializer (spaCy + the gazetteer snapshot).
+_WORKER_PARSER: Any = None
+
+
+def _init_worker(gazetteer_dir: str) -> None:
+    global _WORKER_PARSER
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)  # one core per worker: no BLAS/OpenMP threads fighting over the cores
+    _WORKER_PARSER = load_parser(Path(gazetteer_dir))
+
+
+def _run_in_worker(batch_file: str, gazetteer_dir: str, staging_dir: str, processed_at: dt.datetime,
+                   batch_size: int) -> dict[str, Any]:
+    return run(batch_file, gazetteer_dir=Path(gazetteer_dir), staging_dir=Path(staging_dir),
+               processed_at=processed_at, batch_size=batch_size, parser=_WORKER_PARSER)
+
+
+def run_batches(files: list[str], *, gazetteer_dir: Path, staging_dir: Path, processed_at: dt.datetime,
+                batch_size: int = 64, workers: int = 1, progress: bool = False) -> list[dict[str, Any]]:
+    """:func:`run` over every batch file: in this process (``workers`` 1) or in a pool of ``workers`` processes,
+    each loading the parser once and taking batch files as it frees up. Returns the results in file order."""
     from tqdm import tqdm
 
+    if workers < 1:
+        raise InputError(f"workers={workers} must be >= 1", hint="pass --workers 1 or more (default: all cores)")
+    workers = min(workers, len(files))
+    if workers <= 1:
+        parser = load_parser(gazetteer_dir) if files else None
+        return [run(f, gazetteer_dir=gazetteer_dir, staging_dir=staging_dir, processed_at=processed_at,
+                    batch_size=batch_size, parser=parser)
+                for f in tqdm(files, disable=not progress, unit="batch", desc="geoparse")]
+    # spawn: a fresh interpreter per worker (no forked DuckDB/spaCy threads); each loads the parser once
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=(str(gazetteer_dir),)) as pool:
+        futures = [pool.submit(_run_in_worker, f, str(gazetteer_dir), str(staging_dir), processed_at, batch_size)
+                   for f in files]
+        return [f.result() for f in tqdm(futures, disable=not progress, unit="batch", desc="geoparse")]
+
+
+def geoparse_stage(ws: Workspace, *, batch_size: int = 64, progress: bool = True, docs_per_batch: int = 500,
+                   min_population: int = 500, processed_at: dt.datetime | None = None,
+                   workers: int | None = None) -> dict[str, Any]:
+    """Load the gazetteer if needed, plan, parse every batch, commit.
+
+    ``workers`` processes (default: all cores; fewer when there are under :data:`MIN_DOCS_PER_WORKER` documents
+    per worker) take batches of at most ``docs_per_batch`` documents, each loading the parser once."""
+    workers = default_workers() if workers is None else workers
+    if workers < 1:
+        raise InputError(f"workers={workers} must be >= 1", hint="pass --workers 1 or more (default: all cores)")
     gazetteer_stage(ws, min_population=min_population)
     when = processed_at or now()
     out_dir = plan_dir(ws, CLI_INTERVAL)
     con = writer.open_writer(ws)
     try:
+        if workers > 1:  # no fewer batches than workers, so that every worker has documents to parse
+            n_todo = int(con.execute("SELECT count(*) FROM documents d WHERE NOT EXISTS "
+                                     "(SELECT 1 FROM toponyms t WHERE t.doc_id = d.doc_id)").fetchone()[0])
+            workers = max(1, min(workers, n_todo // MIN_DOCS_PER_WORKER))
+            docs_per_batch = max(1, min(docs_per_batch, -(-n_todo // workers)))
         files = plan(con, out_dir=out_dir, batch_docs=docs_per_batch)
     finally:
         con.close()
-    parser = load_parser(out_dir / "gazetteer") if files else None
-    done = [run(f, gazetteer_dir=out_dir / "gazetteer", staging_dir=ws.staging_dir, processed_at=when,
-                batch_size=batch_size, parser=parser)
-            for f in tqdm(files, disable=not progress, unit="batch", desc="geoparse")]
+    done = run_batches(files, gazetteer_dir=out_dir / "gazetteer", staging_dir=ws.staging_dir, processed_at=when,
+                       batch_size=batch_size, workers=workers, progress=progress)
     # this run's batches, and any left by an in-process run killed after its commit (a re-plan no longer lists
     # their documents, so only the pattern finds them; their rows are upserted again, changing nothing)
     merged = writer.commit(ws, ["toponyms"], names=[n for d in done for n in d["names"]] + ["geoparse-docs-*"])

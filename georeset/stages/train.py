@@ -106,6 +106,15 @@ def train(
     return {**base, "reused": False, "summary": dict(summary)}
 
 
+def _lake_snapshot_of(ws: Workspace) -> int | None:
+    """The DuckLake snapshot the workspace's shards were exported at (their manifest's ``lake_snapshot_id``)."""
+    try:
+        value = json.loads((ws.shards_dir / "manifest.json").read_text()).get("lake_snapshot_id")
+    except (OSError, ValueError):
+        return None
+    return int(value) if value is not None else None
+
+
 def record_run(ws: Workspace, run: Mapping[str, Any], *, started_at: dt.datetime, status: str = "finished") -> None:
     """Upsert the ``runs`` row of a :func:`train` result; ``finished_at`` is when the summary was written, so a
     retried record writes the same row. Metrics already recorded (e.g. an evaluation) are kept, except that a
@@ -117,16 +126,25 @@ def record_run(ws: Workspace, run: Mapping[str, Any], *, started_at: dt.datetime
     else:
         finished = naive_utc(now())
 
-    def upsert(con: Any) -> None:
+    metrics = dict(run["summary"])
+    lake_snap = _lake_snapshot_of(ws)
+    if lake_snap is not None:
+        metrics.setdefault("lake_snapshot_id", lake_snap)  # the lineage: the shards' rows AT (VERSION => id)
+
+    def upsert(con: Any) -> None:  # DuckLake has no ON CONFLICT: the run row is replaced in the one transaction
+        old = con.execute("SELECT started_at, metrics, status FROM runs WHERE run_id = ?", [run["run_id"]]).fetchone()
+        new_metrics = json.dumps(metrics, default=str)
+        started = naive_utc(started_at)
+        if old is not None:
+            started = old[0] if old[0] is not None else started
+            if old[1] is not None and old[2] == "finished":
+                new_metrics = old[1]
+            con.execute("DELETE FROM runs WHERE run_id = ?", [run["run_id"]])
         con.execute(
             "INSERT INTO runs (run_id, kind, snapshot_id, config, code_version, started_at, finished_at, status, "
-            "metrics, checkpoint) VALUES (?, 'train', ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (run_id) DO UPDATE SET finished_at = excluded.finished_at, status = excluded.status, "
-            "metrics = CASE WHEN runs.metrics IS NULL OR runs.status IS DISTINCT FROM 'finished' "
-            "THEN excluded.metrics ELSE runs.metrics END",
+            "metrics, checkpoint) VALUES (?, 'train', ?, ?, ?, ?, ?, ?, ?, ?)",
             [run["run_id"], run["snapshot_id"], json.dumps(run["config"], sort_keys=True), code_version(),
-             naive_utc(started_at), finished, status, json.dumps(run["summary"], default=str),
-             str(run["checkpoint"])],
+             started, finished, status, new_metrics, str(run["checkpoint"])],
         )
 
     writer.write(ws, upsert)

@@ -1,31 +1,37 @@
 """The one catalogue writer: every stage commits its staged files (and run records) through here.
 
-:func:`commit` takes the staged files the caller's partitions named (exact names, or ``name-*`` patterns), upserts
-all of their tables in ONE transaction, rebuilds the BM25 index when documents were among them, refreshes what
-readers open, and only then removes the staged files. A process killed anywhere in between leaves the files in
-place, so the retried commit redoes the index and the publication even when the rows had already landed.
+The catalogue is a DuckLake (:func:`georeset.data_catalog.connect.open_lake`). :func:`commit` takes the staged files
+the caller's partitions named (exact names, or ``name-*`` patterns), upserts all of their tables in ONE lake
+transaction (a conflicting concurrent commit is retried), brings the derived search index up to the new snapshot when
+documents or embeddings changed since the snapshot it was built from, and only then removes the staged files. A
+process killed anywhere in between leaves the files in place, so the retried commit changes no rows and still
+rebuilds an index that is behind. Readers attach the lake read-only and see each committed snapshot at once: there is
+no copy to publish.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import random
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from georeset.workspace import Workspace
 
-__all__ = ["TABLES", "open_writer", "staged", "commit", "write", "publish", "table_counts"]
+__all__ = ["TABLES", "open_writer", "staged", "commit", "write", "refresh_index", "table_counts"]
 
 TABLES = ("documents", "places", "place_names", "toponyms", "scenes", "patches", "pairs", "runs", "snapshots")
 R = TypeVar("R")
 
 
-def open_writer(ws: Workspace) -> Any:
-    """A write connection to the workspace's catalogue, schema brought up to date."""
+def open_writer(ws: Workspace | Path | str) -> Any:
+    """A write connection to the workspace's catalogue lake, schema brought up to date."""
     from georeset.data_catalog import open_catalog
 
-    return open_catalog(str(ws.db_path))
+    root = ws.root if isinstance(ws, Workspace) else Path(ws)
+    return open_catalog(str(root))
 
 
 def staged(staging_dir: Path, table: str, names: Sequence[str] | None) -> list[Path]:
@@ -38,22 +44,16 @@ def staged(staging_dir: Path, table: str, names: Sequence[str] | None) -> list[P
     return [f for f in files if any(fnmatch.fnmatchcase(f.stem, n) for n in names)]
 
 
-def publish(ws: Workspace, con: Any) -> None:
-    """Make everything committed on ``con`` visible to readers."""
-    _publish(ws, con, changed=True)
+def refresh_index(ws: Workspace, con: Any, *, force: bool = False) -> dict[str, Any] | None:
+    """Rebuild the derived search index (BM25 + HNSW) from the lake's current snapshot when it is behind."""
+    from georeset.data_catalog.search import refresh_index as refresh
 
-
-def _publish(ws: Workspace, con: Any, *, changed: bool) -> None:
-    from georeset.data_catalog.publish import publish, published_path
-
-    if changed or not published_path(ws.db_path).exists():
-        publish(ws.db_path, con)
+    return refresh(ws.root, con, force=force)
 
 
 def commit(ws: Workspace, tables: Sequence[str], *, names: Sequence[str] | None = None, con: Any = None
            ) -> dict[str, dict[str, int]]:
     """Commit the staged files of ``tables`` named by ``names`` in one transaction; returns per-table counts."""
-    from georeset.data_catalog.search import rebuild_fts
     from georeset.data_catalog.staging import fault_point, merge_files
 
     own = con is None
@@ -61,10 +61,9 @@ def commit(ws: Workspace, tables: Sequence[str], *, names: Sequence[str] | None 
     try:
         files = {t: staged(ws.staging_dir, t, names) for t in tables}
         res = merge_files(con, files)
-        if files.get("documents"):
-            rebuild_fts(con)  # the BM25 index is derived: rebuilt by every commit that took documents
+        if {"documents", "embeddings"} & set(tables):
+            refresh_index(ws, con)  # derived: rebuilt from the new snapshot (also on a retry after a kill)
             fault_point("commit:indexed")
-        _publish(ws, con, changed=any(files.values()))
         fault_point("commit:published")
         for fs in files.values():
             for f in fs:
@@ -76,28 +75,39 @@ def commit(ws: Workspace, tables: Sequence[str], *, names: Sequence[str] | None 
             con.close()
 
 
-def write(ws: Workspace, fn: Callable[[Any], R]) -> R:
-    """Run ``fn(con)`` in one transaction on the writer's connection, then refresh what readers open."""
+def write(ws: Workspace, fn: Callable[[Any], R], *, retries: int = 20) -> R:
+    """Run ``fn(con)`` in one lake transaction on the writer's connection (retried on a commit conflict)."""
+    import duckdb
+
+    from georeset.data_catalog.staging import _conflict
+
     con = open_writer(ws)
     try:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            out = fn(con)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        _publish(ws, con, changed=True)
-        return out
+        for attempt in range(1, retries + 2):
+            con.execute("BEGIN TRANSACTION")
+            try:
+                out = fn(con)
+                con.execute("COMMIT")
+                return out
+            except BaseException as exc:
+                try:
+                    con.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass
+                if isinstance(exc, duckdb.Error) and _conflict(exc) and attempt <= retries:
+                    time.sleep(min(1.0, 0.02 * 2 ** attempt) * (0.5 + random.random()))
+                    continue
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
     finally:
         con.close()
 
 
 def table_counts(db: Path | str) -> dict[str, int]:
-    """Row count of every catalogue table."""
-    from georeset.data_catalog import connect
+    """Row count of every catalogue table (``db``: the work directory, or a file in it)."""
+    from georeset.data_catalog.connect import open_lake
 
-    con = connect(db, read_only=True)
+    con = open_lake(db, read_only=True, extensions=())
     try:
         return {t: int(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in TABLES}  # type: ignore[index]
     finally:

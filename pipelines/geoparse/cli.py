@@ -120,6 +120,10 @@ def evaluate(
         for k in (*_METRIC_ORDER, "n_malformed_skipped"):
             line = f"{k:>20}: {metrics.get(k)!s:<10}" + "".join(f"  {metrics[h].get(k)!s:<10}" for h in halves)
             typer.echo(line.rstrip())
+        for name, m in (("all", metrics), *((h, metrics[h]) for h in halves)):
+            typer.echo(f"{'curve ' + name:>20}: " + "  ".join(
+                f"{c['threshold']:.1f}: {c['precision_161']:.3f}/{c['recall_161']:.3f}" for c in m["curve"])
+                + "  (probability threshold: P@161/R@161)")
     if as_json:
         print(json.dumps(metrics, sort_keys=True))
 

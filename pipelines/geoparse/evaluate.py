@@ -41,6 +41,8 @@ from georeset.pipelines.geoparse.ranking import haversine_km
 __all__ = ["UNRESOLVED_ERROR_KM", "auc_of_errors", "evaluate"]
 
 UNRESOLVED_ERROR_KM = 20038.0
+# Thresholds of the calibrated probability at which the end-to-end precision/recall@161 curve is reported.
+CURVE_THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 _LOG_MAX = math.log(20039.0)
 
 
@@ -76,11 +78,16 @@ class _Tally:
     excluded_commit: int = 0
     within: int = 0
     errors: list[float] = field(default_factory=list)
+    # per threshold of CURVE_THRESHOLDS: [asserted, right within 161 km, overlapping a gold span without coordinates]
+    curve: list[list[int]] = field(default_factory=lambda: [[0, 0, 0] for _ in CURVE_THRESHOLDS])
 
     def add(self, o: _Tally) -> None:
         for f in fields(self):
             if f.name == "errors":
                 self.errors.extend(o.errors)
+            elif f.name == "curve":
+                self.curve = [[a + b for a, b in zip(x, y, strict=True)] for x, y in zip(self.curve, o.curve,
+                                                                                        strict=True)]
             else:
                 setattr(self, f.name, getattr(self, f.name) + getattr(o, f.name))
 
@@ -109,7 +116,14 @@ class _Tally:
             "docs_per_second": round(self.n_docs / elapsed, 2) if elapsed > 0 else None,
             "n_docs": self.n_docs, "n_gold": self.n_gold, "n_gold_with_coords": self.n_gold_geo,
             "n_pred": self.n_pred, "n_pred_left_out": self.excluded, "n_pred_unresolved": self.unresolved,
+            "curve": [self._point(t, *c) for t, c in zip(CURVE_THRESHOLDS, self.curve, strict=True)],
         }
+
+    def _point(self, threshold: float, n: int, tp: int, excluded: int) -> dict[str, float]:
+        p = tp / (n - excluded) if n - excluded > 0 else 0.0
+        r = tp / self.n_gold_geo if self.n_gold_geo else 0.0
+        return {"threshold": threshold, "precision_161": round(p, 4), "recall_161": round(r, 4),
+                "f1_161": round(_f1(p, r), 4)}
 
 
 def _overlapping(t: Any, gold: list[GoldToponym], used: set[int]) -> int | None:
@@ -157,6 +171,21 @@ def _score_document(geoparser: Geoparser, doc: GoldDocument, pred: list[Any], co
             t_.excluded_commit += 1
         elif haversine_km(t.lon, t.lat, g.lon, g.lat) <= 161:
             t_.tp_commit += 1
+    for k, threshold in enumerate(CURVE_THRESHOLDS):  # the same matching at each threshold of the probability
+        used: set[int] = set()
+        for t in pred:
+            if t.lat is None or t.lon is None or t.n_candidates <= 0 or t.probability < threshold:
+                continue
+            t_.curve[k][0] += 1
+            j = _overlapping(t, gold, used)
+            if j is None:
+                continue
+            used.add(j)
+            g = gold[j]
+            if g.lat is None or g.lon is None:
+                t_.curve[k][2] += 1
+            elif haversine_km(t.lon, t.lat, g.lon, g.lat) <= 161:
+                t_.curve[k][1] += 1
     geo = [g for g in gold if g.lat is not None and g.lon is not None]
     resolved_gold = geoparser.resolve_spans(doc.text, [(g.start, g.end) for g in geo])
     by_span = {(g.start, g.end): k for k, g in enumerate(gold)}
@@ -174,16 +203,21 @@ def _score_document(geoparser: Geoparser, doc: GoldDocument, pred: list[Any], co
         t = taken.get(j)
         if t is not None and haversine_km(t.lon, t.lat, g.lon, g.lat) <= 161:  # type: ignore[arg-type]
             continue  # found and resolved right end to end
+        cands = geoparser.index.lookup([name_key(doc.text[g.start:g.end])])
+        near = any(c.lat is not None and c.lon is not None and haversine_km(c.lon, c.lat, g.lon, g.lat) <= 161  # type: ignore[arg-type]
+                   for cs in cands.values() for c in cs)
         if j not in matched:
             cls = "missed span"
         elif t is None:
             cls = "not asserted"
         else:
-            cands = geoparser.index.lookup([name_key(doc.text[g.start:g.end])])
-            near = any(c.lat is not None and c.lon is not None and haversine_km(c.lon, c.lat, g.lon, g.lat) <= 161  # type: ignore[arg-type]
-                       for cs in cands.values() for c in cs)
             cls = "wrong candidate" if near else "not in gazetteer"
-        rows.append(_row(doc, t, g, cls, gold_span_error_km=round(err, 1)))
+        extra: dict[str, Any] = {"gold_span_error_km": round(err, 1)}
+        if err > 161:  # resolution given the gold span went wrong too: what it chose, and whether it could have
+            extra.update(gold_span_class="wrong candidate" if near else "not in gazetteer",
+                         gold_span_predicted=res.name, gold_span_country_code=res.country_code,
+                         gold_span_feature_code=res.feature_code, gold_span_reason=res.reason)
+        rows.append(_row(doc, t, g, cls, **extra))
     return t_
 
 

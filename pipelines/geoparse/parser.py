@@ -289,6 +289,12 @@ def name_variants(key: str) -> list[str]:
         out.append(" ".join(words[:-1]))
     if len(words) > 2 and words[0] in ("city", "town", "village", "county", "state") and words[1] == "of":
         out.append(" ".join(words[2:]))
+    if len(words) > 1 and words[-1] in ("co", "cnty"):  # "Loudon Co." -> "loudon county"
+        out.append(" ".join([*words[:-1], "county"]))
+    elif words[-1] not in _AREA_SUFFIX and words[-1] not in _GENERIC_SUFFIX and words[0] not in _AREA_WORDS:
+        # a county or parish written without its area word ("Monongalia", "Pointe Coupee"): last, since a town of
+        # the name comes first when there is one
+        out.extend(" ".join([*words, w]) for w in ("county", "parish"))
     return [v for v in dict.fromkeys(out) if v and v != key]
 
 
@@ -562,7 +568,8 @@ class Geoparser:
             c = best.candidate
             focus = c.place_id.startswith("focus:")
             demonym = m.key in demonyms or (not c.is_primary and c.feature_class == "A" and name_key(c.name) != m.key
-                                            and _DEMONYM_FORM.search(m.key) is not None)
+                                            and _DEMONYM_FORM.search(m.key) is not None
+                                            and m.key not in ABBREVIATION_KEYS)  # "Brandon, Man." is no demonym
             feats = commit_features(score=best.score, ner=not m.gazetteer_only and m.label != "GIVEN", cue=m.cue,
                                     surface=surface, primary=c.is_primary, feature_class=c.feature_class,
                                     population=c.population, n_candidates=best.n_candidates, focus=focus,

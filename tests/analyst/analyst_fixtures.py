@@ -99,13 +99,13 @@ def workspace(tmp_path: Path) -> Workspace:
 
 @pytest.fixture()
 def embedded(workspace: Workspace) -> Workspace:
-    from georeset.data_catalog.search import embed_catalog, rebuild_fts
+    from georeset.data_catalog.search import embed_catalog, refresh_index
 
     con = open_catalog(str(workspace.db_path))
     try:
         embed_catalog(con, checkpoint=workspace.runs_dir / "run1" / "checkpoint.pt", data_dir=workspace.data_dir,
                       loaded=fake_checkpoint())
-        rebuild_fts(con)
+        refresh_index(workspace.root, con)
     finally:
         con.close()
     return workspace

@@ -3,7 +3,8 @@
 The attacks come from the issue (ATTACH READ_WRITE + DELETE, COPY TO over an existing file, read_csv('/etc/passwd'),
 glob('/root/*'), EXPORT DATABASE, SET memory_limit, INSTALL httpfs, a runaway query, Ctrl-C) and from DuckDB's
 "Securing DuckDB" page (LOAD, PRAGMA, read_text/read_blob, URLs, secrets, getenv, configuration resets).
-Every one runs through the real `georeset sql` command on a real catalogue with its published read copy.
+Every one runs through the real `georeset sql` command on a real DuckLake catalogue (SQLite metadata, Parquet data)
+with its derived search index.
 """
 
 from __future__ import annotations
@@ -23,8 +24,7 @@ from analyst_fixtures import build_workspace
 from typer.testing import CliRunner
 
 from georeset.cli import app
-from georeset.data_catalog.connect import extension_path
-from georeset.data_catalog.publish import publish, published_path
+from georeset.data_catalog.connect import extension_path, open_lake
 from georeset.data_catalog.sandbox import analyst_connection
 
 runner = CliRunner()
@@ -36,21 +36,31 @@ RUNAWAY = "SELECT sum(a.range * b.range) FROM range(100000000) a, range(100000) 
 def cat(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One catalogue for the module: every attack must leave it unchanged, which each test checks."""
     tmp_path = tmp_path_factory.mktemp("sandbox")
-    db = build_workspace(tmp_path / "ws").db_path
-    publish(db)
+    ws = build_workspace(tmp_path / "ws")
+    db = ws.db_path
+    con = open_lake(db)
+    try:
+        from georeset.data_catalog.search import refresh_index
+
+        refresh_index(ws.root, con)
+    finally:
+        con.close()
     victim = tmp_path / "victim.csv"
     victim.write_text("keep,me\n1,2\n")
     geojson = tmp_path / "f.geojson"
     geojson.write_text(json.dumps({"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": {"a": 1}, "geometry": {"type": "Point", "coordinates": [1, 2]}}]}))
-    return {"db": db, "pub": published_path(db), "victim": victim, "geojson": geojson, "tmp": tmp_path}
+    return {"db": db, "meta": ws.root / "lake" / "metadata.sqlite", "data": ws.root / "lake" / "data",
+            "index": ws.index_path, "victim": victim, "geojson": geojson, "tmp": tmp_path}
 
 
 def _fingerprint(c: dict[str, Path]) -> dict[str, object]:
     out: dict[str, object] = {}
-    for key in ("db", "pub", "victim"):
+    for key in ("meta", "index", "victim"):
         out[key] = hashlib.sha256(c[key].read_bytes()).hexdigest()
-    con = duckdb.connect(str(c["db"]), read_only=True)
+    out["data"] = {str(p.relative_to(c["data"])): hashlib.sha256(p.read_bytes()).hexdigest()
+                   for p in sorted(c["data"].rglob("*")) if p.is_file()}
+    con = open_lake(c["db"], read_only=True, extensions=())
     try:
         out["rows"] = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # type: ignore[index]
                        for t in ("documents", "patches", "pairs", "runs")}
@@ -64,11 +74,15 @@ ATTACKS: dict[str, str] = {
     "attach_live_rw_delete": "ATTACH '{db}' AS cat (READ_WRITE); DELETE FROM cat.pairs",
     "attach_live_rw": "ATTACH '{db}' AS cat (READ_WRITE)",
     "attach_memory": "ATTACH ':memory:' AS m",
-    "detach": "DETACH georeset",
+    "attach_lake_rw_delete": "ATTACH 'ducklake:sqlite:{meta}' AS cat (DATA_PATH '{data}/'); DELETE FROM cat.pairs",
+    "attach_lake_metadata": "ATTACH '{meta}' AS m (TYPE sqlite)",
+    "attach_index_rw": "ATTACH '{index}' AS idx (READ_WRITE)",
+    "copy_into_lake_data": "COPY pairs TO '{data}/main/pairs/x.parquet'",
+    "detach": "DETACH lake",
     "use": "USE memory",
     "copy_over_existing": "COPY (SELECT * FROM pairs) TO '{victim}' (HEADER false)",
     "copy_new_file": "COPY pairs TO '{tmp}/new.csv'",
-    "copy_database": "COPY FROM DATABASE georeset TO memory",
+    "copy_database": "COPY FROM DATABASE lake TO memory",
     "export_database": "EXPORT DATABASE '{tmp}/exported'",
     "import_database": "IMPORT DATABASE '{tmp}'",
     "read_passwd": "SELECT * FROM read_csv('/etc/passwd')",
@@ -109,9 +123,13 @@ ATTACKS: dict[str, str] = {
 EXPECT = {"getenv": "getenv", "st_read": "GDAL"}
 
 
+def _fmt(sql: str, c: dict[str, Path]) -> str:
+    return sql.format(db=c["db"], victim=c["victim"], tmp=c["tmp"], geojson=c["geojson"], meta=c["meta"],
+                      data=c["data"], index=c["index"], spatial=extension_path("spatial"))
+
+
 def _cli(sql: str, c: dict[str, Path], *extra: str) -> tuple[int, str]:
-    q = sql.format(db=c["db"], victim=c["victim"], tmp=c["tmp"], geojson=c["geojson"],
-                   spatial=extension_path("spatial"))
+    q = _fmt(sql, c)
     r = runner.invoke(app, ["sql", "--db", str(c["db"]), *extra, q])
     if r.exception and not isinstance(r.exception, SystemExit):
         raise r.exception
@@ -131,17 +149,19 @@ def test_attack_is_refused_and_catalogue_unchanged(name: str, cat: dict[str, Pat
     assert _fingerprint(cat) == before
 
 
-RAW = ["attach_live_rw", "copy_over_existing", "copy_new_file", "export_database", "read_passwd", "glob_root",
+# Not here, refused by the statement filter only: re-attaching the lake's own metadata file (DuckDB allows the
+# paths of attached databases after the lock), COPY into the lake's data folder (readable, so allowed) and ATTACH
+# ':memory:' (the connection is itself in-memory).
+RAW = ["attach_live_rw", "attach_index_rw", "copy_over_existing", "copy_new_file", "export_database", "read_passwd", "glob_root",
        "read_text", "read_blob_catalogue", "https_url", "set_memory_limit", "reset_lock", "unlock",
-       "enable_external_access", "install_httpfs", "load_httpfs", "create_secret", "delete", "drop", "attach_memory"]
+       "enable_external_access", "install_httpfs", "load_httpfs", "create_secret", "delete", "drop"]
 
 
 @pytest.mark.parametrize("name", RAW)
 def test_duckdb_settings_alone_refuse(name: str, cat: dict[str, Path]) -> None:
     """The DuckDB settings (what docs/duckdb-clients.md gives plain clients) refuse without the statement filter."""
     before = _fingerprint(cat)
-    q = ATTACKS[name].format(db=cat["db"], victim=cat["victim"], tmp=cat["tmp"], geojson=cat["geojson"],
-                             spatial=extension_path("spatial"))
+    q = _fmt(ATTACKS[name], cat)
     with analyst_connection(cat["db"]) as ac:
         with pytest.raises(duckdb.Error):
             ac.con.execute(q).fetchall()

@@ -29,11 +29,13 @@ def test_every_column_of_a_fresh_catalogue_has_a_comment(tmp_path: Path) -> None
         con.close()
 
 
-def test_derived_vector_tables_are_commented_too(embedded) -> None:  # type: ignore[no-untyped-def]
-    con = open_catalog(str(embedded.db_path))
+def test_derived_search_index_is_commented_too(embedded) -> None:  # type: ignore[no-untyped-def]
+    from georeset.data_catalog import connect
+
+    con = connect(embedded.index_path, read_only=True)
     try:
         names = {r["name"] for r in describe(con)}
-        assert {"vss_patch", "vss_document", "vss_meta"} <= names
+        assert {"vss_patch", "vss_document", "vss_meta", "index_meta", "documents"} <= names
         assert uncommented(con) == []
     finally:
         con.close()
@@ -58,9 +60,14 @@ def test_schema_command_explains_columns(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def macros_con(tmp_path_factory: pytest.TempPathFactory) -> duckdb.DuckDBPyConnection:
     """The catalogue's macros on a plain connection without the spatial extension."""
+    from georeset.data_catalog.connect import open_lake
+
     db = tmp_path_factory.mktemp("m") / "c.duckdb"
     open_catalog(str(db)).close()
-    return duckdb.connect(str(db), read_only=True, config={"autoload_known_extensions": False})
+    con = open_lake(db, read_only=True, extensions=())
+    assert "spatial" not in {r[0] for r in con.execute("SELECT extension_name FROM duckdb_extensions() WHERE loaded"
+                                                          ).fetchall()}
+    return con
 
 
 def _points(n: int, seed: int) -> list[tuple[float, float, float, float]]:

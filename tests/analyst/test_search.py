@@ -1,20 +1,22 @@
-"""Semantic search (vss HNSW) and BM25 over a tiny catalogue embedded with a fake checkpoint."""
+"""Semantic search (vss HNSW) and BM25 over a tiny catalogue embedded with a fake checkpoint: the indexes live in the
+derived search index database, built from a named lake snapshot, and a search never answers from a stale one."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from analyst_fixtures import DIM, TEXTS, fake_checkpoint, text_vec
 from typer.testing import CliRunner
 
 from georeset.data_catalog import connect, open_catalog
+from georeset.data_catalog.lake import snapshot_id
+from georeset.data_catalog.sandbox import analyst_connection
 from georeset.data_catalog.search import (
     bm25,
     embed_catalog,
-    rebuild_fts,
-    safe_data_path,
+    ensure_index,
+    index_snapshot,
     search,
     search_con,
     vector_literal,
@@ -31,16 +33,24 @@ def test_embed_is_idempotent_and_builds_the_index(embedded: Workspace) -> None:
         assert embed_catalog(con, checkpoint=embedded.runs_dir / "run1" / "checkpoint.pt",
                              data_dir=embedded.data_dir, loaded=fake_checkpoint()) == 0
         assert con.execute("SELECT count(*) FROM embeddings").fetchone()[0] == 12
-        assert con.execute("SELECT run_id, dim, patches, documents FROM vss_meta").fetchall() == [("run1", DIM, 6, 6)]
-        idx = {r[0] for r in con.execute("SELECT index_name FROM duckdb_indexes()").fetchall()}
-        assert {"vss_patch_hnsw", "vss_document_hnsw"} <= idx
         assert not list((embedded.staging_dir / "embeddings").glob("*.parquet"))
+        lake_snap = snapshot_id(con)
     finally:
         con.close()
+    idx_con = connect(embedded.index_path, read_only=True)
+    try:
+        assert idx_con.execute("SELECT run_id, dim, patches, documents FROM vss_meta").fetchall() == [
+            ("run1", DIM, 6, 6)]
+        idx = {r[0] for r in idx_con.execute("SELECT index_name FROM duckdb_indexes()").fetchall()}
+        assert {"vss_patch_hnsw", "vss_document_hnsw"} <= idx
+        assert idx_con.execute("SELECT snapshot_id FROM index_meta").fetchone()[0] == lake_snap
+    finally:
+        idx_con.close()
 
 
 def test_query_uses_hnsw_and_ranks_the_exact_match_first(embedded: Workspace) -> None:
-    con = connect(embedded.db_path, read_only=True)
+    ac = analyst_connection(embedded.db_path)  # lake read-only + the index on the search path
+    con = ac.con
     try:
         q = text_vec(TEXTS[3]).tolist()
         plan = "\n".join(r[1] for r in con.execute(
@@ -54,12 +64,13 @@ def test_query_uses_hnsw_and_ranks_the_exact_match_first(embedded: Workspace) ->
         pres = search_con(con, q, k=4, kind="patch")
         assert len(pres) == 4 and {"patch_id", "score", "lon", "lat", "sensor"} <= set(pres[0])
     finally:
-        con.close()
+        ac.close()
 
 
 def test_search_function_and_cli_json(embedded: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     res = search(embedded.db_path, TEXTS[0], 2, "document", loaded=fake_checkpoint())
     assert res[0]["doc_id"] == "test:0"
+    assert res[0]["snapshot_id"] == index_snapshot(embedded.index_path) is not None
     import georeset.models.checkpoint as ckmod
 
     monkeypatch.setattr(ckmod, "load_checkpoint", lambda path, **kw: fake_checkpoint())
@@ -69,6 +80,7 @@ def test_search_function_and_cli_json(embedded: Workspace, monkeypatch: pytest.M
     assert out.exit_code == 0, out.output
     last = json.loads(out.output.strip().splitlines()[-1])
     assert len(last["results"]) == 5 and all("patch_id" in r and "score" in r for r in last["results"])
+    assert last["snapshot_id"] == index_snapshot(embedded.index_path)
     bad = CliRunner().invoke(app, ["search", "  ", "--db", str(embedded.db_path)])
     assert bad.exit_code == 2 and "empty" in bad.output
 
@@ -80,21 +92,26 @@ def test_search_without_index_is_a_clear_error(workspace: Workspace) -> None:
         search(workspace.db_path, "a\x00b", 3, loaded=fake_checkpoint())
 
 
-def test_bm25_after_rebuild(embedded: Workspace) -> None:
+def test_bm25_is_never_answered_from_a_stale_index(embedded: Workspace) -> None:
+    ac = analyst_connection(embedded.db_path)
+    try:
+        assert {h["doc_id"] for h in bm25(ac.con, "harbour", 5)} == {"test:0", "test:5"}
+    finally:
+        ac.close()
+    before = index_snapshot(embedded.index_path)
     con = open_catalog(str(embedded.db_path))
     try:
-        hits = bm25(con, "harbour", 5)
-        assert {h["doc_id"] for h in hits} == {"test:0", "test:5"}
         con.execute("INSERT INTO documents (doc_id, source, source_id, text, licence, retrieved_at, content_hash) "
                     "VALUES ('test:9', 'test', '9', 'harbour harbour harbour', 'CC0-1.0', now(), 'z')")
-        assert rebuild_fts(con) == 7
-        assert bm25(con, "harbour", 1)[0]["doc_id"] == "test:9"
+        now_snap = snapshot_id(con)
     finally:
         con.close()
-
-
-def test_paths_outside_the_data_dir_are_refused(tmp_path: Path) -> None:
-    assert safe_data_path(tmp_path, "patches/a.npy") == (tmp_path / "patches/a.npy").resolve()
-    for bad in ("../x.npy", "/etc/passwd", "patches/../../x"):
-        with pytest.raises(CatalogError, match="outside"):
-            safe_data_path(tmp_path, bad)
+    with pytest.raises(CatalogError, match=f"serves lake snapshot {before} but the lake is at {now_snap}"):
+        ensure_index(embedded.db_path, rebuild=False)
+    status = ensure_index(embedded.db_path)
+    assert status == {"index_snapshot": now_snap, "lake_snapshot": now_snap, "stale": False}
+    ac = analyst_connection(embedded.db_path)
+    try:
+        assert bm25(ac.con, "harbour", 1)[0]["doc_id"] == "test:9"
+    finally:
+        ac.close()

@@ -43,15 +43,16 @@ def _snapshot(db: Path, workdir: Path, world: Path) -> dict[str, Any]:
     run/snapshot ids and indexes."""
     import duckdb
 
-    from georeset.data_catalog import connect
+    from georeset.data_catalog.sandbox import analyst_connection
 
-    con = connect(db, read_only=True)
+    ac = analyst_connection(db, timeout_s=0)  # the lake read-only + the derived search index, as readers see them
+    con = ac.con
     try:
         out: dict[str, Any] = {}
         for t in (*TABLES, "embeddings"):
             cols = [(c, typ) for c, typ in con.execute(
                 "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? "
-                "AND table_schema = 'main' ORDER BY ordinal_position", [t]).fetchall()]
+                "AND table_schema = 'main' AND table_catalog = 'lake' ORDER BY ordinal_position", [t]).fetchall()]
             keep = [c for c, typ in cols if "TIMESTAMP" not in typ and c not in ("metrics", "code_version", "vec")
                     and not typ.startswith(("GEOMETRY", "FLOAT[", "DOUBLE["))]
             rows = con.execute(f"SELECT {', '.join(keep)} FROM {t}").fetchall()
@@ -76,7 +77,7 @@ def _snapshot(db: Path, workdir: Path, world: Path) -> dict[str, Any]:
     except duckdb.Error as exc:  # pragma: no cover - shows which catalogue lacks what
         raise AssertionError(f"{db}: {exc}") from exc
     finally:
-        con.close()
+        ac.close()
     return out
 
 

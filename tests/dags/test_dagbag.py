@@ -15,7 +15,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
-EXPECTED = {"georeset_sample_world", "harvest_osm", "harvest_wikipedia", "geoparse", "pair_imagery", "build_shards",
+EXPECTED = {"georeset_sample_world", "catalog_maintenance", "harvest_osm", "harvest_wikipedia", "geoparse", "pair_imagery", "build_shards",
             "train_encoder", "evaluate"}
 WRITER = "georeset_catalog_writer"
 # Tasks that open the DuckDB catalogue: they must hold the one writer slot.

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from georeset.data_catalog import connect, merge, migrate, open_catalog, schema_version, stage
+from georeset.data_catalog import connect, merge, migrate, open_catalog, open_lake, schema_version, stage
 from georeset.data_catalog.migrate import migrations
 from georeset.errors import CatalogError
 
@@ -31,8 +31,7 @@ def test_extensions_load_from_packages_and_work() -> None:
 
 
 def test_migrations_are_applied_once(tmp_path: Path) -> None:
-    db = tmp_path / "c.duckdb"
-    con = connect(db)
+    con = open_lake(tmp_path)  # the catalogue lake of a work directory
     applied = migrate(con)
     assert applied == [m[1] for m in migrations()]
     assert migrate(con) == []
@@ -42,7 +41,7 @@ def test_migrations_are_applied_once(tmp_path: Path) -> None:
 
 
 def test_merge_upserts_without_duplicates(tmp_path: Path) -> None:
-    con = open_catalog(":memory:")
+    con = open_catalog(tmp_path / "ws")
     stage([_doc(1), _doc(2)], table="documents", staging_dir=tmp_path)
     r1 = merge(con, table="documents", staging_dir=tmp_path)
     assert (r1.inserted, r1.total_rows) == (2, 2)
@@ -61,7 +60,7 @@ def test_merge_upserts_without_duplicates(tmp_path: Path) -> None:
 
 
 def test_failed_merge_rolls_back_and_keeps_staged_files(tmp_path: Path) -> None:
-    con = open_catalog(":memory:")
+    con = open_catalog(tmp_path / "ws")
     stage([_doc(1)], table="documents", staging_dir=tmp_path)
     merge(con, table="documents", staging_dir=tmp_path)
     bad = _doc(3)
@@ -74,7 +73,7 @@ def test_failed_merge_rolls_back_and_keeps_staged_files(tmp_path: Path) -> None:
 
 
 def test_unknown_columns_are_refused(tmp_path: Path) -> None:
-    con = open_catalog(":memory:")
+    con = open_catalog(tmp_path / "ws")
     row = _doc(1)
     row["colour"] = "red"
     stage([row], table="documents", staging_dir=tmp_path)
@@ -85,6 +84,6 @@ def test_unknown_columns_are_refused(tmp_path: Path) -> None:
 def test_read_only_connection_refuses_writes(tmp_path: Path) -> None:
     db = tmp_path / "c.duckdb"
     open_catalog(str(db)).close()
-    ro = connect(db, read_only=True)
+    ro = open_lake(db, read_only=True)
     with pytest.raises(duckdb.Error):
         ro.execute("DELETE FROM documents")

@@ -75,6 +75,7 @@ def test_all_tables_of_a_commit_land_together_or_not_at_all(tmp_path: Path) -> N
 
 
 def test_every_documents_commit_rebuilds_bm25(tmp_path: Path) -> None:
+    from georeset.data_catalog.sandbox import analyst_connection
     from georeset.data_catalog.search import bm25
 
     ws = Workspace.at(tmp_path)
@@ -83,9 +84,51 @@ def test_every_documents_commit_rebuilds_bm25(tmp_path: Path) -> None:
     staging.stage([_doc(2, "a lighthouse by the harbour", T1)], table="documents", staging_dir=ws.staging_dir,
                   name="b")
     writer.commit(ws, ["documents"], names=["b"])
-    con = writer.open_writer(ws)
+    ac = analyst_connection(ws.root)  # readers: the lake read-only + the derived index the commit rebuilt
     try:
-        hits = {h["doc_id"] for h in bm25(con, "lighthouse", k=5)}
+        hits = {h["doc_id"] for h in bm25(ac.con, "lighthouse", k=5)}
     finally:
-        con.close()
+        ac.close()
     assert hits == {"file:d/2"}
+
+
+WRITER = """
+import sys
+from georeset.data_catalog import staging
+from georeset.stages import writer
+from georeset.workspace import Workspace
+sys.path.insert(0, sys.argv[3])
+from test_commit import _doc, T1
+ws, i = Workspace.at(sys.argv[1]), int(sys.argv[2])
+for b in range(3):  # writer i: documents 10*i .. 10*i+19 in three commits, so every key is written by two writers
+    name = f"w{i}-b{b}"
+    staging.stage([_doc(k, f"doc {k}", T1) for k in range(10 * i, 10 * i + 20) if k % 3 == b], table="documents",
+                  staging_dir=ws.staging_dir, name=name)
+    writer.commit(ws, ["documents", "places"], names=[name])
+"""
+
+
+@pytest.mark.slow
+def test_four_writer_processes_with_overlapping_inputs_leave_no_duplicates(tmp_path: Path) -> None:
+    """Four processes commit overlapping documents into one embedded lake (SQLite metadata) at the same time,
+    each commit also rebuilding the search index: every key once, none lost, the index on the last snapshot."""
+    import os
+    import subprocess
+    import sys
+
+    from georeset.data_catalog.sandbox import analyst_connection
+    from georeset.data_catalog.search import index_snapshot, index_status
+
+    writer.open_writer(Workspace.at(tmp_path)).close()  # the schema, once
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), str(i), str(Path(__file__).parent)],
+                              stderr=subprocess.PIPE, text=True, env=dict(os.environ)) for i in range(4)]
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err[-3000:]
+    ac = analyst_connection(tmp_path, timeout_s=0)
+    try:
+        n, distinct = ac.con.execute("SELECT count(*), count(DISTINCT doc_id) FROM documents").fetchone()  # type: ignore[misc]
+        assert n == distinct == 50  # keys 0..49, written 2x each, no duplicate, none lost
+        assert not index_status(ac.con, index_snapshot(tmp_path / "index" / "search.duckdb"))["stale"]
+    finally:
+        ac.close()

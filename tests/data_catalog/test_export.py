@@ -68,7 +68,7 @@ def test_export_contract_split_and_snapshot(tmp_path: Path) -> None:
     m = export_shards(con, out_dir=out, data_dir=data, rows_per_shard=8, test_fraction=0.2, seed=0)
     assert m["format"] == "georeset-shards/1" and m["simulated"] is True and len(m["snapshot_id"]) == 64
     assert [s["rows"] for s in m["shards"]] == [8, 8, 4] and m["splits"]["train"] + m["splits"]["test"] == 20
-    assert m["splits"]["test"] >= 4 and m["splits"]["train"] >= 10 and m["catalog"].endswith("cat.duckdb")
+    assert m["splits"]["test"] >= 4 and m["splits"]["train"] >= 10 and m["catalog"].endswith("lake/metadata.sqlite")
     assert set(m["norm"]) == {"B02", "B8A", "VV", "VH"} and 0.2 < m["norm"]["B02"]["mean"] < 0.8
     assert all(np.isfinite(v["mean"]) and np.isfinite(v["std"]) for v in m["norm"].values())  # NaN skipped
     assert json.loads((out / "manifest.json").read_text()) == m
@@ -130,3 +130,35 @@ def test_export_min_clear_and_quality_mask(tmp_path: Path) -> None:
     assert "clear_fraction >= 0.5" in m["split_rule"]
     every = export_shards(con, out_dir=tmp_path / "all", data_dir=data, rows_per_shard=8, min_clear=None)
     assert sum(s["rows"] for s in every["shards"]) == 20
+
+
+def test_the_lake_snapshot_of_a_shard_reproduces_its_rows_after_later_harvests(tmp_path: Path) -> None:
+    """Lineage: the manifest names the DuckLake snapshot it was read at; after more rows are committed (and one
+    exported row changed), the rows AT (VERSION => that snapshot) are exactly the shard's rows."""
+    from georeset.data_catalog.export import export_query
+
+    con = _catalogue(tmp_path)
+    out, data = tmp_path / "shards", tmp_path / "data"
+    m = export_shards(con, out_dir=out, data_dir=data, rows_per_shard=8, test_fraction=0.2, seed=0,
+                      max_pairs_per_patch=None, min_clear=None)
+    snap = m["lake_snapshot_id"]
+    assert isinstance(snap, int)
+    shard = pq.read_table([out / s["path"] for s in m["shards"]]).to_pylist()
+    shard_rows = sorted((r["sample_id"], r["doc_id"], r["patch_id"], r["text"]) for r in shard)
+    # a later harvest: a new document and pair, and a changed text of an exported document
+    staging = tmp_path / "staging"
+    stage([{"doc_id": "osm:node/99", "source": "osm", "source_id": "node/99", "text": "new place", "lon": 24.8,
+            "lat": 60.17, "licence": "ODbL-1.0", "retrieved_at": NOW, "content_hash": _h("new")},
+           {"doc_id": "osm:node/0", "source": "osm", "source_id": "node/0", "text": "renamed place", "lon": 24.8,
+            "lat": 60.17, "licence": "ODbL-1.0", "retrieved_at": NOW, "content_hash": _h("renamed")}],
+          table="documents", staging_dir=staging)
+    merge(con, table="documents", staging_dir=staging)
+    stage([{"pair_id": "osm:node/99|S2-0", "doc_id": "osm:node/99", "patch_id": "S2-0", "how": "point_in_patch",
+            "score": 1.0, "source": "test", "licence": "x", "retrieved_at": NOW, "content_hash": _h("p99")}],
+          table="pairs", staging_dir=staging)
+    merge(con, table="pairs", staging_dir=staging)
+    now_rows = con.execute("SELECT pair_id FROM pairs").fetchall()
+    assert len(now_rows) == len(shard_rows) + 1
+    at = sorted((r[0], r[1], r[2], r[4]) for r in con.execute(export_query(snap)).fetchall())
+    assert at == shard_rows
+    assert ("osm:node/0|S2-0", "osm:node/0", "S2-0", "place 0") in at  # the text as exported, not as renamed

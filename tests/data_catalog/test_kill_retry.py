@@ -3,8 +3,9 @@
 The stage runs in a subprocess with ``GEORESET_KILL_AT=<point>``; :func:`georeset.data_catalog.staging.fault_point`
 kills the process with SIGKILL there (no cleanup, no ``finally``). Points: after a partition's file is staged,
 inside the commit's transaction (between the tables of one stage), right after COMMIT, after the BM25 rebuild,
-after the publication. The retry runs the same stage without the variable; the catalogue (rows, BM25 index, the
-copy readers open) must then equal a clean run's, with no staged file left behind.
+at the end of the commit. The retry runs the same stage without the variable; the catalogue lake (rows, as the writer
+and as a read-only reader see them) and the derived BM25 index must then equal a clean run's, with no staged file
+left behind.
 """
 
 from __future__ import annotations
@@ -43,24 +44,29 @@ def _run(code: str, *args: str, kill_at: str | None = None) -> int:
 
 
 def _state(root: Path, tables: tuple[str, ...]) -> dict[str, Any]:
-    from georeset.data_catalog import connect
-    from georeset.data_catalog.publish import published_path
+    from georeset.data_catalog.sandbox import analyst_connection
 
     out: dict[str, Any] = {}
-    for label, path in (("db", root / "georeset.duckdb"), ("published", published_path(root / "georeset.duckdb"))):
-        con = connect(path, read_only=True)
-        try:
-            for t in tables:
-                cols = [c for c, typ in con.execute(
-                    "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? "
-                    "AND table_schema = 'main'", [t]).fetchall() if "TIMESTAMP" not in typ and "GEOMETRY" not in typ]
-                out[f"{label}.{t}"] = sorted(map(repr, con.execute(f"SELECT {', '.join(cols)} FROM {t}").fetchall()))
-            if "documents" in tables:
-                out[f"{label}.bm25"] = con.execute(
-                    "SELECT count(*) FROM (SELECT fts_main_documents.match_bm25(doc_id, 'street') AS s "
-                    "FROM documents) WHERE s IS NOT NULL").fetchone()[0]
-        finally:
-            con.close()
+    ac = analyst_connection(root, timeout_s=0)  # the lake read-only (what readers see) + the derived search index
+    con = ac.con
+    try:
+        for t in tables:
+            cols = [c for c, typ in con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? "
+                "AND table_schema = 'main' AND table_catalog = 'lake'", [t]).fetchall()
+                if "TIMESTAMP" not in typ and "GEOMETRY" not in typ]
+            out[f"db.{t}"] = sorted(map(repr, con.execute(f"SELECT {', '.join(cols)} FROM {t}").fetchall()))
+            out[f"db.{t}.count"] = con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # no duplicate keys
+        if "documents" in tables:
+            out["db.bm25"] = con.execute(
+                "SELECT count(*) FROM (SELECT fts_main_documents.match_bm25(doc_id, 'street') AS s "
+                "FROM documents) WHERE s IS NOT NULL").fetchone()[0]
+            from georeset.data_catalog.search import index_status
+
+            built = con.execute("SELECT snapshot_id FROM search.index_meta").fetchone()[0]
+            out["index_stale"] = index_status(con, built)["stale"]  # documents changed after the index was built
+    finally:
+        ac.close()
     out["staged_left"] = sorted(p.name for p in (root / "staging").rglob("*.parquet"))
     return out
 
@@ -89,9 +95,9 @@ def test_gazetteer_killed_then_retried_equals_a_clean_load(point: str, tmp_path:
                                                            clean_gazetteer: dict[str, Any]) -> None:
     assert _run(GAZETTEER, str(tmp_path), kill_at=point) == -9  # SIGKILL, at that point
     if point == "merge:places":  # killed between the two tables of one transaction: neither landed
-        from georeset.data_catalog import connect
+        from georeset.data_catalog.connect import open_lake
 
-        con = connect(tmp_path / "georeset.duckdb", read_only=True)
+        con = open_lake(tmp_path, read_only=True, extensions=())
         try:
             assert con.execute("SELECT (SELECT count(*) FROM places) + (SELECT count(*) FROM place_names)"
                                ).fetchone()[0] == 0

@@ -53,8 +53,8 @@ def test_embedded_default_lives_in_the_workdir(tmp_path: Path) -> None:
         con.execute("INSERT INTO lake.documents VALUES ('a', 'x', ST_Point(1, 2), TIMESTAMP '2024-01-01', 'h')")
     finally:
         con.close()
-    assert (tmp_path / "lake" / "metadata.ducklake").is_file()
-    assert list((tmp_path / "lake" / "data").rglob("*.parquet"))
+    assert (tmp_path / "lake" / "metadata.sqlite").is_file() and s.metadata.startswith("sqlite:")
+    assert (tmp_path / "lake" / "data").is_dir()
 
 
 def test_what_ducklake_supports(lake: duckdb.DuckDBPyConnection) -> None:
@@ -115,38 +115,52 @@ def test_bad_settings_name_the_setting(tmp_path: Path) -> None:
     assert not (tmp_path / "nope").exists()
 
 
-def test_an_embedded_lake_is_held_by_one_process(tmp_path: Path) -> None:
-    """Finding that shapes the design: embedded (DuckDB-file) metadata admits one process at a time, so
-    concurrent writers need PostgreSQL metadata (the scale path)."""
-    s = LakeSettings.for_workdir(tmp_path, env={})
-    con = connect(":memory:")
-    try:
-        attach(con, s)
-        con.execute(DDL)
-        code = ("import sys; from georeset.data_catalog import connect; "
-                "from georeset.data_catalog.lake import LakeSettings, attach; "
-                "from georeset.errors import InputError\n"
-                "try:\n    attach(connect(':memory:'), LakeSettings(sys.argv[1], sys.argv[2]))\n"
-                "except InputError as e:\n    print('REFUSED', e); sys.exit(3)\n")
-        r = subprocess.run([sys.executable, "-c", code, s.metadata, s.data_path], capture_output=True, text=True,
-                           timeout=120)
-    finally:
-        con.close()
-    assert r.returncode == 3 and SETTING_METADATA in r.stdout, r.stdout + r.stderr
+def test_duckdb_file_metadata_is_held_by_one_process_sqlite_metadata_is_not(tmp_path: Path) -> None:
+    """Finding that shapes the design: DuckDB-file metadata admits one process at a time, so the embedded default
+    keeps its metadata in SQLite, where a second process attaches (reads, or commits) while the first holds it."""
+    code = ("import sys; from georeset.data_catalog import connect; "
+            "from georeset.data_catalog.lake import LakeSettings, attach; "
+            "from georeset.errors import InputError\n"
+            "try:\n    c = connect(':memory:'); attach(c, LakeSettings(sys.argv[1], sys.argv[2]), read_only=True)\n"
+            "    print('ROWS', c.execute('SELECT count(*) FROM lake.documents').fetchone()[0])\n"
+            "except InputError as e:\n    print('REFUSED', e); sys.exit(3)\n")
+    for meta, held in ((str(tmp_path / "d" / "metadata.ducklake"), True),
+                       ("sqlite:" + str(tmp_path / "s" / "metadata.sqlite"), False)):
+        s = LakeSettings(meta, str(tmp_path / ("d" if held else "s") / "data") + "/")
+        con = connect(":memory:")
+        try:
+            attach(con, s)
+            con.execute(DDL)
+            con.execute("INSERT INTO lake.documents VALUES ('a', 'x', NULL, TIMESTAMP '2024-01-01', 'h')")
+            r = subprocess.run([sys.executable, "-c", code, s.metadata, s.data_path], capture_output=True,
+                               text=True, timeout=120)
+        finally:
+            con.close()
+        if held:
+            assert r.returncode == 3 and SETTING_METADATA in r.stdout, r.stdout + r.stderr
+        else:
+            assert r.returncode == 0 and "ROWS 1" in r.stdout, r.stdout + r.stderr
 
 
 def test_maintenance_compacts_small_files_and_keeps_recent_snapshots(lake: duckdb.DuckDBPyConnection,
                                                                      tmp_path: Path) -> None:
     lake.execute("CALL lake.set_option('data_inlining_row_limit', 0)")  # every commit writes a Parquet file
+    snaps = []
     for i in range(6):
-        upsert(lake, "documents", _src([(f"k{i}", f"text {i}", T1)]), ["doc_id"])
-    keep = snapshot_id(lake)
+        snaps.append(upsert(lake, "documents", _src([(f"k{i}", f"text {i}", T1)]), ["doc_id"]).snapshot_id)
+    upsert(lake, "documents", _src([("k0", "text 0 revised", T2)]), ["doc_id"])  # a delete + re-insert
     r = maintain(lake, keep_days=30)
-    assert r["documents_files_before"] >= 6 and r["documents_files_after"] < r["documents_files_before"]
-    assert r["snapshots_after"] >= r["snapshots_before"]  # all younger than 30 days: none expired
-    assert len(rows_at(lake, "documents", keep)) == 6
+    assert r["tables"]["documents"]["files_before"] >= 6
+    assert r["tables"]["documents"]["files_after"] < r["tables"]["documents"]["files_before"]
+    assert r["snapshots_expired"] == []  # all younger than 30 days
+    assert len(rows_at(lake, "documents", snaps[2])) == 3
     assert lake.execute("SELECT count(*), count(DISTINCT doc_id) FROM lake.documents").fetchone() == (6, 6)
-    # keep_days=0: every snapshot but the current one expires; the current rows stay
-    r0 = maintain(lake, keep_days=0)
-    assert r0["snapshots_after"] < r0["snapshots_before"]
-    assert lake.execute("SELECT count(*) FROM lake.documents").fetchone() == (6,)
+    # keep_days=0: every snapshot expires but the current one and the one a shard names; rows stay
+    r0 = maintain(lake, keep_days=0, keep_versions=[snaps[2]])
+    assert r0["snapshots_expired"] and snaps[2] not in r0["snapshots_expired"] and snaps[3] in r0["snapshots_expired"]
+    assert r0["tables"]["documents"]["rows_after"] == r0["tables"]["documents"]["rows_before"] == 6
+    assert r0["files_deleted"] > 0
+    assert sorted(r[0] for r in rows_at(lake, "documents", snaps[2], columns="doc_id")) == ["k0", "k1", "k2"]
+    assert lake.execute("SELECT text FROM lake.documents WHERE doc_id = 'k0'").fetchone() == ("text 0 revised",)
+    with pytest.raises(duckdb.Error):  # an expired snapshot is gone
+        rows_at(lake, "documents", snaps[3])

@@ -120,3 +120,18 @@ def test_shared_wiktor_parses() -> None:
     assert len(docs) == 5000
     tops = [t for d in docs for t in d.toponyms]
     assert len(tops) == 25242 and all(t.lat is not None for t in tops)
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not SHARED.exists(), reason="../shared/data/geoparsing is absent")
+def test_curve_of_the_probability_agrees_with_the_commit_threshold(geoparser: Geoparser) -> None:
+    from georeset.pipelines.geoparse.evaluate import CURVE_THRESHOLDS
+
+    docs = list(read_lgl(SHARED / "lgl" / "lgl.xml"))[:40]
+    strict = Geoparser(geoparser.index, nlp=geoparser.nlp, commit_score=0.5)
+    m = evaluate(strict, docs)
+    curve = {c["threshold"]: c for c in m["curve"]}
+    assert [c["threshold"] for c in m["curve"]] == list(CURVE_THRESHOLDS)
+    assert curve[0.5]["precision_161"] == m["precision_161"] and curve[0.5]["recall_161"] == m["recall_161"]
+    recalls = [c["recall_161"] for c in m["curve"]]
+    assert recalls == sorted(recalls, reverse=True) and recalls[0] > recalls[-1]  # a higher bar asserts less

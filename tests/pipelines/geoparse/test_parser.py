@@ -195,3 +195,22 @@ def test_commit_threshold_and_probability(geoparser: Geoparser) -> None:
     assert all(geoparser.asserted(t) == (t.probability >= geoparser.threshold) for t in tops)
     strict = Geoparser(geoparser.index, nlp=geoparser.nlp, commit_score=1.01)
     assert not any(strict.asserted(t) for t in strict.parse("The mayor of Helsinki met officials."))
+
+
+def test_common_word_alternate_is_not_a_country(geoparser: Geoparser) -> None:
+    # countryinfo lists "Island" (Icelandic) as Iceland's spelling: a common English word is no alternate name
+    assert not geoparser.index.lookup(["island"]).get("island")
+    tops = geoparser.parse("The boat reached the Island at noon. He sailed to Island last year.")
+    assert not any(geoparser.asserted(t) and t.country_code == "IS" for t in tops)
+    assert any(c.country_code == "IS" for c in geoparser.index.lookup(["iceland"])["iceland"])
+
+
+def test_division_short_forms(geoparser: Geoparser) -> None:
+    text = "Police in Vancouver, B.C. and in Brandon, Man. said the storm moved east. The man said no."
+    tops = {t.surface.rstrip("."): t for t in geoparser.parse(text)}
+    assert tops["B.C"].name == "British Columbia"
+    man = tops["Man"]
+    assert man.name == "Manitoba" and man.kind == "toponym"
+    assert sum(t.surface.lower().startswith("man") for t in geoparser.parse(text)) == 1  # not "The man"
+    nsw = geoparser.resolve_spans("Flooding hit NSW on Monday.", [(13, 16)])[0]
+    assert nsw.name == "New South Wales" and nsw.country_code == "AU"

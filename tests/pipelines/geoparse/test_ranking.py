@@ -20,7 +20,8 @@ def test_name_variants() -> None:
     assert "fort worth" in name_variants("ft worth")
     assert "monroe" in name_variants("monroe township")
     assert "hague" in name_variants("the hague")
-    assert name_variants("paris") == []
+    assert name_variants("paris") == ["paris county", "paris parish"]  # a county written without its area word
+    assert name_variants("loudon co") == ["loudon county"] and "pointe coupee parish" in name_variants("pointe coupee")
     assert name_variants("county mayo") == ["mayo county"]
     assert name_variants("mayo county")[0] == "county mayo"  # the other order is tried before the bare name
 

@@ -1,0 +1,69 @@
+"""Several processes for large harvests: the geoparse stage's batches parsed by a pool equal those parsed in
+process (each worker loads the parser once)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from georeset.errors import InputError
+
+_TEXTS = [
+    "Officials in Helsinki said the ferry to Tallinn would run again on Monday.",
+    "The mayor of Paris met farmers from Bavaria and Lombardy.",
+    "Floods closed roads between Nairobi and Mombasa.",
+    "A new bridge links Ontario and Michigan near Detroit.",
+    "Police in Lima arrested two men from Cusco.",
+    "Moscow and Kyiv traded accusations over the talks in Istanbul.",
+]
+
+
+def _batches(root: Path, gazetteer: tuple[Any, Any]) -> tuple[list[str], Path]:
+    gaz = root / "gazetteer"
+    gaz.mkdir(parents=True)
+    places, names = gazetteer
+    pq.write_table(places, gaz / "places.parquet")
+    pq.write_table(names, gaz / "place_names.parquet")
+    files = []
+    for b in range(3):
+        docs = [{"doc_id": f"d{b}-{i}", "text": t, "lon": None, "lat": None, "licence": "CC0",
+                 "content_hash": f"h{b}{i}"} for i, t in enumerate(_TEXTS[2 * b:2 * b + 2])]
+        path = root / f"docs-{b}.parquet"
+        pq.write_table(pa.Table.from_pylist(docs, schema=pa.schema([
+            ("doc_id", pa.string()), ("text", pa.string()), ("lon", pa.float64()), ("lat", pa.float64()),
+            ("licence", pa.string()), ("content_hash", pa.string())])), path)
+        files.append(str(path))
+    return files, gaz
+
+
+def _staged(staging: Path) -> list[tuple[Any, ...]]:
+    rows = [r for f in sorted((staging / "toponyms").glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
+    return sorted((r["doc_id"], r["start_char"], r["surface"],
+                   r["place_id"]) for r in rows)
+
+
+def test_pool_of_workers_equals_one_process(tmp_path: Path, gazetteer: tuple[Any, Any]) -> None:
+    from georeset.stages.geoparse import default_workers, run_batches
+
+    files, gaz = _batches(tmp_path, gazetteer)
+    when = dt.datetime(2026, 1, 1)
+    one = run_batches(files, gazetteer_dir=gaz, staging_dir=tmp_path / "one", processed_at=when, workers=1)
+    two = run_batches(files, gazetteer_dir=gaz, staging_dir=tmp_path / "two", processed_at=when, workers=2)
+    assert [d["documents"] for d in one] == [d["documents"] for d in two] == [2, 2, 2]
+    a, b = _staged(tmp_path / "one"), _staged(tmp_path / "two")
+    assert a == b
+    assert {r[2] for r in a} >= {"Helsinki", "Nairobi", "Moscow"}
+    assert default_workers() >= 1
+
+
+def test_workers_must_be_positive(tmp_path: Path) -> None:
+    from georeset.stages.geoparse import run_batches
+
+    with pytest.raises(InputError, match="workers"):
+        run_batches([], gazetteer_dir=tmp_path, staging_dir=tmp_path, processed_at=dt.datetime(2026, 1, 1),
+                     workers=0)
