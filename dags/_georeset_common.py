@@ -3,9 +3,9 @@
 Parse-time cheap: only the standard library and ``airflow.sdk`` are imported here; everything from ``georeset`` is
 imported inside the helpers, which run in tasks. Not a DAG file (listed in ``.airflowignore``).
 
-Pools (also in ``dags/pools.json``; create them with ``airflow pools import dags/pools.json``):
-``georeset_catalog_writer`` (1 slot: every task that opens the DuckDB catalogue), ``mediawiki_api``,
-``overpass_api``, ``nominatim`` (1 slot each: rate-limited public APIs).
+Pools (also in ``dags/pools.json``; create them with ``airflow pools import dags/pools.json``): ``mediawiki_api``,
+``overpass_api``, ``nominatim`` (1 slot each: rate-limited public APIs). There is no catalogue writer pool: the
+catalogue is a DuckLake and every task commits its own partition (conflicting commits retry).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ __all__ = [
     "notify_failure",
     "START_DATE",
     "POOLS",
-    "WRITER_POOL",
     "BBOX_SCHEMA",
     "MEDIAWIKI_POOL",
     "OVERPASS_POOL",
@@ -74,14 +73,12 @@ DEFAULT_ARGS: dict[str, Any] = {
 TRAINING_TIMEOUT = timedelta(hours=48)  # the train task's own limit (the Kubernetes Job has timeout_h as well)
 START_DATE = datetime(2024, 1, 1)
 
-WRITER_POOL = "georeset_catalog_writer"
 # JSON schema of one area Param: [minlon, minlat, maxlon, maxlat] in EPSG:4326
 BBOX_SCHEMA = {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4}
 MEDIAWIKI_POOL = "mediawiki_api"
 OVERPASS_POOL = "overpass_api"
 NOMINATIM_POOL = "nominatim"
 POOLS: dict[str, tuple[int, str]] = {
-    WRITER_POOL: (1, "the single DuckDB catalogue writer (merges, plans, run records)"),
     MEDIAWIKI_POOL: (1, "MediaWiki API (Wikipedia geosearch and page details)"),
     OVERPASS_POOL: (1, "Overpass API (OpenStreetMap queries)"),
     NOMINATIM_POOL: (1, "Nominatim geocoder (1 request/s usage policy)"),

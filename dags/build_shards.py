@@ -1,13 +1,13 @@
 """Export the paired catalogue as training shards (asset-scheduled on new pairs).
 
-Wiring only. ``export`` (writer pool: it reads the catalogue) writes the shards and ``manifest.json``, reusing an
+Wiring only. ``export`` writes the shards and ``manifest.json``, reusing an
 identical snapshot; ``publish_snapshot`` emits ``georeset_shards_snapshot`` (snapshot id, split sizes, manifest)
 only when the snapshot is new, and is skipped otherwise, so training runs once per new snapshot.
 """
 
 from __future__ import annotations
 
-from _georeset_common import DEFAULT_ARGS, PAIRS, SHARDS, START_DATE, WRITER_POOL, workdir_param, workspace
+from _georeset_common import DEFAULT_ARGS, PAIRS, SHARDS, START_DATE, workdir_param, workspace
 from airflow.sdk import Param, dag, task
 
 
@@ -31,7 +31,7 @@ from airflow.sdk import Param, dag, task
     },
 )
 def build_shards() -> None:
-    @task(pool=WRITER_POOL)
+    @task
     def export(**context) -> dict:  # type: ignore[no-untyped-def]
         from georeset.stages.export import export_stage
 

@@ -1,8 +1,8 @@
 """Evaluate a trained checkpoint (text<->image recall@k on the held-out split), when one is recorded or on demand.
 
 Wiring only, over georeset.stages.evaluate and .index (the code `georeset evaluate` / `index` run). ``evaluate`` reads the run from the triggering ``georeset_encoder_checkpoint`` event (or the
-``run_id`` Param) and writes ``runs/<run_id>/evaluation.json``; ``record_evaluation`` (writer pool) stores the
-metrics in the run's catalogue row and emits ``georeset_encoder_evaluation``; ``build_index`` (writer pool)
+``run_id`` Param) and writes ``runs/<run_id>/evaluation.json``; ``record_evaluation`` stores the
+metrics in the run's catalogue row and emits ``georeset_encoder_evaluation``; ``build_index``
 embeds the catalogue with the run's encoder and rebuilds the HNSW and BM25 indexes. Zero-shot land cover is
 evaluated where the workdir holds the sample world's labels.
 """
@@ -14,7 +14,6 @@ from _georeset_common import (
     EVALUATIONS,
     MODELS,
     START_DATE,
-    WRITER_POOL,
     event_extra,
     workdir_param,
     workspace,
@@ -48,7 +47,7 @@ def evaluate() -> None:
         metrics = stage.evaluate_run(ws, run_id=run_id)
         return {"workdir": str(ws.root), "run_id": run_id, "metrics": metrics}
 
-    @task(pool=WRITER_POOL, outlets=[EVALUATIONS])
+    @task(outlets=[EVALUATIONS])
     def record_evaluation(result: dict, **context) -> dict:  # type: ignore[no-untyped-def]
         from georeset.stages import evaluate as stage
         from georeset.workspace import Workspace
@@ -59,7 +58,7 @@ def evaluate() -> None:
         context["outlet_events"][EVALUATIONS].extra = extra
         return extra
 
-    @task(pool=WRITER_POOL)
+    @task
     def build_index(result: dict) -> dict:
         """Encoder embeddings (HNSW) and BM25 for `georeset search`, as `georeset index` / the demo build them."""
         from georeset.stages.index import index_stage

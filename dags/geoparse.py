@@ -1,8 +1,8 @@
 """Geoparse new documents into ``toponyms`` whenever documents are merged (asset-scheduled).
 
-Wiring only, over georeset.stages.geoparse (the code `georeset geoparse run` runs). ``plan_batches`` (writer pool) loads the gazetteer once, then writes the documents without toponyms
+Wiring only, over georeset.stages.geoparse (the code `georeset geoparse run` runs). ``plan_batches`` loads the gazetteer once, then writes the documents without toponyms
 as Parquet batch files plus a gazetteer snapshot; ``parse_batch`` is mapped over the batch files and stages
-``toponyms/geoparse-<batch>`` only; ``catalog_merge`` (writer pool) commits exactly those files and emits ``georeset_toponyms``.
+``toponyms/geoparse-<batch>`` only; ``catalog_merge`` commits exactly those files and emits ``georeset_toponyms``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from _georeset_common import (
     DOCUMENTS,
     START_DATE,
     TOPONYMS,
-    WRITER_POOL,
     run_key,
     run_time,
     workdir_param,
@@ -40,7 +39,7 @@ from airflow.sdk import Param, dag, get_current_context, task
     },
 )
 def geoparse() -> None:
-    @task(pool=WRITER_POOL)
+    @task
     def plan_batches(**context) -> dict:  # type: ignore[no-untyped-def]
         from georeset.stages import geoparse, writer
         from georeset.stages.gazetteer import gazetteer_stage
@@ -71,7 +70,7 @@ def geoparse() -> None:
         return geoparse.run(batch_file, gazetteer_dir=Path(plan["out_dir"]) / "gazetteer", staging_dir=ws.staging_dir,
                             processed_at=run_time(context), batch_size=context["params"]["nlp_batch_size"])
 
-    @task(pool=WRITER_POOL, outlets=[TOPONYMS], trigger_rule="none_failed")
+    @task(outlets=[TOPONYMS], trigger_rule="none_failed")
     def catalog_merge(plan: dict, results: list[dict] | None, **context) -> dict:  # type: ignore[no-untyped-def]
         import shutil
 

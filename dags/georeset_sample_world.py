@@ -43,7 +43,7 @@ def georeset_sample_world() -> None:
         w = build_sample_world(ws.world_dir, scale=params["scale"])
         return {"pbfs": [str(p) for p in w.osm_pbfs], "bbox": list(w.bbox), "dates": sorted(w.dates)}
 
-    @task(pool="georeset_catalog_writer")
+    @task
     def gazetteer(params: dict | None = None) -> dict:  # type: ignore[type-arg]
         from georeset import stages
         from georeset.workspace import Workspace
@@ -51,7 +51,7 @@ def georeset_sample_world() -> None:
         assert params is not None
         return stages.gazetteer_stage(Workspace.at(params["workdir"]))
 
-    @task(pool="georeset_catalog_writer")
+    @task
     def harvest_osm(world: dict, params: dict | None = None) -> dict:  # type: ignore[type-arg]
         from georeset import stages
         from georeset.workspace import Workspace
@@ -61,7 +61,7 @@ def georeset_sample_world() -> None:
             Workspace.at(params["workdir"]), pbfs=world["pbfs"], bbox=tuple(world["bbox"]), max_docs=500
         )
 
-    @task(pool="georeset_catalog_writer")
+    @task
     def geoparse(_h: dict, _g: dict, params: dict | None = None) -> dict:  # type: ignore[type-arg]
         from georeset import stages
         from georeset.workspace import Workspace
@@ -69,7 +69,7 @@ def georeset_sample_world() -> None:
         assert params is not None
         return stages.geoparse_stage(Workspace.at(params["workdir"]), progress=False)
 
-    @task(pool="georeset_catalog_writer")
+    @task
     def imagery(world: dict, _g: dict, params: dict | None = None) -> dict:  # type: ignore[type-arg]
         from georeset import stages
         from georeset.pipelines.sample_world import serve_stac
@@ -83,7 +83,7 @@ def georeset_sample_world() -> None:
                 ws, stac_url=url, datetime=f"{d[0][:10]}T00:00:00Z/{d[-1][:10]}T23:59:59Z", progress=False
             )
 
-    @task(pool="georeset_catalog_writer", outlets=[catalog_asset])
+    @task(outlets=[catalog_asset])
     def pair(_i: dict, params: dict | None = None, outlet_events=None) -> dict:  # type: ignore[no-untyped-def]
         from georeset import stages
         from georeset.workspace import Workspace
@@ -94,7 +94,7 @@ def georeset_sample_world() -> None:
         outlet_events[catalog_asset].extra = {"workdir": str(ws.root), **stages.table_counts(ws.db_path)}
         return r
 
-    @task(pool="georeset_catalog_writer", outlets=[shards_asset])
+    @task(outlets=[shards_asset])
     def export(_p: dict, params: dict | None = None, outlet_events=None) -> dict:  # type: ignore[no-untyped-def]
         from georeset import stages
         from georeset.workspace import Workspace
@@ -114,7 +114,7 @@ def georeset_sample_world() -> None:
         assert params is not None
         return stage.train(Workspace.at(params["workdir"]), nproc=params["nproc"], steps=params["steps"])
 
-    @task(pool="georeset_catalog_writer")
+    @task
     def record_run(run: dict, params: dict | None = None, dag_run=None) -> dict:  # type: ignore[no-untyped-def]
         from georeset.stages import train as stage
         from georeset.workspace import Workspace
@@ -132,7 +132,7 @@ def georeset_sample_world() -> None:
         return {"run_id": run["run_id"],
                 "metrics": stage.evaluate_run(Workspace.at(params["workdir"]), run_id=run["run_id"])}
 
-    @task(pool="georeset_catalog_writer")
+    @task
     def record_and_index(result: dict, params: dict | None = None) -> dict:  # type: ignore[type-arg]
         from georeset.stages import evaluate as stage
         from georeset.stages.index import index_stage

@@ -2,7 +2,7 @@
 
 Wiring only. ``plan_tiles`` cuts the areas into tiles and batches; ``harvest_tiles`` is mapped over the batches and
 only writes Parquet staging files named ``osm-<tile>-<data interval>`` (a retry overwrites its own files);
-``catalog_merge`` (one-slot writer pool) commits exactly those files (georeset.stages.harvest, the code the CLI runs) and emits ``georeset_documents`` with row counts.
+``catalog_merge`` commits exactly those files (georeset.stages.harvest, the code the CLI runs) and emits ``georeset_documents`` with row counts.
 The extracts are local ``.osm.pbf`` files (default: the sample world's), so no Overpass request is made.
 """
 
@@ -13,7 +13,6 @@ from _georeset_common import (
     DEFAULT_ARGS,
     DOCUMENTS,
     START_DATE,
-    WRITER_POOL,
     run_key,
     run_time,
     workdir_param,
@@ -70,7 +69,7 @@ def harvest_osm() -> None:
         return harvest.run_osm(batch, staging_dir=Workspace.at(p["workdir"]).staging_dir,
                                retrieved_at=run_time(context), limit_per_tile=p["max_docs_per_tile"])
 
-    @task(pool=WRITER_POOL, outlets=[DOCUMENTS])
+    @task(outlets=[DOCUMENTS])
     def catalog_merge(results: list[dict], **context) -> dict:  # type: ignore[no-untyped-def]
         from georeset.stages import writer
         from georeset.workspace import Workspace

@@ -4,7 +4,7 @@ Wiring only, over georeset.stages.harvest (the code `georeset harvest wikipedia`
 partition per (language, area); ``harvest_tiles`` is mapped over them in the one-slot ``mediawiki_api`` pool and runs
 the resumable, incremental harvest (progress under ``<workdir>/state/wikipedia``: a retried task goes on where the
 killed one stopped, and only new or changed revisions are fetched), staging ``wikipedia-<lang>-<key>-r*-b*`` files;
-``catalog_merge`` (writer pool) commits exactly those files and emits ``georeset_documents``. Set a User-Agent with a contact (Param or env ``GEORESET_USER_AGENT``).
+``catalog_merge`` commits exactly those files and emits ``georeset_documents``. Set a User-Agent with a contact (Param or env ``GEORESET_USER_AGENT``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from _georeset_common import (
     DOCUMENTS,
     MEDIAWIKI_POOL,
     START_DATE,
-    WRITER_POOL,
     run_key,
     run_time,
     workdir_param,
@@ -70,7 +69,7 @@ def harvest_wikipedia() -> None:
                                   batch_pages=p["batch_pages"])
         return {"lang": r["lang"], "rows": r["rows_staged_now"], "resumed": r["resumed"], "names": r["names"]}
 
-    @task(pool=WRITER_POOL, outlets=[DOCUMENTS])
+    @task(outlets=[DOCUMENTS])
     def catalog_merge(results: list[dict], **context) -> dict:  # type: ignore[no-untyped-def]
         from georeset.stages import writer
         from georeset.workspace import Workspace

@@ -1,9 +1,9 @@
 """Fetch Sentinel-1/2 patches around located documents and pair them (asset-scheduled on new toponyms).
 
-Wiring only, over georeset.stages.imagery and .pair (the code `georeset imagery fetch` / `pair` run). ``plan_cells`` (writer pool) grids the located documents into patch-sized cells and batches them;
+Wiring only, over georeset.stages.imagery and .pair (the code `georeset imagery fetch` / `pair` run). ``plan_cells`` grids the located documents into patch-sized cells and batches them;
 ``fetch_cells`` is mapped over the batches: it reads patches from the STAC API (default: the sample world's,
 served on 127.0.0.1 inside the task) and stages ``scenes``/``patches`` files named ``imagery-<cells>-<run>``
-only; ``pair_merge`` (writer pool) commits exactly those files (scenes and patches together), pairs documents with patches, and emits ``georeset_pairs``.
+only; ``pair_merge`` commits exactly those files (scenes and patches together), pairs documents with patches, and emits ``georeset_pairs``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from _georeset_common import (
     PAIRS,
     START_DATE,
     TOPONYMS,
-    WRITER_POOL,
     run_key,
     run_time,
     workdir_param,
@@ -50,7 +49,7 @@ from airflow.sdk import Param, dag, get_current_context, task
     },
 )
 def pair_imagery() -> None:
-    @task(pool=WRITER_POOL)
+    @task
     def plan_cells(**context) -> dict:  # type: ignore[no-untyped-def]
         from georeset.stages import imagery, sample_world_inputs, writer
 
@@ -92,7 +91,7 @@ def pair_imagery() -> None:
                 interval=plan["interval"], gsd=p["gsd"], size=p["size"], max_cloud=p["max_cloud"],
             )
 
-    @task(pool=WRITER_POOL, outlets=[PAIRS], trigger_rule="none_failed")
+    @task(outlets=[PAIRS], trigger_rule="none_failed")
     def pair_merge(plan: dict, results: list[dict] | None, **context) -> dict:  # type: ignore[no-untyped-def]
         from georeset.stages import pair, writer
         from georeset.workspace import Workspace

@@ -5,7 +5,7 @@ Wiring only, over georeset.stages.train (the code `georeset train` runs). ``trai
 waits on it deferrably (the triggerer polls; no worker slot held) and deletes the Job and its Service at the end
 (``launcher=kubernetes``; dags/_georeset_train.py). The run id (one formula for every path) covers the snapshot, the settings,
 the config's contents and the token-embedding version, so a finished run is reused and a retried task waits on the
-same Job. ``record_run`` (writer pool) stores the run and emits ``georeset_encoder_checkpoint``.
+same Job. ``record_run`` stores the run and emits ``georeset_encoder_checkpoint``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from _georeset_common import (
     SHARDS,
     START_DATE,
     TRAINING_TIMEOUT,
-    WRITER_POOL,
     run_time,
     workdir_param,
 )
@@ -57,7 +56,7 @@ from airflow.sdk import Param, dag, task
 def train_encoder() -> None:
     train = TrainEncoderOperator(task_id="train", execution_timeout=TRAINING_TIMEOUT)
 
-    @task(pool=WRITER_POOL, outlets=[MODELS])
+    @task(outlets=[MODELS])
     def record_run(run: dict, **context) -> dict:  # type: ignore[no-untyped-def]
         from georeset.stages import train as train_stage
         from georeset.workspace import Workspace

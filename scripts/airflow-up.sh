@@ -137,20 +137,16 @@ EOF
   sleep 1
 done
 
-# The one-slot pool of the single DuckDB catalogue writer (standalone has migrated the DB by now; `pools set`
-# creates or updates, so a restart keeps it).
-if ! "$AIRFLOW_BIN" pools set georeset_catalog_writer 1 "one DuckDB catalogue writer" >"$AIRFLOW_HOME/pools.log" 2>&1; then
-  tail -n 20 "$AIRFLOW_HOME/pools.log" >&2
-  fail "could not create the pool georeset_catalog_writer (log: $AIRFLOW_HOME/pools.log)"
-fi
-# The rate-limit pools of the public APIs (one slot each), as the DAGs expect them.
-if ! "$AIRFLOW_BIN" pools import "$REPO/dags/pools.json" >>"$AIRFLOW_HOME/pools.log" 2>&1; then
+# Every pool the DAGs use (dags/pools.json: the rate-limited public APIs, one slot each; standalone has migrated
+# the DB by now; `pools import` creates or updates, so a restart keeps them). No catalogue writer pool: the
+# catalogue is a DuckLake and tasks commit concurrently.
+if ! "$AIRFLOW_BIN" pools import "$REPO/dags/pools.json" >"$AIRFLOW_HOME/pools.log" 2>&1; then
   tail -n 20 "$AIRFLOW_HOME/pools.log" >&2
   fail "could not import dags/pools.json (log: $AIRFLOW_HOME/pools.log)"
 fi
 T1=$(date +%s.%N)
 
-echo "[airflow-up] healthy, pool georeset_catalog_writer set, after $(awk -v a="$T0" -v b="$T1" 'BEGIN{printf "%.1f", b-a}') s (pid $PID, process group $PID)"
+echo "[airflow-up] healthy, pools of dags/pools.json set, after $(awk -v a="$T0" -v b="$T1" 'BEGIN{printf "%.1f", b-a}') s (pid $PID, process group $PID)"
 echo "[airflow-up] UI / API:       http://127.0.0.1:$PORT   (user: admin)"
 echo "[airflow-up] admin password: $PASSWORDS"
 echo "[airflow-up] log:            $LOG"

@@ -26,7 +26,7 @@ TRAIN_JOB = INFRA / "k8s" / "train-job.yaml"
 DATA_PVC = INFRA / "k8s" / "data-pvc.yaml"
 LOCK = REPO / "requirements.lock"
 CLUSTER_REQS = INFRA / "requirements-cluster.txt"
-POOL = "georeset_catalog_writer"
+POOLS_FILE = "/opt/airflow/dags/pools.json"
 AIRFLOW_SERVICES = {"airflow-init", "api-server", "scheduler", "dag-processor", "triggerer"}
 
 
@@ -188,7 +188,7 @@ def test_compose_airflow_settings() -> None:
     assert commands["dag-processor"] == ["airflow", "dag-processor"]
     assert commands["triggerer"] == ["airflow", "triggerer"]
     init = " ".join(commands["airflow-init"])
-    assert "airflow db migrate" in init and f"airflow pools set {POOL} 1" in init
+    assert "airflow db migrate" in init and f"airflow pools import {POOLS_FILE}" in init
     for name in AIRFLOW_SERVICES - {"airflow-init"}:
         assert services[name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
     assert services["api-server"]["ports"] == ["127.0.0.1:8080:8080"], "the UI is published on loopback only"
@@ -196,8 +196,8 @@ def test_compose_airflow_settings() -> None:
 
 def test_pool_name_is_the_one_the_dags_use() -> None:
     dag_text = "\n".join(p.read_text() for p in (REPO / "dags").glob("*.py"))
-    assert f'pool="{POOL}"' in dag_text
-    assert f"pools set {POOL} 1" in (REPO / "scripts" / "airflow-up.sh").read_text()
+    assert "georeset_catalog_writer" not in dag_text  # no catalogue writer pool: tasks commit to the lake
+    assert 'pools import "$REPO/dags/pools.json"' in (REPO / "scripts" / "airflow-up.sh").read_text()
 
 
 # ------------------------------------------------------------------------------------------------------------- Helm
@@ -220,7 +220,7 @@ def test_helm_values_executor_pool_and_resources() -> None:
     assert values["executor"] == "KubernetesExecutor"
     assert values["allowJobLaunching"] is True
     assert values["postgresql"]["enabled"] is False and values["data"]["metadataSecretName"]
-    assert f"airflow pools set {POOL} 1" in " ".join(values["migrateDatabaseJob"]["args"])
+    assert f"airflow pools import {POOLS_FILE}" in " ".join(values["migrateDatabaseJob"]["args"])
     for component in ("apiServer", "scheduler", "dagProcessor", "triggerer", "workers"):
         res = values[component]["resources"]
         assert res["requests"]["cpu"] and res["requests"]["memory"] and res["limits"]["memory"], component
