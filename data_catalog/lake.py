@@ -232,6 +232,10 @@ def attach(con: duckdb.DuckDBPyConnection, settings: LakeSettings, *, alias: str
         except duckdb.Error as exc:
             raise _storage_error(settings, s3, exc) from exc
     opts = [f"DATA_PATH {_q(data)}"] + (["READ_ONLY"] if read_only else [])
+    if settings.metadata_file is not None and "data" not in settings.configured and not remote_s3:
+        # the embedded default keeps its data next to its metadata (<workdir>/lake/data/): a work directory that
+        # was moved or copied keeps working (DuckLake stores the absolute DATA_PATH, file paths relative to it)
+        opts.append("OVERRIDE_DATA_PATH TRUE")
     if settings.metadata_schema:
         if settings.embedded:
             raise InputError(f"{SETTING_SCHEMA}={settings.metadata_schema} needs server metadata",

@@ -260,15 +260,22 @@ def baselines_html(ev: dict[str, Any], k: int = 10) -> str:
     """Recall@k beside chance and the text-blind (popularity) baseline, micro and macro per location, and
     zero-shot land cover against the majority baseline (see ``georeset.models.evaluate``)."""
     cols = ("recall", "chance", "text_blind", "macro_recall", "macro_text_blind")
+    def ratio(b: dict[str, Any], rec: str, blind: str) -> str:
+        best = max(float(b.get(f"chance@{k}", 0.0)), float(b.get(f"{blind}@{k}", 0.0)))
+        return f"<td>{float(b[f'{rec}@{k}']) / best:.2f}x</td>" if best > 0 and f"{rec}@{k}" in b else "<td>-</td>"
+
     rows = "".join(
         f"<tr><th>{d}</th>" + "".join(
-            f"<td>{ev[d][f'{m}@{k}']:.3f}</td>" if f"{m}@{k}" in ev[d] else "<td>-</td>" for m in cols) + "</tr>"
+            f"<td>{ev[d][f'{m}@{k}']:.3f}</td>" if f"{m}@{k}" in ev[d] else "<td>-</td>" for m in cols)
+        + ratio(ev[d], "recall", "text_blind") + ratio(ev[d], "macro_recall", "macro_text_blind") + "</tr>"
         for d in ("text_to_image", "image_to_text") if d in ev)
     out = ""
     if rows:
         out += (f"<h3>Against text-blind baselines (@{k})</h3><p>text-blind: one popularity ranking for every query; "
-                "macro: averaged per patch location.</p><table><tr><th></th>"
-                + "".join(f"<th>{c.replace('_', ' ')}@{k}</th>" for c in cols) + f"</tr>{rows}</table>")
+                "macro: averaged per patch location; x best: recall over the larger of chance and the text-blind "
+                "baseline (the goal is 2x).</p><table><tr><th></th>"
+                + "".join(f"<th>{c.replace('_', ' ')}@{k}</th>" for c in cols)
+                + f"<th>micro x best</th><th>macro x best</th></tr>{rows}</table>")
     z = ev.get("zero_shot") or {}
     if z.get("accuracy") is not None:
         per = "".join(f"<tr><th>{_esc(t)}</th><td>{a:.3f}</td></tr>" for t, a in (z.get("per_template") or {}).items()

@@ -80,7 +80,10 @@ def run_demo(
     counts = stages.table_counts(ws.db_path)
     summary: dict[str, Any] = {
         "workdir": str(ws.root),
-        "catalog": str(ws.db_path),
+        "catalog": ws.lake.metadata,
+        "lake_data": ws.lake.data_path,
+        "search_index": str(ws.index_path),
+        "lake_snapshot_id": exp.get("lake_snapshot_id"),
         "counts": counts,
         "snapshot_id": exp["snapshot_id"],
         "splits": exp["splits"],

@@ -72,6 +72,7 @@ class TrainConfig:
     s1s2_weight: float = 0.5  # weight of the S1 <-> S2 InfoNCE term
     dense_weight: float = 0.1  # weight of the dense-map consistency term (0: off)
     dense_queries: int = 4  # dense query positions per sample for that term
+    augment: bool = True  # random rotation/reflection of each training patch (models/data.py: dihedral)
 
     def __post_init__(self) -> None:
         if self.contrastive not in ("infonce", "mls"):

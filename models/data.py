@@ -170,10 +170,19 @@ def _day_of_year(value: Any) -> float | None:
     return float(dt.timetuple().tm_yday - 1)
 
 
+def dihedral(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``[C, H, W]`` ``img`` under one of the 8 rotations/reflections of the square, drawn with ``rng``."""
+    out = np.rot90(img, k=int(rng.integers(4)), axes=(1, 2))
+    return np.ascontiguousarray(out[:, :, ::-1] if rng.integers(2) else out)
+
+
 def row_to_tokens(row: dict[str, Any], norm: dict[str, dict[str, float]], *, max_tokens: int | None,
-                  rng: np.random.Generator | None = None) -> np.ndarray:
-    """Raw token descriptors of one shard row."""
+                  rng: np.random.Generator | None = None, augment: bool = False) -> np.ndarray:
+    """Raw token descriptors of one shard row; ``augment`` (needs ``rng``): a random rotation/reflection first
+    (what a patch shows does not depend on its orientation, and captions name no direction)."""
     img = normalise_image(row_image(row), row["bands"], norm)
+    if augment and rng is not None:
+        img = dihedral(img, rng)
     return image_to_tokens(img, row_bands(row), float(row["gsd"]), day_of_year=_day_of_year(row.get("datetime")),
                            max_tokens=max_tokens, rng=rng)
 
@@ -194,8 +203,9 @@ class ShardDataset(IterableDataset[dict[str, Any]]):
 
     def __init__(self, manifest: Manifest, *, split: str, max_tokens: int | None, rank: int = 0,
                  world_size: int = 1, shuffle: bool = True, repeat: bool = True, seed: int = 0,
-                 partners: bool = False) -> None:
+                 partners: bool = False, augment: bool = False) -> None:
         super().__init__()
+        self.augment = augment
         self.manifest = manifest
         self.split = split
         self.rows = load_split(manifest, split)
@@ -247,11 +257,13 @@ class ShardDataset(IterableDataset[dict[str, Any]]):
     def sample(self, i: int, rng: np.random.Generator) -> dict[str, Any]:
         """Sample of row ``i`` (tokens subsampled with ``rng``; a partner row drawn with it too)."""
         row = self.rows[i]
-        out = _sample(row, row_to_tokens(row, self.manifest.norm, max_tokens=self.max_tokens, rng=rng))
+        out = _sample(row, row_to_tokens(row, self.manifest.norm, max_tokens=self.max_tokens, rng=rng,
+                                         augment=self.augment))
         others = self._partner_rows.get(i) if self.partners else None
         if others:
             prow = self.rows[others[int(rng.integers(len(others)))]]
-            out["partner_tokens"] = row_to_tokens(prow, self.manifest.norm, max_tokens=self.max_tokens, rng=rng)
+            out["partner_tokens"] = row_to_tokens(prow, self.manifest.norm, max_tokens=self.max_tokens, rng=rng,
+                                                 augment=self.augment)
             out["partner_patch_id"] = str(prow["patch_id"])
             out["partner_sensor"] = str(prow.get("sensor") or "")
         return out

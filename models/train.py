@@ -331,7 +331,8 @@ def train(
     torch.manual_seed(seed)  # same init on every rank (DDP also broadcasts rank 0's weights)
 
     ds = ShardDataset(man, split=TRAIN_SPLIT, max_tokens=max_tokens or cfg.train.max_tokens, rank=env.rank,
-                      world_size=env.world_size, shuffle=True, repeat=True, seed=seed, partners=True)
+                      world_size=env.world_size, shuffle=True, repeat=True, seed=seed, partners=True,
+                      augment=cfg.train.augment)
     model = GeoResetModel(cfg, text_backbone=FrozenTextBackbone(str(env.device))).to(env.device)
     use_dense = cfg.train.dense_weight > 0 and cfg.train.dense_queries > 0
     net: nn.Module = model

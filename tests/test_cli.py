@@ -61,3 +61,21 @@ def test_sql_on_missing_catalogue_says_how_to_make_one(tmp_path: Path) -> None:
     r = runner.invoke(app, ["sql", "--db", str(tmp_path / "nope.duckdb"), "SELECT 1"])
     assert r.exit_code == 2
     assert "georeset demo" in r.output
+
+
+@pytest.mark.parametrize("cmd", [["sql", "SELECT 1"], ["schema"], ["catalog", "counts"], ["search", "harbour"]])
+def test_a_lake_that_is_not_there_names_the_flag_the_settings_and_the_fix(tmp_path: Path, cmd: list[str]) -> None:
+    r = runner.invoke(app, [*cmd, "--db", str(tmp_path / "nowhere")])
+    assert r.exit_code == 2, r.output
+    assert "Traceback" not in r.output and "fix:" in r.output
+    assert "--workdir/--db" in r.output and "GEORESET_LAKE_METADATA" in r.output
+    assert not (tmp_path / "nowhere").exists()  # a reader creates nothing
+
+
+def test_a_lake_setting_that_points_nowhere_is_refused_before_anything_is_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GEORESET_LAKE_DATA", str(tmp_path / "missing" / "data") + "/")
+    r = runner.invoke(app, ["catalog", "init", "--db", str(tmp_path / "w")])
+    assert r.exit_code == 2, r.output
+    assert "GEORESET_LAKE_DATA" in r.output and "fix:" in r.output
+    assert not (tmp_path / "missing").exists() and not (tmp_path / "w" / "lake" / "metadata.sqlite").exists()

@@ -37,9 +37,11 @@ def test_demo_fills_every_stage(first_run: dict, demo_dir: Path) -> None:  # typ
     for table in ("documents", "toponyms", "places", "scenes", "patches", "pairs", "runs"):
         assert counts[table] > 0, f"{table} is empty"
     assert Path(first_run["checkpoint"]).exists()
-    assert (demo_dir / "georeset.duckdb").exists()
+    assert (demo_dir / "lake" / "metadata.sqlite").exists() and (demo_dir / "index" / "search.duckdb").exists()
+    assert first_run["catalog"] == "sqlite:" + str(demo_dir / "lake" / "metadata.sqlite")
     manifest = json.loads((demo_dir / "shards" / "manifest.json").read_text())
     assert manifest["snapshot_id"] == first_run["snapshot_id"]
+    assert manifest["lake_snapshot_id"] == first_run["lake_snapshot_id"] > 0
     assert manifest["splits"]["train"] > 0 and manifest["splits"]["test"] > 0
     assert (demo_dir / "report.md").read_text().count("simulated") >= 1
     assert isinstance(first_run["final_loss"], float)
@@ -56,12 +58,13 @@ def test_second_run_reuses_and_duplicates_nothing(first_run: dict, demo_dir: Pat
     assert second["counts"] == first_run["counts"]
     assert second["train_reused"] is True
     assert second["snapshot_id"] == first_run["snapshot_id"]
-    # natural keys really are unique in the file
-    import duckdb
+    # natural keys really are unique in the lake (DuckLake has no constraints: the writer keeps them)
+    from georeset.data_catalog import open_lake
 
-    con = duckdb.connect(str(demo_dir / "georeset.duckdb"), read_only=True)
+    con = open_lake(demo_dir, read_only=True, extensions=())
     dup = con.execute("SELECT count(*) - count(DISTINCT (source, source_id)) FROM documents").fetchone()[0]
     assert dup == 0
+    assert con.execute("SELECT count(*) - count(DISTINCT pair_id) FROM pairs").fetchone()[0] == 0
 
 
 @pytest.mark.slow

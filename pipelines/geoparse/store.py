@@ -58,6 +58,8 @@ def run_geoparse(con: Any, *, staging_dir: Path, batch_size: int = 64, progress:
     lim = f" LIMIT {int(limit)}" if limit is not None else ""
     total = con.execute(f"SELECT count(*) FROM (SELECT 1 FROM documents d {where}{lim})").fetchone()[0]
     cur = con.cursor()  # its own connection: gazetteer lookups on ``con`` do not disturb this result
+    db, schema = con.execute("SELECT current_database(), current_schema()").fetchone()
+    cur.execute(f'USE "{db}"."{schema}"')  # a cursor starts in the default database, not the attached lake
     cur.execute(f"SELECT d.doc_id, d.text, d.lon, d.lat, d.licence, d.content_hash FROM documents d {where} "
                 f"ORDER BY d.doc_id{lim}")
     staged = 0

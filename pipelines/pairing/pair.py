@@ -4,9 +4,10 @@
   the patch footprint (for grid-aligned patches: the same grid cell, an integer equi-join through
   ``document_cells``, see ``georeset.data_catalog.grid``; for any other footprint: ``ST_Intersects``);
   score 1.0, ``distance_m`` = great-circle distance to the patch centre.
-- ``toponym_in_patch``: a resolved toponym of the document (``toponyms.place_id`` not null) lies inside the
-  footprint *and the place fits the patch scale*: its extent (``places`` geometry, else a typical size of its
-  GeoNames feature code or class; :mod:`georeset.pipelines.pairing.scale`) is at most ``fit_ratio`` times the
+- ``toponym_in_patch``: an *asserted* toponym of the document (resolved, ``toponyms.place_id`` not null, with the
+  geoparser's calibrated ``probability`` at least its commit threshold, ``pipelines.geoparse.commit``; a toponym
+  without a probability is not asserted) lies inside the footprint *and the place fits the patch scale*: its
+  extent (``places`` geometry, else a typical size of its GeoNames feature code or class; :mod:`georeset.pipelines.pairing.scale`) is at most ``fit_ratio`` times the
   patch extent (``gsd * size``). A park, building or street pairs with a 160 m patch; a city, region or country
   never does (it stays in ``toponyms`` for analysts and location targets). Places of unknown scale never pair.
   score = the toponym's score, ``distance_m`` to the patch centre.
@@ -49,7 +50,7 @@ WITH docs AS (
 tops AS (
     SELECT t.toponym_id, t.doc_id, t.lon, t.lat, t.score, t.content_hash, {extent} AS extent_m
     FROM toponyms t JOIN places pl ON pl.place_id = t.place_id {extent_joins}
-    WHERE t.lon IS NOT NULL AND t.lat IS NOT NULL AND {extent} IS NOT NULL
+    WHERE t.lon IS NOT NULL AND t.lat IS NOT NULL AND {extent} IS NOT NULL AND t.probability >= {min_probability}
 ),
 top_cells AS ({top_cells}),
 off_grid AS (SELECT * FROM patches WHERE patch_id NOT IN (SELECT patch_id FROM patch_cells)),
@@ -96,14 +97,22 @@ def pair_documents(
     retrieved_at: datetime | None = None,
     max_distance_m: float | None = None,
     fit_ratio: float = FIT_RATIO,
+    min_probability: float | None = None,
 ) -> int:
     """Stage one ``pairs`` row per (document, patch) that meet by location; returns the number staged.
 
-    ``fit_ratio``: a toponym pairs only when its place's extent is at most this many patch extents."""
+    ``fit_ratio``: a toponym pairs only when its place's extent is at most this many patch extents.
+    ``min_probability``: a toponym pairs only from this probability on (default: the geoparser's commit
+    threshold, the probability from which it asserts a toponym)."""
+    if min_probability is None:
+        from georeset.pipelines.geoparse import commit
+
+        min_probability = commit.COMMIT_THRESHOLD
     refresh_grid_index(con)
     joins, extent = extent_sql("pl")
     sql = _SQL.format(
-        extent=extent, extent_joins=joins, toponym_weight=repr(float(TOPONYM_WEIGHT)),
+        extent=extent, extent_joins=joins, min_probability=repr(float(min_probability)),
+        toponym_weight=repr(float(TOPONYM_WEIGHT)),
         top_cells=point_cells_sql("tops", "toponym_id", grids(con)),
         dist_doc=_HAVERSINE.format(lon1="d.lon", lat1="d.lat", lon2="p.lon", lat2="p.lat"),
         dist_top=_HAVERSINE.format(lon1="t.lon", lat1="t.lat", lon2="p.lon", lat2="p.lat"),

@@ -14,7 +14,9 @@ def test_baselines_table_shows_each_figure() -> None:
     html = baselines_html(ev)
     for v in ("0.539", "0.242", "0.574", "0.439", "0.187", "0.455", "0.206"):
         assert f"<td>{v}</td>" in html
-    assert html.count("<td>-</td>") == 3  # image -> text lacks the three baseline columns here
+    assert html.count("<td>-</td>") == 4  # image -> text lacks the three baseline columns and so its macro ratio
+    # recall over the larger of chance and text-blind: 0.5391 / 0.5740, 0.4391 / 0.2422, 0.4545 / 0.2061
+    assert "<td>0.94x</td><td>1.81x</td>" in html and "<td>2.21x</td><td>-</td>" in html
     assert "accuracy 0.530 (prompt ensemble) vs majority baseline 0.485 (urban)" in html
     assert "<th>a satellite image of {}</th><td>0.576</td>" in html
     assert baselines_html({}) == ""

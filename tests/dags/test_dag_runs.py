@@ -51,6 +51,7 @@ def test_sample_world_dag_runs_end_to_end(runs: dict[str, Any]) -> None:
 
     meta = LakeSettings.for_workdir(work).metadata_file  # the catalogue lake (None: on a server)
     assert (meta is None or meta.is_file()) and (work / "shards" / "manifest.json").is_file()
+    assert (work / "index" / "search.duckdb").is_file()  # the derived search index, built by the DAG's commits
     assert list((work / "runs").glob("*/checkpoint.pt"))
     names = [e["asset"] for e in runs["events"]]
     assert "georeset_sample_world_shards" in names
@@ -78,7 +79,7 @@ def test_asset_chain_runs_and_events_carry_metadata(runs: dict[str, Any]) -> Non
     assert Path(model["checkpoint"]).is_file()
     assert ev["georeset_encoder_evaluation"]["run_id"] == model["run_id"]
     # the runs row holds the training summary and the evaluation
-    from georeset.data_catalog.connect import open_lake
+    from georeset.data_catalog import open_lake
 
     con = open_lake(runs["work"], read_only=True, extensions=())
     try:

@@ -87,3 +87,22 @@ def test_read_only_connection_refuses_writes(tmp_path: Path) -> None:
     ro = open_lake(db, read_only=True)
     with pytest.raises(duckdb.Error):
         ro.execute("DELETE FROM documents")
+
+
+def test_a_copied_work_directory_reads_and_writes_its_own_lake(tmp_path: Path) -> None:
+    """DuckLake stores the absolute data path; the embedded default follows its work directory when it is moved."""
+    import shutil
+
+    con = open_catalog(tmp_path / "a")
+    stage([_doc(1)], table="documents", staging_dir=tmp_path / "st")
+    merge(con, table="documents", staging_dir=tmp_path / "st")
+    con.close()
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    con = open_catalog(tmp_path / "b")
+    stage([_doc(2)], table="documents", staging_dir=tmp_path / "st")
+    merge(con, table="documents", staging_dir=tmp_path / "st")
+    assert con.execute("SELECT count(*) FROM documents").fetchone()[0] == 2
+    con.close()
+    ro = open_lake(tmp_path / "a", read_only=True, extensions=())
+    assert ro.execute("SELECT count(*) FROM documents").fetchone()[0] == 1  # the original is its own lake
+    ro.close()

@@ -86,3 +86,29 @@ def test_collate_pads_mixed_samples(synthetic_manifest: Path) -> None:
     # values are normalised (synthetic reflectances are ~0.1 raw)
     vals = b["desc"][b["mask"]][:, RawField.VALUE]
     assert float(vals.abs().max()) > 0.5
+
+
+def test_dihedral_augmentation_rotates_the_patch_only() -> None:
+    from georeset.models.data import dihedral
+
+    img = np.arange(2 * 4 * 4, dtype=np.float32).reshape(2, 4, 4)
+    seen = set()
+    for s in range(64):
+        out = dihedral(img, np.random.default_rng(s))
+        assert out.shape == img.shape and out.flags.c_contiguous
+        for b in range(2):  # each band keeps its values; bands never mix
+            assert sorted(out[b].ravel().tolist()) == sorted(img[b].ravel().tolist())
+        seen.add(out.tobytes())
+    assert len(seen) == 8  # the 8 symmetries of the square, all drawn
+
+
+def test_training_stream_augments_only_when_asked(synthetic_manifest: Path) -> None:
+    man = read_manifest(synthetic_manifest)
+    plain = ShardDataset(man, split="train", max_tokens=None, shuffle=False, repeat=False)
+    aug = ShardDataset(man, split="train", max_tokens=None, shuffle=False, repeat=False, augment=True)
+    i = next(i for i, r in enumerate(plain.rows) if r["shape"][1] > 1)
+    a = plain.sample(i, np.random.default_rng(0))["tokens"]
+    assert np.array_equal(a, plain.sample(i, np.random.default_rng(0))["tokens"])
+    outs = [aug.sample(i, np.random.default_rng(s))["tokens"] for s in range(16)]
+    assert all(o.shape == a.shape for o in outs)
+    assert any(not np.array_equal(o, a) for o in outs)  # some draws move pixels to other positions

@@ -67,3 +67,30 @@ def test_workers_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="workers"):
         run_batches([], gazetteer_dir=tmp_path, staging_dir=tmp_path, processed_at=dt.datetime(2026, 1, 1),
                      workers=0)
+
+
+@pytest.mark.slow
+def test_stage_with_two_workers_equals_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyrosm
+
+    from georeset.stages import geoparse as stage
+    from georeset.stages import harvest_osm_stage
+    from georeset.workspace import Workspace
+
+    monkeypatch.setattr(stage, "MIN_DOCS_PER_WORKER", 1)  # a pool even for a small harvest
+    pbf = str(pyrosm.get_data("test_pbf"))
+    out = {}
+    for workers in (1, 2):
+        ws = Workspace.at(tmp_path / f"w{workers}")
+        harvest_osm_stage(ws, pbfs=[pbf], max_docs=60)
+        r = stage.geoparse_stage(ws, progress=False, min_population=15000, workers=workers,
+                                 processed_at=dt.datetime(2026, 1, 1))
+        con = stage.writer.open_writer(ws)
+        try:
+            n_docs = con.execute("SELECT count(*) FROM documents").fetchone()[0]
+            out[workers] = con.execute("SELECT doc_id, start_char, surface, place_id FROM toponyms "
+                                       "ORDER BY ALL").fetchall()
+        finally:
+            con.close()
+        assert r["documents_parsed"] == n_docs > 0
+    assert out[1] == out[2] and out[1]

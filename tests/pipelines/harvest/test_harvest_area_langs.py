@@ -25,9 +25,9 @@ def _in_triangle(lon: float, lat: float) -> bool:
 
 
 def _docs(workdir: Path) -> dict[str, Any]:
-    from georeset.data_catalog import connect
+    from georeset.data_catalog import open_lake
 
-    con = connect(workdir / "georeset.duckdb", read_only=True)
+    con = open_lake(workdir, read_only=True, extensions=())
     try:
         return {r[0]: r for r in con.execute("SELECT doc_id, lang, lon, lat FROM documents").fetchall()}
     finally:

@@ -45,7 +45,7 @@ def _seed(con: Any, staging: Path) -> None:
         ("osm:node/3#0-4", "osm:node/3", "geonames:1", 0.9, 24.9405, 60.1705),
     ]
     stage([{"toponym_id": t, "doc_id": d, "start_char": 0, "end_char": 5, "surface": "x", "place_id": pl,
-            "score": sc, "lon": lon, "lat": lat, "method": "test", "licence": "CC-BY-4.0", "retrieved_at": NOW,
+            "score": sc, "probability": sc, "lon": lon, "lat": lat, "method": "test", "licence": "CC-BY-4.0", "retrieved_at": NOW,
             "content_hash": _h(t)} for t, d, pl, sc, lon, lat in tops], table="toponyms", staging_dir=staging)  # fmt: skip
     # geonames:1 is a park (500 m): it fits the 320 m patches (extent <= 4 x 320 m)
     stage([{"place_id": "geonames:1", "name": "Park", "feature_class": "L", "feature_code": "PRK", "lon": 24.9405,

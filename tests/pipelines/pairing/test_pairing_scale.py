@@ -45,10 +45,11 @@ def _place(pid: str, name: str, fclass: str | None, fcode: str | None, lon: floa
     return row
 
 
-def _toponym(doc: str, place: str, lon: float, lat: float, score: float = 0.9) -> dict[str, Any]:
+def _toponym(doc: str, place: str, lon: float, lat: float, score: float = 0.9,
+             probability: float | None = 0.9) -> dict[str, Any]:
     tid = f"{doc}#{place}"
     return {"toponym_id": tid, "doc_id": doc, "start_char": 0, "end_char": 5, "surface": place, "place_id": place,
-            "score": score, "lon": lon, "lat": lat, "method": "test", "licence": "CC-BY-4.0", "retrieved_at": NOW,
+            "score": score, "probability": probability, "lon": lon, "lat": lat, "method": "test", "licence": "CC-BY-4.0", "retrieved_at": NOW,
             "content_hash": _h(tid)}
 
 
@@ -124,6 +125,33 @@ def test_city_region_country_never_pair_park_and_building_do(tmp_path: Path) -> 
     merge(con, table="pairs", staging_dir=tmp_path / "x")
     tops = {t for (t,) in con.execute("SELECT toponym_id FROM pairs WHERE toponym_id IS NOT NULL").fetchall()}
     assert "wikipedia:en:Cafe#geonames:658225" in tops and not any("country:" in t or "830" in t for t in tops)
+
+
+def test_only_asserted_toponyms_pair(tmp_path: Path) -> None:
+    """A toponym pairs only when the geoparser asserts it: probability >= its commit threshold (shipped with the
+    geoparser); one below it, or without a probability, stays in the catalogue but pairs with nothing."""
+    from georeset.pipelines.geoparse import commit
+
+    thr = commit.COMMIT_THRESHOLD
+    assert 0.0 < thr < 1.0  # the shipped, fitted threshold
+    park = (24.9560, 60.1590)
+    con = _load(
+        tmp_path,
+        documents=[_doc(f"wikipedia:en:{n}", 10.0, 50.0, f"{n} in Kaivopuisto.") for n in ("Sure", "Unsure", "Old")],
+        places=[_place("geonames:1", "Kaivopuisto", "L", "PRK", *park)],
+        toponyms=[_toponym("wikipedia:en:Sure", "geonames:1", *park, score=0.2, probability=thr),
+                  _toponym("wikipedia:en:Unsure", "geonames:1", *park, score=0.95, probability=thr - 0.01),
+                  _toponym("wikipedia:en:Old", "geonames:1", *park, score=0.95, probability=None)],
+        patches=[_patch_at("PARK", *park)],
+    )
+    got = _pairs(con, tmp_path)
+    assert set(got) == {("wikipedia:en:Sure", "PARK")}  # the ranker's score does not decide, the probability does
+    assert con.execute("SELECT count(*) FROM toponyms").fetchone() == (3,)
+    # an explicit threshold overrides the shipped one
+    pair_documents(con, staging_dir=tmp_path / "x", retrieved_at=NOW, min_probability=thr - 0.05)
+    merge(con, table="pairs", staging_dir=tmp_path / "x")
+    assert {d for (d,) in con.execute("SELECT doc_id FROM pairs").fetchall()} == {"wikipedia:en:Sure",
+                                                                                  "wikipedia:en:Unsure"}
 
 
 def test_real_helsinki_documents_do_not_pair_through_the_city(tmp_path: Path) -> None:
