@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["pg_bin", "postgres_server", "create_database", "moto_bin", "S3Server", "s3_server", "require_servers",
-           "TEST_LAKE", "test_lake_env"]
+           "TEST_LAKE", "test_lake_env", "backend_env"]
 
 TEST_LAKE = "GEORESET_TEST_LAKE"  # "embedded" (default) or "pg-s3": the backend the whole suite runs on
 
@@ -189,3 +189,15 @@ def test_lake_env(kind: str) -> Iterator[dict[str, str]]:
     with postgres_server() as dsn, s3_server() as s3:
         yield {**s3.env("{workdir}"), "GEORESET_LAKE_METADATA": f"postgres:{dsn}",
                "GEORESET_LAKE_SCHEMA": "lake_{workdir}"}
+
+
+@contextlib.contextmanager
+def backend_env(kind: str, prefix: str) -> Iterator[dict[str, str]]:
+    """The lake settings of one backend for a test's worker processes: ``embedded`` clears them (the workdir's own
+    lake); ``postgres+s3`` starts PostgreSQL and moto and names them, with the data under ``prefix``."""
+    if kind == "embedded":
+        yield {"GEORESET_LAKE_METADATA": "", "GEORESET_LAKE_DATA": "", "GEORESET_LAKE_SCHEMA": ""}
+        return
+    require_servers()
+    with postgres_server() as dsn, s3_server() as s3:
+        yield {"GEORESET_LAKE_METADATA": f"postgres:{dsn}", "GEORESET_LAKE_SCHEMA": "", **s3.env(prefix)}

@@ -21,7 +21,7 @@ from georeset.data_catalog import connect
 from georeset.data_catalog.lake import LakeSettings, attach, upsert
 
 sys.path.insert(0, str(Path(__file__).parent))
-from lake_servers import postgres_server, require_servers, s3_server  # noqa: E402
+from lake_servers import backend_env  # noqa: E402
 
 WRITERS, PER_WRITER, STEP, BATCHES = 4, 200, 100, 5
 DDL = ("CREATE TABLE lake.documents (doc_id VARCHAR NOT NULL, text VARCHAR, retrieved_at TIMESTAMP, "
@@ -49,13 +49,8 @@ def write(con, i: int) -> int:  # type: ignore[no-untyped-def]
 
 @pytest.fixture(params=["embedded", "postgres+s3"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    if request.param == "embedded":
-        yield "embedded", {"GEORESET_LAKE_METADATA": "", "GEORESET_LAKE_DATA": "", "GEORESET_LAKE_SCHEMA": ""}
-        return
-    require_servers()
-    with postgres_server() as dsn, s3_server() as s3:
-        yield "postgres+s3", {"GEORESET_LAKE_METADATA": f"postgres:{dsn}", "GEORESET_LAKE_SCHEMA": "",
-                              **s3.env("concurrency")}
+    with backend_env(request.param, "concurrency") as env:
+        yield request.param, env
 
 
 @pytest.mark.slow

@@ -17,7 +17,7 @@ from georeset.stages import writer
 from georeset.workspace import Workspace
 
 sys.path.insert(0, str(Path(__file__).parent))
-from lake_servers import postgres_server, require_servers, s3_server  # noqa: E402
+from lake_servers import backend_env  # noqa: E402
 
 WORKERS, PER_TILE, SHARED = 4, 150, 50  # tile i: documents 100*i .. 100*i+149 -> 50 shared with tile i+1
 WORKER = """
@@ -39,13 +39,8 @@ print(json.dumps(writer.commit(ws, ["documents"], names=[name])["documents"]))
 
 @pytest.fixture(params=["embedded", "postgres+s3"])
 def lake_env(request: pytest.FixtureRequest) -> Iterator[tuple[str, dict[str, str]]]:
-    if request.param == "embedded":
-        yield "embedded", {"GEORESET_LAKE_METADATA": "", "GEORESET_LAKE_DATA": "", "GEORESET_LAKE_SCHEMA": ""}
-        return
-    require_servers()
-    with postgres_server() as dsn, s3_server() as s3:
-        yield "postgres+s3", {"GEORESET_LAKE_METADATA": f"postgres:{dsn}", "GEORESET_LAKE_SCHEMA": "",
-                              **s3.env("writers")}
+    with backend_env(request.param, "writers") as env:
+        yield request.param, env
 
 
 @pytest.mark.slow
