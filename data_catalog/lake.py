@@ -144,7 +144,7 @@ def _check_local(settings: LakeSettings, *, read_only: bool, create: bool) -> No
     to_make: list[Path] = []  # checked first, created only when every location is fine (nothing half-made)
     if settings.metadata_file is not None:
         meta = settings.metadata_file
-        if read_only and not meta.is_file():
+        if (read_only or not create) and not meta.is_file():
             raise InputError(f"{SETTING_METADATA}={settings.metadata}: no DuckLake catalogue there",
                              hint="build one first (georeset demo) or point the setting at the catalogue file")
         if not meta.parent.is_dir():

@@ -49,20 +49,12 @@ def _keep_days(keep_days: float | None) -> float:
 def maintain_stage(ws: Workspace, *, keep_days: float | None = None) -> dict[str, Any]:
     """Compact, expire snapshots older than ``keep_days`` (default ``GEORESET_LAKE_KEEP_DAYS`` or 30; the current
     one and the ones shards name are kept), clean up old files. Returns per-table rows/files before and after."""
-    from georeset.data_catalog.connect import connect
-    from georeset.data_catalog.lake import LakeSettings, attach, maintain
+    from georeset.data_catalog.connect import open_lake
+    from georeset.data_catalog.lake import maintain
 
     days = _keep_days(keep_days)
-    if days < 0:
-        raise InputError(f"--keep-days {days:g} is negative", hint="give 0 or more days of snapshots to keep")
-    settings = LakeSettings.for_workdir(ws.root)
-    meta = Path(settings.metadata.removeprefix("sqlite:"))
-    if settings.embedded and not meta.is_file():
-        raise InputError(f"--workdir {ws.root}: no catalogue lake there ({meta} is missing)",
-                         hint="build the catalogue first (georeset demo --workdir DIR), or point --workdir at it")
-    con = connect(":memory:", extensions=())
+    con = open_lake(ws.root, extensions=(), create=False)  # an existing lake only: InputError naming --workdir
     try:
-        attach(con, settings, create=False)
         report = maintain(con, keep_days=days, keep_versions=shard_snapshots(ws.shards_dir))
     finally:
         con.close()
