@@ -21,13 +21,14 @@ import numpy as np
 
 from georeset.pipelines.geoparse.corpora import GoldDocument
 from georeset.pipelines.geoparse.parser import Geoparser
-from georeset.pipelines.geoparse.ranking import FEATURES, haversine_km
+from georeset.pipelines.geoparse.ranking import FEATURES, RANKER_FEATURES, haversine_km
 
-__all__ = ["fit_weights", "gold_examples", "ranking_accuracy"]
+__all__ = ["fit_weights", "gold_examples", "ranking_accuracy", "ranking_accuracy_of"]
 
 
 def gold_examples(geoparser: Geoparser, docs: Iterable[GoldDocument]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(X, y, group)``: one row per candidate of each gold toponym with coordinates; ``group`` numbers toponyms."""
+    """``(X, y, group)``: one row per candidate of each gold toponym with coordinates (the columns of
+    :data:`ranking.RANKER_FEATURES`: the linear features first); ``group`` numbers toponyms."""
     xs: list[np.ndarray] = []
     ys: list[np.ndarray] = []
     gs: list[np.ndarray] = []
@@ -46,7 +47,7 @@ def gold_examples(geoparser: Geoparser, docs: Iterable[GoldDocument]) -> tuple[n
             gs.append(np.full(len(cands), gid))
             gid += 1
     if not xs:
-        return np.zeros((0, len(FEATURES))), np.zeros(0), np.zeros(0, dtype=int)
+        return np.zeros((0, len(RANKER_FEATURES))), np.zeros(0), np.zeros(0, dtype=int)
     return np.vstack(xs), np.concatenate(ys), np.concatenate(gs)
 
 
@@ -62,7 +63,11 @@ def fit_weights(x: np.ndarray, y: np.ndarray, *, c: float = 1.0) -> dict[str, fl
 def ranking_accuracy(x: np.ndarray, y: np.ndarray, group: np.ndarray, weights: dict[str, float]) -> dict[str, Any]:
     """Share of toponyms whose top-scored candidate is right (within 161 km), and the mean top score."""
     w = np.array([weights[k] for k in FEATURES])
-    z = x @ w
+    return ranking_accuracy_of(x[:, :len(FEATURES)] @ w, y, group)
+
+
+def ranking_accuracy_of(z: np.ndarray, y: np.ndarray, group: np.ndarray) -> dict[str, Any]:
+    """:func:`ranking_accuracy` for given logits ``z`` (one per row)."""
     right = tops = 0
     probs = []
     for g in np.unique(group):

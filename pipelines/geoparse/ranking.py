@@ -35,11 +35,16 @@ import numpy as np
 
 from georeset.pipelines.geoparse.candidates import Candidate
 
-__all__ = ["FEATURES", "LEVEL", "WEIGHTS", "DocContext", "Ranked", "candidate_features", "contains", "haversine_km",
+__all__ = ["DOC_FEATURES", "FEATURES", "LEVEL", "RANKER_FEATURES", "WEIGHTS", "DocContext", "Ranked", "candidate_features", "contains", "haversine_km",
            "haversine_matrix", "rank", "resolve_document", "set_weights"]
 
 FEATURES = ("bias", "pop", "pop_rel", "pcli", "adm1", "adm2", "cont", "pplc", "primary", "shadowed", "container",
             "in_admin", "in_country", "co_near", "co_any", "alone", "near_point", "n_cands")
+# Document-level features computed after the joint rounds (:func:`doc_features`), read by the learned ranker
+# (:mod:`georeset.pipelines.geoparse.ranker`) next to :data:`FEATURES`; the linear mean-field does not use them.
+DOC_FEATURES = ("z_lin", "z_margin", "pop_rank", "vote_admin", "vote_country", "any_admin", "any_country",
+                "centroid", "n_names", "seat")
+RANKER_FEATURES = FEATURES + DOC_FEATURES
 # The priors (an earlier fit) from which scripts/fit_geoparser.py starts; the shipped, refitted values are loaded
 # from weights.json below. Kept as priors, not fitted: ``near_point`` (no corpus at hand has document points) and
 # ``container`` (fitted to ~0 because collinear with ``in_admin`` on the training data, which left "Paris, Texas"
@@ -193,8 +198,12 @@ def _usable(candidates: Sequence[Candidate]) -> list[Candidate]:
     return [c for c in candidates if c.lon is not None and c.lat is not None]
 
 
-def _best(usable: Sequence[Candidate], feats: np.ndarray) -> Ranked:
-    z = feats @ _W
+def _best(usable: Sequence[Candidate], feats: np.ndarray, full: np.ndarray | None = None) -> Ranked:
+    from georeset.pipelines.geoparse import ranker
+
+    model = ranker.active()
+    z = model.logit(full) if model is not None and full is not None and full.shape[1] > len(FEATURES) \
+        else feats @ _W
     j = int(np.argmax(z))
     p = 1.0 / (1.0 + math.exp(-float(z[j])))
     c = usable[j]
@@ -275,6 +284,73 @@ def _joint_context(names: list[str], cands: dict[str, list[Candidate]], feats: d
             feats[k][:, _CONTEXT] = ctx[offs[j]:offs[j + 1]]
 
 
+def _unit(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    lo, la = np.radians(lon), np.radians(lat)
+    return np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=1)
+
+
+def doc_features(names: list[str], cands: dict[str, list[Candidate]], feats: dict[str, np.ndarray]) -> dict[
+        str, np.ndarray]:
+    """The :data:`DOC_FEATURES` of every candidate of every name (one matrix per name), from the linear scores
+    after the joint rounds. All sums run over the other names, leaving the name's own contribution out, and cost
+    is linear in the number of candidates:
+
+    - ``z_lin``, ``z_margin``: the linear score, and its distance to the name's best one;
+    - ``pop_rank``: rank by population among the namesakes (log2(1 + rank) / 4; 0 for the most populous);
+    - ``vote_admin`` / ``vote_country``: the "home region" vote -- the share of the other names' belief mass that
+      lies in the candidate's first-order division / country (whatever its feature class);
+    - ``any_admin`` / ``any_country``: the share of the other names with *some* candidate there;
+    - ``centroid``: closeness (exp(-d / 500 km)) to the belief-weighted centre of the other names' best points;
+    - ``n_names``: log10 of the number of distinct names read with it; ``seat``: a capital or an administrative
+      seat (GeoNames PPLC, PPLA*)."""
+    m = len(names)
+    z = {k: feats[k] @ _W for k in names}
+    probs = {k: _softmax(v) for k, v in z.items()}
+    codes: dict[object, int] = {None: -1, "": -1}
+    cc = {k: _coded([c.country_code for c in cands[k]], codes) for k in names}
+    a1 = {k: _coded([f"{c.country_code}.{c.admin1_code}" if c.admin1_code else None for c in cands[k]], codes)
+          for k in names}
+    size = len(codes)
+    mass_a = {k: np.bincount(a1[k][a1[k] >= 0], probs[k][a1[k] >= 0], minlength=size) for k in names}
+    mass_c = {k: np.bincount(cc[k][cc[k] >= 0], probs[k][cc[k] >= 0], minlength=size) for k in names}
+    has_a = {k: np.bincount(np.unique(a1[k][a1[k] >= 0]), minlength=size) for k in names}
+    has_c = {k: np.bincount(np.unique(cc[k][cc[k] >= 0]), minlength=size) for k in names}
+    tot = [sum(d.values(), np.zeros(size)) for d in (mass_a, mass_c, has_a, has_c)]
+    tops: dict[str, tuple[np.ndarray, float]] = {}
+    for k in names:
+        point = [i for i, c in enumerate(cands[k]) if c.feature_code not in ("PCLI", "CONT")]
+        if point:
+            j = max(point, key=lambda i: probs[k][i])
+            c = cands[k][j]
+            tops[k] = (_unit(np.array([c.lon], dtype=float), np.array([c.lat], dtype=float))[0], float(probs[k][j]))
+    centre = sum((v * w for v, w in tops.values()), np.zeros(3))
+    out: dict[str, np.ndarray] = {}
+    for k in names:
+        n = len(cands[k])
+        f = np.zeros((n, len(DOC_FEATURES)))
+        f[:, 0] = z[k]
+        f[:, 1] = z[k] - z[k].max()
+        pops = np.array([c.population for c in cands[k]])
+        f[:, 2] = np.log2(1 + np.argsort(np.argsort(-pops, kind="stable"), kind="stable")) / 4
+        if m > 1:
+            ia, ic = a1[k], cc[k]
+            for col, (t, own, idx) in enumerate(((tot[0], mass_a[k], ia), (tot[1], mass_c[k], ic),
+                                                 (tot[2], has_a[k], ia), (tot[3], has_c[k], ic)), start=3):
+                f[:, col] = np.where(idx >= 0, (t - own)[np.maximum(idx, 0)] / (m - 1), 0.0)
+            own_c = tops[k][0] * tops[k][1] if k in tops else np.zeros(3)
+            rest = centre - own_c
+            if np.linalg.norm(rest) > 1e-9:
+                u = _unit(np.array([c.lon for c in cands[k]], dtype=float),
+                          np.array([c.lat for c in cands[k]], dtype=float))
+                cos = np.clip(u @ (rest / np.linalg.norm(rest)), -1.0, 1.0)
+                f[:, 7] = np.exp(-6371.0088 * np.arccos(cos) / 500.0)
+        f[:, 8] = math.log10(m)
+        f[:, 9] = [(c.feature_code or "") == "PPLC" or (c.feature_code or "").startswith("PPLA")
+                   for c in cands[k]]
+        out[k] = f
+    return out
+
+
 def resolve_document(cands: Sequence[Sequence[Candidate]], keys: Sequence[str], ctx: DocContext,
                      containers: dict[int, int] | None = None, *, rounds: int = ROUNDS,
                      collect: list[tuple[int, list[Candidate], np.ndarray]] | None = None) -> list[Ranked | None]:
@@ -306,10 +382,15 @@ def resolve_document(cands: Sequence[Sequence[Candidate]], keys: Sequence[str], 
         for k in names:
             feats[k][:, _IDX["alone"]] = 0.0
         _joint_context(names, by_name, feats, rounds)
-    best_by_name = {k: _best(by_name[k], feats[k]) for k in names}
+    from georeset.pipelines.geoparse import ranker
+
+    full: dict[str, np.ndarray] = feats
+    if collect is not None or ranker.active() is not None:  # the document-level features cost only when read
+        full = {k: np.hstack([feats[k], v]) for k, v in doc_features(names, by_name, feats).items()}
+    best_by_name = {k: _best(by_name[k], feats[k], full[k]) for k in names}
     best: list[Ranked | None] = [best_by_name.get(k) if us else None for k, us in zip(keys, usable, strict=True)]
     if collect is not None:
-        collect.extend((i, by_name[k], feats[k]) for i, (k, us) in enumerate(zip(keys, usable, strict=True)) if us)
+        collect.extend((i, by_name[k], full[k]) for i, (k, us) in enumerate(zip(keys, usable, strict=True)) if us)
     sure = [r.candidate for r in best_by_name.values() if r.score >= 0.3]
     ctx.countries = {c.country_code for c in sure if c.feature_code in ("PCLI", "ADM1", "ADM2") and c.country_code}
     ctx.admin1 = {(c.country_code, c.admin1_code) for c in sure

@@ -6,7 +6,7 @@ import importlib.util
 import json
 from pathlib import Path
 
-from georeset.pipelines.geoparse import commit, ranking
+from georeset.pipelines.geoparse import commit, ranker, ranking
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -41,10 +41,14 @@ def test_fit_script_writes_weights_from_the_fitted_half(tmp_path: Path) -> None:
     threshold = commit.COMMIT_THRESHOLD
     out = tmp_path / "weights.json"
     try:
-        assert mod.main(["--lgl", str(lgl), "--wiktor", str(wiktor), "--rounds", "1", "--out", str(out)]) == 0
+        (tmp_path / "ranker.npz").write_bytes(b"stale")
+        assert mod.main(["--lgl", str(lgl), "--wiktor", str(wiktor), "--rounds", "1", "--out", str(out),
+                         "--trees"]) == 0
     finally:  # the fit sets the module weights: restore the shipped ones for the other tests
         ranking.set_weights(shipped_ranking)
         commit.set_commit_weights(shipped_commit, threshold)
+        ranker.set_active(None)
+    assert not (tmp_path / "ranker.npz").exists()  # too few examples for trees: the linear weights rank
     got = json.loads(out.read_text())
     assert set(got["ranking"]) == set(ranking.FEATURES) and set(got["commit"]) == set(commit.COMMIT_FEATURES)
     assert got["ranking"]["near_point"] == ranking.PRIOR_WEIGHTS["near_point"]  # a prior, not fitted
