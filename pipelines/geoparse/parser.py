@@ -120,6 +120,7 @@ class Toponym:
     kind: str = "toponym"  # "demonym": an inhabitant or adjective form ("Nigerian", "Texans") standing for a place
     probability: float = 0.0  # that this is a place within 161 km of the one meant (:mod:`commit`)
     commit_features: tuple[float, ...] = field(default=(), repr=False, compare=False)
+    extent_m: float | None = None  # the larger side of the place's extent in metres, when the gazetteer has one
 
 
 @lru_cache(maxsize=2)
@@ -583,7 +584,7 @@ class Geoparser:
             out.append(Toponym(m.start, m.end, surface, m.label, c.place_id, best.score, c.lon, c.lat,
                                f"{src}; {best.reason}", c.name, c.country_code, c.feature_code,
                                c.admin1_code, best.n_candidates, c.feature_class,
-                               "demonym" if demonym else "toponym", prob, feats))
+                               "demonym" if demonym else "toponym", prob, feats, c.extent_m))
         return out
 
     def _recognise(self, texts: list[str], points: list[tuple[float | None, float | None]],
