@@ -50,7 +50,9 @@ gradient) and ``s_i`` the mean log-variance of the view::
 
 an exponential NLL whose optimum makes the variance the expected loss: large where the image does not single
 out its text. S1 and S2 views get their own targets, so precision-weighted fusion leans on the view that
-retrieves better. Text variances keep the pairing NLL (image variances detached in it).
+retrieves better. The image log-variance layer reads the pooled features detached
+(``GaussianHead.detach_logvar_input``), so this term does not reshape the embedding. Text variances keep the
+pairing NLL (image variances detached in it).
 
 Gaussian pairing NLL (trains the variance heads)
 ------------------------------------------------

@@ -6,9 +6,11 @@ patch's label is the *majority class* of that raster within the patch footprint:
 metre square centred on the patch's ``lon``/``lat`` (shard columns), projected into the raster's CRS. Patches whose
 centre lies in no region, or whose footprint holds no valid land-cover pixel, are left unlabelled (not counted).
 
-Prediction: each class becomes a prompt (``PROMPT.format(phrase)``, e.g. "a satellite image of trees"), embedded by
-the text tower; a patch is assigned the class whose prompt mean has the highest cosine with the patch's image mean,
-over all :class:`LandCover` classes. Reported beside the accuracy: the *majority-class baseline* (always predicting
+Prediction: each class gets a prototype embedding from text only, either prompts (``PROMPT.format(phrase)``, e.g.
+"a satellite image of trees", embedded by the text tower) or training captions that state the class
+(:func:`caption_cover`, :func:`caption_prototypes`; how the evaluation combines them: :mod:`georeset.models.evaluate`);
+a patch is assigned the class whose prototype has the highest cosine with the patch's image mean, over all
+:class:`LandCover` classes. Reported beside the accuracy: the *majority-class baseline* (always predicting
 the most frequent label of the labelled patches) and chance (1 / number of classes), plus the balanced accuracy.
 """
 

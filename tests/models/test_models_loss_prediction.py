@@ -72,3 +72,27 @@ def test_caption_prototypes_average_the_texts_that_name_a_class_first() -> None:
     assert float(protos[LandCover.WATER].abs().sum()) == 0.0
     _, counts_low = caption_prototypes(emb, texts, min_fraction=0.2)
     assert counts_low[LandCover.TREES] == 3 and counts_low[LandCover.GRASS] == 2
+
+
+def test_loss_target_variances_do_not_shape_the_image_features() -> None:
+    from dataclasses import replace
+
+    from georeset.models.config import load_config
+    from georeset.models.model import GeoResetModel
+    from georeset.models.text_encoder import FrozenTextBackbone
+    from georeset.models.tokens import RAW_DIM
+
+    cfg = load_config("tiny")
+    backbone = FrozenTextBackbone(encode_fn=lambda texts: torch.zeros(len(texts), cfg.text.backbone_dim))
+    desc, mask = torch.randn(2, 12, RAW_DIM), torch.ones(2, 12, dtype=torch.bool)
+    grads = {}
+    for target in ("loss", "pair_nll"):
+        torch.manual_seed(0)
+        model = GeoResetModel(replace(cfg, train=replace(cfg.train, variance_target=target)), text_backbone=backbone)
+        torch.nn.init.normal_(model.image.head.logvar.weight, std=0.1)  # zero at init: as after some training
+        _mean, logvar = model.image(desc, mask)
+        logvar.sum().backward()
+        grads[target] = sum(float(p.grad.abs().sum()) for n, p in model.image.named_parameters()
+                            if p.grad is not None and not n.startswith("head."))
+        assert model.image.head.logvar.weight.grad is not None  # the variance layer itself still learns
+    assert grads["loss"] == 0.0 < grads["pair_nll"]
