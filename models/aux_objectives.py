@@ -16,13 +16,19 @@ statistics-prediction pretexts), cheap because the targets are per band, not per
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from georeset.models.losses import symmetric_infonce
 from georeset.models.tokens import RawField
 
-__all__ = ["BAND_COLS", "band_statistics", "SpectralStatsHead", "spectral_stats_loss"]
+__all__ = ["BAND_COLS", "SPECTRAL_TEMPERATURE", "band_statistics", "SpectralStatsHead", "spectral_loss",
+           "spectral_stats_loss"]
+
+SPECTRAL_TEMPERATURE = 0.1
 
 #: raw descriptor columns that identify a band (wavelength, bandwidth, SAR flag, polarisation, frequency)
 BAND_COLS = slice(RawField.LOG_WAVELENGTH, RawField.LOG_FREQ + 1)
@@ -72,6 +78,9 @@ class SpectralStatsHead(nn.Module):
         self.band = nn.Sequential(nn.Linear(band_in, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, 2 * hidden_dim + 2))
         self.embed = nn.Linear(embed_dim, hidden_dim, bias=False)
         self.hidden_dim = hidden_dim
+        # the spectral view: a sample's band statistics (any band set) -> one vector in the embedding space
+        self.stats_in = nn.Sequential(nn.Linear(band_in + 2, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, hidden_dim))
+        self.stats_out = nn.Sequential(nn.GELU(), nn.Linear(hidden_dim, embed_dim))
 
     def band_features(self, band_desc: Tensor) -> Tensor:
         """Raw band columns plus sin/cos octaves of log wavelength and log bandwidth."""
@@ -84,10 +93,33 @@ class SpectralStatsHead(nn.Module):
         gain = bp[:, : 2 * self.hidden_dim].view(-1, 2, self.hidden_dim)
         return (gain * e[:, None, :]).sum(-1) / self.hidden_dim ** 0.5 + bp[:, 2 * self.hidden_dim :]
 
-    def predict(self, embedding: Tensor, desc: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        """``(prediction [K, 2], target [K, 2])`` for a batch (the target carries no gradient)."""
+    def encode_stats(self, band_desc: Tensor, sample_index: Tensor, target: Tensor, n: int) -> Tensor:
+        """``[n, E]``: each sample's band statistics, encoded per band and averaged over its bands."""
+        h = self.stats_in(torch.cat([self.band_features(band_desc.float()), target.float()], dim=-1))
+        cnt = h.new_zeros(n).index_add_(0, sample_index, torch.ones_like(sample_index, dtype=h.dtype))
+        pooled = h.new_zeros((n, h.shape[1])).index_add_(0, sample_index, h) / cnt.clamp_min(1.0)[:, None]
+        return self.stats_out(pooled)
+
+    def predict(self, embedding: Tensor, desc: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(prediction [K, 2], target [K, 2], spectral view [B, E])`` for a batch (the target carries no
+        gradient)."""
         band_desc, sample_index, target = band_statistics(desc.detach(), mask)
-        return self(embedding, band_desc, sample_index), target
+        view = self.encode_stats(band_desc, sample_index, target, embedding.shape[0])
+        return self(embedding, band_desc, sample_index), target, view
+
+
+def spectral_loss(out: dict[str, Tensor], image_keys: Tensor) -> Tensor:
+    """The auxiliary term of a training forward ``out`` (see :meth:`GeoResetModel.forward`): the Huber loss of
+    the predicted band statistics plus a symmetric InfoNCE (temperature :data:`SPECTRAL_TEMPERATURE`, all ranks
+    gathered) between the image embedding and the spectral view of the same sample, so that patches with alike
+    spectra are neighbours of each other in the embedding's cosine geometry (what a kNN probe sees); samples of
+    the same patch (``image_keys``) are not negatives."""
+    loss = spectral_stats_loss(out["spectral_pred"], out["spectral_target"])
+    if "spectral_view" in out:
+        scale = torch.tensor(math.log(1.0 / SPECTRAL_TEMPERATURE), device=out["spectral_view"].device)
+        loss = loss + symmetric_infonce(out["image_mean"], out["spectral_view"], scale, image_keys=image_keys,
+                                        text_keys=image_keys)
+    return loss
 
 
 def spectral_stats_loss(prediction: Tensor, target: Tensor) -> Tensor:

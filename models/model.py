@@ -91,5 +91,6 @@ class GeoResetModel(nn.Module):
         if lonlat is not None and self.location is not None:
             out["location_mean"], out["location_logvar"] = self.location(lonlat)
         if self.spectral is not None:
-            out["spectral_pred"], out["spectral_target"] = self.spectral.predict(img_mean, desc, mask)
+            out["spectral_pred"], out["spectral_target"], out["spectral_view"] = self.spectral.predict(
+                img_mean, desc, mask)
         return out

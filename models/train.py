@@ -42,7 +42,7 @@ from torch.utils.data import DataLoader
 
 from georeset.errors import GeoResetWarning, InputError
 from georeset.fileio import atomic_write_bytes
-from georeset.models.aux_objectives import spectral_stats_loss
+from georeset.models.aux_objectives import spectral_loss
 from georeset.models.bands import BAND_REGISTRY
 from georeset.models.checkpoint import check_checkpoint, save_checkpoint
 from georeset.models.config import ModelConfig, load_config
@@ -242,7 +242,7 @@ def compute_losses(o: dict[str, torch.Tensor], batch: dict[str, Any], cfg: Model
                                             image_keys=loc_keys, text_keys=loc_keys)
         loss = loss + cfg.location.weight * out["location"]
     if "spectral_pred" in o:  # auxiliary band-statistics term (models/aux_objectives.py)
-        out["spectral"] = spectral_stats_loss(o["spectral_pred"], o["spectral_target"])
+        out["spectral"] = spectral_loss(o, image_keys)
         loss = loss + t.spectral_weight * out["spectral"]
     out["loss"] = loss
     return out
