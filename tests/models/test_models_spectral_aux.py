@@ -4,6 +4,8 @@ real-pixel probe): statistics against numpy, a head that learns them, augmentati
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -72,8 +74,10 @@ def test_head_learns_band_statistics_from_an_embedding() -> None:
 
 def test_model_has_the_head_only_with_a_weight_and_emits_its_terms() -> None:
     fake = FrozenTextBackbone(encode_fn=lambda ts: F.normalize(torch.randn(len(ts), 384), dim=-1))
-    cfg = load_config("tiny")
-    assert cfg.train.spectral_weight > 0
+    cfg = load_config("tiny_spectral")
+    assert cfg.train.spectral_weight > 0 and cfg.tokens.value_squash > 0
+    tiny = load_config("tiny")  # the demo's config keeps the round-4 model (see docs/pairs_and_evaluation.md)
+    assert tiny.train.spectral_weight == tiny.train.atmosphere_augment == tiny.tokens.value_squash == 0
     model = GeoResetModel(cfg, text_backbone=fake)
     desc, mask = pad_tokens([image_to_tokens(im, BANDS, 10.0) for im in _images(2, 2)])
     out = model(desc, mask, model.text.features(["a park", "a harbour"]))
@@ -126,3 +130,21 @@ def test_value_squash_reads_values_through_asinh() -> None:
     squashed[..., RawField.VALUE] = 2.0 * torch.asinh(desc[..., RawField.VALUE] / 2.0)
     assert torch.allclose(sq(desc), plain(squashed), atol=1e-5)
     assert not torch.allclose(sq(desc), plain(desc), atol=1e-3)
+
+
+def test_training_with_the_spectral_config_logs_the_term_and_checkpoints_the_head(synthetic_manifest: Path,
+                                                                                  tmp_path: Path) -> None:
+    from fake_text import write_fake_text_cache
+
+    from georeset.models.checkpoint import load_checkpoint
+    from georeset.models.train import train
+
+    out = tmp_path / "run"
+    write_fake_text_cache(out, synthetic_manifest)
+    summary = train(config="tiny_spectral", manifest=synthetic_manifest, out=out, steps=3, batch_size=6,
+                    max_tokens=64)
+    assert summary["complete"]
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 3 and all(np.isfinite(r["spectral"]) and r["spectral"] > 0 for r in rows)
+    ck = load_checkpoint(Path(summary["checkpoint"]))
+    assert ck.config.train.spectral_weight > 0 and ck.model.spectral is not None
