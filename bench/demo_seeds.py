@@ -52,6 +52,13 @@ def _figures(d: dict[str, Any]) -> dict[str, float]:
     for m in ("accuracy", "majority_baseline", "balanced_accuracy"):
         if z.get(m) is not None:
             f[f"zero_shot_{m}"] = float(z[m])
+    v = d.get("variance") or {}
+    if v.get("spearman_variance_vs_rank") is not None:
+        f["variance_spearman_vs_rank"] = float(v["spearman_variance_vs_rank"])
+    if v.get("ratio"):
+        f["variance_ood_ratio_min"] = float(min(v["ratio"].values()))
+    if v.get(f"gain@{K}") is not None:
+        f[f"fusion_gain@{K}"] = float(v[f"gain@{K}"])
     for t, acc in (z.get("per_template") or {}).items():
         if acc is not None:
             f[f"zero_shot[{t}]"] = float(acc)

@@ -67,6 +67,8 @@ class TrainConfig:
     batch_size: int = 16
     init_temperature: float = 0.07
     variance_loss_weight: float = 0.1
+    # what the image variances learn: "loss" (each view's own detached retrieval loss, losses.py) or "pair_nll"
+    variance_target: str = "loss"
     contrastive: str = "infonce"  # "infonce" (cosine of means) or "mls" (uncertainty-aware, see losses.py)
     modality_dropout: float = 0.3  # P(drop one of S1/S2) for samples with both views; never both
     s1s2_weight: float = 0.5  # weight of the S1 <-> S2 InfoNCE term
@@ -79,6 +81,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.contrastive not in ("infonce", "mls"):
             raise InputError(f"train.contrastive is {self.contrastive!r}", hint="use 'infonce' or 'mls'")
+        if self.variance_target not in ("loss", "pair_nll"):
+            raise InputError(f"train.variance_target is {self.variance_target!r}", hint="use 'loss' or 'pair_nll'")
         if not 0.0 <= self.modality_dropout <= 1.0:
             raise InputError(f"train.modality_dropout {self.modality_dropout} is not in [0, 1]", hint="e.g. 0.3")
 

@@ -40,6 +40,9 @@ class GaussianHead(nn.Module):
 
     def __init__(self, in_dim: int, embed_dim: int) -> None:
         super().__init__()
+        #: the log-variance layer reads the features without passing gradients back into them (set by the model
+        #: when the variances learn the retrieval loss: their loss must not reshape the embedding)
+        self.detach_logvar_input = False
         self.mean = nn.Linear(in_dim, embed_dim)
         self.logvar = nn.Linear(in_dim, embed_dim)
         nn.init.zeros_(self.logvar.weight)
@@ -47,7 +50,7 @@ class GaussianHead(nn.Module):
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         mid, half = (LOGVAR_MAX + LOGVAR_MIN) / 2, (LOGVAR_MAX - LOGVAR_MIN) / 2
-        raw = self.logvar(x)
+        raw = self.logvar(x.detach() if self.detach_logvar_input else x)
         logvar = mid + half * torch.tanh((raw - mid) / half)
         return self.mean(x), logvar
 

@@ -37,6 +37,23 @@ confidently wrong, while the log term stops variances from growing without bound
 the plain loss; variances are gathered with gradients too, so the variance heads train from the contrastive signal
 (the pairing NLL below still anchors them). Memory is ``O(G² E)`` for a global batch ``G``.
 
+Variance as predicted retrieval loss (``variance_target = "loss"``, the default)
+--------------------------------------------------------------------------------
+The pairing NLL below makes a patch's variance the expected disagreement with *its* texts; on the sample world
+that is largest for patches with many, diverse texts, which are the *easiest* to retrieve, so the variance
+correlated negatively with retrieval error. Instead, as in loss-prediction / aleatoric-uncertainty work (Yoo &
+Kweon 2019; Kendall & Gal 2017), each image view's variance is trained to predict its own retrieval loss: with
+``l_i`` the sample's image -> text cross-entropy against the global batch (:func:`per_sample_infonce`, no
+gradient) and ``s_i`` the mean log-variance of the view::
+
+    L = mean_i [ l_i * exp(-s_i) + s_i ]        (minimised at s_i = log l_i)
+
+an exponential NLL whose optimum makes the variance the expected loss: large where the image does not single
+out its text. S1 and S2 views get their own targets, so precision-weighted fusion leans on the view that
+retrieves better. The image log-variance layer reads the pooled features detached
+(``GaussianHead.detach_logvar_input``), so this term does not reshape the embedding. Text variances keep the
+pairing NLL (image variances detached in it).
+
 Gaussian pairing NLL (trains the variance heads)
 ------------------------------------------------
 For a positive pair, the difference of the two Gaussian embeddings ``N(u, σ²_a) - N(v, σ²_b)`` should be 0::
@@ -69,6 +86,8 @@ __all__ = [
     "mls_infonce",
     "global_count",
     "gaussian_pair_nll",
+    "per_sample_infonce",
+    "loss_prediction_nll",
 ]
 
 MASKED_LOGIT = -1e4
@@ -204,3 +223,45 @@ def gaussian_pair_nll(mean_a: Tensor, logvar_a: Tensor, mean_b: Tensor, logvar_b
     v = F.normalize(mean_b.float(), dim=-1).detach()
     var = logvar_a.float().exp() + logvar_b.float().exp()
     return 0.5 * ((u - v).pow(2) / var + var.log()).mean()
+
+
+def _gather_offset(x: Tensor) -> tuple[Tensor, int]:
+    """All ranks' ``x`` concatenated (no gradient) and the offset of this rank's slice in it."""
+    rank, world = world_info()
+    if world == 1:
+        return x.detach(), 0
+    parts = _all_gather_padded(x)
+    return torch.cat(parts), sum(int(p.shape[0]) for p in parts[:rank])
+
+
+@torch.no_grad()
+def per_sample_infonce(image: Tensor, text: Tensor, logit_scale: Tensor, *, rows: Tensor | None = None,
+                       image_keys: Tensor | None = None, text_keys: Tensor | None = None,
+                       max_logit_scale: float = 4.6052) -> Tensor:
+    """``[q]`` image -> text cross-entropy of each query image against the global batch's texts, without gradient.
+
+    ``text [b, E]`` are the local samples' texts; query ``j`` (``image [q, E]``) pairs with local sample
+    ``rows[j]`` (default: ``q == b`` and query ``j`` is sample ``j``). Texts of samples that share the query
+    sample's patch key or doc key (``image_keys`` / ``text_keys``, ``[b]``) are not negatives.
+    """
+    u = F.normalize(image.float(), dim=-1)
+    v, off = _gather_offset(F.normalize(text.float(), dim=-1))
+    r = torch.arange(u.shape[0], device=u.device) if rows is None else rows.to(u.device)
+    labels = off + r
+    logits = logit_scale.float().clamp(max=max_logit_scale).exp() * u @ v.t()  # [q, G]
+    same = torch.zeros_like(logits, dtype=torch.bool)
+    for keys in (image_keys, text_keys):
+        if keys is not None:
+            g, _ = _gather_offset(keys.to(u.device))
+            same |= g[labels][:, None] == g[None, :]
+    same[torch.arange(u.shape[0], device=u.device), labels] = False
+    return F.cross_entropy(logits.masked_fill(same, MASKED_LOGIT), labels, reduction="none")
+
+
+def loss_prediction_nll(logvar: Tensor, target: Tensor) -> Tensor:
+    """``mean_i [target_i * exp(-s_i) + s_i]`` with ``s_i`` the mean of ``logvar [b, E]`` over dimensions and
+    ``target [b]`` a (detached) per-sample loss: trains ``exp(s_i)`` towards ``target_i`` (module docstring)."""
+    if logvar.shape[0] == 0:
+        return logvar.sum() * 0.0
+    s = logvar.float().mean(dim=-1)
+    return (target.detach().float().clamp_min(1e-4) * torch.exp(-s) + s).mean()

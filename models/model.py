@@ -28,6 +28,8 @@ class GeoResetModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.image = PerceiverImageEncoder(cfg.image, cfg.tokens, cfg.embed_dim)
+        # variances that predict the retrieval loss read the image features but do not shape them (losses.py)
+        self.image.head.detach_logvar_input = cfg.train.variance_target == "loss"
         self.text = TextEncoder(cfg.text, cfg.embed_dim, backbone=text_backbone)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / cfg.train.init_temperature)))
         #: statistics of the training tokens (set from the checkpoint): inference variances grow with the

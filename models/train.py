@@ -60,7 +60,9 @@ from georeset.models.launch import EXIT_INTERRUPTED, die_with_parent
 from georeset.models.losses import (
     gaussian_pair_nll,
     global_count,
+    loss_prediction_nll,
     mls_infonce,
+    per_sample_infonce,
     string_keys,
     symmetric_infonce,
 )
@@ -180,7 +182,10 @@ def compute_losses(o: dict[str, torch.Tensor], batch: dict[str, Any], cfg: Model
       in distribution at inference.
     - ``text``: symmetric InfoNCE (``contrastive = "infonce"``) or its uncertainty-aware mutual-likelihood
       variant (``"mls"``), fused image vs text, false negatives masked by patch and doc keys;
-    - ``variance_nll``: Gaussian pairing NLL of fused image vs text (trains the variance heads);
+    - ``variance_nll``: with ``variance_target = "loss"`` (default) each image view's mean log-variance learns its
+      own detached image -> text cross-entropy (:func:`~georeset.models.losses.loss_prediction_nll`, S1 and S2
+      views separately) plus the pairing NLL for the text variances (image variances detached); with
+      ``"pair_nll"`` the Gaussian pairing NLL of fused image vs text;
     - ``s1s2``: symmetric InfoNCE between the S2 and S1 views of the samples that have both (all ranks' pairs
       gathered; 0 when the global batch has fewer than 2), false negatives masked by both patch keys;
     - ``dense``: ``|normalize(mean_q dense(q)) - normalize(pooled).detach()|²`` over ``dense_queries`` token
@@ -227,7 +232,18 @@ def compute_losses(o: dict[str, torch.Tensor], batch: dict[str, Any], cfg: Model
     else:
         out["text"] = symmetric_infonce(fused_mean, o["text_mean"], o["logit_scale"], image_keys=image_keys,
                                         text_keys=batch["text_keys"].to(device))
-    out["variance_nll"] = gaussian_pair_nll(fused_mean, fused_logvar, o["text_mean"], o["text_logvar"])
+    if t.variance_target == "loss":  # each image view's variance predicts its own retrieval loss (losses.py)
+        text_keys, ls = batch["text_keys"].to(device), o["logit_scale"]
+        ce = per_sample_infonce(img_mean, o["text_mean"], ls, image_keys=image_keys, text_keys=text_keys)
+        lp = loss_prediction_nll(img_logvar, ce)
+        if "partner_mean" in o and pidx.numel():
+            ce_p = per_sample_infonce(o["partner_mean"], o["text_mean"], ls, rows=pidx, image_keys=image_keys,
+                                      text_keys=text_keys)
+            lp = (lp * b + loss_prediction_nll(o["partner_logvar"], ce_p) * pidx.numel()) / (b + pidx.numel())
+        out["variance_nll"] = lp + gaussian_pair_nll(fused_mean, fused_logvar.detach(), o["text_mean"],
+                                                     o["text_logvar"])
+    else:
+        out["variance_nll"] = gaussian_pair_nll(fused_mean, fused_logvar, o["text_mean"], o["text_logvar"])
     loss = out["text"] + t.variance_loss_weight * out["variance_nll"]
     if "s1s2" in out:
         loss = loss + t.s1s2_weight * out["s1s2"]

@@ -6,15 +6,18 @@ patch's label is the *majority class* of that raster within the patch footprint:
 metre square centred on the patch's ``lon``/``lat`` (shard columns), projected into the raster's CRS. Patches whose
 centre lies in no region, or whose footprint holds no valid land-cover pixel, are left unlabelled (not counted).
 
-Prediction: each class becomes a prompt (``PROMPT.format(phrase)``, e.g. "a satellite image of trees"), embedded by
-the text tower; a patch is assigned the class whose prompt mean has the highest cosine with the patch's image mean,
-over all :class:`LandCover` classes. Reported beside the accuracy: the *majority-class baseline* (always predicting
+Prediction: each class gets a prototype embedding from text only, either prompts (``PROMPT.format(phrase)``, e.g.
+"a satellite image of trees", embedded by the text tower) or training captions that state the class
+(:func:`caption_cover`, :func:`caption_prototypes`; how the evaluation combines them: :mod:`georeset.models.evaluate`);
+a patch is assigned the class whose prototype has the highest cosine with the patch's image mean, over all
+:class:`LandCover` classes. Reported beside the accuracy: the *majority-class baseline* (always predicting
 the most frequent label of the labelled patches) and chance (1 / number of classes), plus the balanced accuracy.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,7 +31,8 @@ from georeset.errors import InputError
 from georeset.pipelines.harvest.captions import LANDCOVER_PHRASES
 from georeset.pipelines.sample_world.spectra import LandCover
 
-__all__ = ["PROMPT", "CLASS_PHRASES", "class_prompts", "LandCoverLabeler", "zero_shot_scores"]
+__all__ = ["PROMPT", "CLASS_PHRASES", "class_prompts", "caption_cover", "caption_prototypes", "LandCoverLabeler",
+           "zero_shot_scores"]
 
 PROMPT = "a satellite image of {}"
 # The words the OSM captions use for each class (pipelines/harvest/captions.py), so prompts and training texts
@@ -40,6 +44,42 @@ _NODATA = 255
 def class_prompts(template: str = PROMPT) -> list[str]:
     """One prompt per :class:`LandCover` class, in class-value order."""
     return [template.format(CLASS_PHRASES[c]) for c in LandCover]
+
+
+_COVER_RE = re.compile(r"From above: (?:mostly )?(.*?)(?:;|\.(?:\s|$))")
+_PART_RE = re.compile(r"^(.*) \((\d+)%\)$")
+
+
+def caption_cover(text: str) -> dict[int, float]:
+    """Land-cover fractions a caption's ground sentence states (``"From above: mostly trees (62%), grass (30%)"``
+    -> ``{TREES: 0.62, GRASS: 0.30}``); ``{}`` for a text without one. Reads the text only."""
+    m = _COVER_RE.search(text)
+    if not m:
+        return {}
+    by_phrase = {ph: int(c) for c, ph in CLASS_PHRASES.items()}
+    out: dict[int, float] = {}
+    for part in m.group(1).split(", "):
+        pm = _PART_RE.match(part.strip())
+        if pm and pm.group(1) in by_phrase:
+            out[by_phrase[pm.group(1)]] = int(pm.group(2)) / 100.0
+    return out
+
+
+def caption_prototypes(text_means: torch.Tensor, texts: Sequence[str], *, min_fraction: float = 0.5
+                       ) -> tuple[torch.Tensor, list[int]]:
+    """Class prototypes from texts alone: for each class, the mean of the L2-normalised embeddings
+    (``text_means [N, E]``) of the texts whose ground sentence gives that class at least ``min_fraction`` of the
+    cell. Returns ``(prototypes [C, E], count per class)``; a class no text supports gets a zero row."""
+    n_cls = len(LandCover)
+    z = F.normalize(text_means.float(), dim=-1)
+    protos = torch.zeros((n_cls, z.shape[1]))
+    counts = [0] * n_cls
+    for i, t in enumerate(texts):
+        for c, f in caption_cover(t).items():
+            if f >= min_fraction:
+                protos[c] += z[i]
+                counts[c] += 1
+    return protos / torch.tensor(counts, dtype=torch.float32).clamp_min(1.0)[:, None], counts
 
 
 def _apply(aff: tuple[float, ...], x: float, y: float) -> tuple[float, float]:

@@ -24,7 +24,7 @@ from georeset.workspace import Workspace
 __all__ = ["plan", "run", "geoparse_stage", "plan_dir", "default_workers"]
 
 _PLACE_COLS = ("place_id", "name", "feature_class", "feature_code", "country_code", "admin1_code", "population",
-               "lon", "lat")
+               "lon", "lat", "extent_m")
 
 
 def plan_dir(ws: Workspace, key: str) -> Path:

@@ -27,11 +27,12 @@ class Candidate:
     lon: float | None
     lat: float | None
     is_primary: bool
+    extent_m: float | None = None  # the larger side of the place's extent (its box), when the gazetteer has one
 
 
 _QUERY = """
 SELECT n.name_key, p.place_id, p.name, p.feature_class, p.feature_code, p.country_code, p.admin1_code,
-       coalesce(p.population, 0), p.lon, p.lat, n.is_primary
+       coalesce(p.population, 0), p.lon, p.lat, n.is_primary, p.extent_m
 FROM {names} n JOIN {places} p ON p.place_id = n.place_id
 WHERE n.name_key IN (SELECT unnest(?::VARCHAR[]))
 QUALIFY row_number() OVER (PARTITION BY n.name_key ORDER BY coalesce(p.population, 0) DESC, p.place_id) <= ?
@@ -58,10 +59,12 @@ class CandidateIndex:
         p = places if isinstance(places, pa.Table) else pa.Table.from_pylist(list(places))
         n = place_names if isinstance(place_names, pa.Table) else pa.Table.from_pylist(list(place_names))
         cols = ["place_id", "name", "feature_class", "feature_code", "country_code", "admin1_code", "population",
-                "lon", "lat"]
+                "lon", "lat", "extent_m"]
         con.register("_places_arrow", p.select([c for c in cols if c in p.column_names]))
         con.register("_names_arrow", n.select(["name_key", "place_id", "is_primary"]))
         con.execute("CREATE TABLE places AS SELECT * FROM _places_arrow")
+        if "extent_m" not in p.column_names:  # rows from an older gazetteer build
+            con.execute("ALTER TABLE places ADD COLUMN extent_m DOUBLE")
         con.execute("CREATE TABLE place_names AS SELECT * FROM _names_arrow")
         con.unregister("_places_arrow")
         con.unregister("_names_arrow")
@@ -77,7 +80,7 @@ class CandidateIndex:
             found: dict[str, list[Candidate]] = {k: [] for k in missing}
             for row in self.con.execute(self.sql, [missing, self.max_candidates]).fetchall():
                 found[row[0]].append(Candidate(row[1], row[2], row[3], row[4], row[5], row[6], int(row[7]),
-                                               row[8], row[9], bool(row[10])))
+                                               row[8], row[9], bool(row[10]), row[11]))
             for lst in found.values():
                 lst.sort(key=lambda c: (-c.population, c.place_id))
             self._cache.update(found)

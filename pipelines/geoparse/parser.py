@@ -27,7 +27,7 @@ from georeset.pipelines.geoparse import commit
 from georeset.pipelines.geoparse.candidates import Candidate, CandidateIndex
 from georeset.pipelines.geoparse.commit import commit_features, commit_probability
 from georeset.pipelines.geoparse.gazetteer import ABBREVIATION_KEYS
-from georeset.pipelines.geoparse.names import name_key
+from georeset.pipelines.geoparse.names import inflection_variants, name_key
 from georeset.pipelines.geoparse.ranking import DocContext, Ranked, rank, resolve_document
 
 __all__ = ["COMMIT_SCORE", "METHOD", "PLACE_LABELS", "Geoparser", "TextTruncatedWarning", "Toponym", "geoparse_documents",
@@ -120,6 +120,7 @@ class Toponym:
     kind: str = "toponym"  # "demonym": an inhabitant or adjective form ("Nigerian", "Texans") standing for a place
     probability: float = 0.0  # that this is a place within 161 km of the one meant (:mod:`commit`)
     commit_features: tuple[float, ...] = field(default=(), repr=False, compare=False)
+    extent_m: float | None = None  # the larger side of the place's extent in metres, when the gazetteer has one
 
 
 @lru_cache(maxsize=2)
@@ -295,6 +296,7 @@ def name_variants(key: str) -> list[str]:
         # a county or parish written without its area word ("Monongalia", "Pointe Coupee"): last, since a town of
         # the name comes first when there is one
         out.extend(" ".join([*words, w]) for w in ("county", "parish"))
+    out.extend(inflection_variants(key))  # a Cyrillic name in another case: "москве" -> "москва"
     return [v for v in dict.fromkeys(out) if v and v != key]
 
 
@@ -583,7 +585,7 @@ class Geoparser:
             out.append(Toponym(m.start, m.end, surface, m.label, c.place_id, best.score, c.lon, c.lat,
                                f"{src}; {best.reason}", c.name, c.country_code, c.feature_code,
                                c.admin1_code, best.n_candidates, c.feature_class,
-                               "demonym" if demonym else "toponym", prob, feats))
+                               "demonym" if demonym else "toponym", prob, feats, c.extent_m))
         return out
 
     def _recognise(self, texts: list[str], points: list[tuple[float | None, float | None]],

@@ -31,6 +31,7 @@ def toponym_rows(doc_id: str, doc_hash: str, licence: str, toponyms: list[Topony
             "score": float(t.score),
             "probability": float(t.probability),
             "feature_class": t.feature_class,
+            "extent_m": t.extent_m,
             "kind": t.kind,
             "lon": t.lon,
             "lat": t.lat,

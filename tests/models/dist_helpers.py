@@ -9,7 +9,13 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from georeset.models.losses import gather_no_grad, mls_infonce, string_keys, symmetric_infonce
+from georeset.models.losses import (
+    gather_no_grad,
+    mls_infonce,
+    per_sample_infonce,
+    string_keys,
+    symmetric_infonce,
+)
 
 WORLD = 2
 
@@ -43,6 +49,15 @@ def _loss_and_grads(x_img: torch.Tensor, x_txt: torch.Tensor, keys: torch.Tensor
     return float(loss.detach()), [gr.flatten().tolist() for gr in grads]  # type: ignore[union-attr]
 
 
+def per_sample_ce(x_img: torch.Tensor, x_txt: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """Per-sample image -> text losses of the local samples, then of "partner" views of local samples 1 and 3."""
+    _, _, w_img, w_txt, _ = _data()
+    u, v, ls = x_img @ w_img.t(), x_txt @ w_txt.t(), torch.tensor(2.0)
+    own = per_sample_infonce(u, v, ls, image_keys=keys, text_keys=keys)
+    partner = per_sample_infonce(-u[[1, 3]], v, ls, rows=torch.tensor([1, 3]), image_keys=keys, text_keys=keys)
+    return torch.cat([own, partner])
+
+
 def worker(rank: int, store: str, out: str) -> None:
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=WORLD)
     x_img, x_txt, _, _, keys = _data()
@@ -50,8 +65,9 @@ def worker(rank: int, store: str, out: str) -> None:
     loss, grads = _loss_and_grads(x_img[sl], x_txt[sl], keys[sl])
     mls, mls_grads = _loss_and_grads(x_img[sl], x_txt[sl], keys[sl], "mls")
     gathered = gather_no_grad(torch.arange(3) + 10 * rank).tolist()
+    per_sample = gather_no_grad(per_sample_ce(x_img[sl], x_txt[sl], keys[sl])).tolist()
     if rank == 0:
         Path(out).write_text(json.dumps({"loss": loss, "grads": grads, "gathered": gathered, "mls": mls,
-                                         "mls_grads": mls_grads}))
+                                         "mls_grads": mls_grads, "per_sample": per_sample}))
     dist.barrier()
     dist.destroy_process_group()

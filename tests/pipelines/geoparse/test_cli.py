@@ -170,5 +170,6 @@ def test_parse_gives_probability_feature_class_and_kind(runner: CliRunner) -> No
     assert all(0.0 <= t["probability"] <= 1.0 for t in by.values()) and "commit_features" not in by["Ibadan"]
     assert by["Nigerian"]["kind"] == "demonym" and by["Nigerian"]["country_code"] == "NG"
     assert by["Ibadan"]["kind"] == "toponym"
+    assert by["France"]["extent_m"] > 500_000 and by["Ibadan"]["extent_m"] is None  # a country's box; a town's point
     text = runner.invoke(cli.app, ["parse", "Nigerian troops flew from Ibadan to Paris, France."])
-    assert "demonym" in text.stdout and "p=" in text.stdout
+    assert "demonym" in text.stdout and "p=" in text.stdout and " km" in text.stdout
