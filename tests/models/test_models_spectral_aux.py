@@ -43,7 +43,7 @@ def test_band_statistics_match_numpy_and_ignore_padding() -> None:
         rows = (sample == s).nonzero().flatten()
         assert len(rows) == nb
         for r in rows.tolist():
-            c = int(np.argmin([abs(float(band_desc[r, 0]) - np.log(b.wavelength_um)) for b in BANDS]))
+            c = int(np.argmin([abs(float(band_desc[r, 0]) - np.log(b.wavelength_um or 1.0)) for b in BANDS]))
             v = img[c][np.isfinite(img[c])]
             assert float(target[r, 0]) == pytest.approx(float(np.arcsinh(v.mean())), abs=1e-4)
             assert float(target[r, 1]) == pytest.approx(float(np.arcsinh(v.std())), abs=1e-4)
