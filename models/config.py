@@ -75,6 +75,8 @@ class TrainConfig:
     dense_weight: float = 0.1  # weight of the dense-map consistency term (0: off)
     dense_queries: int = 4  # dense query positions per sample for that term
     augment: bool = True  # random rotation/reflection of each training patch (models/data.py: dihedral)
+    atmosphere_augment: float = 0.0  # P(cloud/haze/shadow on an optical training patch), models/atmosphere_augment.py
+    spectral_weight: float = 0.0  # band-statistics head and its loss (models/aux_objectives.py); 0: no head
 
     def __post_init__(self) -> None:
         if self.contrastive not in ("infonce", "mls"):

@@ -38,6 +38,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from georeset.errors import GeoResetWarning, InputError
 from georeset.fileio import sha256_file
+from georeset.models.atmosphere_augment import atmosphere_augment
 from georeset.models.bands import BandSpec, resolve_bands
 from georeset.models.losses import string_keys
 from georeset.models.tokens import RAW_DIM, image_to_tokens, pad_tokens
@@ -177,10 +178,15 @@ def dihedral(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def row_to_tokens(row: dict[str, Any], norm: dict[str, dict[str, float]], *, max_tokens: int | None,
-                  rng: np.random.Generator | None = None, augment: bool = False) -> np.ndarray:
+                  rng: np.random.Generator | None = None, augment: bool = False, atmosphere: float = 0.0
+                  ) -> np.ndarray:
     """Raw token descriptors of one shard row; ``augment`` (needs ``rng``): a random rotation/reflection first
-    (what a patch shows does not depend on its orientation, and captions name no direction)."""
-    img = normalise_image(row_image(row), row["bands"], norm)
+    (what a patch shows does not depend on its orientation, and captions name no direction); ``atmosphere``
+    (needs ``rng``): probability of a cloud/haze/shadow layer on optical rows (:mod:`.atmosphere_augment`)."""
+    raw = row_image(row)
+    if atmosphere > 0 and rng is not None and str(row.get("sensor") or "") != "S1":
+        raw = atmosphere_augment(raw, row.get("wavelengths_um"), rng, atmosphere)
+    img = normalise_image(raw, row["bands"], norm)
     if augment and rng is not None:
         img = dihedral(img, rng)
     return image_to_tokens(img, row_bands(row), float(row["gsd"]), day_of_year=_day_of_year(row.get("datetime")),
@@ -203,9 +209,9 @@ class ShardDataset(IterableDataset[dict[str, Any]]):
 
     def __init__(self, manifest: Manifest, *, split: str, max_tokens: int | None, rank: int = 0,
                  world_size: int = 1, shuffle: bool = True, repeat: bool = True, seed: int = 0,
-                 partners: bool = False, augment: bool = False) -> None:
+                 partners: bool = False, augment: bool = False, atmosphere: float = 0.0) -> None:
         super().__init__()
-        self.augment = augment
+        self.augment, self.atmosphere = augment, atmosphere
         self.manifest = manifest
         self.split = split
         self.rows = load_split(manifest, split)
@@ -258,12 +264,12 @@ class ShardDataset(IterableDataset[dict[str, Any]]):
         """Sample of row ``i`` (tokens subsampled with ``rng``; a partner row drawn with it too)."""
         row = self.rows[i]
         out = _sample(row, row_to_tokens(row, self.manifest.norm, max_tokens=self.max_tokens, rng=rng,
-                                         augment=self.augment))
+                                         augment=self.augment, atmosphere=self.atmosphere))
         others = self._partner_rows.get(i) if self.partners else None
         if others:
             prow = self.rows[others[int(rng.integers(len(others)))]]
             out["partner_tokens"] = row_to_tokens(prow, self.manifest.norm, max_tokens=self.max_tokens, rng=rng,
-                                                 augment=self.augment)
+                                                 augment=self.augment, atmosphere=self.atmosphere)
             out["partner_patch_id"] = str(prow["patch_id"])
             out["partner_sensor"] = str(prow.get("sensor") or "")
         return out

@@ -7,6 +7,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from georeset.models.aux_objectives import SpectralStatsHead
 from georeset.models.config import ModelConfig
 from georeset.models.image_encoder import PerceiverImageEncoder
 from georeset.models.location import LocationEncoder
@@ -40,6 +41,9 @@ class GeoResetModel(nn.Module):
                             max_scale_km=lc.max_scale_km, hidden_dim=lc.hidden_dim, seed=lc.seed)
             if lc.enabled else None
         )
+        #: band-statistics head of the auxiliary spectral objective (training only; None when its weight is 0)
+        self.spectral: SpectralStatsHead | None = (
+            SpectralStatsHead(cfg.embed_dim) if cfg.train.spectral_weight > 0 else None)
 
     def encode_image(self, desc: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """``(mean, logvar)`` of a batch of raw token descriptors; with a token reference, ``logvar`` grows by
@@ -88,4 +92,7 @@ class GeoResetModel(nn.Module):
             out["dense_mean"], out["dense_logvar"] = self.image.query_latents(lat, query_desc)
         if lonlat is not None and self.location is not None:
             out["location_mean"], out["location_logvar"] = self.location(lonlat)
+        if self.spectral is not None:
+            out["spectral_pred"], out["spectral_target"], out["spectral_view"] = self.spectral.predict(
+                img_mean, desc, mask)
         return out

@@ -116,6 +116,8 @@ class FactorisedTokenEmbedding(nn.Module):
             px = _sincos(d[fx, RawField.X_M], self.pos_freqs)
             py = _sincos(d[fy, RawField.Y_M], self.pos_freqs)
             v = d[:, RawField.VALUE]
+            if self.cfg.value_squash > 0:  # TokenConfig.value_squash
+                v = self.cfg.value_squash * torch.asinh(v / self.cfg.value_squash)
             vf = torch.cat([v[:, None], _sincos(v, self.value_freqs)], dim=1)
         # per token: four row gathers (index_select: its backward is an index_add into the small tables; separate
         # shift and scale tables, as slicing one gathered [M, 2D] tensor would zero-fill [M, 2D] gradients twice),

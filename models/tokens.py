@@ -67,6 +67,10 @@ class TokenConfig:
     pos_max_m: float = 5000.0
     n_spectral_freqs: int = 4
     n_gsd_freqs: int = 2
+    #: s > 0: the image encoder reads a token's value as ``s * asinh(value / s)`` (about linear within +-s
+    #: standard deviations, logarithmic beyond: a cloud at 60 sigma stays distinguishable from one at 30 sigma
+    #: instead of saturating the token); 0: the value as it is
+    value_squash: float = 0.0
 
 
 def band_descriptors(bands: Sequence[BandSpec]) -> np.ndarray:

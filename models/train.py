@@ -42,6 +42,7 @@ from torch.utils.data import DataLoader
 
 from georeset.errors import GeoResetWarning, InputError
 from georeset.fileio import atomic_write_bytes
+from georeset.models.aux_objectives import spectral_loss
 from georeset.models.bands import BAND_REGISTRY
 from georeset.models.checkpoint import check_checkpoint, save_checkpoint
 from georeset.models.config import ModelConfig, load_config
@@ -256,6 +257,9 @@ def compute_losses(o: dict[str, torch.Tensor], batch: dict[str, Any], cfg: Model
         out["location"] = symmetric_infonce(img_mean, o["location_mean"].float(), o["logit_scale"],
                                             image_keys=loc_keys, text_keys=loc_keys)
         loss = loss + cfg.location.weight * out["location"]
+    if "spectral_pred" in o:  # auxiliary band-statistics term (models/aux_objectives.py)
+        out["spectral"] = spectral_loss(o, image_keys)
+        loss = loss + t.spectral_weight * out["spectral"]
     out["loss"] = loss
     return out
 
@@ -348,7 +352,7 @@ def train(
 
     ds = ShardDataset(man, split=TRAIN_SPLIT, max_tokens=max_tokens or cfg.train.max_tokens, rank=env.rank,
                       world_size=env.world_size, shuffle=True, repeat=True, seed=seed, partners=True,
-                      augment=cfg.train.augment)
+                      augment=cfg.train.augment, atmosphere=cfg.train.atmosphere_augment)
     model = GeoResetModel(cfg, text_backbone=FrozenTextBackbone(str(env.device))).to(env.device)
     use_dense = cfg.train.dense_weight > 0 and cfg.train.dense_queries > 0
     net: nn.Module = model
@@ -459,6 +463,9 @@ def train(
             if "location" in terms:  # gathered InfoNCE: the same on every rank
                 last["location"] = float(terms["location"].detach())
                 last["loss"] += cfg.location.weight * last["location"]
+            if "spectral" in terms:  # local term, logged as rank 0 sees it
+                last["spectral"] = float(terms["spectral"].detach())
+                last["loss"] += cfg.train.spectral_weight * last["spectral"]
             if env.rank == 0 and (step % log_every == 0 or step == steps):
                 dt = time.perf_counter() - ts
                 rec = {"step": step, **last, "temperature": float(1.0 / model.logit_scale.detach().exp()),
