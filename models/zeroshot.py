@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from georeset.errors import InputError
-from georeset.pipelines.harvest.captions import LANDCOVER_PHRASES
+from georeset.pipelines.harvest.captions import GROUND_PREFIX, LANDCOVER_PHRASES
 from georeset.pipelines.sample_world.spectra import LandCover
 
 __all__ = ["PROMPT", "CLASS_PHRASES", "class_prompts", "caption_cover", "caption_prototypes", "LandCoverLabeler",
@@ -46,7 +46,7 @@ def class_prompts(template: str = PROMPT) -> list[str]:
     return [template.format(CLASS_PHRASES[c]) for c in LandCover]
 
 
-_COVER_RE = re.compile(r"From above: (?:mostly )?(.*?)(?:;|\.(?:\s|$))")
+_COVER_RE = re.compile(re.escape(GROUND_PREFIX) + r"(?:mostly )?(.*?)(?:;|\.(?:\s|$))")
 _PART_RE = re.compile(r"^(.*) \((\d+)%\)$")
 
 

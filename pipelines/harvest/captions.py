@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CONTEXT_M", "LANDCOVER_PHRASES", "GroundContext", "PRIMARY_KEYS", "add_ground_context", "caption",
-           "feature_kind", "ground_sentence"]
+__all__ = ["CONTEXT_M", "GROUND_PREFIX", "LANDCOVER_PHRASES", "GroundContext", "PRIMARY_KEYS", "add_ground_context",
+           "caption", "feature_kind", "ground_sentence"]
 
 CONTEXT_M = 160.0  # the demo's patch extent (16 pixels x 10 m)
 
@@ -66,6 +66,10 @@ _KIND_OVERRIDES: dict[tuple[str, str], str] = {
     ("place", "suburb"): "suburb",
     ("place", "neighbourhood"): "neighbourhood",
 }
+
+
+#: how a caption's ground sentence begins (read back by :func:`georeset.models.zeroshot.caption_cover`)
+GROUND_PREFIX = "From above: "
 
 
 def feature_kind(tags: Mapping[str, str]) -> tuple[str, str, str] | None:
@@ -168,7 +172,7 @@ def ground_sentence(fractions: Sequence[float] | np.ndarray | None, *, buildings
                  if float(fractions[k]) >= _MIN_FRACTION]
         if cover:
             lead = "mostly " if float(fractions[order[0]]) >= 0.5 else ""
-            parts.append("From above: " + lead + ", ".join(cover))
+            parts.append(GROUND_PREFIX + lead + ", ".join(cover))
     if buildings:
         parts.append(_plural("building", buildings))
     if kinds:
@@ -176,7 +180,7 @@ def ground_sentence(fractions: Sequence[float] | np.ndarray | None, *, buildings
         parts.append("also " + _join([_plural(k, n) for k, n in top]))
     if not parts:
         return ""
-    if not parts[0].startswith("From above"):
+    if not parts[0].startswith(GROUND_PREFIX):
         parts[0] = "Around it: " + parts[0]
     return "; ".join(parts) + "."
 
