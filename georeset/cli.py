@@ -96,6 +96,8 @@ def demo(
     nproc: Annotated[int, typer.Option(help="Training processes launched by torchrun (gloo on CPU).")] = 2,
     steps: Annotated[int, typer.Option(help="Training steps.")] = 200,
     max_docs: Annotated[int, typer.Option(help="Cap on OSM documents harvested (0 = no cap).")] = 3000,
+    config: Annotated[str, typer.Option("--config", help="Model config trained by the demo: a name under "
+                                        "models/configs (tiny, tiny_spectral, ...) or a JSON file path.")] = "tiny",
 ) -> None:
     """Run the whole flow on the offline sample world: world -> harvest -> geoparse -> imagery -> pairs ->
     shards -> torchrun training -> evaluation. Re-running over the same --workdir reuses what is there.
@@ -103,9 +105,15 @@ def demo(
     The last line printed is one JSON object with the headline figures.
     """
     from georeset.demo import run_demo
+    from georeset.models.config import load_config
 
     try:
-        summary = run_demo(workdir=workdir, scale=scale, seed=seed, nproc=nproc, steps=steps, max_docs=max_docs)
+        try:
+            load_config(config)  # a bad --config fails here, before minutes of harvesting
+        except GeoResetError as exc:
+            raise type(exc)(f"--config: {exc.message}", hint=exc.hint) from exc
+        summary = run_demo(workdir=workdir, scale=scale, seed=seed, nproc=nproc, steps=steps, max_docs=max_docs,
+                           config=config)
     except GeoResetError as exc:
         fail(exc)
     print(json.dumps(summary, sort_keys=True))

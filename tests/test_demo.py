@@ -96,3 +96,11 @@ def test_bad_inputs_fail_cleanly_and_leave_the_catalogue_intact(first_run: dict,
     r = _run(["catalog", "counts", "--db", str(demo_dir / "georeset.duckdb")])
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == before
+
+
+def test_demo_refuses_an_unknown_config_before_any_work(tmp_path: Path) -> None:
+    r = _run(["demo", "--workdir", str(tmp_path / "w"), "--config", "no_such_config"])
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "--config" in r.stderr and "no_such_config" in r.stderr and "tiny" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "w" / "world").exists()  # nothing started
