@@ -6,8 +6,10 @@ from pathlib import Path
 import pytest
 
 from georeset.pipelines.geoparse import Geoparser, evaluate, read_lgl
+from georeset.pipelines.geoparse.candidates import Candidate
 from georeset.pipelines.geoparse.corpora import GoldDocument, GoldToponym
-from georeset.pipelines.geoparse.ranking import haversine_km
+from georeset.pipelines.geoparse.fallback import fall_back_to_focus
+from georeset.pipelines.geoparse.ranking import DocContext, Ranked, haversine_km
 from georeset.pipelines.geoparse.sources import learn_source_points, point_of
 from georeset.pipelines.geoparse.splits import select
 
@@ -88,3 +90,22 @@ def test_lgl_sources_learned_on_the_fitted_half_cover_the_unfitted_half() -> Non
     golds = [(point_of(pts, d), g) for d in with_point for g in d.toponyms if g.lon is not None]
     near = sum(haversine_km(p[0], p[1], g.lon, g.lat) <= 161 for p, g in golds)  # type: ignore[arg-type]
     assert near > len(golds) / 2  # local news: most toponyms of a local source's stories are near its point
+
+
+def _ranked(name: str, lon: float, lat: float, score: float) -> Ranked:
+    return Ranked(Candidate(name, name, "P", "PPL", "XX", "01", 1000, lon, lat, True), score, "", 1)
+
+
+def test_a_document_point_leaves_the_focus_of_the_text_in_charge() -> None:
+    keys = ["a", "b", "c"]
+    best: list[Ranked | None] = [_ranked("a", 10.0, 50.0, 0.9), _ranked("b", 10.2, 50.1, 0.9),
+                                 _ranked("c", 100.0, 0.0, 0.05)]
+    far_point = DocContext(lon=-80.0, lat=40.0)  # a point far from all the text's places
+    c = fall_back_to_focus(best, keys, far_point)[2]
+    assert c is not None and c.candidate.place_id.startswith("focus:")
+    assert haversine_km(c.candidate.lon, c.candidate.lat, 10.1, 50.05) < 20  # type: ignore[arg-type]
+    near_c = DocContext(lon=100.5, lat=0.5)  # the weak candidate lies by the document's point: it stands
+    assert fall_back_to_focus(best, keys, near_c)[2] == best[2]
+    alone = fall_back_to_focus([None], ["x"], far_point)[0]  # nothing else in the text: the point is all there is
+    assert alone is not None and (alone.candidate.lon, alone.candidate.lat) == (-80.0, 40.0)
+    assert fall_back_to_focus([None], ["x"], DocContext())[0] is None
