@@ -7,8 +7,9 @@ of the source, so it can be passed to the geoparser as the document's own point 
 of :meth:`Geoparser.parse_many`), the same input a user with a feed list would give.
 
 It is an *explicit* input: nothing reads a document's source unless asked (``georeset geoparse evaluate
---source-prior``, which learns the points from the fitted half's gold only and reports the prior's figures as a
-separate row beside the plain ones).
+--source-prior gold``, which learns the points from the fitted half's gold only, or ``--source-prior self``, which
+learns them from the geoparser's own asserted toponyms on the fitted half's documents, no annotation used; either
+is reported as a separate row beside the plain figures).
 
 :func:`learn_source_points`: for each source, the gold point with the most gold toponyms of that source within
 :data:`RADIUS_KM` (the medoid of the densest cluster, a real place rather than an average of far places); kept
@@ -18,7 +19,7 @@ least :data:`MIN_SHARE` of them (a national or international source -- a wire, `
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +27,8 @@ import numpy as np
 from georeset.pipelines.geoparse.corpora import GoldDocument
 from georeset.pipelines.geoparse.ranking import haversine_matrix
 
-__all__ = ["MIN_SHARE", "MIN_TOPONYMS", "RADIUS_KM", "SourcePoint", "learn_source_points", "point_of"]
+__all__ = ["MIN_SHARE", "MIN_TOPONYMS", "RADIUS_KM", "SourcePoint", "learn_source_points", "point_of",
+           "points_from_places"]
 
 RADIUS_KM = 161.0
 MIN_TOPONYMS = 5
@@ -47,16 +49,26 @@ class SourcePoint:
 
 def learn_source_points(docs: Iterable[GoldDocument], *, radius_km: float = RADIUS_KM,
                         min_toponyms: int = MIN_TOPONYMS, min_share: float = MIN_SHARE) -> dict[str, SourcePoint]:
-    """``{source: SourcePoint}`` for every source of ``docs`` that looks local (see the module docstring).
-    Documents without a source are ignored."""
+    """``{source: SourcePoint}`` from the *gold* toponyms of ``docs``, for every source that looks local (see the
+    module docstring). Documents without a source are ignored."""
+    return points_from_places(((d.source, [(g.lon, g.lat) for g in d.toponyms if g.lon is not None
+                                           and g.lat is not None]) for d in docs),
+                              radius_km=radius_km, min_toponyms=min_toponyms, min_share=min_share)
+
+
+def points_from_places(groups: Iterable[tuple[str | None, Sequence[tuple[float, float]]]], *,
+                       radius_km: float = RADIUS_KM, min_toponyms: int = MIN_TOPONYMS,
+                       min_share: float = MIN_SHARE) -> dict[str, SourcePoint]:
+    """``{source: SourcePoint}`` from ``(source, [(lon, lat), ...])`` per document: gold points
+    (:func:`learn_source_points`) or the geoparser's own asserted toponyms on a source's earlier documents (no
+    annotation needed: what a harvester of known feeds can do, ``evaluate --source-prior self``)."""
     pts: dict[str, list[tuple[float, float]]] = {}
     ndocs: dict[str, int] = {}
-    for d in docs:
-        if not d.source:
+    for src, places in groups:
+        if not src:
             continue
-        ndocs[d.source] = ndocs.get(d.source, 0) + 1
-        pts.setdefault(d.source, []).extend((g.lon, g.lat) for g in d.toponyms
-                                            if g.lon is not None and g.lat is not None)
+        ndocs[src] = ndocs.get(src, 0) + 1
+        pts.setdefault(src, []).extend(places)
     out: dict[str, SourcePoint] = {}
     for src, p in sorted(pts.items()):
         if len(p) < min_toponyms:
