@@ -65,6 +65,12 @@ def evaluate(
     per_toponym: Annotated[bool, typer.Option("--per-toponym", help="Print one JSON line per error (missed span, "
                                                                     "spurious, not in gazetteer, wrong "
                                                                     "candidate, not asserted).")] = False,
+    source_prior: Annotated[str | None, typer.Option(
+        "--source-prior", help="Also evaluate with a per-source prior (LGL: the newspaper's domain), given as the "
+                               "document's own point: 'gold' learns each source's point from the FITTED half's gold "
+                               "toponyms, 'self' from the geoparser's own asserted toponyms on the fitted half's "
+                               "documents (no annotation). Its figures follow under \"source_prior\" beside the "
+                               "plain ones; with --per-toponym its rows carry \"run\": \"source_prior\".")] = None,
 ) -> None:
     """Evaluate the geoparser: NER precision/recall/F1 (span overlap), acc161_gold (gold spans given), end-to-end
     precision/recall/F1@161 km, median/mean error (km), AUC of the error curve, documents/s.
@@ -81,6 +87,8 @@ def evaluate(
 
     if on_error not in ("skip", "fail"):
         _fail(InputError(f"--on-error {on_error!r} is not known", hint="use --on-error skip or --on-error fail"))
+    if source_prior not in (None, "gold", "self"):
+        _fail(InputError(f"--source-prior {source_prior!r} is not known", hint="use --source-prior gold or self"))
     if split not in SPLITS:
         _fail(InputError(f"--split {split!r} is not known", hint=f"use one of {', '.join(SPLITS)}"))
     rows: list[dict[str, Any]] | None = [] if per_toponym else None
@@ -106,6 +114,10 @@ def evaluate(
             geoparser = build_geoparser(min_population)
             metrics = run_eval(geoparser, docs, batch_size=batch_size, limit=limit,
                                groups=half(path) if split == "both" else None, per_toponym=rows)
+            if source_prior:
+                metrics["source_prior"] = _with_source_prior(geoparser, raw, docs, path, run_eval, rows, source_prior,
+                                                             batch_size=batch_size, limit=limit,
+                                                             groups=half(path) if split == "both" else None)
     except GeoResetError as exc:
         _fail(exc)
     metrics["n_malformed_skipped"] = n_bad
@@ -120,12 +132,50 @@ def evaluate(
         for k in (*_METRIC_ORDER, "n_malformed_skipped"):
             line = f"{k:>20}: {metrics.get(k)!s:<10}" + "".join(f"  {metrics[h].get(k)!s:<10}" for h in halves)
             typer.echo(line.rstrip())
+        sp = metrics.get("source_prior")
+        if isinstance(sp, dict):
+            for k in ("acc161_gold", "f1_161", "ner_recall", "median_error_km"):
+                line = f"{'source prior ' + k:>20}: {sp.get(k)!s:<10}" + "".join(
+                    f"  {sp[h].get(k)!s:<10}" for h in halves if isinstance(sp.get(h), dict))
+                typer.echo(line.rstrip())
         for name, m in (("all", metrics), *((h, metrics[h]) for h in halves)):
             typer.echo(f"{'curve ' + name:>20}: " + "  ".join(
                 f"{c['threshold']:.1f}: {c['precision_161']:.3f}/{c['recall_161']:.3f}" for c in m["curve"])
                 + "  (probability threshold: P@161/R@161)")
     if as_json:
         print(json.dumps(metrics, sort_keys=True))
+
+
+def _with_source_prior(geoparser: Any, raw: list[Any], docs: list[Any], path: Path, run_eval: Any,
+                       rows: list[dict[str, Any]] | None, how: str, **kw: Any) -> dict[str, Any]:
+    """The metrics of ``docs`` with each document's point taken from its source's prior, learned from the
+    corpus' fitted half only: its gold toponyms (``how="gold"``) or the toponyms the geoparser asserts in its texts
+    (``"self"``) (:mod:`georeset.pipelines.geoparse.sources`)."""
+    from georeset.pipelines.geoparse.sources import (
+        MIN_SHARE,
+        RADIUS_KM,
+        learn_source_points,
+        point_of,
+        points_from_places,
+    )
+    from georeset.pipelines.geoparse.splits import FITTED, select
+
+    fitted = list(select(raw, path, FITTED))
+    if how == "gold":
+        points = learn_source_points(fitted)
+    else:
+        preds = geoparser.parse_many((d.text, None, None) for d in fitted)
+        points = points_from_places((d.source, [(t.lon, t.lat) for t in p if geoparser.asserted(t)])
+                                    for d, p in zip(fitted, preds, strict=True))
+    extra: list[dict[str, Any]] | None = [] if rows is not None else None
+    out: dict[str, Any] = run_eval(geoparser, docs, per_toponym=extra, points=lambda d: point_of(points, d), **kw)
+    if rows is not None and extra is not None:
+        rows.extend(r | {"run": "source_prior"} for r in extra)
+    n_with = sum(point_of(points, d)[0] is not None for d in docs)
+    learned = "gold toponyms" if how == "gold" else "the geoparser's asserted toponyms"
+    out["source_prior"] = {"learned_from": f"{learned} of the fitted half", "n_sources": len(points),
+                           "n_docs_with_point": n_with, "radius_km": RADIUS_KM, "min_share": MIN_SHARE}
+    return out
 
 
 @app.command()

@@ -1,6 +1,6 @@
 """Readers for geoparsing evaluation corpora with gold toponyms.
 
-- LGL-style XML (``<articles><article docid><title><url><text><toponyms><toponym><start><end><phrase>
+- LGL-style XML (``<articles><article docid><feedid><title><domain><url><text><toponyms><toponym><start><end><phrase>
   [<gaztag geonameid><name><fclass><fcode><lat><lon>...]``), streamed with expat so every problem is reported with
   its line number;
 - WikToR JSONL (``{"doc_id", "text", "toponyms": [{"start", "end", "phrase", "lat", "lon", ...}]}``).
@@ -45,6 +45,9 @@ class GoldDocument:
     title: str | None = None
     url: str | None = None
     line: int = 0
+    # Where the document comes from (LGL: the newspaper's <domain>, else its <feedid>; WikToR: none). An explicit
+    # input for users who know their feeds (see :mod:`georeset.pipelines.geoparse.sources`); never read unless asked.
+    source: str | None = None
 
 
 def _num(v: Any) -> float | None:
@@ -104,7 +107,8 @@ class _LGLHandler:
         elif name == "toponym" and self.top is not None and self.article is not None:
             self.article["toponyms"].append(self.top)
             self.top = None
-        elif self.article is not None and name in ("text", "title", "url") and parent == "article":
+        elif self.article is not None and name in ("text", "title", "url", "domain", "feedid") \
+                and parent == "article":
             self.article[name] = value
         elif name == "article" and self.article is not None:
             self.done.append(self.article)
@@ -119,7 +123,9 @@ def _finish(raw: dict[str, Any], path: Path, on_error: OnError) -> GoldDocument 
     if text is None:
         report_bad_record(path, raw["line"], f"article {raw.get('doc_id')!r} has no <text>", on_error=on_error)
         return None
-    doc = GoldDocument(str(raw["doc_id"]), text, title=raw.get("title"), url=raw.get("url"), line=raw["line"])
+    source = (raw.get("domain") or "").strip() or (raw.get("feedid") or "").strip() or None
+    doc = GoldDocument(str(raw["doc_id"]), text, title=raw.get("title"), url=raw.get("url"), line=raw["line"],
+                       source=source)
     for t in raw["toponyms"]:
         top = _make_toponym(t, text, f"article {doc.doc_id}")
         if isinstance(top, str):

@@ -136,7 +136,8 @@ def _overlapping(t: Any, gold: list[GoldToponym], used: set[int]) -> int | None:
 
 
 def _score_document(geoparser: Geoparser, doc: GoldDocument, pred: list[Any], commit: float,
-                    rows: list[dict[str, Any]] | None) -> _Tally:
+                    rows: list[dict[str, Any]] | None,
+                    point: tuple[float | None, float | None] = (None, None)) -> _Tally:
     gold = sorted(doc.toponyms, key=lambda g: (g.start, g.end))
     t_ = _Tally(n_docs=1, n_gold=len(gold), n_gold_geo=sum(g.lat is not None and g.lon is not None for g in gold),
                 n_pred=len(pred))
@@ -187,7 +188,7 @@ def _score_document(geoparser: Geoparser, doc: GoldDocument, pred: list[Any], co
             elif haversine_km(t.lon, t.lat, g.lon, g.lat) <= 161:
                 t_.curve[k][1] += 1
     geo = [g for g in gold if g.lat is not None and g.lon is not None]
-    resolved_gold = geoparser.resolve_spans(doc.text, [(g.start, g.end) for g in geo])
+    resolved_gold = geoparser.resolve_spans(doc.text, [(g.start, g.end) for g in geo], lon=point[0], lat=point[1])
     by_span = {(g.start, g.end): k for k, g in enumerate(gold)}
     for g, res in zip(geo, resolved_gold, strict=True):
         if res.lat is None or res.lon is None:
@@ -238,7 +239,8 @@ def _row(doc: GoldDocument, t: Any, g: GoldToponym | None, cls: str, **extra: An
 
 def evaluate(geoparser: Geoparser, docs: Iterable[GoldDocument], *, batch_size: int = 64,
              limit: int | None = None, groups: Callable[[int, GoldDocument], str] | None = None,
-             per_toponym: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+             per_toponym: list[dict[str, Any]] | None = None,
+             points: Callable[[GoldDocument], tuple[float | None, float | None]] | None = None) -> dict[str, Any]:
     """Metrics of the contract (see the module docstring) over ``docs`` (the first ``limit`` of them).
 
     ``groups(index, doc)`` names a subset for each document (e.g. ``"fitted"`` / ``"unfitted"``, see
@@ -252,13 +254,15 @@ def evaluate(geoparser: Geoparser, docs: Iterable[GoldDocument], *, batch_size: 
             break
         gold_docs.append(d)
     t0 = time.perf_counter()
-    preds = list(geoparser.parse_many(((d.text, None, None) for d in gold_docs), batch_size=batch_size))
+    where = [points(d) if points is not None else (None, None) for d in gold_docs]
+    preds = list(geoparser.parse_many(((d.text, *w) for d, w in zip(gold_docs, where, strict=True)),
+                                      batch_size=batch_size))
     elapsed = time.perf_counter() - t0
     commit = float(geoparser.threshold)
     total = _Tally()
     by_group: dict[str, _Tally] = {}
     for i, (doc, pred) in enumerate(zip(gold_docs, preds, strict=True)):
-        one = _score_document(geoparser, doc, pred, commit, per_toponym)
+        one = _score_document(geoparser, doc, pred, commit, per_toponym, where[i])
         total.add(one)
         if groups is not None:
             by_group.setdefault(groups(i, doc), _Tally()).add(one)

@@ -45,7 +45,13 @@ def fall_back_to_focus(best: list[Ranked | None], keys: Sequence[str], ctx: DocC
     divisions only (countries and continents are too wide to stand for a place). Texts are mostly about one area,
     so this is usually within 161 km; the score :data:`FOCUS_SCORE` is about the share of such placements that
     were, measured on WikToR documents 2001-2400 (gold spans: 0.67; on LGL, for validation, 0.66). With a single
-    other place in the text, a prominent candidate (a capital, country, division, or >= 100,000 people) is kept."""
+    other place in the text, a prominent candidate (a capital, country, division, or >= 100,000 people) is kept.
+
+    A document's own point (``ctx.lon``/``ctx.lat``; e.g. a per-source prior) already weighs in the ranking
+    (``near_point``), so the focus of the text's places leans towards it; the point itself is used only for a text
+    with no other place, and a weak candidate within :data:`FOCUS_KM` of it is kept. (It used to take the focus's
+    place outright and keep every weak candidate: on LGL's fitted half with the source prior, acc161 on gold
+    spans 0.941 that way; see docs/geoparsing.md.)"""
     if all(b is not None and b.score >= FOCUS_REPLACE_BELOW for b in best):
         return best
     # One point per name (mentions of a name are resolved alike), votes computed once: a name's vote for a centre
@@ -75,15 +81,16 @@ def fall_back_to_focus(best: list[Ranked | None], keys: Sequence[str], ctx: DocC
             continue
         n_members = 0
         focus_cc: str | None = None
-        if own_point:
-            lon, lat = float(ctx.lon), float(ctx.lat)  # type: ignore[arg-type]
-            where = "the document's point"
-        elif k in placed:
+        if k in placed:
             lon, lat, where, n_members, focus_cc = placed[k]
+        elif not pts or all(p[0] == k for p in pts):
+            if not own_point:
+                continue
+            lon, lat = float(ctx.lon), float(ctx.lat)  # type: ignore[arg-type]
+            where = "the document's point"  # the text has no other place: its own point is all there is
+            placed[k] = (lon, lat, where, n_members, focus_cc)
         else:
             mine = np.array([p[0] == k for p in pts], dtype=bool)
-            if not pts or mine.all():
-                continue
             v = np.where(mine, -np.inf, votes - (close[:, mine] @ wts[mine] if mine.any() else 0.0))
             c = int(np.argmax(v))
             members = close[c] & ~mine
@@ -100,8 +107,11 @@ def fall_back_to_focus(best: list[Ranked | None], keys: Sequence[str], ctx: DocC
                 continue  # only a namesake outside every country the text names is overruled
             prominent = wc.population >= PROMINENT_POPULATION or wc.feature_code in ("PPLC", "PCLI", "ADM1", "CONT")
             same_country = focus_cc is not None and wc.country_code == focus_cc
-            if own_point or (prominent and ((FOCUS_KEEP_PROMINENT and same_country) or n_members < FOCUS_MIN_SUPPORT)):
+            if prominent and ((FOCUS_KEEP_PROMINENT and same_country) or n_members < FOCUS_MIN_SUPPORT):
                 continue  # a prominent place in the country the text is about stands (Denver in a Texan story)
+            if own_point and haversine_km(float(wc.lon), float(wc.lat), float(ctx.lon),  # type: ignore[arg-type]
+                                          float(ctx.lat)) <= FOCUS_KM:  # type: ignore[arg-type]
+                continue  # near the document's own point: the ranker's choice stands
             if haversine_km(float(wc.lon), float(wc.lat), lon, lat) <= FOCUS_KM:  # type: ignore[arg-type]
                 continue  # the weak candidate agrees with the rest of the text: keep it
             out[i] = Ranked(Candidate(f"focus:{round(lon, 4)},{round(lat, 4)}", keys[i], None, None, None, None, 0,

@@ -173,3 +173,29 @@ def test_parse_gives_probability_feature_class_and_kind(runner: CliRunner) -> No
     assert by["France"]["extent_m"] > 500_000 and by["Ibadan"]["extent_m"] is None  # a country's box; a town's point
     text = runner.invoke(cli.app, ["parse", "Nigerian troops flew from Ibadan to Paris, France."])
     assert "demonym" in text.stdout and "p=" in text.stdout and " km" in text.stdout
+
+
+def test_evaluate_source_prior_is_a_separate_row(runner: CliRunner, tmp_path: Path) -> None:
+    ga = (33.96, -83.38)  # Athens, Georgia
+    fitted = ("Athens, Georgia: the council met in Athens, then in Athens again.", [("Athens", *ga)])
+    docs = [fitted, ("Athens police arrested two men.", [("Athens", *ga)]), fitted, ("Quiet day.", []),
+            fitted]  # positions 0, 2, 4 fitted (3 gold points of the source), 1 and 3 unfitted
+    body = "".join(_article(str(i), t, tops).replace("<title>t</title>", "<domain>onlineathens.com</domain>")
+                   for i, (t, tops) in enumerate(docs))
+    p = tmp_path / "src.xml"
+    p.write_text("<?xml version='1.0' encoding='utf-8'?>\n<articles>\n" + body + "</articles>\n")
+    res = runner.invoke(cli.app, ["evaluate", str(p), "--json", "--source-prior", "gold"])
+    assert res.exit_code == 0, res.output
+    m = _last_json(res.stdout)
+    assert m["unfitted"]["acc161_gold"] == 0.0  # the plain row: a lone "Athens" is the capital of Greece
+    sp = m["source_prior"]
+    assert sp["source_prior"]["n_sources"] == 0  # 3 gold points: below the minimum, no prior
+    assert sp["unfitted"]["acc161_gold"] == 0.0
+    fitted_more = ("Athens, Georgia: Athens, Athens and Athens.", [("Athens", *ga)])
+    body = "".join(_article(str(i), t, tops).replace("<title>t</title>", "<domain>onlineathens.com</domain>")
+                   for i, (t, tops) in enumerate([*docs, ("x", []), fitted_more, ("y", []), fitted_more]))
+    p.write_text("<?xml version='1.0' encoding='utf-8'?>\n<articles>\n" + body + "</articles>\n")
+    m = _last_json(runner.invoke(cli.app, ["evaluate", str(p), "--json", "--source-prior", "gold"]).stdout)
+    assert m["unfitted"]["acc161_gold"] == 0.0 and m["source_prior"]["source_prior"]["n_sources"] == 1
+    assert m["source_prior"]["unfitted"]["acc161_gold"] == 1.0  # the source's point, learned on the fitted half
+    assert runner.invoke(cli.app, ["evaluate", str(p), "--source-prior", "guess"]).exit_code == 2
