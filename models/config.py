@@ -77,12 +77,19 @@ class TrainConfig:
     augment: bool = True  # random rotation/reflection of each training patch (models/data.py: dihedral)
     atmosphere_augment: float = 0.0  # P(cloud/haze/shadow on an optical training patch), models/atmosphere_augment.py
     spectral_weight: float = 0.0  # band-statistics head and its loss (models/aux_objectives.py); 0: no head
+    # physical floors on the per-band normalisation std (models/norm_floor.py), stored in the checkpoint's norm:
+    # reflectance units for optical bands, dB for SAR; 0: the shard manifest's statistics as they are
+    norm_std_floor_optical: float = 0.0
+    norm_std_floor_sar_db: float = 0.0
 
     def __post_init__(self) -> None:
         if self.contrastive not in ("infonce", "mls"):
             raise InputError(f"train.contrastive is {self.contrastive!r}", hint="use 'infonce' or 'mls'")
         if self.variance_target not in ("loss", "pair_nll"):
             raise InputError(f"train.variance_target is {self.variance_target!r}", hint="use 'loss' or 'pair_nll'")
+        if self.norm_std_floor_optical < 0 or self.norm_std_floor_sar_db < 0:
+            raise InputError("train.norm_std_floor_optical / norm_std_floor_sar_db must be >= 0",
+                             hint="e.g. 0.15 (reflectance) and 3.0 (dB); 0 turns a floor off")
         if not 0.0 <= self.modality_dropout <= 1.0:
             raise InputError(f"train.modality_dropout {self.modality_dropout} is not in [0, 1]", hint="e.g. 0.3")
 

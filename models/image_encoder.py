@@ -213,6 +213,11 @@ class PerceiverImageEncoder(nn.Module):
     def forward(self, desc: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         return self.pool(self.encode_latents(desc, mask))
 
+    def backbone_features(self, desc: Tensor, mask: Tensor) -> Tensor:
+        """``[B, latent_dim]``: the pooled, layer-normalised latents the Gaussian head reads (the backbone
+        feature of a frozen-feature probe, before the projection into the shared space)."""
+        return self.norm(self.encode_latents(desc, mask).mean(dim=1))
+
     def query_latents(self, lat: Tensor, query_desc: Tensor, chunk: int = 4096) -> tuple[Tensor, Tensor]:
         """``(mean, logvar) [B, Q, E]`` at query descriptors ``[B, Q, RAW_DIM]`` (position and GSD columns used)."""
         qd = torch.zeros_like(query_desc)

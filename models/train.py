@@ -28,7 +28,7 @@ import threading
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,7 @@ from georeset.models.losses import (
     symmetric_infonce,
 )
 from georeset.models.model import GeoResetModel
+from georeset.models.norm_floor import floor_norm
 from georeset.models.text_encoder import TEXT_CACHE, FrozenTextBackbone
 from georeset.models.uncertainty import TokenReference, reference_from_tokens
 
@@ -353,6 +354,7 @@ def train(
     ds = ShardDataset(man, split=TRAIN_SPLIT, max_tokens=max_tokens or cfg.train.max_tokens, rank=env.rank,
                       world_size=env.world_size, shuffle=True, repeat=True, seed=seed, partners=True,
                       augment=cfg.train.augment, atmosphere=cfg.train.atmosphere_augment)
+    man = _floored_manifest(man, ds, cfg)
     model = GeoResetModel(cfg, text_backbone=FrozenTextBackbone(str(env.device))).to(env.device)
     use_dense = cfg.train.dense_weight > 0 and cfg.train.dense_queries > 0
     net: nn.Module = model
@@ -519,6 +521,19 @@ def train(
     return summary
 
 
+def _floored_manifest(man: Manifest, ds: ShardDataset, cfg: ModelConfig) -> Manifest:
+    """``man`` with the config's physical floors on the normalisation scale (:mod:`.norm_floor`), also set on
+    ``ds``: training normalises with these and the checkpoint stores them as ``norm`` (unchanged without floors)."""
+    t = cfg.train
+    if t.norm_std_floor_optical <= 0 and t.norm_std_floor_sar_db <= 0:
+        return man
+    kinds = {b.name: b.kind for key in {tuple(r["bands"]): r for r in ds.rows}.values() for b in row_bands(key)}
+    man = replace(man, norm=floor_norm(man.norm, optical=t.norm_std_floor_optical, sar_db=t.norm_std_floor_sar_db,
+                                      kinds=kinds))
+    ds.manifest = man
+    return man
+
+
 def _token_reference(ds: ShardDataset, man: Manifest, max_tokens: int, seed: int, n: int = 256) -> TokenReference:
     """Statistics of the training tokens (up to ``n`` rows spread over the rank's rows)."""
     rows = ds.rows[:: max(1, len(ds.rows) // n)][:n]
@@ -536,6 +551,7 @@ def _save(out: Path, model: GeoResetModel, cfg: ModelConfig, opt: torch.optim.Op
             specs.setdefault(b.name, b.to_dict())
     return save_checkpoint(out / "checkpoint.pt", {
         "model": model.state_dict(), "config": cfg.to_dict(), "band_specs": specs, "norm": man.norm,
+        "norm_manifest": man.raw.get("norm", man.norm),
         "snapshot_id": man.snapshot_id, "manifest": str(man.path), "simulated_data": man.simulated,
         "text_backbone": cfg.text.backbone, "step": step, "optimizer": opt.state_dict(),
         "scheduler": sched.state_dict(), "rng": rngs[0], "rng_per_rank": rngs, "world_size": env.world_size,

@@ -25,7 +25,8 @@ def test_probe_on_real_pixels(trained_run: dict[str, Any]) -> None:
     classes = res["classes"]
     assert {"vegetation", "water", "cloud_medium", "cloud_shadow"} <= set(classes)
     assert res["n_patches"] == sum(classes.values()) and max(classes.values()) <= 30
-    for feats in ("encoder", "band_mean", "band_mean_std"):
+    assert res["headline"].startswith("encoder (")  # the Gaussian mean, fixed; the backbone is reported alongside
+    for feats in ("encoder", "encoder_backbone", "band_mean", "band_mean_std"):
         for m in ("knn_accuracy", "linear_accuracy", "knn_balanced_accuracy"):
             assert 0.0 <= res[feats][m] <= 1.0
     # real pixels: per-band statistics separate the scene classes far above the majority class
