@@ -13,7 +13,7 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 AIRFLOW__CORE__LOAD_EXAMPLES=Fals
 if [ "$#" -gt 0 ]; then
   exec .venv/bin/python -m pytest "$@"
 fi
-.venv/bin/python -m pytest
+.venv/bin/python -m pytest --durations=25  # the slowest tests, to keep CI under 30 minutes
 echo "[test] second pass: the lake on PostgreSQL + S3 (GEORESET_TEST_LAKE=pg-s3)"
-GEORESET_TEST_LAKE=pg-s3 exec .venv/bin/python -m pytest tests/data_catalog/test_kill_retry.py \
+GEORESET_TEST_LAKE=pg-s3 exec .venv/bin/python -m pytest --durations=10 tests/data_catalog/test_kill_retry.py \
   tests/data_catalog/test_lake_remote.py tests/dags/test_contract.py
