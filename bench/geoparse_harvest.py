@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -37,8 +38,6 @@ _MIN_CHARS = 200
 def paragraphs(n: int) -> list[tuple[str, str]]:
     """(doc_id, text): the articles of LGL then WikToR cut at sentence ends into pieces of about the size that
     makes ``n`` documents from all their text (at least 200 characters each), the first ``n`` of them."""
-    import re
-
     from georeset.pipelines.geoparse.corpora import read_corpus
 
     texts: list[tuple[str, str]] = []

@@ -13,8 +13,8 @@ drawn (seeded), so the classes are roughly balanced. Pixels become reflectance `
 Features, on the same patches: ``encoder`` = the checkpoint's image embedding (mean of the Gaussian; all pixel
 tokens, no budget; the headline, fixed before any figure: it is the embedding retrieval and search use),
 ``encoder_backbone`` = the pooled, layer-normalised Perceiver latents before the Gaussian head (the usual
-frozen-feature probe of a SimCLR/CLIP-style backbone; reported alongside, never chosen per checkpoint), ``band_mean`` = the per-band mean reflectance ("imagestats"), ``band_mean_std`` = means and
-standard deviations. Classifiers: kNN (k=5; cosine for the encoder, Euclidean on standardised statistics) and a
+frozen-feature probe of a SimCLR/CLIP-style backbone; reported alongside, never chosen per checkpoint),
+``band_mean`` = the per-band mean reflectance ("imagestats"), ``band_mean_std`` = means and standard deviations. Classifiers: kNN (k=5; cosine for the encoder, Euclidean on standardised statistics) and a
 linear probe (logistic regression on standardised features), both scored by 5-fold cross-validation with
 *spatial* folds (blocks of ``--block-px`` patches), since neighbouring patches look alike. Prints one JSON object
 with accuracy and balanced accuracy per feature set, the majority baseline and the label counts.

@@ -29,8 +29,9 @@ def floor_norm(norm: Mapping[str, Mapping[str, float]], *, optical: float = 0.0,
                kinds: Mapping[str, str] | None = None) -> dict[str, dict[str, float]]:
     """``norm`` with each band's ``std`` raised to at least the floor of its kind (means unchanged).
 
-    ``kinds``: band name -> ``"optical"`` / ``"sar"`` for bands outside the registry (the registry decides the
-    others); a band whose kind is unknown keeps its statistics. Floors <= 0 change nothing.
+    ``kinds``: band name -> ``"optical"`` / ``"sar"`` (e.g. from the shard rows' band specs); it takes precedence,
+    and the registry decides bands it does not name; a band whose kind is unknown keeps its statistics. Floors
+    <= 0 change nothing.
     """
     if optical < 0 or sar_db < 0:
         raise ValueError(f"normalisation floors must be >= 0, got optical={optical}, sar_db={sar_db}")

@@ -527,7 +527,8 @@ def _floored_manifest(man: Manifest, ds: ShardDataset, cfg: ModelConfig) -> Mani
     t = cfg.train
     if t.norm_std_floor_optical <= 0 and t.norm_std_floor_sar_db <= 0:
         return man
-    kinds = {b.name: b.kind for key in {tuple(r["bands"]): r for r in ds.rows}.values() for b in row_bands(key)}
+    one_row_per_band_set = {tuple(r["bands"]): r for r in ds.rows}.values()
+    kinds = {b.name: b.kind for row in one_row_per_band_set for b in row_bands(row)}
     man = replace(man, norm=floor_norm(man.norm, optical=t.norm_std_floor_optical, sar_db=t.norm_std_floor_sar_db,
                                       kinds=kinds))
     ds.manifest = man

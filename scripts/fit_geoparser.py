@@ -43,9 +43,8 @@ def _fitted(path: Path) -> list[Any]:
     return list(select(read_corpus(path), path, FITTED))
 
 
-def fit_ranking(geoparser: Any, docs: list[Any], rounds: int) -> tuple[dict[str, float], Any]:
-    """The linear weights (``rounds`` of fit-and-refeature) and the examples ``(X, y, group)`` of the last
-    features (every column of :data:`ranking.RANKER_FEATURES`) under the fitted weights."""
+def fit_ranking(geoparser: Any, docs: list[Any], rounds: int) -> dict[str, float]:
+    """The linear weights (``rounds`` of fit-and-refeature), set as the active ones."""
     from georeset.pipelines.geoparse import ranking
     from georeset.pipelines.geoparse.calibrate import fit_weights, gold_examples, ranking_accuracy
 
@@ -59,7 +58,7 @@ def fit_ranking(geoparser: Any, docs: list[Any], rounds: int) -> tuple[dict[str,
         print(f"round {r + 1}: {ranking_accuracy(x[:, :n], y, group, fitted)}", file=sys.stderr)
         weights = fitted
     ranking.set_weights(weights)
-    return weights, gold_examples(geoparser, docs)
+    return weights
 
 
 def fit_ranker(x: np.ndarray, y: np.ndarray, group: np.ndarray) -> Any:
@@ -134,8 +133,13 @@ def main(argv: list[str] | None = None) -> int:
     lgl, wiktor = _fitted(args.lgl), _fitted(args.wiktor)
     geoparser = build_geoparser()
     ranker.set_active(None)
-    ranking_w, (xr, yr, gr) = fit_ranking(geoparser, lgl + wiktor, args.rounds)
-    trees = fit_ranker(xr, yr, gr) if args.trees else None
+    ranking_w = fit_ranking(geoparser, lgl + wiktor, args.rounds)
+    trees = None
+    if args.trees:  # the examples (every column of ranking.RANKER_FEATURES) under the fitted linear weights
+        from georeset.pipelines.geoparse.calibrate import gold_examples
+
+        xr, yr, gr = gold_examples(geoparser, lgl + wiktor)
+        trees = fit_ranker(xr, yr, gr)
     ranker.set_active(trees)
 
     commit.set_commit_weights({"logit": 1.0}, 0.0)

@@ -49,7 +49,8 @@ def inflection_variants(key: str) -> list[str]:
     words = key.split()
     if not words or not _cyrillic(words[-1]):
         return []
-    last, out = words[-1], list[str]()
+    last = words[-1]
+    out: list[str] = []
     for end, subs in _CYRILLIC_ENDINGS:
         if last.endswith(end) and len(last) > len(end) + 2:
             stem = last[: -len(end)]

@@ -36,8 +36,9 @@ import numpy as np
 from georeset.pipelines.geoparse import ranker
 from georeset.pipelines.geoparse.candidates import Candidate
 
-__all__ = ["DOC_FEATURES", "FEATURES", "LEVEL", "RANKER_FEATURES", "WEIGHTS", "DocContext", "Ranked", "candidate_features", "contains", "haversine_km",
-           "haversine_matrix", "rank", "resolve_document", "set_weights"]
+__all__ = ["DOC_FEATURES", "FEATURES", "LEVEL", "RANKER_FEATURES", "WEIGHTS", "DocContext", "Ranked",
+           "candidate_features", "contains", "haversine_km", "haversine_matrix", "rank", "resolve_document",
+           "set_weights"]
 
 FEATURES = ("bias", "pop", "pop_rel", "pcli", "adm1", "adm2", "cont", "pplc", "primary", "shadowed", "container",
             "in_admin", "in_country", "co_near", "co_any", "alone", "near_point", "n_cands")
@@ -381,8 +382,6 @@ def resolve_document(cands: Sequence[Sequence[Candidate]], keys: Sequence[str], 
         for k in names:
             feats[k][:, _IDX["alone"]] = 0.0
         _joint_context(names, by_name, feats, rounds)
-    from georeset.pipelines.geoparse import ranker
-
     full: dict[str, np.ndarray] = feats
     if collect is not None or ranker.active() is not None:  # the document-level features cost only when read
         full = {k: np.hstack([feats[k], v]) for k, v in doc_features(names, by_name, feats).items()}
