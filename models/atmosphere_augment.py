@@ -8,7 +8,7 @@ gets one of:
 
 - **cloud / haze** (3 in 4): ``r' = (1 - a) r + a c`` with ``c`` the sample world's thick-cloud spectrum
   (:data:`~georeset.pipelines.sample_world.spectra.CLOUD_REFLECTANCE`, interpolated in wavelength to the patch's
-  bands) times a brightness in [0.6, 2.0], and an opacity ``a`` that varies linearly across the patch (a cloud
+  bands) times a brightness in [0.5, 2.5], and an opacity ``a`` that varies linearly across the patch (a cloud
   edge) around a level in [0.05, 0.9] (never fully opaque, so the patch still shows what its caption describes);
   a thin layer is haze or cirrus, a thick one a cloud;
 - **cloud shadow** (1 in 4): the direct sunlight is blocked and only diffuse skylight remains, a fraction
