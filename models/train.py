@@ -42,6 +42,7 @@ from torch.utils.data import DataLoader
 
 from georeset.errors import GeoResetWarning, InputError
 from georeset.fileio import atomic_write_bytes
+from georeset.models.atmosphere_text import text_variants
 from georeset.models.aux_objectives import spectral_loss
 from georeset.models.bands import BAND_REGISTRY
 from georeset.models.checkpoint import check_checkpoint, save_checkpoint
@@ -129,12 +130,17 @@ def _lr_lambda(warmup: int, total: int) -> Any:
 def _prepare_text_cache(backbone: FrozenTextBackbone, man: Manifest, ds: ShardDataset, out: Path, env: DistEnv
                         ) -> None:
     """Rank 0 embeds every distinct text of the manifest once (train and test, so evaluation needs no backbone)
-    and saves ``out/text_features.npz``; the other ranks load it (or, on another node, compute lazily)."""
+    and saves ``out/text_features.npz``; the other ranks load it (or, on another node, compute lazily). With the
+    joint atmosphere augmentation each training text is also embedded with each sentence it can get appended
+    (:func:`~georeset.models.atmosphere_text.text_variants`: the real concatenated text, 5 per text)."""
     path = out / TEXT_CACHE
     if env.rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         backbone.load_cache(path)
-        texts = sorted({str(r["text"]) for r in ds.rows} | {str(r["text"]) for r in load_split(man, "test")})
+        train_texts = {str(r["text"]) for r in ds.rows}
+        if ds.atmosphere_text:
+            train_texts = {v for t in train_texts for v in text_variants(t)}
+        texts = sorted(train_texts | {str(r["text"]) for r in load_split(man, "test")})
         backbone(texts)
         backbone.save_cache(path)
     if env.world_size > 1:
@@ -353,7 +359,8 @@ def train(
 
     ds = ShardDataset(man, split=TRAIN_SPLIT, max_tokens=max_tokens or cfg.train.max_tokens, rank=env.rank,
                       world_size=env.world_size, shuffle=True, repeat=True, seed=seed, partners=True,
-                      augment=cfg.train.augment, atmosphere=cfg.train.atmosphere_augment)
+                      augment=cfg.train.augment, atmosphere=cfg.train.atmosphere_augment,
+                      atmosphere_text=cfg.train.atmosphere_text)
     man = _floored_manifest(man, ds, cfg)
     model = GeoResetModel(cfg, text_backbone=FrozenTextBackbone(str(env.device))).to(env.device)
     use_dense = cfg.train.dense_weight > 0 and cfg.train.dense_queries > 0

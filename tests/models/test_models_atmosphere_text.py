@@ -1,0 +1,184 @@
+"""Joint (image, text) atmosphere augmentation (issue 13, the real-pixel probe): the caption sentence matches what
+was applied to the pixels, draws are reproducible, SAR / no-wavelength rows and the default configs are untouched,
+and training embeds the real concatenated texts once."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from georeset.errors import InputError
+from georeset.models.atmosphere_augment import (
+    AtmosphereEffect,
+    atmosphere_augment,
+    atmosphere_draw,
+    cloud_spectrum,
+)
+from georeset.models.atmosphere_text import (
+    BROKEN,
+    HAZE,
+    HAZE_OPACITY,
+    SENTENCES,
+    SHADOW,
+    THICK,
+    THICK_OPACITY,
+    effect_sentence,
+    text_variants,
+    with_sentence,
+)
+from georeset.models.config import TrainConfig, list_configs, load_config
+from georeset.models.data import ShardDataset, read_manifest, row_to_tokens, row_to_tokens_effect
+from georeset.models.text_encoder import TEXT_CACHE, FrozenTextBackbone, text_key
+from georeset.models.train import DistEnv, _prepare_text_cache, train
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fake_text import fake_text_features, write_fake_text_cache  # noqa: E402
+
+WL = [0.49, 0.665, 0.865]
+GRASS = np.stack([np.full((6, 6), v, np.float32) for v in (0.03, 0.04, 0.40)])  # blue, red, NIR
+
+
+def test_sentence_grades_by_kind_and_opacity() -> None:
+    assert effect_sentence(None) is None
+    assert effect_sentence(AtmosphereEffect("shadow", fraction=0.3)) == SHADOW
+    assert effect_sentence(AtmosphereEffect("cloud", opacity=0.1, brightness=2.0)) == HAZE
+    assert effect_sentence(AtmosphereEffect("cloud", opacity=HAZE_OPACITY)) == BROKEN
+    assert effect_sentence(AtmosphereEffect("cloud", opacity=0.5)) == BROKEN
+    assert effect_sentence(AtmosphereEffect("cloud", opacity=THICK_OPACITY)) == THICK
+    with pytest.raises(ValueError):
+        effect_sentence(AtmosphereEffect("snow"))
+    assert with_sentence("A park. ", None) == "A park. "
+    assert with_sentence("A park. ", AtmosphereEffect("shadow")) == f"A park. {SHADOW}"
+    variants = text_variants("A park.")
+    assert variants[0] == "A park." and len(variants) == 1 + len(SENTENCES) == len(set(variants))
+    for s in SENTENCES:  # every caption a draw can produce is one the text cache holds
+        assert f"A park. {s}" in variants
+
+
+def test_the_effect_is_what_the_pixels_went_through() -> None:
+    """Each draw's effect is recovered from the pixels alone: a cloud layer's mean opacity from the blue band
+    (``(r' - r) / (c b - r)`` per pixel), a shadow's darkening; all four sentences occur."""
+    sentences = set()
+    for i in range(80):
+        out, eff = atmosphere_draw(GRASS, WL, np.random.default_rng(i), 1.0)
+        img = atmosphere_augment(GRASS, WL, np.random.default_rng(i), 1.0)
+        assert np.array_equal(out, img)  # the image-only function is the same draw
+        assert eff is not None
+        sentences.add(effect_sentence(eff))
+        if eff.kind == "cloud":
+            c = cloud_spectrum(WL) * eff.brightness
+            alpha = (out[0] - GRASS[0]) / (c[0] - GRASS[0])
+            assert float(alpha.mean()) == pytest.approx(eff.opacity, abs=1e-4)
+            assert np.allclose((out[2] - GRASS[2]) / (c[2] - GRASS[2]), alpha, atol=1e-4)  # one layer, all bands
+            expected = THICK if alpha.mean() >= THICK_OPACITY else BROKEN if alpha.mean() >= HAZE_OPACITY else HAZE
+            assert effect_sentence(eff) == expected
+        else:
+            ratio = out.mean(axis=(1, 2)) / GRASS.mean(axis=(1, 2))
+            assert (ratio < 1).all() and ratio[0] >= ratio[2]
+            assert ratio[2] == pytest.approx(eff.fraction * (0.55 / 0.865) ** 0.5, rel=1e-5)
+    assert sentences == set(SENTENCES)
+
+
+def test_draws_are_reproducible_and_non_optical_input_is_untouched() -> None:
+    a, ea = atmosphere_draw(GRASS, WL, np.random.default_rng(7), 1.0)
+    b, eb = atmosphere_draw(GRASS, WL, np.random.default_rng(7), 1.0)
+    assert np.array_equal(a, b) and ea == eb
+    rng = np.random.default_rng(0)
+    sar = np.full((2, 4, 4), -12.0, np.float32)
+    for wl in (None, [None, None], [float("nan"), float("nan")], [0.0, -1.0]):
+        out, eff = atmosphere_draw(sar, wl, rng, 1.0)
+        assert out is sar and eff is None
+    assert atmosphere_draw(GRASS, WL, rng, 0.0) == (GRASS, None)
+
+
+def test_off_by_default_in_every_registered_config() -> None:
+    assert TrainConfig().atmosphere_text is False
+    on = [n for n in list_configs() if load_config(n).train.atmosphere_text]
+    assert on == ["tiny_cloudtext"]
+    cfg = load_config("tiny_cloudtext")
+    assert cfg.train.atmosphere_augment > 0
+    with pytest.raises(InputError):
+        TrainConfig(atmosphere_text=True)  # a sentence without an augmentation would never be drawn
+
+
+def test_dataset_appends_the_sentence_of_the_optical_view(synthetic_manifest: Path) -> None:
+    man = read_manifest(synthetic_manifest)
+
+    def dataset(atmosphere: float, atmosphere_text: bool = False) -> ShardDataset:
+        return ShardDataset(man, split="train", max_tokens=64, shuffle=False, repeat=False, partners=True,
+                            augment=True, atmosphere=atmosphere, atmosphere_text=atmosphere_text)
+
+    joint, image_only, plain = dataset(1.0, True), dataset(1.0), dataset(0.0)
+    kinds = {"S1 alone": 0, "S1 + S2 partner": 0, "S2": 0}
+    for i, row in enumerate(joint.rows):
+        s = joint.sample(i, np.random.default_rng([3, i]))
+        # the same image stream as without the sentence, and reproducible
+        t = image_only.sample(i, np.random.default_rng([3, i]))
+        assert np.array_equal(s["tokens"], t["tokens"]) and t["text"] == row["text"] and "atmosphere" not in t
+        again = joint.sample(i, np.random.default_rng([3, i]))
+        assert again["text"] == s["text"] and np.array_equal(again["tokens"], s["tokens"])
+        assert plain.sample(i, np.random.default_rng([3, i]))["text"] == row["text"]
+        # redo the draws by hand: own row first, then the partner (chosen with the same generator)
+        rng = np.random.default_rng([3, i])
+        _, eff = row_to_tokens_effect(row, man.norm, max_tokens=64, rng=rng, augment=True, atmosphere=1.0)
+        others = joint._partner_rows.get(i)
+        if others:
+            prow = joint.rows[others[int(rng.integers(len(others)))]]
+            _, p_eff = row_to_tokens_effect(prow, man.norm, max_tokens=64, rng=rng, augment=True, atmosphere=1.0)
+            eff = eff if eff is not None else p_eff
+        if row["sensor"] == "S1":
+            kinds["S1 + S2 partner" if others else "S1 alone"] += 1
+        else:
+            kinds["S2"] += 1
+            assert eff is not None and eff.kind in ("cloud", "shadow")
+        if row["sensor"] == "S1" and not others:  # SAR without an optical view: caption and draws unchanged
+            assert eff is None and s["text"] == row["text"] and s["atmosphere"] == ""
+        else:
+            sentence = effect_sentence(eff)
+            assert sentence is not None and s["atmosphere"] == sentence
+            assert s["text"] == f"{row['text'].rstrip()} {sentence}"
+    assert min(kinds.values()) > 0, kinds
+    # an S1 row never gets a layer, whatever the probability
+    s1 = next(r for r in joint.rows if r["sensor"] == "S1")
+    assert row_to_tokens_effect(s1, man.norm, max_tokens=None, rng=np.random.default_rng(0), atmosphere=1.0)[1] is None
+    assert np.array_equal(row_to_tokens(s1, man.norm, max_tokens=None),
+                          row_to_tokens_effect(s1, man.norm, max_tokens=None)[0])
+
+
+def test_text_cache_holds_every_variant_only_when_on(synthetic_manifest: Path, tmp_path: Path) -> None:
+    man = read_manifest(synthetic_manifest)
+    env = DistEnv(0, 1, 0, torch.device("cpu"), None)
+    train_texts = {str(r["text"]) for r in ShardDataset(man, split="train", max_tokens=None).rows}
+    for on in (False, True):
+        ds = ShardDataset(man, split="train", max_tokens=None, atmosphere=0.3, atmosphere_text=on)
+        fb = FrozenTextBackbone(encode_fn=fake_text_features)
+        _prepare_text_cache(fb, man, ds, tmp_path / str(on), env)
+        with np.load(tmp_path / str(on) / TEXT_CACHE) as z:
+            keys = set(z["keys"].tolist())
+        variants = {text_key(v) for t in train_texts for v in text_variants(t)[1:]}
+        assert {text_key(t) for t in train_texts} <= keys
+        assert (variants <= keys) if on else not (variants & keys)
+
+
+def test_training_with_the_joint_augmentation_runs_from_the_cache(synthetic_manifest: Path, tmp_path: Path) -> None:
+    """Two steps of ``tiny_cloudtext`` on a cache that covers every variant: no MiniLM load, finite loss."""
+    man = read_manifest(synthetic_manifest)
+    out = tmp_path / "run"
+    write_fake_text_cache(out, synthetic_manifest)
+    fb = FrozenTextBackbone(encode_fn=fake_text_features)
+    fb.load_cache(out / TEXT_CACHE)
+    fb(sorted({v for r in ShardDataset(man, split="train", max_tokens=None).rows for v in text_variants(r["text"])}))
+    fb.save_cache(out / TEXT_CACHE)
+    cfg = load_config("tiny_cloudtext")
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, atmosphere_augment=1.0))
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps(cfg.to_dict()))
+    summary = train(config=str(path), manifest=synthetic_manifest, out=out, steps=2, batch_size=6, max_tokens=48)
+    assert summary["complete"] and np.isfinite(summary["final_loss"])
+    assert summary["text_backbone_loaded"] is False
