@@ -321,7 +321,8 @@ def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
     Samples with a partner (other sensor, same doc) add ``partner_desc``/``partner_mask`` (only those samples,
     in order), ``partner_index`` (their positions in the batch) and ``partner_keys`` (partner patch ids).
-    ``is_s2`` marks samples whose own row is optical (S2 or any non-S1 sensor); ``lonlat [B, 2]`` the patch
+    ``is_s2`` marks samples whose own row is optical (S2 or any non-S1 sensor); ``atmosphere`` those whose caption
+    names an atmosphere layer (``atmosphere_text``); ``lonlat [B, 2]`` the patch
     centres in degrees (NaN where the shard has none).
     """
     desc, mask = pad_tokens([s["tokens"] for s in samples])
@@ -332,6 +333,7 @@ def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
            "image_keys": string_keys(patch_ids), "text_keys": string_keys(doc_ids),
            "n_tokens": torch.tensor([len(s["tokens"]) for s in samples]),
            "is_s2": torch.tensor([s.get("sensor", "") != "S1" for s in samples]),
+           "atmosphere": torch.tensor([bool(s.get("atmosphere")) for s in samples]),
            "lonlat": torch.tensor([s.get("lonlat", (math.nan, math.nan)) for s in samples], dtype=torch.float32)}
     with_p = [i for i, s in enumerate(samples) if s.get("partner_tokens") is not None]
     out["partner_index"] = torch.tensor(with_p, dtype=torch.long)

@@ -194,7 +194,8 @@ def compute_losses(o: dict[str, torch.Tensor], batch: dict[str, Any], cfg: Model
       views separately) plus the pairing NLL for the text variances (image variances detached); with
       ``"pair_nll"`` the Gaussian pairing NLL of fused image vs text;
     - ``s1s2``: symmetric InfoNCE between the S2 and S1 views of the samples that have both (all ranks' pairs
-      gathered; 0 when the global batch has fewer than 2), false negatives masked by both patch keys;
+      gathered; 0 when the global batch has fewer than 2), false negatives masked by both patch keys; with
+      ``atmosphere_skip_s1s2`` without the samples whose caption names an atmosphere layer;
     - ``dense``: ``|normalize(mean_q dense(q)) - normalize(pooled).detach()|²`` over ``dense_queries`` token
       positions per sample, which keeps the RAMEN-style dense maps in the embedding space;
     - ``location`` (``location.enabled``): symmetric InfoNCE between the (own-view) image mean and the location
@@ -223,13 +224,19 @@ def compute_losses(o: dict[str, torch.Tensor], batch: dict[str, Any], cfg: Model
             fm, fv = precision_weighted_fusion([img_mean, full_mean], [img_logvar.exp(), full_var],
                                                present=[present_main, present_p])
             fused_mean, fused_logvar = fm, fv.log()
-        n_pairs = global_count(int(pidx.numel()), device)
+        keep = None
+        if t.atmosphere_skip_s1s2:  # a view under a cloud layer is not its S1 partner's scene
+            keep = ~batch["atmosphere"].to(device)[pidx]
+            pidx_s, p_mean_s = pidx[keep], p_mean[keep]
+        else:
+            pidx_s, p_mean_s = pidx, p_mean
+        n_pairs = global_count(int(pidx_s.numel()), device)
         if n_pairs >= 2:
-            is_s2 = batch["is_s2"].to(device)[pidx]
-            own_m, own_k = img_mean[pidx], image_keys[pidx]
-            pk = batch["partner_keys"].to(device)
-            s2 = torch.where(is_s2[:, None], own_m, p_mean)
-            s1 = torch.where(is_s2[:, None], p_mean, own_m)
+            is_s2 = batch["is_s2"].to(device)[pidx_s]
+            own_m, own_k = img_mean[pidx_s], image_keys[pidx_s]
+            pk = batch["partner_keys"].to(device) if keep is None else batch["partner_keys"].to(device)[keep]
+            s2 = torch.where(is_s2[:, None], own_m, p_mean_s)
+            s1 = torch.where(is_s2[:, None], p_mean_s, own_m)
             out["s1s2"] = symmetric_infonce(s2, s1, o["logit_scale"], image_keys=torch.where(is_s2, own_k, pk),
                                             text_keys=torch.where(is_s2, pk, own_k))
             out["n_s1s2_pairs"] = torch.tensor(float(n_pairs))

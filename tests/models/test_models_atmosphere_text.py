@@ -182,3 +182,44 @@ def test_training_with_the_joint_augmentation_runs_from_the_cache(synthetic_mani
     summary = train(config=str(path), manifest=synthetic_manifest, out=out, steps=2, batch_size=6, max_tokens=48)
     assert summary["complete"] and np.isfinite(summary["final_loss"])
     assert summary["text_backbone_loaded"] is False
+
+
+def test_skip_s1s2_leaves_the_clouded_pairs_out_of_that_term_only() -> None:
+    import torch.nn.functional as F
+
+    from georeset.models.bands import get_band
+    from georeset.models.losses import string_keys, symmetric_infonce
+    from georeset.models.model import GeoResetModel
+    from georeset.models.tokens import image_to_tokens, pad_tokens
+    from georeset.models.train import compute_losses
+
+    with pytest.raises(InputError):
+        TrainConfig(atmosphere_augment=0.3, atmosphere_skip_s1s2=True)  # needs the sentence
+    cfg = load_config("tiny_cloudtext")
+    torch.manual_seed(0)
+    fake = FrozenTextBackbone(encode_fn=lambda ts: F.normalize(torch.randn(len(ts), 384), dim=-1))
+    model = GeoResetModel(cfg, text_backbone=fake)
+    rng = np.random.default_rng(0)
+    s2 = [image_to_tokens(rng.normal(size=(3, 4, 4)).astype(np.float32), [get_band(b) for b in ("B04", "B03", "B02")],
+                          10.0) for _ in range(4)]
+    s1 = [image_to_tokens(rng.normal(size=(2, 4, 4)).astype(np.float32), [get_band("VV"), get_band("VH")], 10.0)
+          for _ in range(4)]
+    (desc, mask), (pdesc, pmask) = pad_tokens(s2), pad_tokens(s1)
+    batch = {"image_keys": string_keys(["a", "b", "c", "d"]), "text_keys": string_keys(["t0", "t1", "t2", "t3"]),
+             "partner_index": torch.tensor([0, 1, 2, 3]), "partner_keys": string_keys(["a1", "b1", "c1", "d1"]),
+             "is_s2": torch.tensor([True] * 4), "atmosphere": torch.tensor([False, True, False, False])}
+    with torch.no_grad():
+        o = model(desc, mask, model.text.features(["w", "x", "y", "z"]), pdesc, pmask, desc[:, :2])
+    gen = torch.Generator
+    on = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, atmosphere_skip_s1s2=True))
+    t_off = compute_losses(o, batch, cfg, gen().manual_seed(0), torch.device("cpu"))
+    t_on = compute_losses(o, batch, on, gen().manual_seed(0), torch.device("cpu"))
+    assert float(t_off["n_s1s2_pairs"]) == 4 and float(t_on["n_s1s2_pairs"]) == 3
+    keep = [0, 2, 3]
+    expected = symmetric_infonce(o["image_mean"][keep].float(), o["partner_mean"][keep].float(), o["logit_scale"],
+                                 image_keys=string_keys(["a", "c", "d"]), text_keys=string_keys(["a1", "c1", "d1"]))
+    assert torch.allclose(t_on["s1s2"], expected) and not torch.allclose(t_off["s1s2"], expected)
+    assert torch.equal(t_on["text"], t_off["text"])  # the text term still sees every sample
+    # fewer than 2 clear pairs: no term at all
+    batch["atmosphere"] = torch.tensor([True, True, True, False])
+    assert "s1s2" not in compute_losses(o, batch, on, gen().manual_seed(0), torch.device("cpu"))
