@@ -17,10 +17,12 @@ frozen backbone's features of every training text variant can be computed once (
 
 from __future__ import annotations
 
+import numpy as np
+
 from georeset.models.atmosphere_augment import AtmosphereEffect
 
 __all__ = ["THICK", "BROKEN", "HAZE", "SHADOW", "SENTENCES", "THICK_OPACITY", "HAZE_OPACITY", "effect_sentence",
-           "with_sentence", "text_variants"]
+           "with_sentence", "text_variants", "counter_caption"]
 
 THICK = "Thick cloud covers most of the scene."
 BROKEN = "Broken, semi-transparent cloud over the scene."
@@ -48,6 +50,13 @@ def with_sentence(text: str, effect: AtmosphereEffect | None) -> str:
     """``text`` with the effect's sentence appended (unchanged when ``effect`` is ``None``)."""
     s = effect_sentence(effect)
     return text if s is None else f"{text.rstrip()} {s}"
+
+
+def counter_caption(text: str, sentence: str, rng: np.random.Generator) -> str:
+    """A counterfactual of ``text`` whose applied sentence is ``sentence`` (``""``: none): the same caption with
+    one of the *other* four endings (no sentence or another one), drawn uniformly with ``rng``."""
+    others = [v for v, s in zip(text_variants(text), ("", *SENTENCES), strict=True) if s != sentence]
+    return others[int(rng.integers(len(others)))]
 
 
 def text_variants(text: str) -> list[str]:

@@ -82,6 +82,9 @@ class TrainConfig:
     # leave the samples whose optical view got a layer out of the S1 <-> S2 term (radar sees through clouds, so
     # a cloudy S2 view is not the same scene as its S1 partner); needs atmosphere_text
     atmosphere_skip_s1s2: bool = False
+    # weight of a counterfactual-caption term (train.py): a sample's optical view must prefer its caption over the
+    # same caption with another atmosphere sentence (or none); needs atmosphere_text; 0: off
+    atmosphere_counter_weight: float = 0.0
     spectral_weight: float = 0.0  # band-statistics head and its loss (models/aux_objectives.py); 0: no head
     # physical floors on the per-band normalisation std (models/norm_floor.py), stored in the checkpoint's norm:
     # reflectance units for optical bands, dB for SAR; 0: the shard manifest's statistics as they are
@@ -96,6 +99,9 @@ class TrainConfig:
         if self.norm_std_floor_optical < 0 or self.norm_std_floor_sar_db < 0:
             raise InputError("train.norm_std_floor_optical / norm_std_floor_sar_db must be >= 0",
                              hint="e.g. 0.15 (reflectance) and 3.0 (dB); 0 turns a floor off")
+        if self.atmosphere_counter_weight > 0 and not self.atmosphere_text:
+            raise InputError("train.atmosphere_counter_weight needs train.atmosphere_text",
+                             hint="set atmosphere_text true (and atmosphere_augment > 0)")
         if self.atmosphere_skip_s1s2 and not self.atmosphere_text:
             raise InputError("train.atmosphere_skip_s1s2 needs train.atmosphere_text",
                              hint="set atmosphere_text true (and atmosphere_augment > 0)")

@@ -43,7 +43,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from georeset.errors import GeoResetWarning, InputError
 from georeset.fileio import sha256_file
 from georeset.models.atmosphere_augment import AtmosphereEffect, atmosphere_draw
-from georeset.models.atmosphere_text import effect_sentence, with_sentence
+from georeset.models.atmosphere_text import counter_caption, effect_sentence, with_sentence
 from georeset.models.bands import BandSpec, resolve_bands
 from georeset.models.losses import string_keys
 from georeset.models.tokens import RAW_DIM, image_to_tokens, pad_tokens
@@ -223,9 +223,10 @@ class ShardDataset(IterableDataset[dict[str, Any]]):
     def __init__(self, manifest: Manifest, *, split: str, max_tokens: int | None, rank: int = 0,
                  world_size: int = 1, shuffle: bool = True, repeat: bool = True, seed: int = 0,
                  partners: bool = False, augment: bool = False, atmosphere: float = 0.0,
-                 atmosphere_text: bool = False) -> None:
+                 atmosphere_text: bool = False, counter_text: bool = False) -> None:
         super().__init__()
         self.augment, self.atmosphere, self.atmosphere_text = augment, atmosphere, atmosphere_text
+        self.counter_text = counter_text
         self.manifest = manifest
         self.split = split
         self.rows = load_split(manifest, split)
@@ -292,6 +293,9 @@ class ShardDataset(IterableDataset[dict[str, Any]]):
         if self.atmosphere_text:  # the caption says what the optical view went through
             out["text"] = with_sentence(out["text"], effect)
             out["atmosphere"] = effect_sentence(effect) or ""
+            has_optical = str(row.get("sensor") or "") != "S1" or out["partner_sensor"] not in (None, "S1")
+            if self.counter_text and has_optical:  # drawn last: the image stream is the same without it
+                out["counter_text"] = counter_caption(str(row["text"]), out["atmosphere"], rng)
         return out
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
@@ -334,6 +338,9 @@ def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
            "n_tokens": torch.tensor([len(s["tokens"]) for s in samples]),
            "is_s2": torch.tensor([s.get("sensor", "") != "S1" for s in samples]),
            "atmosphere": torch.tensor([bool(s.get("atmosphere")) for s in samples]),
+           "counter_index": torch.tensor([i for i, s in enumerate(samples) if s.get("counter_text") is not None],
+                                         dtype=torch.long),
+           "counter_texts": [str(s["counter_text"]) for s in samples if s.get("counter_text") is not None],
            "lonlat": torch.tensor([s.get("lonlat", (math.nan, math.nan)) for s in samples], dtype=torch.float32)}
     with_p = [i for i, s in enumerate(samples) if s.get("partner_tokens") is not None]
     out["partner_index"] = torch.tensor(with_p, dtype=torch.long)

@@ -206,6 +206,10 @@ def compute_losses(o: dict[str, torch.Tensor], batch: dict[str, Any], cfg: Model
     t = cfg.train
     img_mean, img_logvar = o["image_mean"].float(), o["image_logvar"].float()
     b = img_mean.shape[0]
+    counter_mean = None
+    if o["text_mean"].shape[0] > b:  # counterfactual captions were appended to the batch's texts
+        counter_mean = o["text_mean"][b:].float()
+        o = {**o, "text_mean": o["text_mean"][:b], "text_logvar": o["text_logvar"][:b]}
     image_keys = batch["image_keys"].to(device)
     out: dict[str, torch.Tensor] = {}
     fused_mean, fused_logvar = img_mean, img_logvar
@@ -271,11 +275,39 @@ def compute_losses(o: dict[str, torch.Tensor], batch: dict[str, Any], cfg: Model
         out["location"] = symmetric_infonce(img_mean, o["location_mean"].float(), o["logit_scale"],
                                             image_keys=loc_keys, text_keys=loc_keys)
         loss = loss + cfg.location.weight * out["location"]
+    if t.atmosphere_counter_weight > 0:
+        out["atmosphere_counter"] = _counter_loss(o, batch, counter_mean, device)
+        loss = loss + t.atmosphere_counter_weight * out["atmosphere_counter"]
     if "spectral_pred" in o:  # auxiliary band-statistics term (models/aux_objectives.py)
         out["spectral"] = spectral_loss(o, image_keys)
         loss = loss + t.spectral_weight * out["spectral"]
     out["loss"] = loss
     return out
+
+
+def _counter_loss(o: dict[str, torch.Tensor], batch: dict[str, Any], counter_mean: torch.Tensor | None,
+                  device: torch.device, max_logit_scale: float = 4.6052) -> torch.Tensor:
+    """Two-way cross-entropy of each sample's *optical* view (own row, else its partner) between its caption and a
+    counterfactual caption that differs only in the atmosphere sentence (``batch["counter_index"]`` /
+    ``counter_texts``): the embedding has to keep what the layer did. Local term, 0 without such samples."""
+    idx = batch["counter_index"].to(device)
+    if counter_mean is None or not idx.numel():
+        return o["image_mean"].sum() * 0.0
+    is_s2 = batch["is_s2"].to(device)
+    pidx = batch["partner_index"].to(device)
+    pos = torch.full((o["image_mean"].shape[0],), -1, dtype=torch.long, device=device)
+    pos[pidx] = torch.arange(pidx.numel(), device=device)
+    own = is_s2[idx]
+    if "partner_mean" in o and o["partner_mean"].shape[0]:
+        partner = o["partner_mean"].float()[pos[idx].clamp_min(0)]
+        view = torch.where(own[:, None], o["image_mean"].float()[idx], partner)
+    else:
+        view = o["image_mean"].float()[idx]
+    v = F.normalize(view, dim=-1)
+    true = (v * F.normalize(o["text_mean"][idx].float(), dim=-1)).sum(-1)
+    fake = (v * F.normalize(counter_mean, dim=-1)).sum(-1)
+    scale = o["logit_scale"].float().clamp(max=max_logit_scale).exp()
+    return F.softplus(-scale * (true - fake)).mean()
 
 
 class _StopFlag:
@@ -367,7 +399,8 @@ def train(
     ds = ShardDataset(man, split=TRAIN_SPLIT, max_tokens=max_tokens or cfg.train.max_tokens, rank=env.rank,
                       world_size=env.world_size, shuffle=True, repeat=True, seed=seed, partners=True,
                       augment=cfg.train.augment, atmosphere=cfg.train.atmosphere_augment,
-                      atmosphere_text=cfg.train.atmosphere_text)
+                      atmosphere_text=cfg.train.atmosphere_text,
+                      counter_text=cfg.train.atmosphere_counter_weight > 0)
     man = _floored_manifest(man, ds, cfg)
     model = GeoResetModel(cfg, text_backbone=FrozenTextBackbone(str(env.device))).to(env.device)
     use_dense = cfg.train.dense_weight > 0 and cfg.train.dense_queries > 0
@@ -444,6 +477,9 @@ def train(
             ts = time.perf_counter()
             batch = next(batches)
             feats = model.text.features(batch["texts"])
+            if cfg.train.atmosphere_counter_weight > 0:  # counterfactual captions ride along (compute_losses)
+                feats = torch.cat([feats, model.text.features(batch["counter_texts"])]) if batch["counter_texts"] \
+                    else feats
             desc, mask = batch["desc"].to(env.device), batch["mask"].to(env.device)
             qd = _query_desc(desc, mask, cfg.train.dense_queries) if use_dense else None
             lonlat = batch["lonlat"].nan_to_num(0.0).to(env.device) if cfg.location.enabled else None
@@ -479,6 +515,9 @@ def train(
             if "location" in terms:  # gathered InfoNCE: the same on every rank
                 last["location"] = float(terms["location"].detach())
                 last["loss"] += cfg.location.weight * last["location"]
+            if "atmosphere_counter" in terms:  # local term, logged as rank 0 sees it
+                last["atmosphere_counter"] = float(terms["atmosphere_counter"].detach())
+                last["loss"] += cfg.train.atmosphere_counter_weight * last["atmosphere_counter"]
             if "spectral" in terms:  # local term, logged as rank 0 sees it
                 last["spectral"] = float(terms["spectral"].detach())
                 last["loss"] += cfg.train.spectral_weight * last["spectral"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -167,7 +168,8 @@ def test_text_cache_holds_every_variant_only_when_on(synthetic_manifest: Path, t
 
 
 def test_training_with_the_joint_augmentation_runs_from_the_cache(synthetic_manifest: Path, tmp_path: Path) -> None:
-    """Two steps of ``tiny_cloudtext`` on a cache that covers every variant: no MiniLM load, finite loss."""
+    """Two steps of ``tiny_cloudtext`` (and with the counterfactual term and the S1<->S2 skip) on a cache that covers
+    every variant: no MiniLM load, finite loss."""
     man = read_manifest(synthetic_manifest)
     out = tmp_path / "run"
     write_fake_text_cache(out, synthetic_manifest)
@@ -176,12 +178,17 @@ def test_training_with_the_joint_augmentation_runs_from_the_cache(synthetic_mani
     fb(sorted({v for r in ShardDataset(man, split="train", max_tokens=None).rows for v in text_variants(r["text"])}))
     fb.save_cache(out / TEXT_CACHE)
     cfg = load_config("tiny_cloudtext")
-    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, atmosphere_augment=1.0))
-    path = tmp_path / "cfg.json"
-    path.write_text(json.dumps(cfg.to_dict()))
-    summary = train(config=str(path), manifest=synthetic_manifest, out=out, steps=2, batch_size=6, max_tokens=48)
-    assert summary["complete"] and np.isfinite(summary["final_loss"])
-    assert summary["text_backbone_loaded"] is False
+    for extra in ({}, {"atmosphere_counter_weight": 1.0, "atmosphere_skip_s1s2": True}):
+        c = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, atmosphere_augment=1.0, **extra))
+        path = tmp_path / "cfg.json"
+        path.write_text(json.dumps(c.to_dict()))
+        run = tmp_path / f"run-{len(extra)}"
+        shutil.copytree(out, run)  # the text cache that covers every variant
+        summary = train(config=str(path), manifest=synthetic_manifest, out=run, steps=2, batch_size=6, max_tokens=48)
+        assert summary["complete"] and np.isfinite(summary["final_loss"])
+        assert summary["text_backbone_loaded"] is False
+        last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+        assert ("atmosphere_counter" in last) == bool(extra)
 
 
 def test_skip_s1s2_leaves_the_clouded_pairs_out_of_that_term_only() -> None:
@@ -223,3 +230,52 @@ def test_skip_s1s2_leaves_the_clouded_pairs_out_of_that_term_only() -> None:
     # fewer than 2 clear pairs: no term at all
     batch["atmosphere"] = torch.tensor([True, True, True, False])
     assert "s1s2" not in compute_losses(o, batch, on, gen().manual_seed(0), torch.device("cpu"))
+
+
+def test_counterfactual_captions_differ_only_in_the_sentence(synthetic_manifest: Path) -> None:
+    from georeset.models.atmosphere_text import counter_caption
+    from georeset.models.data import collate
+
+    rng = np.random.default_rng(0)
+    for applied in ("", *SENTENCES):
+        caption = "A park." if not applied else f"A park. {applied}"
+        seen = {counter_caption("A park.", applied, rng) for _ in range(200)}
+        assert caption not in seen and seen == set(text_variants("A park.")) - {caption}  # the 4 others, uniformly
+    man = read_manifest(synthetic_manifest)
+    kw = {"split": "train", "max_tokens": 64, "shuffle": False, "repeat": False, "partners": True}
+    joint = ShardDataset(man, atmosphere=0.5, atmosphere_text=True, **kw)  # type: ignore[arg-type]
+    counter = ShardDataset(man, atmosphere=0.5, atmosphere_text=True, counter_text=True, **kw)  # type: ignore[arg-type]
+    samples = []
+    for i, row in enumerate(counter.rows):
+        s, j = counter.sample(i, np.random.default_rng([1, i])), joint.sample(i, np.random.default_rng([1, i]))
+        assert np.array_equal(s["tokens"], j["tokens"]) and s["text"] == j["text"]  # drawn last: same stream
+        optical = row["sensor"] != "S1" or s["partner_sensor"] not in (None, "S1")
+        assert ("counter_text" in s) == optical
+        if optical:
+            assert s["counter_text"] != s["text"] and s["counter_text"] in text_variants(row["text"])
+        samples.append(s)
+    b = collate(samples[:12])
+    assert b["counter_index"].tolist() == [k for k, s in enumerate(samples[:12]) if "counter_text" in s]
+    assert len(b["counter_texts"]) == len(b["counter_index"])
+
+
+def test_counter_term_rewards_the_view_that_keeps_the_layer() -> None:
+    from georeset.models.losses import string_keys
+    from georeset.models.train import _counter_loss
+
+    torch.manual_seed(0)
+    e = 8
+    view = torch.randn(3, e)
+    text = view + 0.1 * torch.randn(3, e)  # captions close to their optical views
+    counter = torch.randn(3, e)
+    batch = {"counter_index": torch.tensor([0, 1, 2]), "is_s2": torch.tensor([True, False, True]),
+             "partner_index": torch.tensor([1]), "image_keys": string_keys(["a", "b", "c"])}
+    # sample 1 is an S1 row: its optical view is its partner, whose embedding is view[1]
+    o = {"image_mean": torch.stack([view[0], torch.randn(e), view[2]]), "partner_mean": view[1:2],
+         "text_mean": text, "text_logvar": torch.zeros(3, e), "logit_scale": torch.tensor(np.log(1 / 0.07))}
+    good = _counter_loss(o, batch, counter, torch.device("cpu"))
+    swapped = _counter_loss(o, batch | {}, text.clone(), torch.device("cpu"))  # counterfactual == caption: log 2
+    bad = _counter_loss({**o, "text_mean": counter}, batch, text, torch.device("cpu"))
+    assert float(good) < 0.05 and float(swapped) == pytest.approx(float(np.log(2)), abs=1e-5) and float(bad) > 1
+    none = {**batch, "counter_index": torch.zeros(0, dtype=torch.long)}
+    assert float(_counter_loss(o, none, counter[:0], torch.device("cpu"))) == 0.0
