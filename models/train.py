@@ -201,6 +201,9 @@ def compute_losses(o: dict[str, torch.Tensor], batch: dict[str, Any], cfg: Model
     - ``location`` (``location.enabled``): symmetric InfoNCE between the (own-view) image mean and the location
       mean of the patch centre (random Fourier features on the sphere, :mod:`georeset.models.location`);
       samples at the same lon/lat (rounded to 1e-5 degrees, e.g. colocated S1/S2 views) are not negatives.
+    - ``atmosphere_counter`` (``atmosphere_counter_weight`` > 0): the batch's texts carry one counterfactual caption
+      per sample with an optical view after the ``B`` captions (``o["text_mean"]`` has more rows than the images);
+      two-way cross-entropy of that view between its caption and the counterfactual (:func:`_counter_loss`).
     ``loss`` is the weighted sum with the config's weights.
     """
     t = cfg.train
