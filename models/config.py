@@ -76,6 +76,15 @@ class TrainConfig:
     dense_queries: int = 4  # dense query positions per sample for that term
     augment: bool = True  # random rotation/reflection of each training patch (models/data.py: dihedral)
     atmosphere_augment: float = 0.0  # P(cloud/haze/shadow on an optical training patch), models/atmosphere_augment.py
+    # joint (image, text) augmentation: the caption of an augmented sample says what was applied
+    # (models/atmosphere_text.py); needs atmosphere_augment > 0
+    atmosphere_text: bool = False
+    # leave the samples whose optical view got a layer out of the S1 <-> S2 term (radar sees through clouds, so
+    # a cloudy S2 view is not the same scene as its S1 partner); needs atmosphere_text
+    atmosphere_skip_s1s2: bool = False
+    # weight of a counterfactual-caption term (train.py): a sample's optical view must prefer its caption over the
+    # same caption with another atmosphere sentence (or none); needs atmosphere_text; 0: off
+    atmosphere_counter_weight: float = 0.0
     spectral_weight: float = 0.0  # band-statistics head and its loss (models/aux_objectives.py); 0: no head
     # physical floors on the per-band normalisation std (models/norm_floor.py), stored in the checkpoint's norm:
     # reflectance units for optical bands, dB for SAR; 0: the shard manifest's statistics as they are
@@ -90,6 +99,15 @@ class TrainConfig:
         if self.norm_std_floor_optical < 0 or self.norm_std_floor_sar_db < 0:
             raise InputError("train.norm_std_floor_optical / norm_std_floor_sar_db must be >= 0",
                              hint="e.g. 0.15 (reflectance) and 3.0 (dB); 0 turns a floor off")
+        if self.atmosphere_counter_weight > 0 and not self.atmosphere_text:
+            raise InputError("train.atmosphere_counter_weight needs train.atmosphere_text",
+                             hint="set atmosphere_text true (and atmosphere_augment > 0)")
+        if self.atmosphere_skip_s1s2 and not self.atmosphere_text:
+            raise InputError("train.atmosphere_skip_s1s2 needs train.atmosphere_text",
+                             hint="set atmosphere_text true (and atmosphere_augment > 0)")
+        if self.atmosphere_text and self.atmosphere_augment <= 0:
+            raise InputError("train.atmosphere_text needs train.atmosphere_augment > 0",
+                             hint="e.g. atmosphere_augment 0.3, or atmosphere_text false")
         if not 0.0 <= self.modality_dropout <= 1.0:
             raise InputError(f"train.modality_dropout {self.modality_dropout} is not in [0, 1]", hint="e.g. 0.3")
 

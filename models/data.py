@@ -13,6 +13,10 @@
 - Partners (``partners=True``): a row whose ``doc_id`` also pairs with a patch of the *other* sensor (S1 and S2
   views of the same place: export writes one row per (doc, patch) pair, so both share the ``doc_id``) carries one
   such partner row's tokens, for modality dropout / fusion and the S1 <-> S2 contrastive term.
+- Atmosphere (``atmosphere > 0``): optical rows get a cloud/haze/shadow layer with that probability
+  (:mod:`.atmosphere_augment`); with ``atmosphere_text`` the sample's caption also gets a sentence saying what was
+  applied to its optical view (own row, else partner row; :mod:`.atmosphere_text`), and ``atmosphere`` in the
+  sample names it (``""``: clear). Off by default, and then the caption is the row's text as it is.
 - :func:`collate` pads variable token counts (different sizes and band sets) into one batch with a mask.
 
 The skeleton reads a split fully into memory (fine for the sample world); streaming by row group is the
@@ -38,7 +42,8 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from georeset.errors import GeoResetWarning, InputError
 from georeset.fileio import sha256_file
-from georeset.models.atmosphere_augment import atmosphere_augment
+from georeset.models.atmosphere_augment import AtmosphereEffect, atmosphere_draw
+from georeset.models.atmosphere_text import counter_caption, effect_sentence, with_sentence
 from georeset.models.bands import BandSpec, resolve_bands
 from georeset.models.losses import string_keys
 from georeset.models.tokens import RAW_DIM, image_to_tokens, pad_tokens
@@ -53,6 +58,7 @@ __all__ = [
     "row_bands",
     "normalise_image",
     "row_to_tokens",
+    "row_to_tokens_effect",
     "ShardDataset",
     "collate",
 ]
@@ -183,14 +189,21 @@ def row_to_tokens(row: dict[str, Any], norm: dict[str, dict[str, float]], *, max
     """Raw token descriptors of one shard row; ``augment`` (needs ``rng``): a random rotation/reflection first
     (what a patch shows does not depend on its orientation, and captions name no direction); ``atmosphere``
     (needs ``rng``): probability of a cloud/haze/shadow layer on optical rows (:mod:`.atmosphere_augment`)."""
-    raw = row_image(row)
+    return row_to_tokens_effect(row, norm, max_tokens=max_tokens, rng=rng, augment=augment, atmosphere=atmosphere)[0]
+
+
+def row_to_tokens_effect(row: dict[str, Any], norm: dict[str, dict[str, float]], *, max_tokens: int | None,
+                         rng: np.random.Generator | None = None, augment: bool = False, atmosphere: float = 0.0
+                         ) -> tuple[np.ndarray, AtmosphereEffect | None]:
+    """:func:`row_to_tokens` and the atmosphere effect applied to the row (``None``: none)."""
+    raw, effect = row_image(row), None
     if atmosphere > 0 and rng is not None and str(row.get("sensor") or "") != "S1":
-        raw = atmosphere_augment(raw, row.get("wavelengths_um"), rng, atmosphere)
+        raw, effect = atmosphere_draw(raw, row.get("wavelengths_um"), rng, atmosphere)
     img = normalise_image(raw, row["bands"], norm)
     if augment and rng is not None:
         img = dihedral(img, rng)
     return image_to_tokens(img, row_bands(row), float(row["gsd"]), day_of_year=_day_of_year(row.get("datetime")),
-                           max_tokens=max_tokens, rng=rng)
+                           max_tokens=max_tokens, rng=rng), effect
 
 
 def _lonlat(row: dict[str, Any]) -> tuple[float, float]:
@@ -209,9 +222,11 @@ class ShardDataset(IterableDataset[dict[str, Any]]):
 
     def __init__(self, manifest: Manifest, *, split: str, max_tokens: int | None, rank: int = 0,
                  world_size: int = 1, shuffle: bool = True, repeat: bool = True, seed: int = 0,
-                 partners: bool = False, augment: bool = False, atmosphere: float = 0.0) -> None:
+                 partners: bool = False, augment: bool = False, atmosphere: float = 0.0,
+                 atmosphere_text: bool = False, counter_text: bool = False) -> None:
         super().__init__()
-        self.augment, self.atmosphere = augment, atmosphere
+        self.augment, self.atmosphere, self.atmosphere_text = augment, atmosphere, atmosphere_text
+        self.counter_text = counter_text
         self.manifest = manifest
         self.split = split
         self.rows = load_split(manifest, split)
@@ -263,15 +278,24 @@ class ShardDataset(IterableDataset[dict[str, Any]]):
     def sample(self, i: int, rng: np.random.Generator) -> dict[str, Any]:
         """Sample of row ``i`` (tokens subsampled with ``rng``; a partner row drawn with it too)."""
         row = self.rows[i]
-        out = _sample(row, row_to_tokens(row, self.manifest.norm, max_tokens=self.max_tokens, rng=rng,
-                                         augment=self.augment, atmosphere=self.atmosphere))
+        tokens, effect = row_to_tokens_effect(row, self.manifest.norm, max_tokens=self.max_tokens, rng=rng,
+                                              augment=self.augment, atmosphere=self.atmosphere)
+        out = _sample(row, tokens)
         others = self._partner_rows.get(i) if self.partners else None
         if others:
             prow = self.rows[others[int(rng.integers(len(others)))]]
-            out["partner_tokens"] = row_to_tokens(prow, self.manifest.norm, max_tokens=self.max_tokens, rng=rng,
-                                                 augment=self.augment, atmosphere=self.atmosphere)
+            out["partner_tokens"], p_effect = row_to_tokens_effect(
+                prow, self.manifest.norm, max_tokens=self.max_tokens, rng=rng, augment=self.augment,
+                atmosphere=self.atmosphere)
             out["partner_patch_id"] = str(prow["patch_id"])
             out["partner_sensor"] = str(prow.get("sensor") or "")
+            effect = effect if effect is not None else p_effect
+        if self.atmosphere_text:  # the caption says what the optical view went through
+            out["text"] = with_sentence(out["text"], effect)
+            out["atmosphere"] = effect_sentence(effect) or ""
+            has_optical = str(row.get("sensor") or "") != "S1" or out["partner_sensor"] not in (None, "S1")
+            if self.counter_text and has_optical:  # drawn last: the image stream is the same without it
+                out["counter_text"] = counter_caption(str(row["text"]), out["atmosphere"], rng)
         return out
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
@@ -301,7 +325,8 @@ def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
     Samples with a partner (other sensor, same doc) add ``partner_desc``/``partner_mask`` (only those samples,
     in order), ``partner_index`` (their positions in the batch) and ``partner_keys`` (partner patch ids).
-    ``is_s2`` marks samples whose own row is optical (S2 or any non-S1 sensor); ``lonlat [B, 2]`` the patch
+    ``is_s2`` marks samples whose own row is optical (S2 or any non-S1 sensor); ``atmosphere`` those whose caption
+    names an atmosphere layer (``atmosphere_text``); ``lonlat [B, 2]`` the patch
     centres in degrees (NaN where the shard has none).
     """
     desc, mask = pad_tokens([s["tokens"] for s in samples])
@@ -312,6 +337,10 @@ def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
            "image_keys": string_keys(patch_ids), "text_keys": string_keys(doc_ids),
            "n_tokens": torch.tensor([len(s["tokens"]) for s in samples]),
            "is_s2": torch.tensor([s.get("sensor", "") != "S1" for s in samples]),
+           "atmosphere": torch.tensor([bool(s.get("atmosphere")) for s in samples]),
+           "counter_index": torch.tensor([i for i, s in enumerate(samples) if s.get("counter_text") is not None],
+                                         dtype=torch.long),
+           "counter_texts": [str(s["counter_text"]) for s in samples if s.get("counter_text") is not None],
            "lonlat": torch.tensor([s.get("lonlat", (math.nan, math.nan)) for s in samples], dtype=torch.float32)}
     with_p = [i for i, s in enumerate(samples) if s.get("partner_tokens") is not None]
     out["partner_index"] = torch.tensor(with_p, dtype=torch.long)

@@ -42,6 +42,7 @@ from torch.utils.data import DataLoader
 
 from georeset.errors import GeoResetWarning, InputError
 from georeset.fileio import atomic_write_bytes
+from georeset.models.atmosphere_text import text_variants
 from georeset.models.aux_objectives import spectral_loss
 from georeset.models.bands import BAND_REGISTRY
 from georeset.models.checkpoint import check_checkpoint, save_checkpoint
@@ -129,12 +130,17 @@ def _lr_lambda(warmup: int, total: int) -> Any:
 def _prepare_text_cache(backbone: FrozenTextBackbone, man: Manifest, ds: ShardDataset, out: Path, env: DistEnv
                         ) -> None:
     """Rank 0 embeds every distinct text of the manifest once (train and test, so evaluation needs no backbone)
-    and saves ``out/text_features.npz``; the other ranks load it (or, on another node, compute lazily)."""
+    and saves ``out/text_features.npz``; the other ranks load it (or, on another node, compute lazily). With the
+    joint atmosphere augmentation each training text is also embedded with each sentence it can get appended
+    (:func:`~georeset.models.atmosphere_text.text_variants`: the real concatenated text, 5 per text)."""
     path = out / TEXT_CACHE
     if env.rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         backbone.load_cache(path)
-        texts = sorted({str(r["text"]) for r in ds.rows} | {str(r["text"]) for r in load_split(man, "test")})
+        train_texts = {str(r["text"]) for r in ds.rows}
+        if ds.atmosphere_text:
+            train_texts = {v for t in train_texts for v in text_variants(t)}
+        texts = sorted(train_texts | {str(r["text"]) for r in load_split(man, "test")})
         backbone(texts)
         backbone.save_cache(path)
     if env.world_size > 1:
@@ -188,17 +194,25 @@ def compute_losses(o: dict[str, torch.Tensor], batch: dict[str, Any], cfg: Model
       views separately) plus the pairing NLL for the text variances (image variances detached); with
       ``"pair_nll"`` the Gaussian pairing NLL of fused image vs text;
     - ``s1s2``: symmetric InfoNCE between the S2 and S1 views of the samples that have both (all ranks' pairs
-      gathered; 0 when the global batch has fewer than 2), false negatives masked by both patch keys;
+      gathered; 0 when the global batch has fewer than 2), false negatives masked by both patch keys; with
+      ``atmosphere_skip_s1s2`` without the samples whose caption names an atmosphere layer;
     - ``dense``: ``|normalize(mean_q dense(q)) - normalize(pooled).detach()|²`` over ``dense_queries`` token
       positions per sample, which keeps the RAMEN-style dense maps in the embedding space;
     - ``location`` (``location.enabled``): symmetric InfoNCE between the (own-view) image mean and the location
       mean of the patch centre (random Fourier features on the sphere, :mod:`georeset.models.location`);
       samples at the same lon/lat (rounded to 1e-5 degrees, e.g. colocated S1/S2 views) are not negatives.
+    - ``atmosphere_counter`` (``atmosphere_counter_weight`` > 0): the batch's texts carry one counterfactual caption
+      per sample with an optical view after the ``B`` captions (``o["text_mean"]`` has more rows than the images);
+      two-way cross-entropy of that view between its caption and the counterfactual (:func:`_counter_loss`).
     ``loss`` is the weighted sum with the config's weights.
     """
     t = cfg.train
     img_mean, img_logvar = o["image_mean"].float(), o["image_logvar"].float()
     b = img_mean.shape[0]
+    counter_mean = None
+    if o["text_mean"].shape[0] > b:  # counterfactual captions were appended to the batch's texts
+        counter_mean = o["text_mean"][b:].float()
+        o = {**o, "text_mean": o["text_mean"][:b], "text_logvar": o["text_logvar"][:b]}
     image_keys = batch["image_keys"].to(device)
     out: dict[str, torch.Tensor] = {}
     fused_mean, fused_logvar = img_mean, img_logvar
@@ -217,13 +231,19 @@ def compute_losses(o: dict[str, torch.Tensor], batch: dict[str, Any], cfg: Model
             fm, fv = precision_weighted_fusion([img_mean, full_mean], [img_logvar.exp(), full_var],
                                                present=[present_main, present_p])
             fused_mean, fused_logvar = fm, fv.log()
-        n_pairs = global_count(int(pidx.numel()), device)
+        keep = None
+        if t.atmosphere_skip_s1s2:  # a view under a cloud layer is not its S1 partner's scene
+            keep = ~batch["atmosphere"].to(device)[pidx]
+            pidx_s, p_mean_s = pidx[keep], p_mean[keep]
+        else:
+            pidx_s, p_mean_s = pidx, p_mean
+        n_pairs = global_count(int(pidx_s.numel()), device)
         if n_pairs >= 2:
-            is_s2 = batch["is_s2"].to(device)[pidx]
-            own_m, own_k = img_mean[pidx], image_keys[pidx]
-            pk = batch["partner_keys"].to(device)
-            s2 = torch.where(is_s2[:, None], own_m, p_mean)
-            s1 = torch.where(is_s2[:, None], p_mean, own_m)
+            is_s2 = batch["is_s2"].to(device)[pidx_s]
+            own_m, own_k = img_mean[pidx_s], image_keys[pidx_s]
+            pk = batch["partner_keys"].to(device) if keep is None else batch["partner_keys"].to(device)[keep]
+            s2 = torch.where(is_s2[:, None], own_m, p_mean_s)
+            s1 = torch.where(is_s2[:, None], p_mean_s, own_m)
             out["s1s2"] = symmetric_infonce(s2, s1, o["logit_scale"], image_keys=torch.where(is_s2, own_k, pk),
                                             text_keys=torch.where(is_s2, pk, own_k))
             out["n_s1s2_pairs"] = torch.tensor(float(n_pairs))
@@ -258,11 +278,39 @@ def compute_losses(o: dict[str, torch.Tensor], batch: dict[str, Any], cfg: Model
         out["location"] = symmetric_infonce(img_mean, o["location_mean"].float(), o["logit_scale"],
                                             image_keys=loc_keys, text_keys=loc_keys)
         loss = loss + cfg.location.weight * out["location"]
+    if t.atmosphere_counter_weight > 0:
+        out["atmosphere_counter"] = _counter_loss(o, batch, counter_mean, device)
+        loss = loss + t.atmosphere_counter_weight * out["atmosphere_counter"]
     if "spectral_pred" in o:  # auxiliary band-statistics term (models/aux_objectives.py)
         out["spectral"] = spectral_loss(o, image_keys)
         loss = loss + t.spectral_weight * out["spectral"]
     out["loss"] = loss
     return out
+
+
+def _counter_loss(o: dict[str, torch.Tensor], batch: dict[str, Any], counter_mean: torch.Tensor | None,
+                  device: torch.device, max_logit_scale: float = 4.6052) -> torch.Tensor:
+    """Two-way cross-entropy of each sample's *optical* view (own row, else its partner) between its caption and a
+    counterfactual caption that differs only in the atmosphere sentence (``batch["counter_index"]`` /
+    ``counter_texts``): the embedding has to keep what the layer did. Local term, 0 without such samples."""
+    idx = batch["counter_index"].to(device)
+    if counter_mean is None or not idx.numel():
+        return o["image_mean"].sum() * 0.0
+    is_s2 = batch["is_s2"].to(device)
+    pidx = batch["partner_index"].to(device)
+    pos = torch.full((o["image_mean"].shape[0],), -1, dtype=torch.long, device=device)
+    pos[pidx] = torch.arange(pidx.numel(), device=device)
+    own = is_s2[idx]
+    if "partner_mean" in o and o["partner_mean"].shape[0]:
+        partner = o["partner_mean"].float()[pos[idx].clamp_min(0)]
+        view = torch.where(own[:, None], o["image_mean"].float()[idx], partner)
+    else:
+        view = o["image_mean"].float()[idx]
+    v = F.normalize(view, dim=-1)
+    true = (v * F.normalize(o["text_mean"][idx].float(), dim=-1)).sum(-1)
+    fake = (v * F.normalize(counter_mean, dim=-1)).sum(-1)
+    scale = o["logit_scale"].float().clamp(max=max_logit_scale).exp()
+    return F.softplus(-scale * (true - fake)).mean()
 
 
 class _StopFlag:
@@ -353,7 +401,9 @@ def train(
 
     ds = ShardDataset(man, split=TRAIN_SPLIT, max_tokens=max_tokens or cfg.train.max_tokens, rank=env.rank,
                       world_size=env.world_size, shuffle=True, repeat=True, seed=seed, partners=True,
-                      augment=cfg.train.augment, atmosphere=cfg.train.atmosphere_augment)
+                      augment=cfg.train.augment, atmosphere=cfg.train.atmosphere_augment,
+                      atmosphere_text=cfg.train.atmosphere_text,
+                      counter_text=cfg.train.atmosphere_counter_weight > 0)
     man = _floored_manifest(man, ds, cfg)
     model = GeoResetModel(cfg, text_backbone=FrozenTextBackbone(str(env.device))).to(env.device)
     use_dense = cfg.train.dense_weight > 0 and cfg.train.dense_queries > 0
@@ -430,6 +480,9 @@ def train(
             ts = time.perf_counter()
             batch = next(batches)
             feats = model.text.features(batch["texts"])
+            if cfg.train.atmosphere_counter_weight > 0:  # counterfactual captions ride along (compute_losses)
+                feats = torch.cat([feats, model.text.features(batch["counter_texts"])]) if batch["counter_texts"] \
+                    else feats
             desc, mask = batch["desc"].to(env.device), batch["mask"].to(env.device)
             qd = _query_desc(desc, mask, cfg.train.dense_queries) if use_dense else None
             lonlat = batch["lonlat"].nan_to_num(0.0).to(env.device) if cfg.location.enabled else None
@@ -465,6 +518,9 @@ def train(
             if "location" in terms:  # gathered InfoNCE: the same on every rank
                 last["location"] = float(terms["location"].detach())
                 last["loss"] += cfg.location.weight * last["location"]
+            if "atmosphere_counter" in terms:  # local term, logged as rank 0 sees it
+                last["atmosphere_counter"] = float(terms["atmosphere_counter"].detach())
+                last["loss"] += cfg.train.atmosphere_counter_weight * last["atmosphere_counter"]
             if "spectral" in terms:  # local term, logged as rank 0 sees it
                 last["spectral"] = float(terms["spectral"].detach())
                 last["loss"] += cfg.train.spectral_weight * last["spectral"]
