@@ -367,6 +367,25 @@ def _city_over_division(text: str, m: _Mention, best: Ranked | None, cands: list
                   f"{best.reason}", best.n_candidates)
 
 
+def _containers(text: str, win: Sequence[_Mention]) -> dict[int, int]:
+    """Mention i -> mention i + 1 when i + 1 is written as the area i lies in: a comma between them ("Paris,
+    Texas") or an apposition ("Lima is a town in Seminole County"). In a list of places each written with its
+    area ("Louisville, Ky., New Haven, Conn."), an area that follows its place and is followed by the next pair
+    is not that next place's area: the pairs are (Louisville, Ky.) and (New Haven, Conn.), not (Ky., New Haven)
+    (which made New Haven, Kentucky the reading; acc161 on LGL's fitted half's gold spans 0.8952 -> 0.8962)."""
+    pairs = [text[win[i].end:win[i + 1].start].strip() == "," or _APPOSITION.match(text[win[i].end:win[i + 1].start])
+             is not None for i in range(len(win) - 1)]
+    out: dict[int, int] = {}
+    for i, paired in enumerate(pairs):
+        if not paired:
+            continue
+        if i >= 1 and out.get(i - 1) == i and i + 1 < len(pairs) and pairs[i + 1]:
+            continue  # "Louisville, Ky., New Haven, Conn.": Ky. ends one pair, New Haven starts the next
+        out[i] = i + 1
+    return out
+
+
+
 def _abbreviation_after_comma(doc: Any, text: str, first: int, last: int) -> bool:
     end = doc[last - 1].idx + len(doc[last - 1])
     return first > 0 and doc[first - 1].text == "," and (text[end:end + 1] == "." or doc[last - 1].text.endswith("."))
@@ -547,11 +566,7 @@ class Geoparser:
         ranked: list[Ranked | None] = []
         for a, b in _windows([m.key for m in mentions]):
             win = mentions[a:b]
-            containers = {}
-            for i in range(len(win) - 1):
-                between = text[win[i].end:win[i + 1].start]
-                if between.strip() == "," or _APPOSITION.match(between):
-                    containers[i] = i + 1
+            containers = _containers(text, win)
             inner: list[Any] | None = [] if collect is not None else None
             ranked.extend(resolve_document([found.get(m.key, []) for m in win], [m.key for m in win],
                                            DocContext(ctx.lon, ctx.lat), containers, collect=inner))
