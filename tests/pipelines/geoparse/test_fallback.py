@@ -53,11 +53,17 @@ def _mentions(text: str, names: list[str]) -> list[_Mention]:
 
 
 def test_a_list_of_places_with_their_areas_pairs_each_place_with_its_own_area() -> None:
+    levels = {"ky.": 2, "conn.": 2, "s.d.": 2, "henry county": 1, "tennessee": 2, "united states": 3}
+
+    def level(k: str) -> int:
+        return levels.get(k, 0)
+
     text = "The finalists were Louisville, Ky., New Haven, Conn. and Sioux Falls, S.D."
     ms = _mentions(text, ["Louisville", "Ky.", "New Haven", "Conn.", "Sioux Falls", "S.D."])
-    assert _containers(text, ms) == {0: 1, 2: 3, 4: 5}  # never (Ky., New Haven)
-    chain = "He lives in Paris, Henry County, Tenn."  # a place, its county and its state: a chain, kept
-    assert _containers(chain, _mentions(chain, ["Paris", "Henry County", "Tenn."])) == {0: 1, 1: 2}
+    assert _containers(text, ms, level) == {0: 1, 2: 3, 4: 5}  # never (Ky., New Haven)
+    chain = "He lives in Paris, Henry County, Tennessee, United States."  # growing areas: a chain, kept whole
+    names = ["Paris", "Henry County", "Tennessee", "United States"]
+    assert _containers(chain, _mentions(chain, names), level) == {0: 1, 1: 2, 2: 3}
 
 
 def test_a_list_of_us_towns_with_states_resolves_each_in_its_state(geoparser: Geoparser) -> None:

@@ -102,5 +102,6 @@ def test_run_refuses_a_bad_feed_points_file_before_any_work(tmp_path: Path) -> N
     bad = tmp_path / "feeds.csv"
     bad.write_text("feed,lon,lat\nx.com,abc,1\n", encoding="utf-8")
     r = CliRunner().invoke(app, ["geoparse", "run", "--workdir", str(tmp_path / "w"), "--feed-points", str(bad)])
-    assert r.exit_code != 0 and "numeric" in r.output
-    assert not (tmp_path / "w" / "georeset.duckdb").exists()  # failed before the gazetteer or the catalogue
+    assert r.exit_code == 2 and "numeric" in r.output
+    w = tmp_path / "w"
+    assert not (w / "lake").exists() and not (w / "georeset.duckdb").exists()  # failed before the catalogue
