@@ -366,12 +366,18 @@ def geoparse_run(
     workers: Annotated[int | None, typer.Option(help="Processes parsing documents (default: all cores; one per "
                                                      "200 documents at most).", min=1)] = None,
     batch_size: Annotated[int, typer.Option(help="Documents per spaCy nlp.pipe batch.", min=1)] = 64,
+    feed_points: Annotated[str | None, typer.Option(
+        "--feed-points", help="A point per feed, given to documents without their own point: a CSV (header "
+        "feed,lon,lat) or JSON ({feed: [lon, lat]}) file, the feed being a URL host (parisnews.com) or a source "
+        "name; or 'self' to learn each feed's point from the toponyms already in the catalogue "
+        "(docs/geoparsing.md).")] = None,
 ) -> None:
     """Find and resolve the toponyms of every document that has not been geoparsed yet."""
     from georeset.stages import geoparse_stage
     from georeset.workspace import Workspace
 
-    print_json_or_fail(geoparse_stage, Workspace.at(workdir), workers=workers, batch_size=batch_size)
+    print_json_or_fail(geoparse_stage, Workspace.at(workdir), workers=workers, batch_size=batch_size,
+                       feed_points=feed_points)
 
 
 def imagery_fetch(

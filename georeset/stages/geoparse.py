@@ -57,7 +57,7 @@ def plan(con: Any, *, out_dir: Path, batch_docs: int = 500) -> list[str]:
     for batch in batched(ids, batch_docs):
         path = out_dir / f"docs-{hashlib.sha1(batch[0].encode('utf-8')).hexdigest()[:16]}.parquet"
         con.execute(
-            f"COPY (SELECT d.doc_id, d.text, d.lon, d.lat, d.licence, d.content_hash {todo} "
+            f"COPY (SELECT d.doc_id, d.text, d.lon, d.lat, d.licence, d.content_hash, d.source, d.url {todo} "
             "AND d.doc_id BETWEEN ? AND ? ORDER BY d.doc_id) "
             f"TO '{path.as_posix()}' (FORMAT parquet)", [batch[0], batch[-1]],
         )
@@ -75,9 +75,20 @@ def load_parser(gazetteer_dir: Path, nlp: Any = None) -> Any:
                                **({"nlp": nlp} if nlp is not None else {}))
 
 
+def _doc_point(d: dict[str, Any], feed_points: dict[str, tuple[float, float]] | None) -> tuple[Any, Any]:
+    """The document's own point, else its feed's (:mod:`georeset.pipelines.geoparse.feeds`), else none."""
+    if (d.get("lon") is not None and d.get("lat") is not None) or not feed_points:
+        return d.get("lon"), d.get("lat")
+    from georeset.pipelines.geoparse.feeds import point_for
+
+    return point_for(feed_points, d.get("source"), d.get("url"))
+
+
 def run(batch_file: str | Path, *, gazetteer_dir: Path, staging_dir: Path, processed_at: dt.datetime,
-        batch_size: int = 64, parser: Any = None) -> dict[str, Any]:
-    """Geoparse one batch file of :func:`plan`; stage ``toponyms/geoparse-<batch>``."""
+        batch_size: int = 64, parser: Any = None,
+        feed_points: dict[str, tuple[float, float]] | None = None) -> dict[str, Any]:
+    """Geoparse one batch file of :func:`plan`; stage ``toponyms/geoparse-<batch>``. ``feed_points``: a point per
+    feed key (:func:`georeset.pipelines.geoparse.feeds.feed_key`) given to documents without a point of their own."""
     import pyarrow.parquet as pq
 
     from georeset.pipelines.geoparse.store import toponym_rows
@@ -86,7 +97,7 @@ def run(batch_file: str | Path, *, gazetteer_dir: Path, staging_dir: Path, proce
     docs = pq.read_table(batch_file).to_pylist()
     when = naive_utc(processed_at)
     rows: list[dict[str, Any]] = []
-    parsed = parser.parse_many(((d["text"], d["lon"], d["lat"]) for d in docs), batch_size=batch_size)
+    parsed = parser.parse_many(((d["text"], *_doc_point(d, feed_points)) for d in docs), batch_size=batch_size)
     for d, tops in zip(docs, parsed, strict=True):
         rows.extend(toponym_rows(d["doc_id"], d["content_hash"], d["licence"], tops, processed_at=when))
     name = f"geoparse-{Path(batch_file).stem}"
@@ -119,13 +130,14 @@ def _init_worker(gazetteer_dir: str) -> None:
 
 
 def _run_in_worker(batch_file: str, gazetteer_dir: str, staging_dir: str, processed_at: dt.datetime,
-                   batch_size: int) -> dict[str, Any]:
+                   batch_size: int, feed_points: dict[str, tuple[float, float]] | None = None) -> dict[str, Any]:
     return run(batch_file, gazetteer_dir=Path(gazetteer_dir), staging_dir=Path(staging_dir),
-               processed_at=processed_at, batch_size=batch_size, parser=_WORKER_PARSER)
+               processed_at=processed_at, batch_size=batch_size, parser=_WORKER_PARSER, feed_points=feed_points)
 
 
 def run_batches(files: list[str], *, gazetteer_dir: Path, staging_dir: Path, processed_at: dt.datetime,
-                batch_size: int = 64, workers: int = 1, progress: bool = False) -> list[dict[str, Any]]:
+                batch_size: int = 64, workers: int = 1, progress: bool = False,
+                feed_points: dict[str, tuple[float, float]] | None = None) -> list[dict[str, Any]]:
     """:func:`run` over every batch file: in this process (``workers`` 1) or in a pool of ``workers`` processes,
     each loading the parser once and taking batch files as it frees up. Returns the results in file order."""
     from tqdm import tqdm
@@ -136,32 +148,44 @@ def run_batches(files: list[str], *, gazetteer_dir: Path, staging_dir: Path, pro
     if workers <= 1:
         parser = load_parser(gazetteer_dir) if files else None
         return [run(f, gazetteer_dir=gazetteer_dir, staging_dir=staging_dir, processed_at=processed_at,
-                    batch_size=batch_size, parser=parser)
+                    batch_size=batch_size, parser=parser, feed_points=feed_points)
                 for f in tqdm(files, disable=not progress, unit="batch", desc="geoparse")]
     # spawn: a fresh interpreter per worker (no forked DuckDB/spaCy threads); each loads the parser once
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
                              initargs=(str(gazetteer_dir),)) as pool:
-        futures = [pool.submit(_run_in_worker, f, str(gazetteer_dir), str(staging_dir), processed_at, batch_size)
-                   for f in files]
+        futures = [pool.submit(_run_in_worker, f, str(gazetteer_dir), str(staging_dir), processed_at, batch_size,
+                               feed_points) for f in files]
         return [f.result() for f in tqdm(futures, disable=not progress, unit="batch", desc="geoparse")]
 
 
 def geoparse_stage(ws: Workspace, *, batch_size: int = 64, progress: bool = True, docs_per_batch: int = 500,
                    min_population: int = 500, processed_at: dt.datetime | None = None,
-                   workers: int | None = None) -> dict[str, Any]:
+                   workers: int | None = None, feed_points: str | Path | None = None) -> dict[str, Any]:
     """Load the gazetteer if needed, plan, parse every batch, commit.
 
     ``workers`` processes (default: all cores; fewer when there are under :data:`MIN_DOCS_PER_WORKER` documents
-    per worker) take batches of at most ``docs_per_batch`` documents, each loading the parser once."""
+    per worker) take batches of at most ``docs_per_batch`` documents, each loading the parser once.
+    ``feed_points``: a CSV/JSON file of points per feed, or ``"self"`` to learn them from the toponyms already in
+    the catalogue (:mod:`georeset.pipelines.geoparse.feeds`); a document without a point of its own gets its
+    feed's point as the geoparser's document point."""
     workers = default_workers() if workers is None else workers
     if workers < 1:
         raise InputError(f"workers={workers} must be >= 1", hint="pass --workers 1 or more (default: all cores)")
+    points: dict[str, tuple[float, float]] | None = None
+    if feed_points is not None and str(feed_points) != "self":  # a bad file fails before any work
+        from georeset.pipelines.geoparse.feeds import load_feed_points
+
+        points = load_feed_points(feed_points)
     gazetteer_stage(ws, min_population=min_population)
     when = processed_at or now()
     out_dir = plan_dir(ws, CLI_INTERVAL)
     con = writer.open_writer(ws)
     try:
+        if feed_points is not None and str(feed_points) == "self":
+            from georeset.pipelines.geoparse.feeds import feed_points_from_catalog
+
+            points = feed_points_from_catalog(con)
         if workers > 1:  # no fewer batches than workers, so that every worker has documents to parse
             n_todo = int(con.execute("SELECT count(*) FROM documents d WHERE NOT EXISTS "
                                      "(SELECT 1 FROM toponyms t WHERE t.doc_id = d.doc_id)").fetchone()[0])
@@ -171,9 +195,12 @@ def geoparse_stage(ws: Workspace, *, batch_size: int = 64, progress: bool = True
     finally:
         con.close()
     done = run_batches(files, gazetteer_dir=out_dir / "gazetteer", staging_dir=ws.staging_dir, processed_at=when,
-                       batch_size=batch_size, workers=workers, progress=progress)
+                       batch_size=batch_size, workers=workers, progress=progress, feed_points=points)
     # this run's batches, and any left by an in-process run killed after its commit (a re-plan no longer lists
     # their documents, so only the pattern finds them; their rows are upserted again, changing nothing)
     merged = writer.commit(ws, ["toponyms"], names=[n for d in done for n in d["names"]] + ["geoparse-docs-*"])
     shutil.rmtree(out_dir, ignore_errors=True)
-    return {"documents_parsed": sum(d["documents"] for d in done), **merged["toponyms"]}
+    out = {"documents_parsed": sum(d["documents"] for d in done), **merged["toponyms"]}
+    if points is not None:
+        out["feed_points"] = len(points)
+    return out

@@ -16,7 +16,7 @@ from __future__ import annotations
 import bisect
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import accumulate, islice
@@ -28,7 +28,7 @@ from georeset.pipelines.geoparse.candidates import Candidate, CandidateIndex
 from georeset.pipelines.geoparse.commit import commit_features, commit_probability
 from georeset.pipelines.geoparse.gazetteer import ABBREVIATION_KEYS
 from georeset.pipelines.geoparse.names import inflection_variants, name_key
-from georeset.pipelines.geoparse.ranking import DocContext, Ranked, rank, resolve_document
+from georeset.pipelines.geoparse.ranking import LEVEL, DocContext, Ranked, rank, resolve_document
 
 __all__ = ["COMMIT_SCORE", "METHOD", "PLACE_LABELS", "Geoparser", "TextTruncatedWarning", "Toponym", "geoparse_documents",
            "load_nlp"]
@@ -367,6 +367,27 @@ def _city_over_division(text: str, m: _Mention, best: Ranked | None, cands: list
                   f"{best.reason}", best.n_candidates)
 
 
+def _containers(text: str, win: Sequence[_Mention], level: Callable[[str], int] = lambda _k: 0) -> dict[int, int]:
+    """Mention i -> mention i + 1 when i + 1 is written as the area i lies in: a comma between them ("Paris,
+    Texas") or an apposition ("Lima is a town in Seminole County"). In a list of places each written with its
+    area ("Louisville, Ky., New Haven, Conn."), an area that follows its place and is followed by a smaller place
+    that starts the next pair is not that place's area: the pairs are (Louisville, Ky.) and (New Haven, Conn.), not
+    (Ky., New Haven) (which made New Haven, Kentucky the reading). ``level(key)``: the largest area level a name
+    may stand for (:data:`ranking.LEVEL`; 0 for towns); a chain of growing areas ("Paris, Henry County, Tennessee,
+    United States") is kept whole."""
+    pairs = [text[win[i].end:win[i + 1].start].strip() == "," or _APPOSITION.match(text[win[i].end:win[i + 1].start])
+             is not None for i in range(len(win) - 1)]
+    out: dict[int, int] = {}
+    for i, paired in enumerate(pairs):
+        if not paired:
+            continue
+        if i >= 1 and out.get(i - 1) == i and i + 1 < len(pairs) and pairs[i + 1] \
+                and level(win[i + 1].key) < level(win[i].key):
+            continue  # "Louisville, Ky., New Haven, Conn.": Ky. ends one pair, New Haven starts the next
+        out[i] = i + 1
+    return out
+
+
 def _abbreviation_after_comma(doc: Any, text: str, first: int, last: int) -> bool:
     end = doc[last - 1].idx + len(doc[last - 1])
     return first > 0 and doc[first - 1].text == "," and (text[end:end + 1] == "." or doc[last - 1].text.endswith("."))
@@ -547,11 +568,8 @@ class Geoparser:
         ranked: list[Ranked | None] = []
         for a, b in _windows([m.key for m in mentions]):
             win = mentions[a:b]
-            containers = {}
-            for i in range(len(win) - 1):
-                between = text[win[i].end:win[i + 1].start]
-                if between.strip() == "," or _APPOSITION.match(between):
-                    containers[i] = i + 1
+            containers = _containers(text, win, lambda k: max(
+                (LEVEL.get(c.feature_code or "", 0) for c in found.get(k, ())), default=0))
             inner: list[Any] | None = [] if collect is not None else None
             ranked.extend(resolve_document([found.get(m.key, []) for m in win], [m.key for m in win],
                                            DocContext(ctx.lon, ctx.lat), containers, collect=inner))

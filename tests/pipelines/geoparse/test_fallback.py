@@ -1,0 +1,73 @@
+"""The focus fallback's support and area rules, and the comma-pairing of places with their areas."""
+
+from __future__ import annotations
+
+from georeset.pipelines.geoparse import Geoparser
+from georeset.pipelines.geoparse.candidates import Candidate
+from georeset.pipelines.geoparse.fallback import fall_back_to_focus
+from georeset.pipelines.geoparse.parser import _containers, _Mention
+from georeset.pipelines.geoparse.ranking import DocContext, Ranked
+
+
+def _ranked(name: str, lon: float, lat: float, score: float, *, cc: str = "XX", admin1: str = "01",
+            code: str = "PPL", population: int = 1000) -> Ranked:
+    fclass = "A" if code.startswith("ADM") else "P"
+    return Ranked(Candidate(name, name, fclass, code, cc, admin1, population, lon, lat, True), score, "", 1)
+
+
+def test_focus_support_counts_names_not_mentions() -> None:
+    # "Paris" (a weak French reading) written four times and "Dallas" (a large US city, weak in a text that names
+    # nothing near it): one name is no focus to overrule a prominent place in another country.
+    paris = _ranked("paris", 2.35, 48.85, 0.18, cc="FR", admin1="11", population=2_000_000)
+    dallas = _ranked("dallas", -96.8, 32.78, 0.04, cc="US", admin1="TX", population=1_300_000)
+    keys = ["paris", "paris", "dallas", "paris", "paris"]
+    out = fall_back_to_focus([paris, paris, dallas, paris, paris], keys, DocContext())
+    assert out[2] == dallas
+    # two distinct names near each other do make a focus, and a prominent foreign namesake gives way to it
+    lyon = _ranked("lyon", 2.5, 48.9, 0.5, cc="FR", admin1="11")
+    out = fall_back_to_focus([paris, lyon, dallas], ["paris", "lyon", "dallas"], DocContext())
+    assert out[2] is not None and out[2].candidate.place_id.startswith("focus:")
+
+
+def test_a_weak_candidate_inside_the_focus_division_stands() -> None:
+    # "Eden is a coastal town in New South Wales": the division's point is the centre of a wide area, hundreds of
+    # kilometres from the town, yet the town lies in it.
+    nsw = _ranked("new south wales", 146.0, -32.0, 0.9, cc="AU", admin1="02", code="ADM1")
+    sydney = _ranked("bathurst", 149.58, -33.42, 0.6, cc="AU", admin1="02")
+    eden = _ranked("eden", 149.9, -37.06, 0.15, cc="AU", admin1="02")
+    keys = ["eden", "new south wales", "bathurst"]
+    assert fall_back_to_focus([eden, nsw, sydney], keys, DocContext())[0] == eden
+    # the same weak candidate in another division is far from the text and is replaced by the focus
+    elsewhere = _ranked("eden", 115.0, -20.0, 0.15, cc="AU", admin1="08")
+    out = fall_back_to_focus([elsewhere, nsw, sydney], keys, DocContext())[0]
+    assert out is not None and out.candidate.place_id.startswith("focus:")
+
+
+def _mentions(text: str, names: list[str]) -> list[_Mention]:
+    out, at = [], 0
+    for n in names:
+        s = text.index(n, at)
+        out.append(_Mention(s, s + len(n), "GPE", n.lower(), False))
+        at = s + len(n)
+    return out
+
+
+def test_a_list_of_places_with_their_areas_pairs_each_place_with_its_own_area() -> None:
+    levels = {"ky.": 2, "conn.": 2, "s.d.": 2, "henry county": 1, "tennessee": 2, "united states": 3}
+
+    def level(k: str) -> int:
+        return levels.get(k, 0)
+
+    text = "The finalists were Louisville, Ky., New Haven, Conn. and Sioux Falls, S.D."
+    ms = _mentions(text, ["Louisville", "Ky.", "New Haven", "Conn.", "Sioux Falls", "S.D."])
+    assert _containers(text, ms, level) == {0: 1, 2: 3, 4: 5}  # never (Ky., New Haven)
+    chain = "He lives in Paris, Henry County, Tennessee, United States."  # growing areas: a chain, kept whole
+    names = ["Paris", "Henry County", "Tennessee", "United States"]
+    assert _containers(chain, _mentions(chain, names), level) == {0: 1, 1: 2, 2: 3}
+
+
+def test_a_list_of_us_towns_with_states_resolves_each_in_its_state(geoparser: Geoparser) -> None:
+    text = "The finalists were Louisville, Ky., Richmond, Va. and Denver."
+    s = text.index("Richmond")
+    richmond = geoparser.resolve_spans(text, [(s, s + len("Richmond"))])[0]
+    assert (richmond.country_code, richmond.admin1_code) == ("US", "VA")
