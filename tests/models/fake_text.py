@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["fake_text_features", "write_fake_text_cache"]
+__all__ = ["fake_text_features", "toy_model_and_views", "write_fake_text_cache"]
 
 
 def fake_text_features(texts: list[str]) -> Any:
@@ -35,3 +35,27 @@ def write_fake_text_cache(out: Path, manifest: Path) -> Path:
     fb(texts)
     out.mkdir(parents=True, exist_ok=True)
     return fb.save_cache(out / TEXT_CACHE)
+
+
+def toy_model_and_views(cfg: Any, n_s2: int = 4, n_s1: int = 4) -> tuple[Any, Any, Any, Any, Any]:
+    """A model with random text features (``torch.manual_seed(0)`` first) and padded random S2 (B04/B03/B02) and
+    S1 (VV/VH) token batches of 4x4 patches: ``(model, desc, mask, partner_desc, partner_mask)``."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from georeset.models.bands import get_band
+    from georeset.models.model import GeoResetModel
+    from georeset.models.text_encoder import FrozenTextBackbone
+    from georeset.models.tokens import image_to_tokens, pad_tokens
+
+    torch.manual_seed(0)
+    fake = FrozenTextBackbone(encode_fn=lambda ts: F.normalize(torch.randn(len(ts), 384), dim=-1))
+    model = GeoResetModel(cfg, text_backbone=fake)
+    rng = np.random.default_rng(0)
+    s2 = [image_to_tokens(rng.normal(size=(3, 4, 4)).astype(np.float32), [get_band(b) for b in ("B04", "B03", "B02")],
+                          10.0) for _ in range(n_s2)]
+    s1 = [image_to_tokens(rng.normal(size=(2, 4, 4)).astype(np.float32), [get_band("VV"), get_band("VH")], 10.0)
+          for _ in range(n_s1)]
+    (desc, mask), (pdesc, pmask) = pad_tokens(s2), pad_tokens(s1)
+    return model, desc, mask, pdesc, pmask

@@ -39,7 +39,7 @@ from georeset.models.text_encoder import TEXT_CACHE, FrozenTextBackbone, text_ke
 from georeset.models.train import DistEnv, _prepare_text_cache, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fake_text import fake_text_features, write_fake_text_cache  # noqa: E402
+from fake_text import fake_text_features, toy_model_and_views, write_fake_text_cache  # noqa: E402
 
 WL = [0.49, 0.665, 0.865]
 GRASS = np.stack([np.full((6, 6), v, np.float32) for v in (0.03, 0.04, 0.40)])  # blue, red, NIR
@@ -192,26 +192,13 @@ def test_training_with_the_joint_augmentation_runs_from_the_cache(synthetic_mani
 
 
 def test_skip_s1s2_leaves_the_clouded_pairs_out_of_that_term_only() -> None:
-    import torch.nn.functional as F
-
-    from georeset.models.bands import get_band
     from georeset.models.losses import string_keys, symmetric_infonce
-    from georeset.models.model import GeoResetModel
-    from georeset.models.tokens import image_to_tokens, pad_tokens
     from georeset.models.train import compute_losses
 
     with pytest.raises(InputError):
         TrainConfig(atmosphere_augment=0.3, atmosphere_skip_s1s2=True)  # needs the sentence
     cfg = load_config("tiny_cloudtext")
-    torch.manual_seed(0)
-    fake = FrozenTextBackbone(encode_fn=lambda ts: F.normalize(torch.randn(len(ts), 384), dim=-1))
-    model = GeoResetModel(cfg, text_backbone=fake)
-    rng = np.random.default_rng(0)
-    s2 = [image_to_tokens(rng.normal(size=(3, 4, 4)).astype(np.float32), [get_band(b) for b in ("B04", "B03", "B02")],
-                          10.0) for _ in range(4)]
-    s1 = [image_to_tokens(rng.normal(size=(2, 4, 4)).astype(np.float32), [get_band("VV"), get_band("VH")], 10.0)
-          for _ in range(4)]
-    (desc, mask), (pdesc, pmask) = pad_tokens(s2), pad_tokens(s1)
+    model, desc, mask, pdesc, pmask = toy_model_and_views(cfg)
     batch = {"image_keys": string_keys(["a", "b", "c", "d"]), "text_keys": string_keys(["t0", "t1", "t2", "t3"]),
              "partner_index": torch.tensor([0, 1, 2, 3]), "partner_keys": string_keys(["a1", "b1", "c1", "d1"]),
              "is_s2": torch.tensor([True] * 4), "atmosphere": torch.tensor([False, True, False, False])}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +20,9 @@ from georeset.models.losses import gaussian_pair_nll, string_keys, symmetric_inf
 from georeset.models.model import GeoResetModel
 from georeset.models.text_encoder import FrozenTextBackbone
 from georeset.models.tokens import RAW_DIM, RawField, TokenFeaturizer, image_to_tokens, pad_tokens
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fake_text import toy_model_and_views  # noqa: E402
 
 S2_ALL = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12"]
 
@@ -222,16 +227,7 @@ def test_compute_losses_modality_dropout_and_s1s2() -> None:
     from georeset.models.train import compute_losses
 
     cfg = load_config("tiny")
-    torch.manual_seed(0)
-    fake = FrozenTextBackbone(encode_fn=lambda ts: F.normalize(torch.randn(len(ts), 384), dim=-1))
-    model = GeoResetModel(cfg, text_backbone=fake)
-    rng = np.random.default_rng(0)
-    s2 = [image_to_tokens(rng.normal(size=(3, 4, 4)).astype(np.float32), [get_band(b) for b in ("B04", "B03", "B02")],
-                          10.0) for _ in range(4)]
-    s1 = [image_to_tokens(rng.normal(size=(2, 4, 4)).astype(np.float32), [get_band("VV"), get_band("VH")], 10.0)
-          for _ in range(3)]
-    desc, mask = pad_tokens(s2)
-    pdesc, pmask = pad_tokens(s1)
+    model, desc, mask, pdesc, pmask = toy_model_and_views(cfg, n_s1=3)
     batch = {"image_keys": string_keys(["a", "b", "c", "d"]), "text_keys": string_keys(["t0", "t1", "t2", "t3"]),
              "partner_index": torch.tensor([0, 1, 3]), "partner_keys": string_keys(["a1", "b1", "d1"]),
              "is_s2": torch.tensor([True, True, True, True])}
