@@ -3,6 +3,7 @@
 Wiring only, over georeset.stages.geoparse (the code `georeset geoparse run` runs). ``plan_batches`` loads the gazetteer once, then writes the documents without toponyms
 as Parquet batch files plus a gazetteer snapshot; ``parse_batch`` is mapped over the batch files and stages
 ``toponyms/geoparse-<batch>`` only; ``catalog_merge`` commits exactly those files and emits ``georeset_toponyms``.
+``feed_points`` is `georeset geoparse run --feed-points`: a CSV/JSON file of points per feed, or ``self``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ from airflow.sdk import Param, dag, get_current_context, task
         "nlp_batch_size": Param(64, type="integer", minimum=1, maximum=4096, description="spaCy batch size"),
         "min_population": Param(500, type="integer", minimum=0,
                                 description="Smallest GeoNames place loaded into the gazetteer (first run only)"),
+        "feed_points": Param(None, type=["null", "string"],
+                             description="Points per feed for documents without their own point: a CSV "
+                                         "(feed,lon,lat) or JSON file on the workers, or 'self' (docs/geoparsing.md)"),
     },
 )
 def geoparse() -> None:
@@ -45,11 +49,13 @@ def geoparse() -> None:
         from georeset.stages.gazetteer import gazetteer_stage
 
         ws = workspace(context, DOCUMENTS)
+        points = geoparse.feed_points_input(context["params"].get("feed_points"))  # a bad file fails first
         gazetteer_stage(ws, min_population=context["params"]["min_population"])
         out_dir = geoparse.plan_dir(ws, run_key(context))
         con = writer.open_writer(ws)
         try:
-            files = geoparse.plan(con, out_dir=out_dir, batch_docs=context["params"]["docs_per_batch"])
+            files = geoparse.plan(con, out_dir=out_dir, batch_docs=context["params"]["docs_per_batch"],
+                                  feed_points=points)
         finally:
             con.close()
         return {"workdir": str(ws.root), "out_dir": str(out_dir), "files": files}

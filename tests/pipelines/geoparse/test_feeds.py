@@ -76,7 +76,7 @@ def _batch(root: Path, gazetteer: tuple[Any, Any], text: str) -> tuple[str, Path
 
 
 def test_the_stage_gives_documents_their_feed_point(tmp_path: Path, gazetteer: tuple[Any, Any]) -> None:
-    from georeset.stages.geoparse import run_batches
+    from georeset.stages.geoparse import run_batches, write_feed_points
 
     text = "Fire damages apartment. Paris firefighters made quick work of a kitchen fire in Paris on Friday."
     f, gaz = _batch(tmp_path, gazetteer, text)
@@ -87,8 +87,8 @@ def test_the_stage_gives_documents_their_feed_point(tmp_path: Path, gazetteer: t
         return next(r for r in rows if r["surface"] == "Paris")
 
     run_batches([f], gazetteer_dir=gaz, staging_dir=tmp_path / "plain", processed_at=when)
-    run_batches([f], gazetteer_dir=gaz, staging_dir=tmp_path / "feed", processed_at=when,
-                feed_points={"theparisnews.com": PARIS_TX})
+    write_feed_points(Path(f).parent, {"theparisnews.com": PARIS_TX})  # as plan() stores them beside its batches
+    run_batches([f], gazetteer_dir=gaz, staging_dir=tmp_path / "feed", processed_at=when)
     plain, fed = paris(tmp_path / "plain"), paris(tmp_path / "feed")
     assert haversine_km(plain["lon"], plain["lat"], *PARIS_TX) > 1000  # alone, "Paris" is the capital
     assert haversine_km(fed["lon"], fed["lat"], *PARIS_TX) < 50  # the feed's point settles it
@@ -105,3 +105,34 @@ def test_run_refuses_a_bad_feed_points_file_before_any_work(tmp_path: Path) -> N
     assert r.exit_code == 2 and "numeric" in r.output
     w = tmp_path / "w"
     assert not (w / "lake").exists() and not (w / "georeset.duckdb").exists()  # failed before the catalogue
+
+
+def test_plan_stores_the_feed_points_and_a_worker_pool_uses_them(tmp_path: Path, gazetteer: tuple[Any, Any]) -> None:
+    """The CLI and the DAG share plan() -> run(): the points travel with the plan, so pool workers see them."""
+    from georeset.stages.geoparse import plan, read_feed_points, run_batches
+
+    con = duckdb.connect()
+    places, names = gazetteer
+    con.register("p", places)
+    con.register("n", names)
+    con.execute("CREATE TABLE places AS SELECT * FROM p")
+    con.execute("CREATE TABLE place_names AS SELECT * FROM n")
+    con.execute("CREATE TABLE documents (doc_id VARCHAR, text VARCHAR, lon DOUBLE, lat DOUBLE, licence VARCHAR, "
+                "content_hash VARCHAR, source VARCHAR, url VARCHAR)")
+    con.execute("CREATE TABLE toponyms (doc_id VARCHAR)")
+    texts = ["Paris firefighters made quick work of a kitchen fire in Paris on Friday.",
+             "A Paris teacher was honoured at the school board meeting in Paris."]
+    for i, t in enumerate(texts):
+        con.execute("INSERT INTO documents VALUES (?, ?, NULL, NULL, 'CC0', ?, 'rss', ?)",
+                    [f"d{i}", t, f"h{i}", f"https://www.theparisnews.com/{i}"])
+    out = tmp_path / "plan"
+    files = plan(con, out_dir=out, batch_docs=1, feed_points={"theparisnews.com": PARIS_TX})
+    assert len(files) == 2 and read_feed_points(out) == {"theparisnews.com": PARIS_TX}
+    run_batches(files, gazetteer_dir=out / "gazetteer", staging_dir=tmp_path / "s", processed_at=dt.datetime(2026, 1, 1),
+                workers=2)
+    rows = [r for f in (tmp_path / "s" / "toponyms").glob("*.parquet") for r in pq.read_table(f).to_pylist()]
+    paris = [r for r in rows if r["surface"] == "Paris"]
+    assert {r["doc_id"] for r in paris} == {"d0", "d1"}
+    assert all(haversine_km(r["lon"], r["lat"], *PARIS_TX) < 50 for r in paris)
+    plan(con, out_dir=out, batch_docs=1)  # a plan without points replaces the directory: none are left behind
+    assert read_feed_points(out) is None
