@@ -109,17 +109,23 @@ def open_lake(location: str | Path, *, read_only: bool = False, extensions: tupl
     """An in-memory DuckDB with the extensions LOADed and the catalogue lake ATTACHed as ``lake`` and USEd.
 
     ``location``: a work directory or a file in it (:func:`catalog_root`); ``":memory:"``: a new throwaway lake in
-    a temporary directory. ``read_only``: readers (analysts, search, report) attach READ_ONLY and see committed snapshots only, never
+    a temporary directory, removed when the connection is garbage-collected or the interpreter exits. ``read_only``: readers (analysts, search, report) attach READ_ONLY and see committed snapshots only, never
     waiting on a writer. A catalogue that is not there raises InputError naming ``--workdir``/``--db`` and the
     lake settings, with the fix."""
     from georeset.data_catalog.lake import SETTING_DATA, SETTING_METADATA, attach
 
-    if str(location) == ":memory:":  # a throwaway catalogue (tests, probes): a fresh embedded lake of its own
+    throwaway = str(location) == ":memory:"
+    if throwaway:  # a throwaway catalogue (tests, probes): a fresh embedded lake of its own
         import tempfile
 
         location = tempfile.mkdtemp(prefix="georeset-lake-")
     settings = lake_settings(location)
     con = connect(":memory:", extensions=extensions)
+    if throwaway:  # its folder goes with the connection (or at interpreter exit), never left behind in the temp dir
+        import shutil
+        import weakref
+
+        weakref.finalize(con, shutil.rmtree, location, True)
     try:
         attach(con, settings, alias=LAKE, read_only=read_only, create=not read_only if create is None else create)
         con.execute(f"USE {LAKE}")

@@ -164,3 +164,33 @@ def test_maintenance_compacts_small_files_and_keeps_recent_snapshots(lake: duckd
     assert lake.execute("SELECT text FROM lake.documents WHERE doc_id = 'k0'").fetchone() == ("text 0 revised",)
     with pytest.raises(duckdb.Error):  # an expired snapshot is gone
         rows_at(lake, "documents", snaps[3])
+
+
+
+def _use_throwaway_lake() -> tuple[list[Path], tuple[int, ...] | None]:
+    """Open a throwaway lake, write and read a row, close it; no assert here (pytest's assert rewriting snapshots
+    the frame's locals, which would keep the connection alive)."""
+    import tempfile
+
+    from georeset.data_catalog.connect import open_lake
+
+    con = open_lake(":memory:")
+    con.execute("CREATE TABLE lake.t AS SELECT 1 AS x")
+    made = [p for p in Path(tempfile.gettempdir()).iterdir() if p.name.startswith("georeset-lake-")]
+    row = con.execute("SELECT x FROM lake.t").fetchone()
+    con.close()
+    return made, row
+
+
+def test_throwaway_lake_folder_goes_with_its_connection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``open_lake(":memory:")`` makes a lake in a temporary folder; once the connection is gone the folder is
+    removed, so tests and probes leave nothing in the temp dir."""
+    import gc
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    made, row = _use_throwaway_lake()
+    gc.collect()
+    assert row == (1,)
+    assert len(made) == 1 and made[0].parent == tmp_path
+    assert not made[0].exists()
