@@ -167,6 +167,7 @@ _ORG_AFTER = {  # words after a place name at the head of an organisation name: 
     "transit", "housing", "state", "commission", "authority", "state's", "district", "municipal", "volunteer",
     "rescue", "emergency", "historical", "planning", "zoning", "economic", "development", "convention", "visitors",
     "zoo", "port", "harbor", "army", "navy", "national", "general", "municipality", "metropolitan", "metro",
+    "bureau", "legislature", "senate", "assembly", "supreme", "highway", "patrol", "lottery", "attorney",
 }
 
 
@@ -242,6 +243,42 @@ def _is_language(text: str) -> bool:
     ok = sum(c.isalnum() or c.isspace() or c in ".,;:!?'\"()-\u2019\u201c\u201d/&%$" for c in text)
     words = text.split()
     return ok / len(text) >= 0.9 and bool(words) and sum(len(w) for w in words) / len(words) <= 20
+
+
+# The last word of a street's name ("Lone Oak Road", "Memphis St.", "Mineral Wells Avenue"): the words before it
+# name the street, not a place ("Lone" is not Loni, India; "Mineral" is not Mineral County).
+STREET_TYPES = frozenset({
+    "road", "rd", "street", "st", "avenue", "ave", "drive", "lane", "ln", "boulevard", "blvd", "parkway", "pkwy",
+    "highway", "hwy", "expressway", "freeway", "turnpike",
+})  # not "court", "circle", "place", "way", "trail": "Superior Court", "Arctic Circle" end in them
+# A capitalised word followed by a number designates a unit, not a place ("Lot 12", "Suite 200", "Ward 3").
+_DESIGNATED = re.compile(r"^\d{1,3}[A-Za-z]?$")
+
+
+def _street_tokens(doc: Any) -> set[int]:
+    """Indices of the tokens that name a street: in each sequence of capitalised tokens (whatever the NER made of
+    them: "Lone Oak Road Lot 12" is one PRODUCT, "Mineral" + FAC "Wells Avenue" two pieces), the words from its
+    start up to a street type (``STREET_TYPES``) that is not the first word."""
+    out: set[int] = set()
+    start: int | None = None
+    for tok in [*doc, None]:
+        if tok is not None and _capitalised(tok):
+            if start is None:
+                start = tok.i
+            elif (word := tok.text.lower().rstrip(".")) in STREET_TYPES and not (
+                    word == "st" and tok.i + 1 < len(doc) and _capitalised(doc[tok.i + 1])):  # "East St. Louis"
+                out.update(range(start, tok.i + 1))
+                start = tok.i + 1
+            continue
+        start = None
+    return out
+
+
+def _address_run(doc: Any, toks: list[int]) -> bool:
+    """Whether a run of capitalised tokens (indices into ``doc``) is an address unit: one word followed by a lot,
+    suite or unit number of at most three digits ("Lot 12"; years and longer numbers are not)."""
+    nxt = toks[-1] + 1
+    return len(toks) == 1 and nxt < len(doc) and _DESIGNATED.match(doc[nxt].text) is not None
 
 
 def _capitalised(tok: Any) -> bool:
@@ -457,10 +494,13 @@ class Geoparser:
         if not self.gazetteer_matching:
             return mentions, runs
         run_toks: list[int] = []
+        taken |= _street_tokens(doc)  # "Lone Oak Road", "Mineral Wells Avenue": a street's words name no place
         for tok in [*doc, None]:
             if tok is not None and tok.i not in taken and _capitalised(tok):
                 run_toks.append(tok.i)
                 continue
+            if run_toks and _address_run(doc, run_toks):
+                run_toks = []  # "Lot 12", "Suite 200": an address unit, no place
             if run_toks:
                 cue = _cue(doc, run_toks[0], run_toks[-1] + 1)
                 grams = []
