@@ -262,7 +262,7 @@ def _street_tokens(doc: Any) -> set[int]:
     out: set[int] = set()
     start: int | None = None
     for tok in [*doc, None]:
-        if tok is not None and _capitalised(tok):
+        if tok is not None and (_capitalised(tok) or _abbreviated(tok)):
             if start is None:
                 start = tok.i
             elif (word := tok.text.lower().rstrip(".")) in STREET_TYPES and not (
@@ -272,6 +272,12 @@ def _street_tokens(doc: Any) -> set[int]:
             continue
         start = None
     return out
+
+
+def _abbreviated(tok: Any) -> bool:
+    """A capitalised abbreviation with its full stop ("St.", "Ave.")."""
+    t = tok.text
+    return len(t) > 2 and t.endswith(".") and t[:-1].isalpha() and t[0].isupper()
 
 
 def _address_run(doc: Any, toks: list[int]) -> bool:
@@ -479,9 +485,12 @@ class Geoparser:
         taken: set[int] = set()
         runs: list[list[_Gram]] = []
         text = doc.text  # Doc.text joins every token: once, not per mention (quadratic on long texts)
+        street = _street_tokens(doc)
         for ent in doc.ents:
             if ent.label_ in self.labels:
                 taken.update(range(ent.start, ent.end))
+                if street.issuperset(range(ent.start, ent.end + 1)):
+                    continue  # "Memphis" of "2517 Memphis St.": the street type follows, the name is the street's
                 s, e = _trim(text, ent.start_char, ent.end_char)
                 if e > s:
                     mentions.append(_Mention(s + offset, e + offset, ent.label_, name_key(text[s:e]), False))
@@ -494,7 +503,7 @@ class Geoparser:
         if not self.gazetteer_matching:
             return mentions, runs
         run_toks: list[int] = []
-        taken |= _street_tokens(doc)  # "Lone Oak Road", "Mineral Wells Avenue": a street's words name no place
+        taken |= street  # "Lone Oak Road", "Mineral Wells Avenue": a street's words name no place
         for tok in [*doc, None]:
             if tok is not None and tok.i not in taken and _capitalised(tok):
                 run_toks.append(tok.i)

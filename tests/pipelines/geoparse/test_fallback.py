@@ -71,3 +71,22 @@ def test_a_list_of_us_towns_with_states_resolves_each_in_its_state(geoparser: Ge
     s = text.index("Richmond")
     richmond = geoparser.resolve_spans(text, [(s, s + len("Richmond"))])[0]
     assert (richmond.country_code, richmond.admin1_code) == ("US", "VA")
+
+
+def test_street_names_and_unit_numbers_name_no_place(geoparser: Geoparser) -> None:
+    # A street's words are not places ("Lone Oak Road" is not Loni, India; "Mineral Wells Avenue" not Mineral
+    # County; "Memphis St." not Memphis), nor is a word before a lot number; a saint's name inside a town's name
+    # ("East St. Louis") is no street.
+    text = ("McDaniel, 19, of 1205 Lone Oak Road Lot 12, was arrested. She left her baby at a Mineral Wells Avenue "
+            "store, then drove to 2517 Memphis St. and on to East St. Louis.")
+    surfaces = {t.surface for t in geoparser.parse(text)}
+    assert not surfaces & {"Lone", "Lot", "Mineral", "Memphis", "Lone Oak", "Mineral Wells"}
+    assert "East St. Louis" in surfaces
+
+
+def test_a_state_institution_names_its_state(geoparser: Geoparser) -> None:
+    # "Georgia Bureau of Investigation" (an organisation to spaCy) names the state, which places Albany in it.
+    text = "An Albany police SWAT team and Georgia Bureau of Investigation agents raided the home on Wednesday."
+    by_surface = {t.surface: t for t in geoparser.parse(text)}
+    assert (by_surface["Georgia"].country_code, by_surface["Georgia"].admin1_code) == ("US", "GA")
+    assert (by_surface["Albany"].country_code, by_surface["Albany"].admin1_code) == ("US", "GA")
