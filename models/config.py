@@ -86,6 +86,11 @@ class TrainConfig:
     # same caption with another atmosphere sentence (or none); needs atmosphere_text; 0: off
     atmosphere_counter_weight: float = 0.0
     spectral_weight: float = 0.0  # band-statistics head and its loss (models/aux_objectives.py); 0: no head
+    # image self-supervision (models/image_views.py): InfoNCE between two token-subset views of each optical
+    # patch; 0: off (no views are made). Each view keeps image_view_fraction of the tokens; fixed temperature
+    image_view_weight: float = 0.0
+    image_view_fraction: float = 0.5
+    image_view_temperature: float = 0.1
     # physical floors on the per-band normalisation std (models/norm_floor.py), stored in the checkpoint's norm:
     # reflectance units for optical bands, dB for SAR; 0: the shard manifest's statistics as they are
     norm_std_floor_optical: float = 0.0
@@ -108,6 +113,10 @@ class TrainConfig:
         if self.atmosphere_text and self.atmosphere_augment <= 0:
             raise InputError("train.atmosphere_text needs train.atmosphere_augment > 0",
                              hint="e.g. atmosphere_augment 0.3, or atmosphere_text false")
+        if self.image_view_weight < 0 or not 0.0 < self.image_view_fraction <= 1.0 \
+                or self.image_view_temperature <= 0:
+            raise InputError("train.image_view_weight must be >= 0, image_view_fraction in (0, 1] and "
+                             "image_view_temperature > 0", hint="e.g. 1.0, 0.5 and 0.1; weight 0 turns it off")
         if not 0.0 <= self.modality_dropout <= 1.0:
             raise InputError(f"train.modality_dropout {self.modality_dropout} is not in [0, 1]", hint="e.g. 0.3")
 

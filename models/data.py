@@ -17,6 +17,8 @@
   (:mod:`.atmosphere_augment`); with ``atmosphere_text`` the sample's caption also gets a sentence saying what was
   applied to its optical view (own row, else partner row; :mod:`.atmosphere_text`), and ``atmosphere`` in the
   sample names it (``""``: clear). Off by default, and then the caption is the row's text as it is.
+- Image views (``image_views > 0``): a sample with an optical view (own row, else partner row) also carries two
+  views of that image for the image-image term (:mod:`.image_views`), drawn after everything else.
 - :func:`collate` pads variable token counts (different sizes and band sets) into one batch with a mask.
 
 The skeleton reads a split fully into memory (fine for the sample world); streaming by row group is the
@@ -45,6 +47,7 @@ from georeset.fileio import sha256_file
 from georeset.models.atmosphere_augment import AtmosphereEffect, atmosphere_draw
 from georeset.models.atmosphere_text import counter_caption, effect_sentence, with_sentence
 from georeset.models.bands import BandSpec, resolve_bands
+from georeset.models.image_views import token_subset
 from georeset.models.losses import string_keys
 from georeset.models.tokens import RAW_DIM, image_to_tokens, pad_tokens
 
@@ -196,14 +199,28 @@ def row_to_tokens_effect(row: dict[str, Any], norm: dict[str, dict[str, float]],
                          rng: np.random.Generator | None = None, augment: bool = False, atmosphere: float = 0.0
                          ) -> tuple[np.ndarray, AtmosphereEffect | None]:
     """:func:`row_to_tokens` and the atmosphere effect applied to the row (``None``: none)."""
+    tokens, effect, _ = _row_tokens_raw(row, norm, max_tokens=max_tokens, rng=rng, augment=augment,
+                                        atmosphere=atmosphere)
+    return tokens, effect
+
+
+def _row_tokens_raw(row: dict[str, Any], norm: dict[str, dict[str, float]], *, max_tokens: int | None,
+                    rng: np.random.Generator | None, augment: bool, atmosphere: float
+                    ) -> tuple[np.ndarray, AtmosphereEffect | None, np.ndarray]:
+    """:func:`row_to_tokens_effect` and the (possibly layered) raw image the tokens were made from."""
     raw, effect = row_image(row), None
     if atmosphere > 0 and rng is not None and str(row.get("sensor") or "") != "S1":
         raw, effect = atmosphere_draw(raw, row.get("wavelengths_um"), rng, atmosphere)
+    return _raw_to_tokens(row, raw, norm, max_tokens=max_tokens, rng=rng, augment=augment), effect, raw
+
+
+def _raw_to_tokens(row: dict[str, Any], raw: np.ndarray, norm: dict[str, dict[str, float]], *,
+                   max_tokens: int | None, rng: np.random.Generator | None, augment: bool) -> np.ndarray:
     img = normalise_image(raw, row["bands"], norm)
     if augment and rng is not None:
         img = dihedral(img, rng)
     return image_to_tokens(img, row_bands(row), float(row["gsd"]), day_of_year=_day_of_year(row.get("datetime")),
-                           max_tokens=max_tokens, rng=rng), effect
+                           max_tokens=max_tokens, rng=rng)
 
 
 def _lonlat(row: dict[str, Any]) -> tuple[float, float]:
@@ -223,8 +240,9 @@ class ShardDataset(IterableDataset[dict[str, Any]]):
     def __init__(self, manifest: Manifest, *, split: str, max_tokens: int | None, rank: int = 0,
                  world_size: int = 1, shuffle: bool = True, repeat: bool = True, seed: int = 0,
                  partners: bool = False, augment: bool = False, atmosphere: float = 0.0,
-                 atmosphere_text: bool = False, counter_text: bool = False) -> None:
+                 atmosphere_text: bool = False, counter_text: bool = False, image_views: float = 0.0) -> None:
         super().__init__()
+        self.image_views = image_views  # > 0: two token-subset views of the optical patch (models/image_views.py)
         self.augment, self.atmosphere, self.atmosphere_text = augment, atmosphere, atmosphere_text
         self.counter_text = counter_text
         self.manifest = manifest
@@ -278,15 +296,18 @@ class ShardDataset(IterableDataset[dict[str, Any]]):
     def sample(self, i: int, rng: np.random.Generator) -> dict[str, Any]:
         """Sample of row ``i`` (tokens subsampled with ``rng``; a partner row drawn with it too)."""
         row = self.rows[i]
-        tokens, effect = row_to_tokens_effect(row, self.manifest.norm, max_tokens=self.max_tokens, rng=rng,
+        tokens, effect, raw = _row_tokens_raw(row, self.manifest.norm, max_tokens=self.max_tokens, rng=rng,
                                               augment=self.augment, atmosphere=self.atmosphere)
         out = _sample(row, tokens)
+        optical = (row, raw) if str(row.get("sensor") or "") != "S1" else None
         others = self._partner_rows.get(i) if self.partners else None
         if others:
             prow = self.rows[others[int(rng.integers(len(others)))]]
-            out["partner_tokens"], p_effect = row_to_tokens_effect(
+            out["partner_tokens"], p_effect, p_raw = _row_tokens_raw(
                 prow, self.manifest.norm, max_tokens=self.max_tokens, rng=rng, augment=self.augment,
                 atmosphere=self.atmosphere)
+            if optical is None and str(prow.get("sensor") or "") != "S1":
+                optical = (prow, p_raw)
             out["partner_patch_id"] = str(prow["patch_id"])
             out["partner_sensor"] = str(prow.get("sensor") or "")
             effect = effect if effect is not None else p_effect
@@ -296,6 +317,12 @@ class ShardDataset(IterableDataset[dict[str, Any]]):
             has_optical = str(row.get("sensor") or "") != "S1" or out["partner_sensor"] not in (None, "S1")
             if self.counter_text and has_optical:  # drawn last: the image stream is the same without it
                 out["counter_text"] = counter_caption(str(row["text"]), out["atmosphere"], rng)
+        if self.image_views > 0 and optical is not None:  # drawn last: the rest of the sample is as without it
+            vrow, vraw = optical  # the layered image the main view saw: no atmosphere change between the views
+            out["view_tokens"] = tuple(
+                token_subset(_raw_to_tokens(vrow, vraw, self.manifest.norm, max_tokens=self.max_tokens, rng=rng,
+                                            augment=self.augment), self.image_views, rng) for _ in range(2))
+            out["view_patch_id"] = str(vrow["patch_id"])
         return out
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
@@ -327,7 +354,8 @@ def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
     in order), ``partner_index`` (their positions in the batch) and ``partner_keys`` (partner patch ids).
     ``is_s2`` marks samples whose own row is optical (S2 or any non-S1 sensor); ``atmosphere`` those whose caption
     names an atmosphere layer (``atmosphere_text``); ``lonlat [B, 2]`` the patch
-    centres in degrees (NaN where the shard has none).
+    centres in degrees (NaN where the shard has none). ``view_index`` / ``view_keys`` / ``view_desc`` /
+    ``view_mask``: the samples with image views, their optical patch keys, and their views A then views B.
     """
     desc, mask = pad_tokens([s["tokens"] for s in samples])
     patch_ids = [s["patch_id"] for s in samples]
@@ -342,6 +370,12 @@ def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
                                          dtype=torch.long),
            "counter_texts": [str(s["counter_text"]) for s in samples if s.get("counter_text") is not None],
            "lonlat": torch.tensor([s.get("lonlat", (math.nan, math.nan)) for s in samples], dtype=torch.float32)}
+    with_v = [i for i, s in enumerate(samples) if s.get("view_tokens") is not None]
+    out["view_index"] = torch.tensor(with_v, dtype=torch.long)
+    out["view_keys"] = string_keys([samples[i]["view_patch_id"] for i in with_v])
+    if with_v:  # views A of the samples with an optical view, then their views B
+        out["view_desc"], out["view_mask"] = pad_tokens([samples[i]["view_tokens"][j] for j in (0, 1)
+                                                         for i in with_v])
     with_p = [i for i, s in enumerate(samples) if s.get("partner_tokens") is not None]
     out["partner_index"] = torch.tensor(with_p, dtype=torch.long)
     out["partner_keys"] = string_keys([samples[i]["partner_patch_id"] for i in with_p])

@@ -66,12 +66,14 @@ class GeoResetModel(nn.Module):
 
     def forward(self, desc: Tensor, mask: Tensor, text_features: Tensor, partner_desc: Tensor | None = None,
                 partner_mask: Tensor | None = None, query_desc: Tensor | None = None,
-                lonlat: Tensor | None = None) -> dict[str, Tensor]:
+                lonlat: Tensor | None = None, view_desc: Tensor | None = None,
+                view_mask: Tensor | None = None) -> dict[str, Tensor]:
         """One training forward (a single call, so DDP sees every parameter used once).
 
         ``partner_desc``/``partner_mask``: the other-sensor views of some samples (may have 0 rows);
         ``query_desc [B, Q, RAW_DIM]``: dense query positions (see :meth:`PerceiverImageEncoder.dense`);
-        ``lonlat [B, 2]``: patch centres, encoded when the model has a location tower.
+        ``lonlat [B, 2]``: patch centres, encoded when the model has a location tower;
+        ``view_desc``/``view_mask``: the image views of :mod:`georeset.models.image_views` (may have 0 rows).
         """
         lat = self.image.encode_latents(desc, mask)
         img_mean, img_logvar = self.image.pool(lat)
@@ -88,6 +90,11 @@ class GeoResetModel(nn.Module):
                 out["partner_mean"], out["partner_logvar"] = self.image(partner_desc, partner_mask)
             else:
                 out["partner_mean"] = out["partner_logvar"] = img_mean.new_zeros((0, img_mean.shape[1]))
+        if view_desc is not None and view_mask is not None:
+            if view_desc.shape[0]:
+                out["view_mean"], out["view_logvar"] = self.image(view_desc, view_mask)
+            else:
+                out["view_mean"] = out["view_logvar"] = img_mean.new_zeros((0, img_mean.shape[1]))
         if query_desc is not None:
             out["dense_mean"], out["dense_logvar"] = self.image.query_latents(lat, query_desc)
         if lonlat is not None and self.location is not None:

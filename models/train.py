@@ -57,6 +57,7 @@ from georeset.models.data import (
     row_to_tokens,
 )
 from georeset.models.fusion import precision_weighted_fusion
+from georeset.models.image_views import image_view_loss
 from georeset.models.launch import EXIT_INTERRUPTED, die_with_parent
 from georeset.models.losses import (
     gaussian_pair_nll,
@@ -204,6 +205,8 @@ def compute_losses(o: dict[str, torch.Tensor], batch: dict[str, Any], cfg: Model
     - ``atmosphere_counter`` (``atmosphere_counter_weight`` > 0): the batch's texts carry one counterfactual caption
       per sample with an optical view after the ``B`` captions (``o["text_mean"]`` has more rows than the images);
       two-way cross-entropy of that view between its caption and the counterfactual (:func:`_counter_loss`).
+    - ``image_view`` (``image_view_weight`` > 0): symmetric InfoNCE between two token-subset views of each
+      sample's optical patch (``o["view_mean"]``, :func:`~georeset.models.image_views.image_view_loss`).
     ``loss`` is the weighted sum with the config's weights.
     """
     t = cfg.train
@@ -281,6 +284,9 @@ def compute_losses(o: dict[str, torch.Tensor], batch: dict[str, Any], cfg: Model
     if t.atmosphere_counter_weight > 0:
         out["atmosphere_counter"] = _counter_loss(o, batch, counter_mean, device)
         loss = loss + t.atmosphere_counter_weight * out["atmosphere_counter"]
+    if t.image_view_weight > 0:  # image self-supervision (models/image_views.py)
+        out["image_view"] = image_view_loss(o, batch, t.image_view_temperature, device)
+        loss = loss + t.image_view_weight * out["image_view"]
     if "spectral_pred" in o:  # auxiliary band-statistics term (models/aux_objectives.py)
         out["spectral"] = spectral_loss(o, image_keys)
         loss = loss + t.spectral_weight * out["spectral"]
@@ -403,7 +409,8 @@ def train(
                       world_size=env.world_size, shuffle=True, repeat=True, seed=seed, partners=True,
                       augment=cfg.train.augment, atmosphere=cfg.train.atmosphere_augment,
                       atmosphere_text=cfg.train.atmosphere_text,
-                      counter_text=cfg.train.atmosphere_counter_weight > 0)
+                      counter_text=cfg.train.atmosphere_counter_weight > 0,
+                      image_views=cfg.train.image_view_fraction if cfg.train.image_view_weight > 0 else 0.0)
     man = _floored_manifest(man, ds, cfg)
     model = GeoResetModel(cfg, text_backbone=FrozenTextBackbone(str(env.device))).to(env.device)
     use_dense = cfg.train.dense_weight > 0 and cfg.train.dense_queries > 0
@@ -486,9 +493,14 @@ def train(
             desc, mask = batch["desc"].to(env.device), batch["mask"].to(env.device)
             qd = _query_desc(desc, mask, cfg.train.dense_queries) if use_dense else None
             lonlat = batch["lonlat"].nan_to_num(0.0).to(env.device) if cfg.location.enabled else None
+            views: tuple[torch.Tensor, ...] = ()
+            if cfg.train.image_view_weight > 0:
+                vd = batch.get("view_desc", torch.zeros((0, 1, desc.shape[-1])))
+                vm = batch.get("view_mask", torch.zeros((0, 1), dtype=torch.bool))
+                views = (vd.to(env.device), vm.to(env.device))
             with torch.autocast(env.device.type, dtype=torch.bfloat16, enabled=use_bf16):
                 o = net(desc, mask, feats, batch["partner_desc"].to(env.device),
-                        batch["partner_mask"].to(env.device), qd, lonlat)
+                        batch["partner_mask"].to(env.device), qd, lonlat, *views)
             terms = compute_losses(o, batch, cfg, _step_generator(seed, step, env.rank), env.device)
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
@@ -521,6 +533,9 @@ def train(
             if "atmosphere_counter" in terms:  # local term, logged as rank 0 sees it
                 last["atmosphere_counter"] = float(terms["atmosphere_counter"].detach())
                 last["loss"] += cfg.train.atmosphere_counter_weight * last["atmosphere_counter"]
+            if "image_view" in terms:  # gathered InfoNCE: the same on every rank
+                last["image_view"] = float(terms["image_view"].detach())
+                last["loss"] += cfg.train.image_view_weight * last["image_view"]
             if "spectral" in terms:  # local term, logged as rank 0 sees it
                 last["spectral"] = float(terms["spectral"].detach())
                 last["loss"] += cfg.train.spectral_weight * last["spectral"]
