@@ -101,7 +101,7 @@ def test_draws_are_reproducible_and_non_optical_input_is_untouched() -> None:
 def test_off_by_default_in_every_registered_config() -> None:
     assert TrainConfig().atmosphere_text is False
     on = [n for n in list_configs() if load_config(n).train.atmosphere_text]
-    assert on == ["tiny_cloudtext"]
+    assert on == ["tiny_cloudtext", "tiny_views"]  # tiny_views: tiny_cloudtext + the image-image term
     cfg = load_config("tiny_cloudtext")
     assert cfg.train.atmosphere_augment > 0
     with pytest.raises(InputError):
