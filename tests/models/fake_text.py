@@ -37,6 +37,21 @@ def write_fake_text_cache(out: Path, manifest: Path) -> Path:
     return fb.save_cache(out / TEXT_CACHE)
 
 
+def write_variant_text_cache(out: Path, manifest: Path) -> Path:
+    """:func:`write_fake_text_cache` plus every atmosphere-caption variant of the training texts
+    (:func:`georeset.models.atmosphere_text.text_variants`), for configs with ``atmosphere_text``."""
+    from georeset.models.atmosphere_text import text_variants
+    from georeset.models.data import ShardDataset, read_manifest
+    from georeset.models.text_encoder import TEXT_CACHE, FrozenTextBackbone
+
+    write_fake_text_cache(out, manifest)
+    fb = FrozenTextBackbone(encode_fn=fake_text_features)
+    fb.load_cache(out / TEXT_CACHE)
+    rows = ShardDataset(read_manifest(manifest), split="train", max_tokens=None).rows
+    fb(sorted({v for r in rows for v in text_variants(r["text"])}))
+    return fb.save_cache(out / TEXT_CACHE)
+
+
 def toy_model_and_views(cfg: Any, n_s2: int = 4, n_s1: int = 4) -> tuple[Any, Any, Any, Any, Any]:
     """A model with random text features (``torch.manual_seed(0)`` first) and padded random S2 (B04/B03/B02) and
     S1 (VV/VH) token batches of 4x4 patches: ``(model, desc, mask, partner_desc, partner_mask)``."""

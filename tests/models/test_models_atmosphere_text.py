@@ -39,7 +39,7 @@ from georeset.models.text_encoder import TEXT_CACHE, FrozenTextBackbone, text_ke
 from georeset.models.train import DistEnv, _prepare_text_cache, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fake_text import fake_text_features, toy_model_and_views, write_fake_text_cache  # noqa: E402
+from fake_text import fake_text_features, toy_model_and_views, write_variant_text_cache  # noqa: E402
 
 WL = [0.49, 0.665, 0.865]
 GRASS = np.stack([np.full((6, 6), v, np.float32) for v in (0.03, 0.04, 0.40)])  # blue, red, NIR
@@ -170,13 +170,8 @@ def test_text_cache_holds_every_variant_only_when_on(synthetic_manifest: Path, t
 def test_training_with_the_joint_augmentation_runs_from_the_cache(synthetic_manifest: Path, tmp_path: Path) -> None:
     """Two steps of ``tiny_cloudtext`` (and with the counterfactual term and the S1<->S2 skip) on a cache that covers
     every variant: no MiniLM load, finite loss."""
-    man = read_manifest(synthetic_manifest)
     out = tmp_path / "run"
-    write_fake_text_cache(out, synthetic_manifest)
-    fb = FrozenTextBackbone(encode_fn=fake_text_features)
-    fb.load_cache(out / TEXT_CACHE)
-    fb(sorted({v for r in ShardDataset(man, split="train", max_tokens=None).rows for v in text_variants(r["text"])}))
-    fb.save_cache(out / TEXT_CACHE)
+    write_variant_text_cache(out, synthetic_manifest)
     cfg = load_config("tiny_cloudtext")
     for extra in ({}, {"atmosphere_counter_weight": 1.0, "atmosphere_skip_s1s2": True}):
         c = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, atmosphere_augment=1.0, **extra))

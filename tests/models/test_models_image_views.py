@@ -14,16 +14,14 @@ import pytest
 import torch
 
 from georeset.errors import InputError
-from georeset.models.atmosphere_text import text_variants
 from georeset.models.config import TrainConfig, list_configs, load_config
 from georeset.models.data import ShardDataset, collate, read_manifest, row_to_tokens
 from georeset.models.image_views import image_view_loss, token_subset
 from georeset.models.losses import string_keys
-from georeset.models.text_encoder import TEXT_CACHE, FrozenTextBackbone
 from georeset.models.train import compute_losses, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fake_text import fake_text_features, toy_model_and_views, write_fake_text_cache  # noqa: E402
+from fake_text import toy_model_and_views, write_variant_text_cache  # noqa: E402
 
 
 def _rows(a: np.ndarray) -> set[bytes]:
@@ -137,13 +135,8 @@ def test_term_is_absent_at_weight_zero_and_the_loss_falls_on_a_toy_batch() -> No
 
 
 def test_training_with_views_logs_the_term(synthetic_manifest: Path, tmp_path: Path) -> None:
-    man = read_manifest(synthetic_manifest)
     out = tmp_path / "run"
-    write_fake_text_cache(out, synthetic_manifest)
-    fb = FrozenTextBackbone(encode_fn=fake_text_features)
-    fb.load_cache(out / TEXT_CACHE)
-    fb(sorted({v for r in ShardDataset(man, split="train", max_tokens=None).rows for v in text_variants(r["text"])}))
-    fb.save_cache(out / TEXT_CACHE)
+    write_variant_text_cache(out, synthetic_manifest)
     summary = train(config="tiny_views", manifest=synthetic_manifest, out=out, steps=2, batch_size=6, max_tokens=48)
     assert summary["complete"] and np.isfinite(summary["final_loss"]) and not summary["text_backbone_loaded"]
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
