@@ -109,7 +109,8 @@ def open_lake(location: str | Path, *, read_only: bool = False, extensions: tupl
     """An in-memory DuckDB with the extensions LOADed and the catalogue lake ATTACHed as ``lake`` and USEd.
 
     ``location``: a work directory or a file in it (:func:`catalog_root`); ``":memory:"``: a new throwaway lake in
-    a temporary directory, removed when the connection is garbage-collected or the interpreter exits. ``read_only``: readers (analysts, search, report) attach READ_ONLY and see committed snapshots only, never
+    a temporary directory, removed when the connection is garbage-collected or the interpreter exits.
+    ``read_only``: readers (analysts, search, report) attach READ_ONLY and see committed snapshots only, never
     waiting on a writer. A catalogue that is not there raises InputError naming ``--workdir``/``--db`` and the
     lake settings, with the fix."""
     from georeset.data_catalog.lake import SETTING_DATA, SETTING_METADATA, attach
