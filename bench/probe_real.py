@@ -17,7 +17,9 @@ frozen-feature probe of a SimCLR/CLIP-style backbone; reported alongside, never 
 ``band_mean`` = the per-band mean reflectance ("imagestats"), ``band_mean_std`` = means and standard deviations. Classifiers: kNN (k=5; cosine for the encoder, Euclidean on standardised statistics) and a
 linear probe (logistic regression on standardised features), both scored by 5-fold cross-validation with
 *spatial* folds (blocks of ``--block-px`` patches), since neighbouring patches look alike. Prints one JSON object
-with accuracy and balanced accuracy per feature set, the majority baseline and the label counts.
+with accuracy and balanced accuracy per feature set, the majority baseline and the label counts, and (``diagnostics``)
+kNN recall per class for the encoder and band means, each of the two under the other's kNN (cosine vs standardised
+Euclidean), and the kNN / linear probe of the embedding concatenated with the band means.
 """
 
 from __future__ import annotations
@@ -122,19 +124,47 @@ def band_stats(data: dict[str, Any], *, with_std: bool) -> np.ndarray:
     return np.nan_to_num(np.array(feats, dtype=np.float64))
 
 
-def probe(x: np.ndarray, y: np.ndarray, groups: np.ndarray, *, cosine: bool, seed: int) -> dict[str, float]:
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import balanced_accuracy_score
+def knn_predictions(x: np.ndarray, y: np.ndarray, groups: np.ndarray, *, cosine: bool) -> np.ndarray:
+    """Out-of-fold kNN predictions (k=5; cosine, or Euclidean on standardised features), spatial folds."""
     from sklearn.model_selection import GroupKFold
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import Normalizer, StandardScaler
 
-    preds = {"knn": np.empty_like(y), "linear": np.empty_like(y)}
+    pred = np.empty_like(y)
     for tr, te in GroupKFold(n_splits=5).split(x, y, groups):
         knn = make_pipeline(Normalizer() if cosine else StandardScaler(), KNeighborsClassifier(n_neighbors=5))
+        pred[te] = knn.fit(x[tr], y[tr]).predict(x[te])
+    return pred
+
+
+def diagnostics(enc: np.ndarray, band_mean: np.ndarray, y: np.ndarray, groups: np.ndarray, seed: int
+                ) -> dict[str, Any]:
+    """Where the encoder and band means differ: kNN recall per SCL class, each feature set under the other's kNN
+    metric, and the embedding (L2-normalised) concatenated with the band means."""
+    p_enc, p_bm = knn_predictions(enc, y, groups, cosine=True), knn_predictions(band_mean, y, groups, cosine=False)
+    per_class = {SCL_NAMES[int(c)]: {"encoder": round(float((p_enc[y == c] == c).mean()), 3),
+                                     "band_mean": round(float((p_bm[y == c] == c).mean()), 3)} for c in np.unique(y)}
+    unit = enc / np.maximum(np.linalg.norm(enc, axis=1, keepdims=True), 1e-12)
+    both = probe(np.concatenate([unit, band_mean], axis=1), y, groups, cosine=False, seed=seed)
+    return {
+        "knn_recall_per_class": per_class,
+        "encoder_knn_standardised_euclidean": round(float((knn_predictions(enc, y, groups, cosine=False) == y).mean()), 4),
+        "band_mean_knn_cosine": round(float((knn_predictions(band_mean, y, groups, cosine=True) == y).mean()), 4),
+        "encoder_plus_band_mean": {k: both[k] for k in ("knn_accuracy", "linear_accuracy")},
+    }
+
+
+def probe(x: np.ndarray, y: np.ndarray, groups: np.ndarray, *, cosine: bool, seed: int) -> dict[str, float]:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.model_selection import GroupKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    preds = {"knn": knn_predictions(x, y, groups, cosine=cosine), "linear": np.empty_like(y)}
+    for tr, te in GroupKFold(n_splits=5).split(x, y, groups):
         lin = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, random_state=seed))
-        preds["knn"][te] = knn.fit(x[tr], y[tr]).predict(x[te])
         preds["linear"][te] = lin.fit(x[tr], y[tr]).predict(x[te])
     out: dict[str, float] = {}
     for name, p in preds.items():
@@ -154,6 +184,7 @@ def run(checkpoint: Path, tile_dir: Path = DEFAULT_TILE, *, patch_px: int = 8, p
              "band_mean": (band_stats(data, with_std=False), False),
              "band_mean_std": (band_stats(data, with_std=True), False)}
     res = {name: probe(x, y, groups, cosine=cos, seed=seed) for name, (x, cos) in feats.items()}
+    diag = diagnostics(feats["encoder"][0], feats["band_mean"][0], y, groups, seed)
     return {
         "tile": str(tile_dir), "checkpoint": str(checkpoint), "patch_px": patch_px, "gsd_m": 60.0,
         "n_patches": int(len(y)), "classes": {SCL_NAMES[int(c)]: int(n) for c, n in zip(classes, counts, strict=True)},
@@ -164,6 +195,7 @@ def run(checkpoint: Path, tile_dir: Path = DEFAULT_TILE, *, patch_px: int = 8, p
         "encoder_knn_minus_band_mean_knn": round(res["encoder"]["knn_accuracy"] - res["band_mean"]["knn_accuracy"], 4),
         "encoder_backbone_knn_minus_band_mean_knn": round(
             res["encoder_backbone"]["knn_accuracy"] - res["band_mean"]["knn_accuracy"], 4),
+        "diagnostics": diag,
     }
 
 
@@ -178,8 +210,15 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if not a.tile_dir.is_dir():
         raise SystemExit(f"{a.tile_dir} not found: the probe needs ../shared/data/imagery")
-    print(json.dumps(run(a.checkpoint, a.tile_dir, patch_px=a.patch_px, per_class=a.per_class,
-                         min_per_class=a.min_per_class, seed=a.seed)))
+    from georeset.errors import GeoResetError
+
+    try:
+        res = run(a.checkpoint, a.tile_dir, patch_px=a.patch_px, per_class=a.per_class,
+                  min_per_class=a.min_per_class, seed=a.seed)
+    except GeoResetError as exc:  # e.g. a checkpoint this version cannot read: the message says what and how to fix
+        print(f"error: --checkpoint {a.checkpoint}: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(res))
     return 0
 
 

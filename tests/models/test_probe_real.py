@@ -29,5 +29,15 @@ def test_probe_on_real_pixels(trained_run: dict[str, Any]) -> None:
     for feats in ("encoder", "encoder_backbone", "band_mean", "band_mean_std"):
         for m in ("knn_accuracy", "linear_accuracy", "knn_balanced_accuracy"):
             assert 0.0 <= res[feats][m] <= 1.0
+    # diagnostics: per-class kNN recall over every class, consistent with the overall kNN accuracy
+    diag = res["diagnostics"]
+    assert set(diag["knn_recall_per_class"]) == set(classes)
+    for feats in ("encoder", "band_mean"):
+        recalls = {c: r[feats] for c, r in diag["knn_recall_per_class"].items()}
+        overall = sum(recalls[c] * n for c, n in classes.items()) / res["n_patches"]
+        assert abs(overall - res[feats]["knn_accuracy"]) < 0.01
+    for key in ("encoder_knn_standardised_euclidean", "band_mean_knn_cosine"):
+        assert 0.0 <= diag[key] <= 1.0
+    assert 0.0 <= diag["encoder_plus_band_mean"]["knn_accuracy"] <= 1.0
     # real pixels: per-band statistics separate the scene classes far above the majority class
     assert res["band_mean"]["knn_accuracy"] > res["majority_baseline"] + 0.2
