@@ -3,7 +3,7 @@ of the text's other places (see :func:`fall_back_to_container` and :func:`fall_b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 
@@ -148,9 +148,10 @@ def _division_of(r: Ranked | None) -> tuple[str | None, str | None] | None:
 
 
 def fall_back_to_container(best: list[Ranked | None], usable: Sequence[Sequence[Candidate]],
-                            containers: dict[int, int]) -> list[Ranked | None]:
+                            containers: dict[int, int], appositions: Collection[int] = ()) -> list[Ranked | None]:
     """A name written as lying in an area (``"Lima is a town in Seminole County"``, ``"Lanexa, Va."``) with no
-    candidate inside that area is a place the gazetteer lacks: the area is the best estimate we have."""
+    candidate inside that area is a place the gazetteer lacks: the area is the best estimate we have. A comma pair
+    of two names of the same level is a list ("Peru, Chile"), an apposition (``appositions``) never is."""
     out = list(best)
     for i in sorted(containers, reverse=True):  # innermost last: "X in Y County, Z" falls back to Y County
         j = containers[i]
@@ -160,7 +161,7 @@ def fall_back_to_container(best: list[Ranked | None], usable: Sequence[Sequence[
         a = area.candidate
         if any(contains(a, c) or c.place_id == a.place_id for c in usable[i]):
             continue
-        if out[i] is not None and LEVEL.get(a.feature_code or "", 0) <= LEVEL.get(
+        if out[i] is not None and i not in appositions and LEVEL.get(a.feature_code or "", 0) <= LEVEL.get(
                 out[i].candidate.feature_code or "", 0):  # type: ignore[union-attr]
             continue  # "Peru, Chile", "Paris, London": a list, not a container
         out[i] = Ranked(a, round(min(area.score, 0.3), 4),

