@@ -17,7 +17,7 @@ import bisect
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from itertools import accumulate, islice
 from typing import Any
@@ -386,17 +386,41 @@ def _prominent_reading(options: list[list[Candidate]]) -> list[Candidate] | None
     return best[1] if best else None
 
 
-_IN_CITY = re.compile(r"\b(?:in|at|from|to|near|outside|officials in|mayor of)\s+$", re.IGNORECASE)
+_IN_CITY = re.compile(r"\b(?:in|at|from|to|near|outside|officials in|mayor of|with)\s+$", re.IGNORECASE)
+# after the name: "a Washington-based group", or a dateline "WASHINGTON — The military ...", "WASHINGTON (AP) --"
+_CITY_AFTER = re.compile(r"^(?:-based\b|\s*(?:\([A-Za-z .]{1,12}\)\s*)?(?:—|–|--|-\s))")
 _DIVISION_WORD = re.compile(r"^\s*(?:[Ss]tate|[Pp]rovince|[Cc]ounty|[Rr]egion)\b")
 _CITY_MIN_POPULATION = 100_000
 
 
+# A coordinated list of two or more names closed by a plural area word: "Dakota, Otoe and Washington counties",
+# "Anderson and Cherokee counties", "Caddo & Bossier parishes": every name of the list is one of those areas. One
+# name alone is not ("Indiana counties" are the counties of Indiana).
+_LIST_NAME = r"[A-Z][\w'.-]*(?:\s+[A-Z][\w'.-]*){0,2}"
+_AREA_LIST = re.compile(rf"{_LIST_NAME}(?:(?:\s*,\s*(?:and\s+|&\s*)?|\s+(?:and|&)\s+){_LIST_NAME})+"
+                        r"\s+(counties|parishes|townships)\b")
+_AREA_SINGULAR = {"counties": "county", "parishes": "parish", "townships": "township"}
+
+
+def _area_list_starts(text: str) -> dict[int, str]:
+    """Start offset of each capitalised word of such a list's names -> the singular area word ("county")."""
+    out: dict[int, str] = {}
+    for hit in _AREA_LIST.finditer(text):
+        word = _AREA_SINGULAR[hit.group(1)]
+        for w in re.finditer(r"\b[A-Z]", text[hit.start():hit.start(1)]):  # any capitalised word of a name
+            out[hit.start() + w.start()] = word  # ("Small Hitchcock": the mention starts at "Hitchcock")
+    return out
+
+
 def _city_over_division(text: str, m: _Mention, best: Ranked | None, cands: list[Candidate]) -> Ranked | None:
     """A division chosen for a name that is also its country's capital or a large city inside it ("Washington",
-    "New York", "São Paulo") gives way to the city when the text reads as a place one is in or goes to ("officials
-    in Washington said", "flew to New York") and does not name the division ("Washington State", "in New York
-    state"): news names the city far more often than the division in those positions."""
-    if best is None or best.candidate.feature_code != "ADM1" or not _IN_CITY.search(text[max(0, m.start - 20):m.start]):
+    "New York", "São Paulo") gives way to the city when the text reads as a place one is in, goes to or deals
+    with ("officials in Washington said", "flew to New York", "relations with Washington"), as a base ("a
+    Washington-based group") or as a dateline ("WASHINGTON — The military ...") and does not name the division
+    ("Washington State", "in New York state"): news names the city far more often than the division there."""
+    if best is None or best.candidate.feature_code != "ADM1":
+        return best
+    if not _IN_CITY.search(text[max(0, m.start - 20):m.start]) and not _CITY_AFTER.match(text[m.end:m.end + 16]):
         return best
     if _DIVISION_WORD.match(text[m.end:m.end + 12]):
         return best
@@ -406,7 +430,8 @@ def _city_over_division(text: str, m: _Mention, best: Ranked | None, cands: list
                      c.admin1_code == d.admin1_code and c.population >= _CITY_MIN_POPULATION))), None)
     if city is None:
         return best
-    return Ranked(city, best.score, f"the city, not the division ({d.name}): named as a place one is in or goes to; "
+    return Ranked(city, best.score, f"the city, not the division ({d.name}): named as a place one is in, goes to, "
+                  f"deals with or writes from; "
                   f"{best.reason}", best.n_candidates)
 
 
@@ -609,9 +634,28 @@ class Geoparser:
         return out
 
     # -- resolution --------------------------------------------------------------------------------------------
+    def _area_lists(self, text: str, mentions: list[_Mention], found: dict[str, list[Candidate]]
+                    ) -> tuple[list[_Mention], dict[str, list[Candidate]]]:
+        """A name in a list closed by "counties" ("Dakota, Otoe and Washington counties") stands for the county of
+        that name (its division candidates), not the state, town or person the bare name would mean."""
+        starts = _area_list_starts(text) if ("counties" in text or "parishes" in text or "townships" in text) else {}
+        keys = {i: name_key(f"{text[m.start:m.end]} {starts[m.start]}") for i, m in enumerate(mentions)
+                if m.start in starts}
+        if not keys:
+            return mentions, found
+        extra = self.index.lookup(keys.values())
+        out, found = list(mentions), dict(found)
+        for i, k in keys.items():
+            areas = [c for c in extra.get(k, []) if c.feature_class == "A"]
+            if areas:
+                out[i] = replace(mentions[i], key=k)
+                found[k] = areas
+        return out, found
+
     def _resolve(self, text: str, mentions: list[_Mention], found: dict[str, list[Candidate]],
                  ctx: DocContext, collect: list[Any] | None = None) -> list[Toponym]:
         """Resolve all mentions of one text together (:func:`ranking.resolve_document`)."""
+        mentions, found = self._area_lists(text, mentions, found)
         missing = {m.key for m in mentions if not found.get(m.key)}
         demonyms: set[str] = set()
         if missing:

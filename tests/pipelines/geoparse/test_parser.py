@@ -186,6 +186,19 @@ def test_capital_or_city_over_same_named_division(geoparser: Geoparser) -> None:
     assert state.feature_code == "ADM1" and state.admin1_code == "WA"
 
 
+def test_datelines_bases_and_dealings_name_the_capital(geoparser: Geoparser) -> None:
+    for text in ("WASHINGTON — The military is racing to inspect more than 90,000 buildings in Iraq.",
+                 "WASHINGTON (AP) -- Senators met on Tuesday.",
+                 "Egypt cooperated closely with Washington at times.",
+                 "The council is a Washington-based organization of teachers."):
+        k = text.lower().index("washington")
+        top = geoparser.resolve_spans(text, [(k, k + 10)])[0]
+        assert top.feature_code == "PPLC" and abs(top.lat - 38.9) < 0.5, text  # type: ignore[operator]
+        assert "writes from" in top.reason, text
+    plain = geoparser.resolve_spans("Washington has many apple orchards.", [(0, 10)])[0]
+    assert plain.feature_code == "ADM1"  # no cue: the ranking's reading stands
+
+
 def test_commit_threshold_and_probability(geoparser: Geoparser) -> None:
     from georeset.pipelines.geoparse import commit
 
@@ -214,3 +227,14 @@ def test_division_short_forms(geoparser: Geoparser) -> None:
     assert sum(t.surface.lower().startswith("man") for t in geoparser.parse(text)) == 1  # not "The man"
     nsw = geoparser.resolve_spans("Flooding hit NSW on Monday.", [(13, 16)])[0]
     assert nsw.name == "New South Wales" and nsw.country_code == "AU"
+
+
+def test_a_list_closed_by_counties_names_counties(geoparser: Geoparser) -> None:
+    text = "Dakota, Otoe and Washington counties saw their numbers fall, said officials in Nebraska."
+    tops = {(t.surface, t.start): t for t in geoparser.parse(text)}
+    for name in ("Dakota", "Washington"):
+        t = tops[(name, text.index(name))]
+        assert t.feature_code == "ADM2" and t.admin1_code == "NE" and t.name.endswith("County"), t
+    text = "Boone County is near the middle of Indiana counties."
+    indiana = {t.surface: t for t in geoparser.parse(text)}["Indiana"]
+    assert indiana.feature_code == "ADM1"  # one name alone: the counties *of* Indiana, not Indiana County
