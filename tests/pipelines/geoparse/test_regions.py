@@ -100,3 +100,12 @@ def test_cyrillic_names_in_other_cases(geoparser: Any) -> None:
     assert inflection_variants("москве")[0] == "москва" and inflection_variants("berlin") == []
     tops = {t.surface: t for t in geoparser.parse("Reporters in Москве said the talks would go on.")}
     assert tops["Москве"].place_id == "geonames:524901"  # Moscow, from its locative case
+
+
+def test_the_european_union_is_a_place_at_its_seat(geoparser: Any, index: CandidateIndex) -> None:
+    eu = _first(index, "European Union", "ZN")
+    assert eu.feature_class == "L" and abs(eu.lat - 50.85) < 0.2 and abs(eu.lon - 4.35) < 0.2  # Brussels
+    assert 2_000_000 < (eu.extent_m or 0) < 6_000_000 and eu.population > 300_000_000
+    text = "The EU and Syria are engaged in a tug-of-war over an arms ship."
+    top = geoparser.resolve_spans(text, [(4, 6)])[0]
+    assert top.name == "European Union" and top.feature_code == "ZN"
