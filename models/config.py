@@ -43,6 +43,14 @@ class ImageConfig:
     num_self_layers: int = 2
     mlp_ratio: float = 2.0
     dropout: float = 0.0
+    # spectral skip path (models/spectral_skip.py): 0 off; 1 per-band means, 2 means and standard deviations of
+    # the normalised values, each times a gain vector of the band's features, added to the embedding mean
+    skip_stats: int = 0
+    skip_squash: float = 0.0  # s > 0: the skip reads s * asinh(mean / s); 0: the mean as it is
+    skip_gate: float = 0.0  # g > 0: the skip is scaled by a learned scalar initialised at g; 0: no gate
+    skip_level_freqs: int = 0  # k > 0: the gains also read sin/cos octaves of the band's asinh(mean) level
+    skip_rff: float = 0.0  # sigma > 0: each gain also gets a fixed random Fourier feature of the band columns
+    skip_learned: bool = True  # false: the gains are the fixed random features alone (needs skip_rff > 0)
 
 
 @dataclass(frozen=True)

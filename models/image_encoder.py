@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from georeset.models.config import ImageConfig
+from georeset.models.spectral_skip import SpectralSkip
 from georeset.models.token_embed import FactorisedTokenEmbedding
 from georeset.models.tokens import RAW_DIM, RawField, TokenConfig, TokenFeaturizer
 
@@ -177,6 +178,11 @@ class PerceiverImageEncoder(nn.Module):
         # dense (RAMEN-style) queries: Fourier features of (x, y, log GSD) -> d, one cross-attention onto latents
         self.query_proj = nn.Sequential(nn.Linear(self.featurizer.out_dim, d), nn.GELU(), nn.Linear(d, d))
         self.query_cross = CrossAttentionBlock(d, cfg.num_heads, cfg.mlp_ratio, cfg.dropout)
+        # opt-in, built last so that with it off every other parameter is initialised exactly as before
+        self.skip: SpectralSkip | None = (
+            SpectralSkip(self.token_embed, embed_dim, stats=cfg.skip_stats, squash=cfg.skip_squash,
+                         gate=cfg.skip_gate, level_freqs=cfg.skip_level_freqs,
+                         rff=cfg.skip_rff, learned=cfg.skip_learned) if cfg.skip_stats > 0 else None)
 
     def encode_latents(self, desc: Tensor, mask: Tensor) -> Tensor:
         """The latent array after cross- and self-attention, ``[B, L, D]``."""
@@ -206,20 +212,27 @@ class PerceiverImageEncoder(nn.Module):
                 lat = blk(lat, tokens, mask)
         return self.self_attn(lat)
 
-    def pool(self, lat: Tensor) -> tuple[Tensor, Tensor]:
-        """Pooled ``(mean, logvar)`` of encoded latents."""
-        return self.head(self.norm(lat.mean(dim=1)))
+    def skip_term(self, desc: Tensor, mask: Tensor) -> Tensor | None:
+        """The spectral skip added to the embedding mean ``[B, E]``, or None when the config turns it off."""
+        return None if self.skip is None else self.skip(desc, mask)
+
+    def pool(self, lat: Tensor, skip: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Pooled ``(mean, logvar)`` of encoded latents; ``skip`` (:meth:`skip_term`) is added to the mean."""
+        mean, logvar = self.head(self.norm(lat.mean(dim=1)))
+        return (mean, logvar) if skip is None else (mean + skip.to(mean.dtype), logvar)
 
     def forward(self, desc: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        return self.pool(self.encode_latents(desc, mask))
+        return self.pool(self.encode_latents(desc, mask), self.skip_term(desc, mask))
 
     def backbone_features(self, desc: Tensor, mask: Tensor) -> Tensor:
         """``[B, latent_dim]``: the pooled, layer-normalised latents the Gaussian head reads (the backbone
         feature of a frozen-feature probe, before the projection into the shared space)."""
         return self.norm(self.encode_latents(desc, mask).mean(dim=1))
 
-    def query_latents(self, lat: Tensor, query_desc: Tensor, chunk: int = 4096) -> tuple[Tensor, Tensor]:
-        """``(mean, logvar) [B, Q, E]`` at query descriptors ``[B, Q, RAW_DIM]`` (position and GSD columns used)."""
+    def query_latents(self, lat: Tensor, query_desc: Tensor, chunk: int = 4096, skip: Tensor | None = None
+                      ) -> tuple[Tensor, Tensor]:
+        """``(mean, logvar) [B, Q, E]`` at query descriptors ``[B, Q, RAW_DIM]`` (position and GSD columns used);
+        ``skip [B, E]`` (the patch's :meth:`skip_term`) is added to every query's mean."""
         qd = torch.zeros_like(query_desc)
         f = RawField
         qd[..., f.X_M : f.Y_M + 1] = query_desc[..., f.X_M : f.Y_M + 1]
@@ -229,7 +242,7 @@ class PerceiverImageEncoder(nn.Module):
         for i in range(0, qd.shape[1], chunk):
             q = self.query_proj(self.featurizer(qd[:, i : i + chunk]))
             m, lv = self.head(self.norm(self.query_cross(q, lat, ones)))
-            means.append(m)
+            means.append(m if skip is None else m + skip[:, None].to(m.dtype))
             logvars.append(lv)
         return torch.cat(means, dim=1), torch.cat(logvars, dim=1)
 
@@ -263,7 +276,7 @@ class PerceiverImageEncoder(nn.Module):
         q[..., RawField.X_M] = gx.reshape(-1)
         q[..., RawField.Y_M] = gy.reshape(-1)
         q[..., RawField.LOG_GSD] = math.log(out_gsd)
-        mean, logvar = self.query_latents(self.encode_latents(desc, mask), q)
+        mean, logvar = self.query_latents(self.encode_latents(desc, mask), q, skip=self.skip_term(desc, mask))
         mean = mean.transpose(1, 2).reshape(desc.shape[0], -1, h, w)
         logvar = logvar.transpose(1, 2).reshape(desc.shape[0], -1, h, w)
         return (mean[0], logvar[0]) if single else (mean, logvar)

@@ -76,7 +76,8 @@ class GeoResetModel(nn.Module):
         ``view_desc``/``view_mask``: the image views of :mod:`georeset.models.image_views` (may have 0 rows).
         """
         lat = self.image.encode_latents(desc, mask)
-        img_mean, img_logvar = self.image.pool(lat)
+        skip = self.image.skip_term(desc, mask)
+        img_mean, img_logvar = self.image.pool(lat, skip)
         txt_mean, txt_logvar = self.text.forward_features(text_features)
         out = {
             "image_mean": img_mean,
@@ -96,7 +97,7 @@ class GeoResetModel(nn.Module):
             else:
                 out["view_mean"] = out["view_logvar"] = img_mean.new_zeros((0, img_mean.shape[1]))
         if query_desc is not None:
-            out["dense_mean"], out["dense_logvar"] = self.image.query_latents(lat, query_desc)
+            out["dense_mean"], out["dense_logvar"] = self.image.query_latents(lat, query_desc, skip=skip)
         if lonlat is not None and self.location is not None:
             out["location_mean"], out["location_logvar"] = self.location(lonlat)
         if self.spectral is not None:
