@@ -396,9 +396,10 @@ _CITY_MIN_POPULATION = 100_000
 # A coordinated list of two or more names closed by a plural area word: "Dakota, Otoe and Washington counties",
 # "Anderson and Cherokee counties", "Caddo & Bossier parishes": every name of the list is one of those areas. One
 # name alone is not ("Indiana counties" are the counties of Indiana).
-_LIST_NAME = r"[A-Z][\w'.-]*(?:\s+[A-Z][\w'.-]*){0,2}"
+_LIST_WORD = r"(?!(?:Counties|Parishes|Townships)\b)[A-Z][\w'.-]*"
+_LIST_NAME = rf"{_LIST_WORD}(?:\s+{_LIST_WORD}){{0,2}}"
 _AREA_LIST = re.compile(rf"{_LIST_NAME}(?:(?:\s*,\s*(?:and\s+|&\s*)?|\s+(?:and|&)\s+){_LIST_NAME})+"
-                        r"\s+(counties|parishes|townships)\b")
+                        r"\s+([Cc]ounties|[Pp]arishes|[Tt]ownships)\b")
 _AREA_SINGULAR = {"counties": "county", "parishes": "parish", "townships": "township"}
 
 
@@ -406,7 +407,7 @@ def _area_list_starts(text: str) -> dict[int, str]:
     """Start offset of each capitalised word of such a list's names -> the singular area word ("county")."""
     out: dict[int, str] = {}
     for hit in _AREA_LIST.finditer(text):
-        word = _AREA_SINGULAR[hit.group(1)]
+        word = _AREA_SINGULAR[hit.group(1).lower()]
         for w in re.finditer(r"\b[A-Z]", text[hit.start():hit.start(1)]):  # any capitalised word of a name
             out[hit.start() + w.start()] = word  # ("Small Hitchcock": the mention starts at "Hitchcock")
     return out
@@ -638,7 +639,8 @@ class Geoparser:
                     ) -> tuple[list[_Mention], dict[str, list[Candidate]]]:
         """A name in a list closed by "counties" ("Dakota, Otoe and Washington counties") stands for the county of
         that name (its division candidates), not the state, town or person the bare name would mean."""
-        starts = _area_list_starts(text) if ("counties" in text or "parishes" in text or "townships" in text) else {}
+        low = text.lower()
+        starts = _area_list_starts(text) if ("counties" in low or "parishes" in low or "townships" in low) else {}
         keys = {i: name_key(f"{text[m.start:m.end]} {starts[m.start]}") for i, m in enumerate(mentions)
                 if m.start in starts}
         if not keys:

@@ -235,6 +235,10 @@ def test_a_list_closed_by_counties_names_counties(geoparser: Geoparser) -> None:
     for name in ("Dakota", "Washington"):
         t = tops[(name, text.index(name))]
         assert t.feature_code == "ADM2" and t.admin1_code == "NE" and t.name.endswith("County"), t
+    text = "The combined population of Douglas and Sarpy Counties rose, Nebraska officials said."
+    tops = {(t.surface, t.start): t for t in geoparser.parse(text)}
+    sarpy = tops[("Sarpy", text.index("Sarpy"))]
+    assert sarpy.feature_code == "ADM2" and sarpy.admin1_code == "NE"  # "Counties" capitalised too
     text = "Boone County is near the middle of Indiana counties."
     indiana = {t.surface: t for t in geoparser.parse(text)}["Indiana"]
     assert indiana.feature_code == "ADM1"  # one name alone: the counties *of* Indiana, not Indiana County
