@@ -18,14 +18,14 @@ division keeps its box centre.
 from __future__ import annotations
 
 import json
-import math
 from functools import lru_cache
 from importlib.util import find_spec
 from pathlib import Path
 
 from georeset.pipelines.geoparse.names import name_key
+from georeset.pipelines.geoparse.ranking import haversine_km
 
-__all__ = ["CENTROID_SOURCE", "MAX_SEPARATION_KM", "Centroids", "choose_point", "haversine_km", "load_centroids"]
+__all__ = ["CENTROID_SOURCE", "MAX_SEPARATION_KM", "Centroids", "choose_point", "load_centroids"]
 
 #: box centre and centroid further apart than this: the centroid is the division's point (chosen between the
 #: largest separation where the box centre was the better point, Hawaii 231 km, and the smallest where the centroid
@@ -34,21 +34,13 @@ MAX_SEPARATION_KM = 250.0
 CENTROID_SOURCE = "division centroids via iso3166-2 (ISO 3166-2 subdivisions, MIT)"
 
 
-def haversine_km(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    p = math.pi / 180
-    a = (math.sin((lat2 - lat1) * p / 2) ** 2
-         + math.cos(lat1 * p) * math.cos(lat2 * p) * math.sin((lon2 - lon1) * p / 2) ** 2)
-    return 12742.0 * math.asin(min(1.0, math.sqrt(a)))
-
-
 class Centroids:
     """``(lon, lat)`` per ISO 3166-2 code (``"CA-ON"``) and per (country, normalised name)."""
 
-    def __init__(self, by_code: dict[str, tuple[float, float]], by_name: dict[tuple[str, str], tuple[float, float]],
-                 version: str) -> None:
+    def __init__(self, by_code: dict[str, tuple[float, float]], by_name: dict[tuple[str, str], tuple[float, float]]
+                 ) -> None:
         self.by_code = by_code
         self.by_name = by_name
-        self.version = version
 
     def get(self, cc: str, *, code: str | None = None, name: str | None = None) -> tuple[float, float] | None:
         """The centroid of the division with ISO code ``code``, else of the one named ``name`` in ``cc``."""
@@ -72,16 +64,11 @@ def _data_file() -> Path | None:
 
 @lru_cache(maxsize=1)
 def load_centroids() -> Centroids | None:
-    """The installed ``iso3166-2``'s centroids; None without the package. An installed but unreadable file raises."""
-    from importlib.metadata import PackageNotFoundError, version
-
+    """The installed ``iso3166-2``'s centroids; None without the package. An installed but unreadable file raises.
+    (Its version is part of the gazetteer's cache key: ``gazetteer._optional_versions``.)"""
     path = _data_file()
     if path is None:
         return None
-    try:
-        ver = version("iso3166-2")
-    except PackageNotFoundError:
-        ver = "unknown"
     data = json.loads(path.read_text(encoding="utf-8"))
     by_code: dict[str, tuple[float, float]] = {}
     names: dict[tuple[str, str], list[tuple[float, float]]] = {}
@@ -98,7 +85,7 @@ def load_centroids() -> Centroids | None:
             if isinstance(rec.get("name"), str):
                 names.setdefault((cc, name_key(rec["name"])), []).append(point)
     by_name = {k: v[0] for k, v in names.items() if len(v) == 1}  # a name two subdivisions share says nothing
-    return Centroids(by_code, by_name, ver)
+    return Centroids(by_code, by_name)
 
 
 def choose_point(box_centre: tuple[float, float] | None, centroid: tuple[float, float] | None,

@@ -461,14 +461,14 @@ _SETTLEMENT = re.compile(r"\b(?:town|city|village|hamlet|community|suburb|boroug
                          r"municipality|neighbou?rhood|port|resort)\b", re.IGNORECASE)
 
 
-def _appositions(text: str, win: Sequence[_Mention]) -> set[int]:
-    """The mentions i of :func:`_containers`' pairs written as a settlement in an area ("Lima is a small town in
-    Oklahoma"): the text says i is a town lying in i + 1, so two names of the same level there are not a list
-    ("Russia was interested in removal of Georgia's ..." names no settlement and stays one)."""
+def _appositions(text: str, win: Sequence[_Mention], pairs: Iterable[int]) -> set[int]:
+    """Of :func:`_containers`' pairs (``pairs``: their first mentions), those written as a settlement in an area
+    ("Lima is a small town in Oklahoma"): the text says i is a town lying in i + 1, so two names of the same level
+    there are not a list ("Russia was interested in removal of Georgia's ..." names no settlement and stays one)."""
     out = set()
-    for i in range(len(win) - 1):
+    for i in pairs:
         gap = text[win[i].end:win[i + 1].start]
-        if _APPOSITION.match(gap) is not None and _SETTLEMENT.search(gap):
+        if _SETTLEMENT.search(gap) and _APPOSITION.match(gap) is not None:
             out.add(i)
     return out
 
@@ -684,7 +684,7 @@ class Geoparser:
             inner: list[Any] | None = [] if collect is not None else None
             ranked.extend(resolve_document([found.get(m.key, []) for m in win], [m.key for m in win],
                                            DocContext(ctx.lon, ctx.lat), containers, collect=inner,
-                                           appositions=_appositions(text, win) & set(containers)))
+                                           appositions=_appositions(text, win, containers)))
             if collect is not None and inner is not None:
                 collect.extend((i + a, cands, feats) for i, cands, feats in inner)
         ranked = [_city_over_division(text, m, r, found.get(m.key, [])) for m, r in zip(mentions, ranked, strict=True)]

@@ -16,9 +16,9 @@ from georeset.pipelines.geoparse.centroids import (
     CENTROID_SOURCE,
     MAX_SEPARATION_KM,
     choose_point,
-    haversine_km,
     load_centroids,
 )
+from georeset.pipelines.geoparse.ranking import haversine_km
 
 if find_spec("iso3166_2") is None:  # not importorskip: importing the package is what the loader avoids
     pytest.skip("iso3166-2 is not installed", allow_module_level=True)

@@ -70,7 +70,7 @@ def test_a_settlement_written_in_an_area_is_never_a_list() -> None:
     text = "Lima is a small town in Oklahoma. Russia was interested in removal of Georgia's leaders. Peru, Chile."
     ms = _mentions(text, ["Lima", "Oklahoma", "Russia", "Georgia", "Peru", "Chile"])
     assert _containers(text, ms) == {0: 1, 2: 3, 4: 5}
-    assert _appositions(text, ms) == {0}  # "is a small town in"; the other two gaps name no settlement
+    assert _appositions(text, ms, _containers(text, ms)) == {0}  # "is a small town in"; the other two gaps name no settlement
     # the ranking's best reading of "Lima" is a division of the same level as Oklahoma (the gazetteer lacks the
     # Oklahoma town): a comma pair of equals is a list, the apposition places Lima in Oklahoma
     lima = _ranked("lima", -76.7, -11.8, 0.5, cc="PE", admin1="15", code="ADM1")
