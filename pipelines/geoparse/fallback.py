@@ -44,18 +44,38 @@ FOCUS_SUPPORT_NAMES = True
 # when it lies far from the division's point ("Eden ... New South Wales", "Avondale ... Newfoundland": a division's
 # point is the centre of a wide area). Fitted halves: 0.8962 / 0.8159 without, 0.8980 / 0.8165 with.
 FOCUS_AREA_KEEPS = True
+# A prominent best candidate in a country where another name of the text surely lies (a place of any kind scoring
+# >= :data:`SURE_SCORE`: "New York" makes the text partly American) stands as well: "Los Angeles" in a story set in
+# France that also names New York is the Californian city, not the French focus. Fitted halves, acc161 on gold
+# spans (LGL even / WikToR 1001-1600): 0.9128 / 0.8249 without, 0.9137 / 0.8249 with (round 11).
+FOCUS_KEEP_PROMINENT_NAMED = True
+SURE_SCORE = 0.3
+# A first-order division (a state, a province) is too wide to be a point of the focus, as a country is: its point
+# is the centre of an area hundreds of km across ("Laconia ... Alaska" moved Laconia, New Hampshire, to Alaska's
+# centre), so the focus is made of towns and second-order divisions only, and a weak candidate inside a
+# first-order division the text names agrees with the text and stands ("Mount Pleasant ... Texas"). Fitted halves,
+# same shipped weights: 0.9137 / 0.8249 without, 0.9169 / 0.8290 with (round 11).
+FOCUS_WIDE_AREAS_NAMED = True
+
+
+def _too_wide() -> tuple[str, ...]:
+    """Feature codes too wide to be a point of the focus."""
+    return ("PCLI", "CONT", "ADM1") if FOCUS_WIDE_AREAS_NAMED else ("PCLI", "CONT")
 
 
 def fall_back_to_focus(best: list[Ranked | None], keys: Sequence[str], ctx: DocContext) -> list[Ranked | None]:
     """A name with no candidate at all (a river, a district, a small town the gazetteer lacks), or whose best
     candidate is unlikely (score below :data:`FOCUS_REPLACE_BELOW`: a namesake far away) and lies more than
     :data:`FOCUS_KM` from the rest of the text, is placed at the focus of the text: the densest cluster (within :data:`FOCUS_KM`) of the other places resolved in it, towns and
-    divisions only (countries and continents are too wide to stand for a place). Texts are mostly about one area,
+    second-order divisions only (countries, continents and first-order divisions are too wide to stand for a place,
+    :data:`FOCUS_WIDE_AREAS_NAMED`). Texts are mostly about one area,
     so this is usually within 161 km; the score :data:`FOCUS_SCORE` is about the share of such placements that
     were, measured on WikToR documents 2001-2400 (gold spans: 0.67; on LGL, for validation, 0.66). With a single
     other place in the text, a prominent candidate (a capital, country, division, or >= 100,000 people) is kept
     (the focus's support counts distinct names, :data:`FOCUS_SUPPORT_NAMES`), and so is a weak candidate inside a
-    division the focus is made of (:data:`FOCUS_AREA_KEEPS`).
+    division the focus is made of (:data:`FOCUS_AREA_KEEPS`) or in a first-order division the text names, and a
+    prominent candidate in a country where another of the text's names surely lies
+    (:data:`FOCUS_KEEP_PROMINENT_NAMED`).
 
     A document's own point (``ctx.lon``/``ctx.lat``; e.g. a per-source prior) already weighs in the ranking
     (``near_point``), so the focus of the text's places leans towards it; the point itself is used only for a text
@@ -68,9 +88,14 @@ def fall_back_to_focus(best: list[Ranked | None], keys: Sequence[str], ctx: DocC
     # leaves out its own contribution, so a weak name is never its own support (cost: names^2 per window).
     first: dict[str, int] = {}
     count: dict[str, int] = {}  # a name written n times weighs n times
+    named_adm1: dict[str, tuple[str | None, str]] = {}  # name key -> the first-order division it surely names
+    too_wide = _too_wide()
     for i, (k, b) in enumerate(zip(keys, best, strict=True)):
-        if b is not None and b.score >= 0.1 and b.candidate.feature_code not in ("PCLI", "CONT") \
-                and not b.candidate.place_id.startswith("focus:"):
+        if b is None or b.score < 0.1 or b.candidate.place_id.startswith("focus:"):
+            continue
+        if FOCUS_WIDE_AREAS_NAMED and b.candidate.feature_code == "ADM1" and b.candidate.admin1_code:
+            named_adm1.setdefault(k, (b.candidate.country_code, b.candidate.admin1_code))
+        if b.candidate.feature_code not in too_wide:
             first.setdefault(k, i)
             count[k] = count.get(k, 0) + 1
     pts: list[tuple[str, float, float, float, str, str | None]] = [  # (key, lon, lat, weight, name, country)
@@ -84,6 +109,11 @@ def fall_back_to_focus(best: list[Ranked | None], keys: Sequence[str], ctx: DocC
         wts = np.array([p[3] for p in pts]) * mult
         votes = close @ wts
     own_point = ctx.lon is not None and ctx.lat is not None
+    sure_cc: dict[str, set[str]] = {}  # name key -> the countries its sure reading lies in
+    for k, b in zip(keys, best, strict=True):
+        if b is not None and b.score >= SURE_SCORE and b.candidate.country_code \
+                and not b.candidate.place_id.startswith("focus:"):
+            sure_cc.setdefault(k, set()).add(b.candidate.country_code)
     out = list(best)
     placed: dict[str, tuple[float, float, str, int, str | None]] = {}
     focus_areas: dict[str, set[tuple[str | None, str | None]]] = {}
@@ -120,8 +150,13 @@ def fall_back_to_focus(best: list[Ranked | None], keys: Sequence[str], ctx: DocC
                 continue  # only a namesake outside every country the text names is overruled
             prominent = wc.population >= PROMINENT_POPULATION or wc.feature_code in ("PPLC", "PCLI", "ADM1", "CONT")
             same_country = focus_cc is not None and wc.country_code == focus_cc
+            if FOCUS_KEEP_PROMINENT_NAMED and not same_country and wc.country_code:
+                same_country = any(wc.country_code in v for kk, v in sure_cc.items() if kk != k)
             if FOCUS_AREA_KEEPS and wc.admin1_code and (wc.country_code, wc.admin1_code) in focus_areas.get(k, ()):
                 continue  # inside a division the focus is made of: it agrees with the text
+            if FOCUS_WIDE_AREAS_NAMED and wc.admin1_code and wc.feature_code != "ADM1" and any(
+                    a == (wc.country_code, wc.admin1_code) for kk, a in named_adm1.items() if kk != k):
+                continue  # inside a first-order division the text names: it agrees with the text
             if prominent and ((FOCUS_KEEP_PROMINENT and same_country) or n_members < FOCUS_MIN_SUPPORT):
                 continue  # a prominent place in the country the text is about stands (Denver in a Texan story)
             if own_point and haversine_km(float(wc.lon), float(wc.lat), float(ctx.lon),  # type: ignore[arg-type]

@@ -6,7 +6,7 @@ from georeset.pipelines.geoparse import Geoparser
 from georeset.pipelines.geoparse.candidates import Candidate
 from georeset.pipelines.geoparse.fallback import fall_back_to_container, fall_back_to_focus
 from georeset.pipelines.geoparse.parser import _appositions, _containers, _Mention
-from georeset.pipelines.geoparse.ranking import DocContext, Ranked
+from georeset.pipelines.geoparse.ranking import DocContext, Ranked, haversine_km
 
 
 def _ranked(name: str, lon: float, lat: float, score: float, *, cc: str = "XX", admin1: str = "01",
@@ -105,3 +105,47 @@ def test_a_state_institution_names_its_state(geoparser: Geoparser) -> None:
     by_surface = {t.surface: t for t in geoparser.parse(text)}
     assert (by_surface["Georgia"].country_code, by_surface["Georgia"].admin1_code) == ("US", "GA")
     assert (by_surface["Albany"].country_code, by_surface["Albany"].admin1_code) == ("US", "GA")
+
+
+def test_a_first_order_division_is_no_point_of_the_focus() -> None:
+    # "Laconia ... Alaska": a state is an area hundreds of km across, its point the centre of it; a story that names
+    # only the state besides the town gives no focus to move the town to, so its (weak) reading stands.
+    alaska = _ranked("alaska", -150.0, 64.0, 0.45, cc="US", admin1="AK", code="ADM1", population=700_000)
+    laconia = _ranked("laconia", -71.47, 43.53, 0.03, cc="US", admin1="NH", population=16_000)
+    keys = ["laconia", "alaska", "laconia"]
+    assert fall_back_to_focus([laconia, alaska, laconia], keys, DocContext()) == [laconia, alaska, laconia]
+    # a town of the text still makes a focus, and a far weak namesake still gives way to it
+    juneau = _ranked("juneau", -134.42, 58.3, 0.6, cc="US", admin1="AK", population=32_000)
+    out = fall_back_to_focus([laconia, alaska, juneau], ["laconia", "alaska", "juneau"], DocContext())
+    assert out[0] is not None and out[0].candidate.place_id.startswith("focus:")
+    assert haversine_km(out[0].candidate.lon, out[0].candidate.lat, -134.42, 58.3) < 1  # type: ignore[arg-type]
+    # with no other place at all, a name without candidates is not placed at the division's centre
+    assert fall_back_to_focus([None, alaska], ["lune river", "alaska"], DocContext())[0] is None
+
+
+def test_a_weak_candidate_inside_a_named_state_stands_though_the_focus_lies_elsewhere() -> None:
+    # "Mount Pleasant ... Texas ... Paris": the weak Texan reading lies in the state the text names, far from the
+    # focus made of the other town; it agrees with the text and stands. Outside the state it gives way.
+    texas = _ranked("texas", -99.0, 31.0, 0.9, cc="US", admin1="TX", code="ADM1", population=25_000_000)
+    paris = _ranked("paris", -95.55, 33.66, 0.7, cc="US", admin1="TX", population=25_000)
+    dallas = _ranked("dallas", -96.8, 32.78, 0.7, cc="US", admin1="TX", population=1_300_000)
+    mp = _ranked("mount pleasant", -100.0, 29.0, 0.05, cc="US", admin1="TX")
+    keys = ["mount pleasant", "texas", "paris", "dallas"]
+    assert fall_back_to_focus([mp, texas, paris, dallas], keys, DocContext())[0] == mp
+    elsewhere = _ranked("mount pleasant", -80.0, 33.0, 0.05, cc="US", admin1="SC")
+    out = fall_back_to_focus([elsewhere, texas, paris, dallas], keys, DocContext())[0]
+    assert out is not None and out.candidate.place_id.startswith("focus:")
+
+
+def test_a_prominent_city_in_a_country_the_text_names_stands() -> None:
+    # A story set in France (Grasse, Nice) that also names New York: "Los Angeles" (weak: many namesakes, no
+    # support nearby) is the Californian city, not the French focus. A prominent city in a country the text
+    # names nowhere still gives way to the focus.
+    grasse = _ranked("grasse", 6.92, 43.66, 0.6, cc="FR", admin1="93", population=50_000)
+    nice = _ranked("nice", 7.27, 43.7, 0.7, cc="FR", admin1="93", population=340_000)
+    new_york = _ranked("new york", -74.0, 40.71, 0.57, cc="US", admin1="NY", population=8_000_000)
+    la = _ranked("los angeles", -118.24, 34.05, 0.02, cc="US", admin1="CA", population=3_900_000)
+    keys = ["los angeles", "grasse", "nice", "new york"]
+    assert fall_back_to_focus([la, grasse, nice, new_york], keys, DocContext())[0] == la
+    out = fall_back_to_focus([la, grasse, nice], keys[:3], DocContext())[0]
+    assert out is not None and out.candidate.place_id.startswith("focus:")
