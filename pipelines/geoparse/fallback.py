@@ -88,13 +88,19 @@ def fall_back_to_focus(best: list[Ranked | None], keys: Sequence[str], ctx: DocC
     # leaves out its own contribution, so a weak name is never its own support (cost: names^2 per window).
     first: dict[str, int] = {}
     count: dict[str, int] = {}  # a name written n times weighs n times
-    named_adm1: dict[str, tuple[str | None, str]] = {}  # name key -> the first-order division it surely names
+    # looked up per weak name, so kept by value: a first-order division (country, admin1) -> the names read as it,
+    # a country -> the names whose sure reading lies in it
+    adm1_names: dict[tuple[str | None, str | None], set[str]] = {}
+    sure_names: dict[str, set[str]] = {}
     too_wide = _too_wide()
     for i, (k, b) in enumerate(zip(keys, best, strict=True)):
         if b is None or b.score < 0.1 or b.candidate.place_id.startswith("focus:"):
             continue
-        if FOCUS_WIDE_AREAS_NAMED and b.candidate.feature_code == "ADM1" and b.candidate.admin1_code:
-            named_adm1.setdefault(k, (b.candidate.country_code, b.candidate.admin1_code))
+        if b.score >= SURE_SCORE and b.candidate.country_code:
+            sure_names.setdefault(b.candidate.country_code, set()).add(k)
+        division = _division_of(b)
+        if FOCUS_WIDE_AREAS_NAMED and division is not None and b.candidate.feature_code == "ADM1":
+            adm1_names.setdefault(division, set()).add(k)
         if b.candidate.feature_code not in too_wide:
             first.setdefault(k, i)
             count[k] = count.get(k, 0) + 1
@@ -109,11 +115,6 @@ def fall_back_to_focus(best: list[Ranked | None], keys: Sequence[str], ctx: DocC
         wts = np.array([p[3] for p in pts]) * mult
         votes = close @ wts
     own_point = ctx.lon is not None and ctx.lat is not None
-    sure_cc: dict[str, set[str]] = {}  # name key -> the countries its sure reading lies in
-    for k, b in zip(keys, best, strict=True):
-        if b is not None and b.score >= SURE_SCORE and b.candidate.country_code \
-                and not b.candidate.place_id.startswith("focus:"):
-            sure_cc.setdefault(k, set()).add(b.candidate.country_code)
     out = list(best)
     placed: dict[str, tuple[float, float, str, int, str | None]] = {}
     focus_areas: dict[str, set[tuple[str | None, str | None]]] = {}
@@ -151,11 +152,11 @@ def fall_back_to_focus(best: list[Ranked | None], keys: Sequence[str], ctx: DocC
             prominent = wc.population >= PROMINENT_POPULATION or wc.feature_code in ("PPLC", "PCLI", "ADM1", "CONT")
             same_country = focus_cc is not None and wc.country_code == focus_cc
             if FOCUS_KEEP_PROMINENT_NAMED and not same_country and wc.country_code:
-                same_country = any(wc.country_code in v for kk, v in sure_cc.items() if kk != k)
+                same_country = bool(sure_names.get(wc.country_code, set()) - {k})
             if FOCUS_AREA_KEEPS and wc.admin1_code and (wc.country_code, wc.admin1_code) in focus_areas.get(k, ()):
                 continue  # inside a division the focus is made of: it agrees with the text
-            if FOCUS_WIDE_AREAS_NAMED and wc.admin1_code and wc.feature_code != "ADM1" and any(
-                    a == (wc.country_code, wc.admin1_code) for kk, a in named_adm1.items() if kk != k):
+            if FOCUS_WIDE_AREAS_NAMED and wc.admin1_code and wc.feature_code != "ADM1" \
+                    and adm1_names.get((wc.country_code, wc.admin1_code), set()) - {k}:
                 continue  # inside a first-order division the text names: it agrees with the text
             if prominent and ((FOCUS_KEEP_PROMINENT and same_country) or n_members < FOCUS_MIN_SUPPORT):
                 continue  # a prominent place in the country the text is about stands (Denver in a Texan story)
