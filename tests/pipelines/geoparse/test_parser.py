@@ -195,8 +195,14 @@ def test_datelines_bases_and_dealings_name_the_capital(geoparser: Geoparser) -> 
         top = geoparser.resolve_spans(text, [(k, k + 10)])[0]
         assert top.feature_code == "PPLC" and abs(top.lat - 38.9) < 0.5, text  # type: ignore[operator]
         assert "writes from" in top.reason, text
+    # no cue, but the division shares its name with the capital and the text places nothing in it: the capital
     plain = geoparser.resolve_spans("Washington has many apple orchards.", [(0, 10)])[0]
-    assert plain.feature_code == "ADM1"  # no cue: the ranking's reading stands
+    assert plain.feature_code == "PPLC" and "capital of the same name" in plain.reason
+    # a town of the text inside the division, or the name written as a town's area: the division stands
+    for text in ("Farmers from Spokane say Washington had a good harvest.", "He farms near Yakima, Washington."):
+        k = text.index("Washington")
+        top = geoparser.resolve_spans(text, [(k, k + 10)])[0]
+        assert top.feature_code == "ADM1" and top.admin1_code == "WA", text
 
 
 def test_commit_threshold_and_probability(geoparser: Geoparser) -> None:
