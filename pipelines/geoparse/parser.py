@@ -392,6 +392,7 @@ _CITY_AFTER = re.compile(r"^(?:-based\b|\s*(?:\([A-Za-z .]{1,12}\)\s*)?(?:â€”|â€
 _DIVISION_WORD = re.compile(r"^\s*(?:[Ss]tate|[Pp]rovince|[Cc]ounty|[Rr]egion)\b")
 _CITY_MIN_POPULATION = 100_000
 CAPITAL_OVER_DIVISION = True
+CAPITAL_OVER_ALTERNATE = True
 
 
 # A coordinated list of two or more names closed by a plural area word: "Dakota, Otoe and Washington counties",
@@ -426,7 +427,18 @@ def _city_over_division(text: str, m: _Mention, best: Ranked | None, cands: list
     capital without a cue too (:data:`CAPITAL_OVER_DIVISION`), unless the text places another name inside the
     division (``inside``: the (country, admin1) of the other readings that are no first-order division) or writes
     the name as another place's area ("Spokane, Washington"). LGL's fitted half: 10 "Washington" meaning the capital,
-    none the state; the ranking chose the state for 2 of them by a margin of 0.1 in the linear score."""
+    none the state; the ranking chose the state for 2 of them by a margin of 0.1 in the linear score.
+
+    With such a cue, a town read by another of its names ("Washington" is also a GeoNames name of Washington Court
+    House, Ohio) gives way to the capital that carries the name as its own (:data:`CAPITAL_OVER_ALTERNATE`)."""
+    if best is not None and CAPITAL_OVER_ALTERNATE and best.candidate.feature_class == "P" \
+            and not best.candidate.is_primary and not _DIVISION_WORD.match(text[m.end:m.end + 12]) \
+            and (_IN_CITY.search(text[max(0, m.start - 20):m.start]) or _CITY_AFTER.match(text[m.end:m.end + 16])):
+        cap = next((c for c in cands if c.feature_code == "PPLC" and c.is_primary and c.lon is not None), None)
+        if cap is not None:
+            return Ranked(cap, best.score, f"the capital, not {best.candidate.name} (a town of that other name): "
+                          f"named as a place one is in, goes to, deals with or writes from; {best.reason}",
+                          best.n_candidates)
     if best is None or best.candidate.feature_code != "ADM1":
         return best
     d = best.candidate
