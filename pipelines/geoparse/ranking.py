@@ -73,6 +73,8 @@ ROUNDS = 3
 _IDX = {name: i for i, name in enumerate(FEATURES)}
 _CONTEXT = [_IDX[k] for k in ("in_admin", "in_country", "co_near", "co_any")]
 LEVEL = {"ADM2": 1, "ADM1": 2, "PCLI": 3, "CONT": 4}
+# A town and a county of the text that lie together are read together (:mod:`georeset.pipelines.geoparse.pairs`).
+TOWN_COUNTY_PAIRS = True
 
 
 @dataclass
@@ -388,6 +390,10 @@ def resolve_document(cands: Sequence[Sequence[Candidate]], keys: Sequence[str], 
     if collect is not None or ranker.active() is not None:  # the document-level features cost only when read
         full = {k: np.hstack([feats[k], v]) for k, v in doc_features(names, by_name, feats).items()}
     best_by_name = {k: _best(by_name[k], feats[k], full[k]) for k in names}
+    if TOWN_COUNTY_PAIRS and len(names) > 1:
+        from georeset.pipelines.geoparse.pairs import read_town_county_pairs
+
+        best_by_name.update(read_town_county_pairs(by_name, best_by_name))
     best: list[Ranked | None] = [best_by_name.get(k) if us else None for k, us in zip(keys, usable, strict=True)]
     if collect is not None:
         collect.extend((i, by_name[k], full[k]) for i, (k, us) in enumerate(zip(keys, usable, strict=True)) if us)

@@ -195,8 +195,14 @@ def test_datelines_bases_and_dealings_name_the_capital(geoparser: Geoparser) -> 
         top = geoparser.resolve_spans(text, [(k, k + 10)])[0]
         assert top.feature_code == "PPLC" and abs(top.lat - 38.9) < 0.5, text  # type: ignore[operator]
         assert "writes from" in top.reason, text
+    # no cue, but the division shares its name with the capital and the text places nothing in it: the capital
     plain = geoparser.resolve_spans("Washington has many apple orchards.", [(0, 10)])[0]
-    assert plain.feature_code == "ADM1"  # no cue: the ranking's reading stands
+    assert plain.feature_code == "PPLC" and "capital of the same name" in plain.reason
+    # a town of the text inside the division, or the name written as a town's area: the division stands
+    for text in ("Farmers from Spokane say Washington had a good harvest.", "He farms near Yakima, Washington."):
+        k = text.index("Washington")
+        top = geoparser.resolve_spans(text, [(k, k + 10)])[0]
+        assert top.feature_code == "ADM1" and top.admin1_code == "WA", text
 
 
 def test_commit_threshold_and_probability(geoparser: Geoparser) -> None:
@@ -242,3 +248,23 @@ def test_a_list_closed_by_counties_names_counties(geoparser: Geoparser) -> None:
     text = "Boone County is near the middle of Indiana counties."
     indiana = {t.surface: t for t in geoparser.parse(text)}["Indiana"]
     assert indiana.feature_code == "ADM1"  # one name alone: the counties *of* Indiana, not Indiana County
+
+
+def test_a_cued_capital_over_a_town_read_by_another_of_its_names() -> None:
+    # "Washington — By most measures ...": the ranking read "Washington" as Washington Court House, Ohio (which
+    # GeoNames also lists as "Washington") in a story about Ohio; the dateline names the capital. Without a cue,
+    # or when the capital is not among the readings, the ranking's reading stands.
+    from georeset.pipelines.geoparse.candidates import Candidate
+    from georeset.pipelines.geoparse.parser import _city_over_division, _Mention
+    from georeset.pipelines.geoparse.ranking import Ranked
+
+    court_house = Candidate("wch", "Washington Court House", "P", None, "US", "OH", 14_019, -83.44, 39.54, False)
+    capital = Candidate("dc", "Washington", "P", "PPLC", "US", "DC", 689_545, -77.04, 38.9, True)
+    best = Ranked(court_house, 0.8, "in a division named in the text (US OH)", 37)
+    for text, want in (("Washington — The stimulus bill is flying to Ohio.", capital),
+                       ("Officials in Washington said Ohio gets more.", capital),
+                       ("Washington schools in Ohio get more.", court_house)):
+        m = _Mention(text.index("Washington"), text.index("Washington") + 10, "GPE", "washington", False)
+        assert _city_over_division(text, m, best, [court_house, capital]).candidate == want, text  # type: ignore[union-attr]
+    m = _Mention(0, 10, "GPE", "washington", False)
+    assert _city_over_division("Washington — Ohio.", m, best, [court_house]) == best
