@@ -390,7 +390,7 @@ def resolve_document(cands: Sequence[Sequence[Candidate]], keys: Sequence[str], 
     if collect is not None or ranker.active() is not None:  # the document-level features cost only when read
         full = {k: np.hstack([feats[k], v]) for k, v in doc_features(names, by_name, feats).items()}
     best_by_name = {k: _best(by_name[k], feats[k], full[k]) for k in names}
-    if TOWN_COUNTY_PAIRS and len(names) > 1:
+    if TOWN_COUNTY_PAIRS and len(names) > 1:  # imported here: pairs imports this module
         from georeset.pipelines.geoparse.pairs import read_town_county_pairs
 
         best_by_name.update(read_town_county_pairs(by_name, best_by_name))
