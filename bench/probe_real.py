@@ -18,8 +18,9 @@ frozen-feature probe of a SimCLR/CLIP-style backbone; reported alongside, never 
 linear probe (logistic regression on standardised features), both scored by 5-fold cross-validation with
 *spatial* folds (blocks of ``--block-px`` patches), since neighbouring patches look alike. Prints one JSON object
 with accuracy and balanced accuracy per feature set, the majority baseline and the label counts, and (``diagnostics``)
-kNN recall per class for the encoder and band means, each of the two under the other's kNN (cosine vs standardised
-Euclidean), and the kNN / linear probe of the embedding concatenated with the band means.
+kNN recall per class for the encoder and band means, the kNN confusion matrix of each (true class -> predicted
+class -> patches) and the difference in correct patches per class, each of the two under the other's kNN (cosine vs
+standardised Euclidean), and the kNN / linear probe of the embedding concatenated with the band means.
 """
 
 from __future__ import annotations
@@ -138,6 +139,15 @@ def knn_predictions(x: np.ndarray, y: np.ndarray, groups: np.ndarray, *, cosine:
     return pred
 
 
+def confusion(y: np.ndarray, pred: np.ndarray) -> dict[str, dict[str, int]]:
+    """``{true class: {predicted class: patches}}`` (SCL names; only non-zero cells)."""
+    out: dict[str, dict[str, int]] = {}
+    for c in np.unique(y):
+        got, n = np.unique(pred[y == c], return_counts=True)
+        out[SCL_NAMES[int(c)]] = {SCL_NAMES[int(g)]: int(k) for g, k in zip(got, n, strict=True)}
+    return out
+
+
 def diagnostics(enc: np.ndarray, band_mean: np.ndarray, y: np.ndarray, groups: np.ndarray, seed: int
                 ) -> dict[str, Any]:
     """Where the encoder and band means differ: kNN recall per SCL class, each feature set under the other's kNN
@@ -145,10 +155,14 @@ def diagnostics(enc: np.ndarray, band_mean: np.ndarray, y: np.ndarray, groups: n
     p_enc, p_bm = knn_predictions(enc, y, groups, cosine=True), knn_predictions(band_mean, y, groups, cosine=False)
     per_class = {SCL_NAMES[int(c)]: {"encoder": round(float((p_enc[y == c] == c).mean()), 3),
                                      "band_mean": round(float((p_bm[y == c] == c).mean()), 3)} for c in np.unique(y)}
+    # where the two differ, in patches: the correct kNN predictions per class (encoder minus band means)
+    gap = {SCL_NAMES[int(c)]: int((p_enc[y == c] == c).sum()) - int((p_bm[y == c] == c).sum()) for c in np.unique(y)}
     unit = enc / np.maximum(np.linalg.norm(enc, axis=1, keepdims=True), 1e-12)
     both = probe(np.concatenate([unit, band_mean], axis=1), y, groups, cosine=False, seed=seed)
     return {
         "knn_recall_per_class": per_class,
+        "knn_correct_encoder_minus_band_mean": gap,
+        "knn_confusion": {"encoder": confusion(y, p_enc), "band_mean": confusion(y, p_bm)},
         "encoder_knn_standardised_euclidean": round(float((knn_predictions(enc, y, groups, cosine=False) == y).mean()), 4),
         "band_mean_knn_cosine": round(float((knn_predictions(band_mean, y, groups, cosine=True) == y).mean()), 4),
         "encoder_plus_band_mean": {k: both[k] for k in ("knn_accuracy", "linear_accuracy")},

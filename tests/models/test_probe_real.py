@@ -36,6 +36,13 @@ def test_probe_on_real_pixels(trained_run: dict[str, Any]) -> None:
         recalls = {c: r[feats] for c, r in diag["knn_recall_per_class"].items()}
         overall = sum(recalls[c] * n for c, n in classes.items()) / res["n_patches"]
         assert abs(overall - res[feats]["knn_accuracy"]) < 0.01
+        # the confusion matrix holds every patch of a class, its diagonal is that class's recall
+        conf = diag["knn_confusion"][feats]
+        assert set(conf) == set(classes) and all(sum(row.values()) == classes[c] for c, row in conf.items())
+        assert all(abs(conf[c].get(c, 0) / classes[c] - recalls[c]) < 0.002 for c in classes)
+    gap = diag["knn_correct_encoder_minus_band_mean"]
+    assert gap == {c: diag["knn_confusion"]["encoder"][c].get(c, 0) - diag["knn_confusion"]["band_mean"][c].get(c, 0)
+                   for c in classes}
     for key in ("encoder_knn_standardised_euclidean", "band_mean_knn_cosine"):
         assert 0.0 <= diag[key] <= 1.0
     assert 0.0 <= diag["encoder_plus_band_mean"]["knn_accuracy"] <= 1.0
