@@ -45,7 +45,8 @@ _SENT_END = {".", "!", "?", ":", ";", '"', "\u201c", "\u201d", "(", "-", "\u2013
 _NOT_PLACES = {
     "january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november",
     "december", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "mr", "mrs", "ms",
-    "dr", "st", "i", "god", "mount", "lake", "river", "north", "south", "east", "west", "central", "university",
+    "dr", "st", "i", "god", "mount", "lake", "river", "north", "south", "east", "west", "central",
+    "northern", "southern", "eastern", "western", "university",
     "city", "county", "state", "street", "road", "church", "school", "hospital", "park", "center", "centre",
 }
 
@@ -168,7 +169,25 @@ _ORG_AFTER = {  # words after a place name at the head of an organisation name: 
     "rescue", "emergency", "historical", "planning", "zoning", "economic", "development", "convention", "visitors",
     "zoo", "port", "harbor", "army", "navy", "national", "general", "municipality", "metropolitan", "metro",
     "bureau", "legislature", "senate", "assembly", "supreme", "highway", "patrol", "lottery", "attorney",
+    # local courts, jails and offices: "Kanawha Magistrate Court", "the Fulton Circuit Court", "Polk County Jail"
+    "magistrate", "circuit", "probate", "superior", "juvenile", "prosecutor", "prosecutor's", "coroner", "jail",
+    "detention", "correctional", "courthouse", "commissioners", "treasurer", "auditor", "assessor", "clerk",
+    "recorder", "utilities", "sanitation",
 }
+
+
+# Words after a place name that make it a place of people or of local bodies in local news: "an Elkhart man",
+# "Danbury police", "Gainesville residents", "a Saratoga native". Not "home" or "family": "the Jackson home" is a
+# family's.
+_PLACE_HEADS = {
+    "man", "woman", "men", "women", "boy", "girl", "teen", "teens", "teenager", "youth", "resident", "residents",
+    "native", "natives", "police", "student", "students", "senior", "seniors", "homeowners",
+}
+
+
+def _head_after(doc: Any, last: int) -> bool:
+    """Whether the token after ``doc[:last]`` is one of :data:`_PLACE_HEADS` (any case: headlines capitalise)."""
+    return last < len(doc) and doc[last].lower_ in _PLACE_HEADS
 
 
 def _leading_grams(doc: Any, ent: Any) -> list[_Gram]:
@@ -566,7 +585,9 @@ class Geoparser:
                     mentions.append(_Mention(s + offset, e + offset, ent.label_, name_key(text[s:e]), False))
             elif self.gazetteer_matching and ent.label_ in RESCUE_LABELS:
                 taken.update(range(ent.start, ent.end))
-                run = [_Gram(ent.start, ent.end, ent.start_char, ent.end_char, "rescue")]  # stricter threshold
+                run = [_Gram(ent.start, ent.end, ent.start_char, ent.end_char, "head")] \
+                    if _head_after(doc, ent.end) else []  # "An Alexandria man" tagged a person: a place after all
+                run.append(_Gram(ent.start, ent.end, ent.start_char, ent.end_char, "rescue"))  # stricter threshold
                 if ent.label_ == "ORG":
                     run.extend(_leading_grams(doc, ent))
                 runs.append(run)
@@ -586,8 +607,9 @@ class Geoparser:
                 for a in range(len(run_toks)):
                     for b in range(min(len(run_toks), a + _MAX_GRAM), a, -1):
                         first, last = run_toks[a], run_toks[b - 1] + 1
+                        kind = cue if a == 0 else ""
                         grams.append(_Gram(first, last, doc[first].idx, doc[last - 1].idx + len(doc[last - 1]),
-                                           cue if a == 0 else ""))
+                                           kind or ("head" if _head_after(doc, last) else "")))
                 runs.append(grams)
                 run_toks = []
             if tok is not None and tok.i not in taken and "-" in tok.text:

@@ -268,3 +268,25 @@ def test_a_cued_capital_over_a_town_read_by_another_of_its_names() -> None:
         assert _city_over_division(text, m, best, [court_house, capital]).candidate == want, text  # type: ignore[union-attr]
     m = _Mention(0, 10, "GPE", "washington", False)
     assert _city_over_division("Washington — Ohio.", m, best, [court_house]) == best
+
+
+def test_a_head_noun_after_a_name_cues_a_local_place(geoparser: Geoparser) -> None:
+    # "an Elkhart man", "Danbury police": local news names people and bodies by their town; the small NER model
+    # tags such a town a person or organisation, or nothing, and without the cue the name was dropped
+    cases = {"An Elkhart man remains hospitalized after a two-vehicle crash on Monday.": ("Elkhart", "IN"),
+             "Danbury police arrested him on Monday night.": ("Danbury", "CT"),
+             "Laconia residents discussed the budget.": ("Laconia", "NH")}
+    for text, (name, admin1) in cases.items():
+        found = [t for t in geoparser.parse(text) if t.surface == name]
+        assert len(found) == 1, text
+        assert (found[0].country_code, found[0].admin1_code) == ("US", admin1) and "(head)" in found[0].reason
+    # a directional adjective before a head noun is no place ("Western students": a university's)
+    assert geoparser.parse("Western students protested on campus.") == []
+
+
+def test_a_county_court_or_office_names_its_county(geoparser: Geoparser) -> None:
+    for text, (name, admin1) in {"The case went to the Kanawha Magistrate Court on Friday.": ("Kanawha", "WV"),
+                                 "She appeared before the Fulton Superior Court judge.": ("Fulton", "GA")}.items():
+        found = [t for t in geoparser.parse(text) if t.surface == name]
+        assert len(found) == 1 and (found[0].country_code, found[0].admin1_code) == ("US", admin1), text
+        assert "organisation" in found[0].reason
