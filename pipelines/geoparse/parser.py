@@ -569,7 +569,8 @@ class Geoparser:
         Entities of place labels are mentions. Entities of the rescue labels (organisation, person, group) are
         tried whole; an organisation's leading words are tried too ("the Athens Police Department"). Entities of
         any other label (a date, a product, a work of art) do not hide their words: "in Winnipeg." tagged DATE is
-        matched like free text. A name before a hyphenated word ("U.S.-led") is tried on its own."""
+        matched like free text. A name before a hyphenated word ("U.S.-led") is tried on its own. A name before a head
+        noun (:data:`_PLACE_HEADS`: "an Elkhart man", "Danbury police") is tried as cued, whole entity or free run."""
         mentions: list[_Mention] = []
         taken: set[int] = set()
         runs: list[list[_Gram]] = []
