@@ -273,7 +273,7 @@ def test_a_cued_capital_over_a_town_read_by_another_of_its_names() -> None:
 def test_a_head_noun_after_a_name_cues_a_local_place(geoparser: Geoparser) -> None:
     # "an Elkhart man", "Danbury police": local news names people and bodies by their town; the small NER model
     # tags such a town a person or organisation, or nothing, and without the cue the name was dropped
-    cases = {"An Elkhart man remains hospitalized after a two-vehicle crash on Monday.": ("Elkhart", "IN"),
+    cases = {"An Elkhart man was hurt in a crash on Monday.": ("Elkhart", "IN"),
              "Danbury police arrested him on Monday night.": ("Danbury", "CT"),
              "Laconia residents discussed the budget.": ("Laconia", "NH")}
     for text, (name, admin1) in cases.items():
