@@ -155,14 +155,15 @@ def diagnostics(enc: np.ndarray, band_mean: np.ndarray, y: np.ndarray, groups: n
     p_enc, p_bm = knn_predictions(enc, y, groups, cosine=True), knn_predictions(band_mean, y, groups, cosine=False)
     per_class = {SCL_NAMES[int(c)]: {"encoder": round(float((p_enc[y == c] == c).mean()), 3),
                                      "band_mean": round(float((p_bm[y == c] == c).mean()), 3)} for c in np.unique(y)}
-    # where the two differ, in patches: the correct kNN predictions per class (encoder minus band means)
-    gap = {SCL_NAMES[int(c)]: int((p_enc[y == c] == c).sum()) - int((p_bm[y == c] == c).sum()) for c in np.unique(y)}
+    conf = {"encoder": confusion(y, p_enc), "band_mean": confusion(y, p_bm)}
+    # where the two differ, in patches: the diagonals of the two confusion matrices (encoder minus band means)
+    gap = {c: conf["encoder"][c].get(c, 0) - conf["band_mean"][c].get(c, 0) for c in conf["encoder"]}
     unit = enc / np.maximum(np.linalg.norm(enc, axis=1, keepdims=True), 1e-12)
     both = probe(np.concatenate([unit, band_mean], axis=1), y, groups, cosine=False, seed=seed)
     return {
         "knn_recall_per_class": per_class,
         "knn_correct_encoder_minus_band_mean": gap,
-        "knn_confusion": {"encoder": confusion(y, p_enc), "band_mean": confusion(y, p_bm)},
+        "knn_confusion": conf,
         "encoder_knn_standardised_euclidean": round(float((knn_predictions(enc, y, groups, cosine=False) == y).mean()), 4),
         "band_mean_knn_cosine": round(float((knn_predictions(band_mean, y, groups, cosine=True) == y).mean()), 4),
         "encoder_plus_band_mean": {k: both[k] for k in ("knn_accuracy", "linear_accuracy")},

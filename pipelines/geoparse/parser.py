@@ -586,9 +586,10 @@ class Geoparser:
                     mentions.append(_Mention(s + offset, e + offset, ent.label_, name_key(text[s:e]), False))
             elif self.gazetteer_matching and ent.label_ in RESCUE_LABELS:
                 taken.update(range(ent.start, ent.end))
-                run = [_Gram(ent.start, ent.end, ent.start_char, ent.end_char, "head")] \
-                    if _head_after(doc, ent.end) else []  # "An Alexandria man" tagged a person: a place after all
-                run.append(_Gram(ent.start, ent.end, ent.start_char, ent.end_char, "rescue"))  # stricter threshold
+                # "An Alexandria man" tagged a person: a place after all, cued (a cue passes wherever the stricter
+                # "rescue" threshold does, so the entity is tried once, as one or the other)
+                kind = "head" if _head_after(doc, ent.end) else "rescue"
+                run = [_Gram(ent.start, ent.end, ent.start_char, ent.end_char, kind)]
                 if ent.label_ == "ORG":
                     run.extend(_leading_grams(doc, ent))
                 runs.append(run)
