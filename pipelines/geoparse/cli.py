@@ -21,7 +21,9 @@ __all__ = ["app", "build_geoparser", "geolocate"]
 app = typer.Typer(help="Geoparse texts and evaluate the geoparser on gold corpora.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 
-_METRIC_ORDER = ("ner_precision", "ner_recall", "ner_f1", "acc161_gold", "precision_161", "recall_161", "f1_161",
+_METRIC_ORDER = ("ner_precision", "ner_recall", "ner_f1", "acc161_gold", "name_in_gazetteer_161",
+                 "acc161_gold_in_gazetteer", "n_gold_sign_flipped", "acc161_gold_sign_repaired", "precision_161",
+                 "recall_161", "f1_161",
                  "median_error_km", "mean_error_km", "auc", "docs_per_second", "n_docs", "n_gold",
                  "n_gold_with_coords", "n_pred", "n_pred_left_out")
 

@@ -8,6 +8,15 @@ Counting rules:
 - ``acc161_gold``: the gold spans *with* coordinates are resolved as given (no recognition); the share whose
   resolved point lies within 161 km of the gold point. A gold span the geoparser cannot resolve counts as wrong,
   with an error of 20,038 km (half the Earth's circumference) in the error figures;
+- ``name_in_gazetteer_161``: the share of those gold spans whose name has a gazetteer place within 161 km of
+  the gold point (:func:`georeset.pipelines.geoparse.goldcheck.reachable`): the best ``acc161_gold`` a choice
+  among the name's gazetteer places can reach (a focus estimate can land near the others);
+  ``acc161_gold_in_gazetteer``: ``acc161_gold`` among those spans only
+  (what the ranking achieves where it could be right);
+- ``n_gold_sign_flipped``: gold points that lost a sign (no place of the name near them, one near them with the
+  longitude, latitude or both negated: :func:`~georeset.pipelines.geoparse.goldcheck.sign_flip`);
+  ``acc161_gold_sign_repaired``: ``acc161_gold`` of the same resolutions with those points negated back. The
+  headline ``acc161_gold`` is always against the corpus as published;
 - ``median_error_km``, ``mean_error_km``, ``auc``: over the same gold-span resolutions; ``auc`` is the area under
   the curve of sorted ``ln(1 + error)`` scaled by ``ln(20039)`` (Gritta et al. 2018; 0 is perfect, lower is
   better);
@@ -34,6 +43,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from georeset.pipelines.geoparse.corpora import GoldDocument, GoldToponym
+from georeset.pipelines.geoparse.goldcheck import reachable, sign_flip
 from georeset.pipelines.geoparse.names import name_key
 from georeset.pipelines.geoparse.parser import Geoparser
 from georeset.pipelines.geoparse.ranking import haversine_km
@@ -77,6 +87,10 @@ class _Tally:
     tp_commit: int = 0
     excluded_commit: int = 0
     within: int = 0
+    reachable: int = 0  # gold points with a place of their name within 161 km (goldcheck.reachable)
+    within_reachable: int = 0
+    sign_flipped: int = 0  # gold points that lost a sign (goldcheck.sign_flip)
+    within_repaired: int = 0  # right within 161 km of the gold point, lost signs repaired
     errors: list[float] = field(default_factory=list)
     # per threshold of CURVE_THRESHOLDS: [asserted, right within 161 km, overlapping a gold span without coordinates]
     curve: list[list[int]] = field(default_factory=lambda: [[0, 0, 0] for _ in CURVE_THRESHOLDS])
@@ -106,6 +120,10 @@ class _Tally:
         return {
             "ner_precision": round(p, 4), "ner_recall": round(r, 4), "ner_f1": round(_f1(p, r), 4),
             "acc161_gold": round(self.within / len(errors), 4) if errors else 0.0,
+            "name_in_gazetteer_161": round(self.reachable / len(errors), 4) if errors else 0.0,
+            "acc161_gold_in_gazetteer": round(self.within_reachable / self.reachable, 4) if self.reachable else 0.0,
+            "n_gold_sign_flipped": self.sign_flipped,
+            "acc161_gold_sign_repaired": round(self.within_repaired / len(errors), 4) if errors else 0.0,
             "precision_161": round(p161, 4), "recall_161": round(r161, 4), "f1_161": round(_f1(p161, r161), 4),
             "precision_161_all": round(p161_all, 4), "f1_161_all": round(_f1(p161_all, r161_all), 4),
             "precision_161_resolved": round(p161r, 4), "f1_161_resolved": round(_f1(p161r, r161_all), 4),
@@ -190,7 +208,13 @@ def _score_document(geoparser: Geoparser, doc: GoldDocument, pred: list[Any], co
     geo = [g for g in gold if g.lat is not None and g.lon is not None]
     resolved_gold = geoparser.resolve_spans(doc.text, [(g.start, g.end) for g in geo], lon=point[0], lat=point[1])
     by_span = {(g.start, g.end): k for k, g in enumerate(gold)}
+    names = geoparser.index.lookup({name_key(doc.text[g.start:g.end]) for g in geo})
     for g, res in zip(geo, resolved_gold, strict=True):
+        cands = names.get(name_key(doc.text[g.start:g.end]), [])
+        near = reachable(cands, g.lat, g.lon)  # type: ignore[arg-type]
+        flip = None if near else sign_flip(cands, g.lat, g.lon)  # type: ignore[arg-type]
+        t_.reachable += near
+        t_.sign_flipped += flip is not None
         if res.lat is None or res.lon is None:
             t_.errors.append(UNRESOLVED_ERROR_KM)
             err = UNRESOLVED_ERROR_KM
@@ -198,15 +222,14 @@ def _score_document(geoparser: Geoparser, doc: GoldDocument, pred: list[Any], co
             err = haversine_km(res.lon, res.lat, g.lon, g.lat)  # type: ignore[arg-type]
             t_.errors.append(err)
             t_.within += err <= 161
+            t_.within_reachable += near and err <= 161
+            t_.within_repaired += (haversine_km(res.lon, res.lat, flip[2], flip[1]) if flip else err) <= 161
         if rows is None:
             continue
         j = by_span[(g.start, g.end)]
         t = taken.get(j)
         if t is not None and haversine_km(t.lon, t.lat, g.lon, g.lat) <= 161:  # type: ignore[arg-type]
             continue  # found and resolved right end to end
-        cands = geoparser.index.lookup([name_key(doc.text[g.start:g.end])])
-        near = any(c.lat is not None and c.lon is not None and haversine_km(c.lon, c.lat, g.lon, g.lat) <= 161  # type: ignore[arg-type]
-                   for cs in cands.values() for c in cs)
         if j not in matched:
             cls = "missed span"
         elif t is None:
@@ -214,6 +237,8 @@ def _score_document(geoparser: Geoparser, doc: GoldDocument, pred: list[Any], co
         else:
             cls = "wrong candidate" if near else "not in gazetteer"
         extra: dict[str, Any] = {"gold_span_error_km": round(err, 1)}
+        if flip is not None:  # the gold point lost a sign: where it belongs, by the gazetteer's places of its name
+            extra.update(gold_sign_flipped=flip[0], gold_repaired_lat=flip[1], gold_repaired_lon=flip[2])
         if err > 161:  # resolution given the gold span went wrong too: what it chose, and whether it could have
             extra.update(gold_span_class="wrong candidate" if near else "not in gazetteer",
                          gold_span_predicted=res.name, gold_span_country_code=res.country_code,

@@ -199,3 +199,24 @@ def test_evaluate_source_prior_is_a_separate_row(runner: CliRunner, tmp_path: Pa
     assert m["unfitted"]["acc161_gold"] == 0.0 and m["source_prior"]["source_prior"]["n_sources"] == 1
     assert m["source_prior"]["unfitted"]["acc161_gold"] == 1.0  # the source's point, learned on the fitted half
     assert runner.invoke(cli.app, ["evaluate", str(p), "--source-prior", "guess"]).exit_code == 2
+
+
+def test_evaluate_reports_lost_signs_and_names_the_gazetteer_cannot_place(runner: CliRunner,
+                                                                          tmp_path: Path) -> None:
+    """The headline stays against the corpus as published; beside it, how many gold points lost a sign (here
+    Dallas' longitude) and the accuracy with them repaired, and the share of gold names with a place nearby."""
+    p = tmp_path / "signs.xml"
+    p.write_text("<?xml version='1.0' encoding='utf-8'?>\n<articles>\n" + _article(
+        "1", "The rodeo in Paris, Texas drew crowds from Dallas.",
+        [("Paris", 33.66, -95.56), ("Texas", 31.25, -99.25), ("Dallas", 32.78, 96.8)]) + "</articles>\n")
+    res = runner.invoke(cli.app, ["evaluate", str(p), "--json"])
+    assert res.exit_code == 0, res.output
+    m = _last_json(res.stdout)
+    assert m["n_gold_sign_flipped"] == 1
+    assert abs(m["acc161_gold_sign_repaired"] - m["acc161_gold"] - 1 / 3) < 1e-3  # Dallas is right once repaired
+    # Paris is placed; the gold point of a name with no place within 161 km of it (or of its repair) is not
+    assert m["name_in_gazetteer_161"] < 1.0 and m["acc161_gold_in_gazetteer"] == 1.0
+    res = runner.invoke(cli.app, ["evaluate", str(p), "--json", "--per-toponym"])
+    rows = [json.loads(x) for x in res.stdout.strip().splitlines()[:-1]]
+    dallas = next(r for r in rows if r.get("surface") == "Dallas")
+    assert dallas["gold_sign_flipped"] == "longitude" and dallas["gold_repaired_lon"] == -96.8
