@@ -130,18 +130,18 @@ def evaluate(
     if not as_json:
         halves = [h for h in ("fitted", "unfitted") if isinstance(metrics.get(h), dict)]
         if halves:
-            typer.echo(f"{'':>20}  {'all':<10}" + "".join(f"  {h:<10}" for h in halves))
+            typer.echo(f"{'':>26}  {'all':<10}" + "".join(f"  {h:<10}" for h in halves))
         for k in (*_METRIC_ORDER, "n_malformed_skipped"):
-            line = f"{k:>20}: {metrics.get(k)!s:<10}" + "".join(f"  {metrics[h].get(k)!s:<10}" for h in halves)
+            line = f"{k:>26}: {metrics.get(k)!s:<10}" + "".join(f"  {metrics[h].get(k)!s:<10}" for h in halves)
             typer.echo(line.rstrip())
         sp = metrics.get("source_prior")
         if isinstance(sp, dict):
             for k in ("acc161_gold", "f1_161", "ner_recall", "median_error_km"):
-                line = f"{'source prior ' + k:>20}: {sp.get(k)!s:<10}" + "".join(
+                line = f"{'source prior ' + k:>26}: {sp.get(k)!s:<10}" + "".join(
                     f"  {sp[h].get(k)!s:<10}" for h in halves if isinstance(sp.get(h), dict))
                 typer.echo(line.rstrip())
         for name, m in (("all", metrics), *((h, metrics[h]) for h in halves)):
-            typer.echo(f"{'curve ' + name:>20}: " + "  ".join(
+            typer.echo(f"{'curve ' + name:>26}: " + "  ".join(
                 f"{c['threshold']:.1f}: {c['precision_161']:.3f}/{c['recall_161']:.3f}" for c in m["curve"])
                 + "  (probability threshold: P@161/R@161)")
     if as_json:
