@@ -80,6 +80,11 @@ def evaluate(
     Gold toponyms without coordinates count for recognition only; a prediction overlapping one is left out of
     the @161 figures. With ``--split both`` (the default) the figures of the halves used for fitting the
     geoparser and of the halves never used for it follow under "fitted" and "unfitted".
+
+    Beside acc161_gold (always against the file as published): name_in_gazetteer_161, the share of gold toponyms
+    whose name has a gazetteer place within 161 km (the most a choice among candidates can reach), and
+    acc161_gold_in_gazetteer, the accuracy among those; n_gold_sign_flipped, gold points that lost a minus sign
+    (a place of the name lies near the point with a sign negated), and acc161_gold_sign_repaired.
     """
     from georeset.errors import InputError
     from georeset.pipelines.geoparse.corpora import read_corpus
