@@ -28,6 +28,7 @@ from georeset.pipelines.geoparse.candidates import Candidate, CandidateIndex
 from georeset.pipelines.geoparse.commit import commit_features, commit_probability
 from georeset.pipelines.geoparse.gazetteer import ABBREVIATION_KEYS
 from georeset.pipelines.geoparse.names import inflection_variants, name_key
+from georeset.pipelines.geoparse.parts import regions_from_parts
 from georeset.pipelines.geoparse.ranking import LEVEL, DocContext, Ranked, rank, resolve_document
 
 __all__ = ["COMMIT_SCORE", "METHOD", "PLACE_LABELS", "Geoparser", "TextTruncatedWarning", "Toponym", "geoparse_documents",
@@ -728,6 +729,11 @@ class Geoparser:
                             demonyms.add(k)
                     if cands:
                         found[k] = cands
+            still = [k for k in missing if not found.get(k)]
+            if still:  # "Darfur": the union of North, South and West Darfur
+                regions = regions_from_parts(still, self.index)
+                if regions:
+                    found = {**found, **regions}
         ranked: list[Ranked | None] = []
         for a, b in _windows([m.key for m in mentions]):
             win = mentions[a:b]
