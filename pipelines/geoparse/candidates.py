@@ -6,7 +6,7 @@ be held in Python memory.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,10 +45,12 @@ class CandidateIndex:
     def __init__(self, con: Any, *, places: str = "places", names: str = "place_names", max_candidates: int = 200,
                  cache_size: int = 200_000) -> None:
         self.con = con
+        self.names = names
         self.sql = _QUERY.format(places=places, names=names)
         self.max_candidates = max_candidates
         self.cache_size = cache_size
         self._cache: dict[str, list[Candidate]] = {}
+        self._rests: dict[tuple[str, ...], frozenset[str]] = {}
 
     @classmethod
     def from_tables(cls, places: pa.Table, place_names: pa.Table, **kw: Any) -> CandidateIndex:
@@ -85,3 +87,16 @@ class CandidateIndex:
                 lst.sort(key=lambda c: (-c.population, c.place_id))
             self._cache.update(found)
         return {k: self._cache[k] for k in wanted if k in self._cache}
+
+    def rests_after(self, first_words: Sequence[str]) -> frozenset[str]:
+        """The rest of every name key whose first word is one of ``first_words`` (``("north",)`` ->
+        ``{"darfur", "carolina", ...}``): one scan of the names, then cached, so a caller can skip lookups that
+        cannot match."""
+        key = tuple(sorted(first_words))
+        if key not in self._rests:
+            rows = self.con.execute(
+                f"SELECT DISTINCT substr(name_key, strpos(name_key, ' ') + 1) FROM {self.names} "
+                "WHERE strpos(name_key, ' ') > 0 AND split_part(name_key, ' ', 1) IN (SELECT unnest(?::VARCHAR[]))",
+                [list(key)]).fetchall()
+            self._rests[key] = frozenset(r[0] for r in rows)
+        return self._rests[key]

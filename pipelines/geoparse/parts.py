@@ -66,7 +66,10 @@ def regions_from_parts(keys: Iterable[str], index: Any) -> dict[str, list[Candid
     """``{key: [region candidate]}`` for each name of ``keys`` whose parts (:func:`part_keys`) are at least
     :data:`MIN_PARTS` divisions of one country in ``index`` (a
     :class:`~georeset.pipelines.geoparse.candidates.CandidateIndex`, or anything with its ``lookup``)."""
-    probes = {pk: k for k in set(keys) for pk in part_keys(k)}
+    wanted = set(keys)
+    if hasattr(index, "rests_after"):  # only names that follow a compass word somewhere in the gazetteer
+        wanted &= index.rests_after(DIRECTIONS)
+    probes = {pk: k for k in wanted for pk in part_keys(k)}
     if not probes:
         return {}
     found = index.lookup(probes)

@@ -55,3 +55,27 @@ def test_the_geoparser_places_darfur_and_kivu(geoparser: Any) -> None:
     assert (darfur.country_code, darfur.feature_code, kivu.country_code) == ("SD", "RGN", "CD")
     assert haversine_km(darfur.lon, darfur.lat, 24.5, 13.0) < 161  # Darfur's middle
     assert haversine_km(kivu.lon, kivu.lat, 28.9, -1.8) < 161
+
+
+def test_the_index_names_what_follows_a_compass_word_and_regions_skip_the_rest() -> None:
+    """One scan tells which names can have compass-named parts, so a text's other unknown names cost no lookup."""
+    from georeset.pipelines.geoparse.candidates import CandidateIndex
+
+    places = [{"place_id": f"p{i}", "name": n, "feature_class": "A", "feature_code": "ADM1", "country_code": "SD",
+               "admin1_code": f"0{i}", "population": 100, "lon": 24.0 + i, "lat": 12.0 + i, "extent_m": None}
+              for i, n in enumerate(("North Darfur", "South Darfur", "Lower Saxony"))]
+    names = [{"name_key": p["name"].lower(), "place_id": p["place_id"], "is_primary": True} for p in places]
+    index = CandidateIndex.from_tables(places, names)
+    assert index.rests_after(("north", "south", "lower")) == {"darfur", "saxony"}
+    asked: list[str] = []
+    real = index.lookup
+
+    def spy(keys: Any) -> dict[str, list[Candidate]]:
+        keys = list(keys)
+        asked.extend(keys)
+        return real(keys)
+
+    index.lookup = spy  # type: ignore[method-assign]
+    out = regions_from_parts(["darfur", "schiff", "reserve america"], index)
+    assert out["darfur"][0].country_code == "SD" and set(out) == {"darfur"}
+    assert asked and all(k.endswith("darfur") for k in asked)  # nothing asked for the others
