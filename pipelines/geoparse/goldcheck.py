@@ -1,4 +1,4 @@
-"""Gold points that lost their sign: find them, and repair them for fitting only.
+"""Gold points that lost their sign, and how far the gazetteer goes: checks of the gold itself, not of the geoparser.
 
 Some gold annotations carry a coordinate without its hemisphere. In WikToR, "Portland is a city in Ionia County of
 the U.S. state of Michigan" is annotated at (42.87 N, 84.90 **E**), in western China, and "Dallas is a suburb of
@@ -10,7 +10,8 @@ name; no ranking, no context): a point is *sign-flipped* when no place of that n
 it, and one does within ``radius_km`` of the point with its longitude, latitude or both negated. Only the
 gazetteer decides; the geoparser's own choice is never read, so the check cannot confirm the geoparser.
 
-:func:`repaired` returns documents with those points negated back. ``georeset geoparse evaluate`` scores against
+:func:`repaired` returns documents with those points negated back (for a user who wants to score or fit on
+them; round 14's fit on repaired gold used them and was dropped). ``georeset geoparse evaluate`` scores against
 the corpus as published, so its figures stay comparable with other systems', and reports beside them how many
 gold points lost a sign (``n_gold_sign_flipped``) and the accuracy on gold spans with them repaired
 (``acc161_gold_sign_repaired``). The fit (``scripts/fit_geoparser.py``) reads the published points: fitted on

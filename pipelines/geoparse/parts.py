@@ -14,7 +14,6 @@ places of their own, are never read as a union of states.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -59,7 +58,7 @@ def _union(key: str, parts: list[Candidate]) -> Candidate:
         feature_class="A", feature_code="RGN", country_code=parts[0].country_code,
         admin1_code=admin1.pop() if len(admin1) == 1 else None,
         population=sum(max(0, c.population) for c in parts), lon=lon, lat=lat, is_primary=False,
-        extent_m=extent if math.isfinite(extent) else None)
+        extent_m=extent)
 
 
 def regions_from_parts(keys: Iterable[str], index: Any) -> dict[str, list[Candidate]]:
