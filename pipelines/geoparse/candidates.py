@@ -12,7 +12,18 @@ from typing import Any
 
 import pyarrow as pa
 
-__all__ = ["Candidate", "CandidateIndex"]
+__all__ = ["SPELLINGS", "Candidate", "CandidateIndex", "spellings"]
+
+#: a name's first word and the other way it is written: "Mt. Pleasant" is "Mount Pleasant", "St. Louis" is
+#: "Saint Louis", "Ft. Worth" is "Fort Worth". GeoNames files a place under one or both; the text may use either.
+SPELLINGS = {"mt": "mount", "mount": "mt", "st": "saint", "saint": "st", "ste": "sainte", "sainte": "ste",
+             "ft": "fort", "fort": "ft"}
+
+
+def spellings(key: str) -> list[str]:
+    """The name key and its other spelling (:data:`SPELLINGS`, first word only; names of one word have none)."""
+    first, _, rest = key.partition(" ")
+    return [key, f"{SPELLINGS[first]} {rest}"] if rest and first in SPELLINGS else [key]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,19 +84,27 @@ class CandidateIndex:
         return cls(con, **kw)
 
     def lookup(self, keys: Iterable[str]) -> dict[str, list[Candidate]]:
+        """The candidates of each key, under either of its spellings (:func:`spellings`: "mt pleasant" also
+        finds the places filed as "Mount Pleasant"; a place filed under both counts once, as a match of its own
+        name if either is)."""
         wanted = {k for k in keys if k}
         missing = [k for k in wanted if k not in self._cache]
         if missing and len(self._cache) + len(missing) > self.cache_size:
             self._cache.clear()
             missing = list(wanted)
         if missing:
-            found: dict[str, list[Candidate]] = {k: [] for k in missing}
-            for row in self.con.execute(self.sql, [missing, self.max_candidates]).fetchall():
-                found[row[0]].append(Candidate(row[1], row[2], row[3], row[4], row[5], row[6], int(row[7]),
-                                               row[8], row[9], bool(row[10]), row[11]))
-            for lst in found.values():
-                lst.sort(key=lambda c: (-c.population, c.place_id))
-            self._cache.update(found)
+            forms = {k: spellings(k) for k in missing}
+            rows: dict[str, list[Candidate]] = {f: [] for fs in forms.values() for f in fs}
+            for row in self.con.execute(self.sql, [list(rows), self.max_candidates]).fetchall():
+                rows[row[0]].append(Candidate(row[1], row[2], row[3], row[4], row[5], row[6], int(row[7]),
+                                              row[8], row[9], bool(row[10]), row[11]))
+            for k, fs in forms.items():
+                by_id: dict[str, Candidate] = {}
+                for c in (c for f in fs for c in rows[f]):
+                    if c.place_id not in by_id or (c.is_primary and not by_id[c.place_id].is_primary):
+                        by_id[c.place_id] = c
+                lst = sorted(by_id.values(), key=lambda c: (-c.population, c.place_id))
+                self._cache[k] = lst[:self.max_candidates]
         return {k: self._cache[k] for k in wanted if k in self._cache}
 
     def rests_after(self, first_words: Sequence[str]) -> frozenset[str]:
