@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import typer.main
@@ -371,12 +371,20 @@ def geoparse_run(
         "feed,lon,lat) or JSON ({feed: [lon, lat]}) file, the feed being a URL host (parisnews.com) or a source "
         "name; or 'self' to learn each feed's point from the toponyms already in the catalogue "
         "(docs/geoparsing.md).")] = None,
+    ner_model: Annotated[Path | None, typer.Option(
+        "--ner-model", help="A fine-tuned NER (the --out directory of 'georeset geoparse train-ner') instead of "
+        "spaCy's en_core_web_sm, in every worker; the same as setting GEORESET_NER_MODEL.")] = None,
 ) -> None:
     """Find and resolve the toponyms of every document that has not been geoparsed yet."""
+    from georeset.pipelines.geoparse.cli import use_ner_model
     from georeset.stages import geoparse_stage
     from georeset.workspace import Workspace
 
-    print_json_or_fail(geoparse_stage, Workspace.at(workdir), workers=workers, batch_size=batch_size,
+    def stage(ws: Workspace, **kw: Any) -> Any:
+        use_ner_model(ner_model)
+        return geoparse_stage(ws, **kw)
+
+    print_json_or_fail(stage, Workspace.at(workdir), workers=workers, batch_size=batch_size,
                        feed_points=feed_points)
 
 

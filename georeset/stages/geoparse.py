@@ -140,7 +140,8 @@ def run(batch_file: str | Path, *, gazetteer_dir: Path, staging_dir: Path, proce
     rows: list[dict[str, Any]] = []
     parsed = parser.parse_many(((d["text"], *_doc_point(d, feed_points)) for d in docs), batch_size=batch_size)
     for d, tops in zip(docs, parsed, strict=True):
-        rows.extend(toponym_rows(d["doc_id"], d["content_hash"], d["licence"], tops, processed_at=when))
+        rows.extend(toponym_rows(d["doc_id"], d["content_hash"], d["licence"], tops, processed_at=when,
+                                 method=parser.method))
     name = f"geoparse-{Path(batch_file).stem}"
     stage_or_clear(rows, table="toponyms", staging_dir=Path(staging_dir), name=name)
     return {"documents": len(docs), "toponyms": len(rows), "names": [name]}

@@ -529,7 +529,7 @@ def _abbreviation_after_comma(doc: Any, text: str, first: int, last: int) -> boo
 class Geoparser:
     """Find and resolve toponyms. Build with :meth:`from_catalog` or :meth:`from_rows`."""
 
-    def __init__(self, index: CandidateIndex, *, nlp: Any = None, model: str = DEFAULT_MODEL,
+    def __init__(self, index: CandidateIndex, *, nlp: Any = None, model: str | None = None,
                  labels: Sequence[str] = PLACE_LABELS, gazetteer_matching: bool = True,
                  gazetteer_min_population: int = 10000, rescue_min_population: int = 100000,
                  min_gazetteer_score: float = 0.1, commit_score: float | None = None,
@@ -538,11 +538,20 @@ class Geoparser:
         when its resolution's calibrated score reaches it (below 0.1 such matches are mostly people and firms).
         ``commit_score`` (default: the shipped :data:`commit.COMMIT_THRESHOLD`): the probability from which a
         toponym is asserted (the end-to-end evaluation counts those); every recognised toponym is still returned,
-        with its probability."""
+        with its probability. ``model``: the spaCy pipeline (default: the fine-tuned one that ``GEORESET_NER_MODEL``
+        names, if set -- :mod:`georeset.pipelines.geoparse.ner_tuning` -- else ``en_core_web_sm``)."""
+        from georeset.pipelines.geoparse.ner_tuning import ner_model_from_env
+
         self.index = index
         self.commit_score = commit_score  # None: the shipped threshold (commit.COMMIT_THRESHOLD)
         self.min_gazetteer_score = min_gazetteer_score
+        if nlp is None:
+            model = model or ner_model_from_env() or DEFAULT_MODEL
         self.nlp = nlp if nlp is not None else load_nlp(model)
+        meta = getattr(self.nlp, "meta", {}) or {}
+        # what made the toponyms, as the catalogue records it: the shipped method, plus a fine-tuned NER if one is used
+        self.method = METHOD if meta.get("name") != "georeset_ner" else \
+            f"{METHOD}; {meta.get('description', 'NER fine-tuned on a gold corpus')}"
         self.labels = set(labels)
         self.gazetteer_matching = gazetteer_matching
         self.gazetteer_min_population = gazetteer_min_population

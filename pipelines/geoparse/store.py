@@ -16,8 +16,9 @@ _DOCS_PER_FILE = 2000
 
 
 def toponym_rows(doc_id: str, doc_hash: str, licence: str, toponyms: list[Toponym], *,
-                 processed_at: datetime) -> list[dict[str, Any]]:
-    """``toponyms`` table rows for one document (licence inherited from it)."""
+                 processed_at: datetime, method: str = METHOD) -> list[dict[str, Any]]:
+    """``toponyms`` table rows for one document (licence inherited from it; ``method``: the geoparser's
+    :attr:`~georeset.pipelines.geoparse.parser.Geoparser.method`)."""
     rows = []
     for t in toponyms:
         rows.append({
@@ -36,11 +37,11 @@ def toponym_rows(doc_id: str, doc_hash: str, licence: str, toponyms: list[Topony
             "lon": t.lon,
             "lat": t.lat,
             "reason": t.reason,
-            "method": METHOD,
+            "method": method,
             "licence": licence,
             "retrieved_at": processed_at,
             "content_hash": content_hash(doc_hash, t.start, t.end, t.label, t.place_id, t.score, t.probability,
-                                         t.kind, METHOD),
+                                         t.kind, method),
         })
     return rows
 
@@ -71,7 +72,7 @@ def run_geoparse(con: Any, *, staging_dir: Path, batch_size: int = 64, progress:
             for (doc_id, _, _, _, licence, doc_hash), tops in zip(docs, parser.parse_many(items,
                                                                                        batch_size=batch_size),
                                                                   strict=True):
-                rows.extend(toponym_rows(doc_id, doc_hash, licence, tops, processed_at=when))
+                rows.extend(toponym_rows(doc_id, doc_hash, licence, tops, processed_at=when, method=parser.method))
                 bar.update(1)
             name = "geoparse-" + hashlib.sha1(docs[0][0].encode("utf-8")).hexdigest()[:16]
             stage(rows, table="toponyms", staging_dir=staging_dir, name=name)

@@ -94,3 +94,25 @@ def test_stage_with_two_workers_equals_one(tmp_path: Path, monkeypatch: pytest.M
             con.close()
         assert r["documents_parsed"] == n_docs > 0
     assert out[1] == out[2] and out[1]
+
+
+def test_workers_use_the_fine_tuned_ner_the_environment_names(tmp_path: Path, gazetteer: tuple[Any, Any],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--ner-model`` / ``GEORESET_NER_MODEL``: spawned workers load the same fine-tuned NER, and the catalogue
+    rows say so in ``method``."""
+    from georeset.pipelines.geoparse.corpora import GoldDocument, GoldToponym
+    from georeset.pipelines.geoparse.ner_tuning import ENV_VAR, fine_tune, save
+    from georeset.pipelines.geoparse.parser import METHOD
+    from georeset.stages.geoparse import run_batches
+
+    text = "Officials in Helsinki said the ferry to Tallinn would run again on Monday."
+    docs = [GoldDocument("1", text, [GoldToponym(text.index(n), text.index(n) + len(n), n, 60.0, 25.0)
+                                     for n in ("Helsinki", "Tallinn")])]
+    model = tmp_path / "ner"
+    save(fine_tune(docs, epochs=1), model, {"corpus": "test", "split": "all"})
+    files, gaz = _batches(tmp_path, gazetteer)
+    monkeypatch.setenv(ENV_VAR, str(model))
+    run_batches(files, gazetteer_dir=gaz, staging_dir=tmp_path / "two", processed_at=dt.datetime(2026, 1, 1),
+                workers=2)
+    rows = [r for f in sorted((tmp_path / "two" / "toponyms").glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
+    assert rows and {r["method"] for r in rows} == {f"{METHOD}; NER fine-tuned on test (all)"}
