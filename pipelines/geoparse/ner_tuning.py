@@ -132,10 +132,8 @@ def save(nlp: Any, out: Path, about: dict[str, Any]) -> None:
     if out.exists() and any(out.iterdir()):
         raise InputError(f"--out {out} is not empty", hint="choose a new directory, or remove this one first")
     out.parent.mkdir(parents=True, exist_ok=True)
-    # a new dict: spaCy shares one meta dict among the pipelines loaded from a package, and the base model's
-    # other users must keep theirs
-    nlp.meta = {**nlp.meta, "name": "georeset_ner",
-                "description": f"NER fine-tuned on {about.get('corpus')} ({about.get('split')})"}
+    corpus = Path(str(about.get("corpus", "a gold corpus"))).name  # the file's name: the catalogue's method says it
+    nlp.meta = {**nlp.meta, "name": "georeset_ner", "description": f"NER fine-tuned on {corpus} ({about.get('split')})"}
     tmp = Path(tempfile.mkdtemp(prefix=".train-ner-", dir=out.parent))
     try:
         nlp.to_disk(tmp / "model")
