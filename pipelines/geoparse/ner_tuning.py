@@ -33,7 +33,8 @@ from typing import Any
 from georeset.errors import InputError
 from georeset.pipelines.geoparse.corpora import GoldDocument
 
-__all__ = ["ENV_VAR", "META_FILE", "PLACE_LABELS", "fine_tune", "ner_model_from_env", "save", "training_examples"]
+__all__ = ["ENV_VAR", "META_FILE", "PLACE_LABELS", "fine_tune", "held_out", "ner_model_from_env", "save",
+           "span_scores", "training_examples"]
 
 ENV_VAR = "GEORESET_NER_MODEL"
 META_FILE = "georeset_ner.json"
@@ -79,6 +80,31 @@ def _entities(nlp: Any, doc: GoldDocument) -> list[tuple[int, int, str]]:
             labels.append(ent.label_)
     return sorted((toks[s].idx, toks[e - 1].idx + len(toks[e - 1].text), lab)
                   for (s, e), lab in zip(out, labels, strict=True))
+
+
+def span_scores(nlp: Any, docs: Sequence[GoldDocument]) -> dict[str, float]:
+    """Place spans found by ``nlp`` alone against the gold toponyms (a span counts when it overlaps one, as
+    ``georeset geoparse evaluate`` counts NER): precision, recall, F1, and the number of gold toponyms."""
+    tp = fp = fn = 0
+    for d, doc in zip(docs, nlp.pipe([d.text for d in docs]), strict=True):
+        pred = [(e.start_char, e.end_char) for e in doc.ents if e.label_ in PLACE_LABELS]
+        gold = [(t.start, t.end) for t in d.toponyms]
+        hit = [any(a < y and x < b for x, y in pred) for a, b in gold]
+        tp += sum(hit)
+        fn += len(hit) - sum(hit)
+        fp += sum(not any(a < y and x < b for a, b in gold) for x, y in pred)
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(2 * p * r / (p + r), 4) if p + r else 0.0,
+            "n_gold": tp + fn}
+
+
+def held_out(docs: Sequence[GoldDocument], fraction: float) -> tuple[list[GoldDocument], list[GoldDocument]]:
+    """``(train, check)``: every document whose position crosses a multiple of ``1 / fraction`` is held out
+    (evenly spread over the corpus, by document, so no text is on both sides)."""
+    check = [d for i, d in enumerate(docs) if int((i + 1) * fraction) > int(i * fraction)]
+    ids = {id(d) for d in check}
+    return [d for d in docs if id(d) not in ids], check
 
 
 def training_examples(nlp: Any, docs: Sequence[GoldDocument]) -> list[Any]:
