@@ -291,8 +291,8 @@ def train_ner(
     model misses. Use the result with --ner-model DIR (parse, evaluate, run) or GEORESET_NER_MODEL=DIR. Example,
     on LGL's fitted half, then checked on its other half:
 
-        georeset geoparse train-ner lgl.xml --out models/ner-lgl
-        georeset geoparse evaluate lgl.xml --split unfitted --ner-model models/ner-lgl
+        georeset geoparse train-ner lgl.xml --out work/ner-lgl
+        georeset geoparse evaluate lgl.xml --split unfitted --ner-model work/ner-lgl
 
     Prints one JSON line: the model's directory, the documents trained on and, with --holdout, the place spans'
     precision / recall / F1 on the held-out documents for spaCy sm and for the fine-tuned model.
