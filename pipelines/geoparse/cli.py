@@ -299,16 +299,14 @@ def train_ner(
     """
     from georeset.errors import InputError
     from georeset.pipelines.geoparse.corpora import read_corpus
-    from georeset.pipelines.geoparse.ner_tuning import fine_tune, held_out, save, span_scores
+    from georeset.pipelines.geoparse.ner_tuning import check_out, fine_tune, held_out, save, span_scores
     from georeset.pipelines.geoparse.parser import load_nlp
     from georeset.pipelines.geoparse.splits import FITTED, UNFITTED, select
 
     try:
         if split not in ("all", FITTED, UNFITTED):
             raise InputError(f"--split {split!r} is not known", hint="use fitted, unfitted or all")
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
-            raise InputError(f"--out {out} exists and is not an empty directory",
-                             hint="choose a new directory, or remove this one first")
+        check_out(out)  # before the training, not after it
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             docs = list(select(read_corpus(path, on_error="warn"), path, split))

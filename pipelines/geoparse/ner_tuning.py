@@ -33,7 +33,7 @@ from typing import Any
 from georeset.errors import InputError
 from georeset.pipelines.geoparse.corpora import GoldDocument
 
-__all__ = ["ENV_VAR", "META_FILE", "PLACE_LABELS", "fine_tune", "held_out", "ner_model_from_env", "save",
+__all__ = ["ENV_VAR", "META_FILE", "PLACE_LABELS", "check_out", "fine_tune", "held_out", "ner_model_from_env", "save",
            "span_scores", "training_examples"]
 
 ENV_VAR = "GEORESET_NER_MODEL"
@@ -53,58 +53,68 @@ def ner_model_from_env() -> str | None:
     return path
 
 
+def check_out(out: Path) -> None:
+    """Refuse an ``--out`` that exists and is not an empty directory (checked before training, and again on save)."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError(f"--out {out} exists and is not an empty directory",
+                         hint="choose a new directory, or remove this one first")
+
+
 def _entities(nlp: Any, doc: GoldDocument) -> list[tuple[int, int, str]]:
     """Character-offset entities of one training text (see the module docstring)."""
     base = nlp(doc.text)
-    toks = nlp.make_doc(doc.text)
     spans: list[tuple[int, int, str]] = []
     for t in sorted(doc.toponyms, key=lambda g: (g.start, g.end)):
-        sp = toks.char_span(t.start, t.end, alignment_mode="expand")
+        sp = base.char_span(t.start, t.end, alignment_mode="expand")
         if sp is None or not sp.text.strip():
             continue
         label = next((e.label_ for e in base.ents if (e.start, e.end) == (sp.start, sp.end)
                       and e.label_ in PLACE_LABELS), "GPE")
         spans.append((sp.start, sp.end, label))
     taken: set[int] = set()
-    out: list[tuple[int, int]] = []
-    labels: list[str] = []
+    out: list[tuple[int, int, str]] = []
     for s, e, label in spans:  # gold toponyms first; overlapping gold spans: the first one
         if taken.isdisjoint(range(s, e)):
             taken.update(range(s, e))
-            out.append((s, e))
-            labels.append(label)
+            out.append((s, e, label))
     for ent in base.ents:  # the base model's other entities, where no gold toponym is
         if ent.label_ not in PLACE_LABELS and taken.isdisjoint(range(ent.start, ent.end)):
             taken.update(range(ent.start, ent.end))
-            out.append((ent.start, ent.end))
-            labels.append(ent.label_)
-    return sorted((toks[s].idx, toks[e - 1].idx + len(toks[e - 1].text), lab)
-                  for (s, e), lab in zip(out, labels, strict=True))
+            out.append((ent.start, ent.end, ent.label_))
+    return sorted((base[s].idx, base[e - 1].idx + len(base[e - 1].text), lab) for s, e, lab in out)
 
 
 def span_scores(nlp: Any, docs: Sequence[GoldDocument]) -> dict[str, float]:
-    """Place spans found by ``nlp`` alone against the gold toponyms (a span counts when it overlaps one, as
-    ``georeset geoparse evaluate`` counts NER): precision, recall, F1, and the number of gold toponyms."""
-    tp = fp = fn = 0
+    """Place spans found by ``nlp`` alone against the gold toponyms, matched one to one by overlap exactly as
+    ``georeset geoparse evaluate`` matches its NER figures: precision, recall, F1, and the number of gold
+    toponyms."""
+    from types import SimpleNamespace
+
+    from georeset.pipelines.geoparse.evaluate import _overlapping
+
+    tp = n_pred = n_gold = 0
     for d, doc in zip(docs, nlp.pipe([d.text for d in docs]), strict=True):
-        pred = [(e.start_char, e.end_char) for e in doc.ents if e.label_ in PLACE_LABELS]
-        gold = [(t.start, t.end) for t in d.toponyms]
-        hit = [any(a < y and x < b for x, y in pred) for a, b in gold]
-        tp += sum(hit)
-        fn += len(hit) - sum(hit)
-        fp += sum(not any(a < y and x < b for a, b in gold) for x, y in pred)
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
+        gold = sorted(d.toponyms, key=lambda g: (g.start, g.end))
+        used: set[int] = set()
+        for e in doc.ents:
+            if e.label_ in PLACE_LABELS:
+                n_pred += 1
+                j = _overlapping(SimpleNamespace(start=e.start_char, end=e.end_char), gold, used)
+                if j is not None:
+                    used.add(j)
+                    tp += 1
+        n_gold += len(gold)
+    p = tp / n_pred if n_pred else 0.0
+    r = tp / n_gold if n_gold else 0.0
     return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(2 * p * r / (p + r), 4) if p + r else 0.0,
-            "n_gold": tp + fn}
+            "n_gold": n_gold}
 
 
 def held_out(docs: Sequence[GoldDocument], fraction: float) -> tuple[list[GoldDocument], list[GoldDocument]]:
     """``(train, check)``: every document whose position crosses a multiple of ``1 / fraction`` is held out
     (evenly spread over the corpus, by document, so no text is on both sides)."""
-    check = [d for i, d in enumerate(docs) if int((i + 1) * fraction) > int(i * fraction)]
-    ids = {id(d) for d in check}
-    return [d for d in docs if id(d) not in ids], check
+    out = [int((i + 1) * fraction) > int(i * fraction) for i in range(len(docs))]
+    return [d for d, o in zip(docs, out, strict=True) if not o], [d for d, o in zip(docs, out, strict=True) if o]
 
 
 def training_examples(nlp: Any, docs: Sequence[GoldDocument]) -> list[Any]:
@@ -155,8 +165,7 @@ def save(nlp: Any, out: Path, about: dict[str, Any]) -> None:
     import tempfile
 
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise InputError(f"--out {out} is not empty", hint="choose a new directory, or remove this one first")
+    check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     corpus = Path(str(about.get("corpus", "a gold corpus"))).name  # the file's name: the catalogue's method says it
     nlp.meta = {**nlp.meta, "name": "georeset_ner", "description": f"NER fine-tuned on {corpus} ({about.get('split')})"}
