@@ -1,5 +1,5 @@
 """Train one config variant on an existing demo work directory's shards, evaluate it and run the real-pixel probe;
-prints one JSON line with the figures of the docs/training.md tables.
+prints one JSON line with the figures of the docs/dev/encoder-history.md tables.
 
     .venv/bin/python bench/variant_probe.py --workdir /tmp/13a/ws0 --config models/configs/x.json --seed 0
 

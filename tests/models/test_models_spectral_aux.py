@@ -76,7 +76,7 @@ def test_model_has_the_head_only_with_a_weight_and_emits_its_terms() -> None:
     fake = FrozenTextBackbone(encode_fn=lambda ts: F.normalize(torch.randn(len(ts), 384), dim=-1))
     cfg = load_config("tiny_spectral")
     assert cfg.train.spectral_weight > 0 and cfg.tokens.value_squash > 0
-    tiny = load_config("tiny")  # the demo's config keeps the round-4 model (see docs/pairs_and_evaluation.md)
+    tiny = load_config("tiny")  # the demo's config keeps the round-4 model (see docs/dev/encoder-history.md)
     assert tiny.train.spectral_weight == tiny.train.atmosphere_augment == tiny.tokens.value_squash == 0
     model = GeoResetModel(cfg, text_backbone=fake)
     desc, mask = pad_tokens([image_to_tokens(im, BANDS, 10.0) for im in _images(2, 2)])

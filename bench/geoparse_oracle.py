@@ -1,0 +1,180 @@
+"""What would knowing where a text comes from buy? Upper bounds of a home prior, on a corpus' FITTED half only.
+
+    .venv/bin/python bench/geoparse_oracle.py ../shared/data/geoparsing/lgl/lgl.xml --bonus 0,1,2
+    .venv/bin/python bench/geoparse_oracle.py ../shared/data/geoparsing/wiktor/wiktor.jsonl --limit 1600
+
+Each gold span of the fitted half is resolved as ``georeset geoparse evaluate`` resolves it (``acc161_gold``:
+``Geoparser.resolve_spans`` with the rest of the text as context), once plainly and once per ``--bonus`` B with an
+*oracle* home: every candidate that lies in the document's home gets B added to its ranking logit. The home is
+read from the gold annotation (the most frequent country of the document's gold toponyms; with ``--level admin1``
+the most frequent (country, first-order division)), so no real system has it: the figure bounds what a
+classifier of the text's country or state (spelling, institutions, currency...) could buy at best. The
+per-source prior of ``evaluate --source-prior`` is the same idea at the level of a point.
+
+Prints one JSON line per (level, bonus) with acc161 on gold spans, and the spans it fixes and breaks against the
+plain run. The hook (:data:`_HOME` read in a wrapper of ``ranking._best``) exists only in this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+_HOME: list[tuple[str, str | None] | None] = [None]  # (country code, admin1 code or None) of the document now resolved
+
+
+def _install_hook(bonus: list[float]) -> None:
+    from georeset.pipelines.geoparse import ranking
+
+    plain = ranking._best
+
+    def best(usable: Any, feats: np.ndarray, full: np.ndarray | None = None) -> Any:
+        home = _HOME[0]
+        if home is None or not bonus[0]:
+            return plain(usable, feats, full)
+        model = ranking.ranker.active()
+        z = model.logit(full) if model is not None and full is not None and full.shape[1] > len(ranking.FEATURES) \
+            else feats @ ranking._W
+        cc, a1 = home
+        z = z + bonus[0] * np.array([c.country_code == cc and (a1 is None or c.admin1_code == a1) for c in usable],
+                                    dtype=float)
+        j = int(np.argmax(z))
+        return ranking.Ranked(usable[j], round(1.0 / (1.0 + math.exp(-float(z[j]))), 4), "oracle home", len(usable))
+
+    ranking._best = best  # type: ignore[assignment]
+
+
+def _codes(geoparser: Any, name: str | None, country: str | None, level: str) -> tuple[str, str | None] | None:
+    """Country code (and admin1 code) of a gold country / division name, through the gazetteer's own places."""
+    from georeset.pipelines.geoparse.names import name_key
+
+    if not country:
+        return None
+    found = geoparser.index.lookup([name_key(country)] + ([name_key(name)] if name else []))
+    pcli = [c for c in found.get(name_key(country), []) if c.feature_code == "PCLI"]
+    if not pcli:
+        return None
+    cc = pcli[0].country_code
+    if level == "country":
+        return cc, None
+    adm1 = [c for c in found.get(name_key(name), []) if c.feature_code == "ADM1" and c.country_code == cc] if name \
+        else []
+    return (cc, adm1[0].admin1_code) if adm1 else None
+
+
+def _gold_homes(path: Path) -> dict[str, tuple[str | None, str | None]]:
+    """doc id -> (country name, admin1 name) most frequent among its gold toponyms (LGL carries both; WikToR's
+    gold has neither, so its home is the country of the gold point's nearest gazetteer country: see main)."""
+    if path.suffix != ".xml":
+        return {}
+    import xml.etree.ElementTree as ET
+
+    out: dict[str, tuple[str | None, str | None]] = {}
+    for a in ET.parse(path).getroot():
+        pairs: Counter[tuple[str | None, str | None]] = Counter()
+        for tp in a.find("toponyms") or []:
+            g = tp.find("gaztag")
+            if g is None or g.find("country") is None:
+                continue
+            a1 = g.find("admin1")
+            pairs[(g.findtext("country"), a1.text if a1 is not None else None)] += 1
+        if pairs:
+            countries: Counter[str | None] = Counter()
+            for (c, _a), n in pairs.items():
+                countries[c] += n
+            top = countries.most_common(1)[0][0]
+            out[str(a.get("docid"))] = (top, max((p for p in pairs if p[0] == top), key=lambda p: pairs[p])[1])
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("corpus", type=Path)
+    ap.add_argument("--bonus", default="1,2", help="Logit bonuses to try, comma-separated.")
+    ap.add_argument("--level", choices=("country", "admin1", "both"), default="both")
+    ap.add_argument("--limit", type=int, default=None, help="Read the first N documents only.")
+    args = ap.parse_args()
+
+    from georeset.pipelines.geoparse import corpora, splits
+    from georeset.pipelines.geoparse.cli import build_geoparser
+    from georeset.pipelines.geoparse.ranking import haversine_km
+
+    bonus = [0.0]
+    _install_hook(bonus)
+    geoparser = build_geoparser()
+    group = splits.half(args.corpus)
+    docs = []
+    for i, d in enumerate(corpora.read_corpus(args.corpus)):
+        if args.limit is not None and i >= args.limit:
+            break
+        if group(i, d) == "fitted":
+            docs.append(d)
+    gold_homes = _gold_homes(args.corpus)
+
+    def home_of(d: Any, level: str) -> tuple[str, str | None] | None:
+        if str(d.doc_id) in gold_homes:
+            country, a1 = gold_homes[str(d.doc_id)]
+            return _codes(geoparser, a1, country, level)
+        # WikToR: the article's subject is its one gold toponym; its home is the country / division of the
+        # gazetteer place nearest to the gold point (within 161 km), if any.
+        g = next((t for t in d.toponyms if t.lat is not None and t.lon is not None), None)
+        if g is None:
+            return None
+        cands = geoparser.index.lookup([_key(g.phrase)]).get(
+            _key(g.phrase), [])
+        near = [(haversine_km(float(c.lon), float(c.lat), g.lon, g.lat), c) for c in cands
+                if c.lon is not None and c.lat is not None and c.country_code]
+        near = [x for x in near if x[0] <= 161]
+        if not near:
+            return None
+        c = min(near, key=lambda x: x[0])[1]
+        return (c.country_code, None if level == "country" else c.admin1_code)
+
+    def run(level: str | None) -> list[bool]:
+        right: list[bool] = []
+        for d in docs:
+            geo = [g for g in d.toponyms if g.lat is not None and g.lon is not None]
+            if not geo:
+                continue
+            _HOME[0] = home_of(d, level) if level else None
+            try:
+                res = geoparser.resolve_spans(d.text, [(g.start, g.end) for g in geo])
+            finally:
+                _HOME[0] = None
+            right.extend(t.lat is not None and haversine_km(t.lon, t.lat, g.lon, g.lat) <= 161
+                         for g, t in zip(geo, res, strict=True))
+        return right
+
+    base = run(None)
+    print(json.dumps({"corpus": args.corpus.name, "split": "fitted", "level": None, "bonus": 0.0, "n": len(base),
+                      "acc161_gold": round(sum(base) / max(1, len(base)), 4)}), flush=True)
+    levels = ("country", "admin1") if args.level == "both" else (args.level,)
+    for level in levels:
+        for b in (float(x) for x in args.bonus.split(",")):
+            bonus[0] = b
+            got = run(level)
+            print(json.dumps({
+                "corpus": args.corpus.name, "split": "fitted", "level": level, "bonus": b, "n": len(got),
+                "acc161_gold": round(sum(got) / max(1, len(got)), 4),
+                "fixed": sum(g and not b0 for g, b0 in zip(got, base, strict=True)),
+                "broken": sum(b0 and not g for g, b0 in zip(got, base, strict=True))}), flush=True)
+
+
+def _key(s: str) -> str:
+    from georeset.pipelines.geoparse.names import name_key
+
+    return name_key(s)
+
+
+if __name__ == "__main__":
+    main()
