@@ -7,9 +7,11 @@ Each gold span of the fitted half is resolved as ``georeset geoparse evaluate`` 
 ``Geoparser.resolve_spans`` with the rest of the text as context), once plainly and once per ``--bonus`` B with an
 *oracle* home: every candidate that lies in the document's home gets B added to its ranking logit. The home is
 read from the gold annotation (the most frequent country of the document's gold toponyms; with ``--level admin1``
-the most frequent (country, first-order division)), so no real system has it: the figure bounds what a
-classifier of the text's country or state (spelling, institutions, currency...) could buy at best. The
-per-source prior of ``evaluate --source-prior`` is the same idea at the level of a point.
+the most frequent (country, first-order division)), so no real system has it: the figure indicates what a
+classifier of the text's country or state (spelling, institutions, currency...) could buy at best. It is a rough
+bound: the bonus is added at the final choice only, after the joint rounds, so the other names' beliefs and the
+fallbacks do not see it. The per-source prior of ``evaluate --source-prior`` is the same idea at the level of a
+point.
 
 Prints one JSON line per (level, bonus) with acc161 on gold spans, and the spans it fixes and breaks against the
 plain run. The hook (:data:`_HOME` read in a wrapper of ``ranking._best``) exists only in this script.
