@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -166,18 +167,27 @@ def _check_local(settings: LakeSettings, *, read_only: bool, create: bool) -> No
         folder.mkdir(parents=True, exist_ok=True)
 
 
+_HTTP_STATUS = re.compile(r"\(HTTP (\d{3})\b")  # httpfs: "HTTP GET error reading 's3://...' (HTTP 403 Forbidden)"
+_S3_CODE = re.compile(r"^(NoSuchBucket|AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch):", re.MULTILINE)
+
+
 def _storage_error(settings: LakeSettings, s3: S3Settings, exc: BaseException) -> InputError:
-    """An object-store failure as an InputError naming the setting at fault and the fix."""
+    """An object-store failure as an InputError naming the setting at fault and the fix.
+
+    Read from the HTTP status and the S3 error code the store answered, never from digits anywhere in the message:
+    an endpoint on port 40377 that nobody listens on is a store that is down, not a denied key."""
     text = str(exc)
     where = f"{SETTING_DATA}={settings.data_path}"
-    if "NoSuchBucket" in text or "404" in text:
+    status_match = _HTTP_STATUS.search(text) if isinstance(exc, duckdb.HTTPException) else None
+    status = status_match.group(1) if status_match else ""
+    code_match = _S3_CODE.search(text)
+    code = code_match.group(1) if code_match else ""
+    if code == "NoSuchBucket" or status == "404":
         bucket = settings.data_path[len("s3://"):].split("/", 1)[0]
         return InputError(f"{where}: the bucket {bucket!r} does not exist",
                           hint=f"create the bucket {bucket!r} on the object store, or fix {SETTING_DATA}")
-    if "403" in text or "AccessDenied" in text or "InvalidAccessKeyId" in text or "SignatureDoesNotMatch" in text:
-        reason = next((r for r in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied") if r in text),
-                      "HTTP 403")
-        return InputError(f"{where}: the object store denies access ({reason}, key id "
+    if code or status == "403":
+        return InputError(f"{where}: the object store denies access ({code or 'HTTP 403'}, key id "
                           f"{s3.key_id or '(none)'!r})",
                           hint="set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY to a key that may read and write "
                                "this bucket and prefix")

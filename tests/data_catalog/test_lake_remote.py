@@ -95,6 +95,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _free_port_reading(digits: str) -> int:
+    """A free port whose number contains ``digits`` (an endpoint like :40377 once read as an HTTP 403)."""
+    for port in (p for p in range(1024, 65536) if digits in str(p)):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port containing {digits}")
+
+
 def _expect(settings: LakeSettings, *needles: str) -> InputError:
     con = connect(":memory:")
     try:
@@ -121,13 +133,18 @@ def test_postgres_wrong_credentials_and_missing_database(pg: str, s3: S3Server) 
             "createdb")
 
 
-@pytest.mark.parametrize("fault", ["store_down", "wrong_key", "wrong_secret", "no_bucket"])
+@pytest.mark.parametrize("fault", ["store_down", "store_down_403", "store_down_404", "wrong_key", "wrong_secret",
+                                   "no_bucket"])
 def test_object_store_faults_name_the_setting_and_write_nothing(fault: str, fresh_db: str, s3: S3Server) -> None:
+    down = ("GEORESET_LAKE_DATA", "cannot reach the object store", "AWS_ENDPOINT_URL")
     over = {"store_down": {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{_free_port()}"},
+            # a store that is down on a port whose number reads like an HTTP status is still down (CI, stop 29)
+            "store_down_403": {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{_free_port_reading('403')}"},
+            "store_down_404": {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{_free_port_reading('404')}"},
             "wrong_key": {"AWS_ACCESS_KEY_ID": "AKIANOBODY"},
             "wrong_secret": {"AWS_SECRET_ACCESS_KEY": "not-the-secret"},
             "no_bucket": {"GEORESET_LAKE_DATA": "s3://no-such-bucket/lake/"}}[fault]
-    needles = {"store_down": ("GEORESET_LAKE_DATA", "cannot reach the object store", "AWS_ENDPOINT_URL"),
+    needles = {"store_down": down, "store_down_403": down, "store_down_404": down,
                "wrong_key": ("GEORESET_LAKE_DATA", "denies access", "InvalidAccessKeyId", "AWS_ACCESS_KEY_ID"),
                "wrong_secret": ("denies access", "SignatureDoesNotMatch", "AWS_SECRET_ACCESS_KEY"),
                "no_bucket": ("GEORESET_LAKE_DATA=s3://no-such-bucket/lake/", "does not exist",
