@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable
@@ -652,14 +653,20 @@ class AssetReadError(GeoResetError):
         )
 
 
+#: An HTTP status as its own token ("HTTP response code: 404", "(HTTP 403 Forbidden)"), never digits inside the href
+#: the message quotes (a granule of 2024-04-03 is ``..._20240403_...``; a server on port 40377).
+_STATUS_TOKEN = re.compile(r"(?<![\w./:-])(40[134])(?![\w/-]|\.\w)")
+
+
 def failure_reason(exc: BaseException) -> str:
     """Classify a read error: 404 / missing file, 403, timeout, truncated or corrupt file, other."""
     if isinstance(exc, AssetReadError):
         return exc.reason
     text = str(exc).lower()
-    if any(k in text for k in ("404", "not found", "no such file", "does not exist")):
+    codes = set(_STATUS_TOKEN.findall(text))
+    if "404" in codes or any(k in text for k in ("not found", "no such file", "does not exist")):
         return "not_found"
-    if any(k in text for k in ("403", "forbidden", "access denied", "accessdenied", "401")):
+    if codes & {"401", "403"} or any(k in text for k in ("forbidden", "access denied", "accessdenied")):
         return "forbidden"
     if any(k in text for k in ("timed out", "timeout", "time out")):
         return "timeout"
