@@ -95,18 +95,8 @@ def catalogues(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     dates = sorted(world.dates)
     start, end = dates[0][:10], dates[-1][:10]
     with serve_stac(world.stac_dir) as url:
-        # the CLI path
-        w = ["--workdir", str(cli_dir)]
-        _cli("harvest", "osm", "--pbf", pbf, "--bbox", ",".join(map(str, bbox)), "--max-docs", str(MAX_DOCS), *w)
-        _cli("geoparse", "run", *w)
-        _cli("imagery", "fetch", "--stac-url", url, "--datetime", f"{start}T00:00:00Z/{end}T23:59:59Z",
-             "--size", str(SIZE), "--max-cells", str(MAX_CELLS), *w)
-        _cli("pair", *w)
-        _cli("export", *w)
-        cli_train = _cli("train", "--nproc", "1", "--steps", str(STEPS), *w)
-        _cli("evaluate", *w)
-        _cli("index", *w)
-        # the production DAGs, other partition sizes
+        # the production DAGs, other partition sizes; started first, so both paths run side by side (separate
+        # work directories, one STAC server): the CLI's wall time hides under the DAGs'
         per_dag = {
             "harvest_osm": {"pbfs": [pbf], "areas": [bbox], "tile_deg": 1, "tiles_per_batch": 1,
                             "max_docs_per_tile": MAX_DOCS},
@@ -118,7 +108,26 @@ def catalogues(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         cmd = [sys.executable, str(RUNNER), "--no-retries", "--home", str(base / "airflow_home"),
                "--conf", json.dumps({"workdir": str(dag_dir)}),
                *[a for k, v in per_dag.items() for a in ("--conf-for", f"{k}={json.dumps(v)}")], *CHAIN]
-        r = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=1500, cwd=base)
+        dags = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=base)
+        try:
+            # the CLI path
+            w = ["--workdir", str(cli_dir)]
+            _cli("harvest", "osm", "--pbf", pbf, "--bbox", ",".join(map(str, bbox)), "--max-docs", str(MAX_DOCS),
+                 *w)
+            _cli("geoparse", "run", *w)
+            _cli("imagery", "fetch", "--stac-url", url, "--datetime", f"{start}T00:00:00Z/{end}T23:59:59Z",
+                 "--size", str(SIZE), "--max-cells", str(MAX_CELLS), *w)
+            _cli("pair", *w)
+            _cli("export", *w)
+            cli_train = _cli("train", "--nproc", "1", "--steps", str(STEPS), *w)
+            _cli("evaluate", *w)
+            _cli("index", *w)
+            out, err = dags.communicate(timeout=1500)
+        finally:
+            if dags.poll() is None:
+                dags.kill()
+                dags.communicate()
+        r = subprocess.CompletedProcess(cmd, dags.returncode, out, err)
     assert r.returncode == 0, (r.stdout[-6000:] + r.stderr[-3000:])
     runs = {d["dag_id"]: d for d in (json.loads(x[len("RESULT "):]) for x in r.stdout.splitlines()
                                      if x.startswith("RESULT {")) if "dag_id" in d}
