@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up (idempotent) and run the test suite. Extra arguments go to pytest (and then only that one pass runs).
 #
-# Without arguments: the full suite on the embedded lake (the default), then the lake-sensitive tests again with
+# Without arguments: the full suite on the embedded lake (the default) and, alongside it, the lake-sensitive tests with
 # the catalogue on PostgreSQL metadata + S3 data (GEORESET_TEST_LAKE=pg-s3: a real PostgreSQL and a moto S3 server
 # started once on 127.0.0.1, a metadata schema and a data prefix per test workdir): the kill tests, the
 # CLI-vs-DAG contract test and the remote-lake tests (with the switch's own check). The concurrency tests
@@ -13,7 +13,23 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 AIRFLOW__CORE__LOAD_EXAMPLES=Fals
 if [ "$#" -gt 0 ]; then
   exec .venv/bin/python -m pytest "$@"
 fi
-.venv/bin/python -m pytest --durations=25  # the slowest tests, to keep CI under 30 minutes
-echo "[test] second pass: the lake on PostgreSQL + S3 (GEORESET_TEST_LAKE=pg-s3)"
-GEORESET_TEST_LAKE=pg-s3 exec .venv/bin/python -m pytest --durations=10 tests/data_catalog/test_kill_retry.py \
-  tests/data_catalog/test_lake_remote.py tests/dags/test_contract.py
+# Both passes run side by side (each test run uses about one of the machine's cores; together they take about as
+# long as the first alone), each in its own temporary base directory; the second pass's output follows the first's.
+TMP_BASE="${TMPDIR:-/tmp}/georeset-tests-$(id -u)"
+rm -rf "$TMP_BASE" && mkdir -p "$TMP_BASE"
+SECOND_LOG="$TMP_BASE/pg-s3.log"
+GEORESET_TEST_LAKE=pg-s3 .venv/bin/python -m pytest --basetemp="$TMP_BASE/pg-s3" --durations=10 \
+  tests/data_catalog/test_kill_retry.py tests/data_catalog/test_lake_remote.py tests/dags/test_contract.py \
+  > "$SECOND_LOG" 2>&1 &
+second=$!
+trap 'kill $second 2>/dev/null || true' EXIT
+first_rc=0
+.venv/bin/python -m pytest --basetemp="$TMP_BASE/embedded" --durations=25 || first_rc=$?  # slowest tests: CI < 30 min
+second_rc=0
+wait "$second" || second_rc=$?
+trap - EXIT
+echo "[test] second pass: the lake on PostgreSQL + S3 (GEORESET_TEST_LAKE=pg-s3), run alongside the first"
+cat "$SECOND_LOG"
+echo "[test] first pass exit $first_rc, second pass exit $second_rc"
+if [ "$first_rc" -ne 0 ]; then exit "$first_rc"; fi
+exit "$second_rc"
