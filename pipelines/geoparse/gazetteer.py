@@ -62,6 +62,7 @@ __all__ = [
     "cached_gazetteer_rows",
     "gazetteer_rows",
     "load_gazetteer",
+    "retrieved",
 ]
 
 GAZETTEER_LICENCE = "CC-BY-4.0"
@@ -567,6 +568,14 @@ def cached_gazetteer_rows(min_population: int = 500, *, cache_dir: Path | None =
     except OSError:
         pass  # read-only home: work without the cache
     return places, names
+
+
+def retrieved(places: pa.Table, when: datetime) -> pa.Table:
+    """``places`` with every row's ``retrieved_at`` set to ``when`` (the content hash does not include it)."""
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC).replace(tzinfo=None)
+    i = places.schema.get_field_index("retrieved_at")
+    return places.set_column(i, places.schema.field(i), pa.array([when] * places.num_rows, pa.timestamp("us")))
 
 
 def load_gazetteer(con: Any, *, staging_dir: Path, min_population: int = 500,

@@ -74,3 +74,18 @@ def test_load_twice_without_duplicates(gazetteer: tuple[Any, Any], tmp_path: Pat
 def test_retrieved_at_is_stable() -> None:
     a, _ = gazetteer_rows(15000, retrieved_at=datetime(2026, 1, 1))
     assert a["retrieved_at"][0].as_py() == datetime(2026, 1, 1)
+
+
+def test_cached_rows_with_this_loads_time_equal_a_fresh_build(tmp_path: Path) -> None:
+    """The gazetteer stage reads the on-disk cache and stamps its own retrieval time: the same tables as a build."""
+    from datetime import UTC
+
+    from georeset.pipelines.geoparse.gazetteer import cached_gazetteer_rows, retrieved
+
+    when = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+    built_places, built_names = gazetteer_rows(15000, retrieved_at=when)
+    for _ in range(2):  # the first call builds and writes the cache, the second reads it back
+        places, names = cached_gazetteer_rows(15000, cache_dir=tmp_path)
+        assert list(tmp_path.rglob("*.parquet"))
+        assert retrieved(places, when).equals(built_places)
+        assert names.equals(built_names)
