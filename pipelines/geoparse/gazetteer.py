@@ -555,9 +555,11 @@ def cached_gazetteer_rows(min_population: int = 500, *, cache_dir: Path | None =
     pp, pn = root / f"{stem}.places.parquet", root / f"{stem}.names.parquet"
     if pp.is_file() and pn.is_file():
         try:
-            return pq.read_table(pp), pq.read_table(pn)
+            places, names = pq.read_table(pp), pq.read_table(pn)
+            if places.schema.equals(PLACES_SCHEMA) and names.schema.equals(PLACE_NAMES_SCHEMA):
+                return places, names
         except (OSError, pa.ArrowInvalid):
-            pass  # a broken cache file is rebuilt
+            pass  # a broken cache file (or one of another table layout) is rebuilt
     places, names = gazetteer_rows(min_population)
     try:
         root.mkdir(parents=True, exist_ok=True)

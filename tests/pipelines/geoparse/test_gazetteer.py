@@ -89,3 +89,9 @@ def test_cached_rows_with_this_loads_time_equal_a_fresh_build(tmp_path: Path) ->
         assert list(tmp_path.rglob("*.parquet"))
         assert retrieved(places, when).equals(built_places)
         assert names.equals(built_names)
+    import pyarrow.parquet as pq
+
+    (cached,) = tmp_path.rglob("*.places.parquet")
+    pq.write_table(places.drop_columns(["extent_m"]), cached)  # a cache of an older table layout is rebuilt
+    places, _ = cached_gazetteer_rows(15000, cache_dir=tmp_path)
+    assert retrieved(places, when).equals(built_places)
