@@ -76,22 +76,21 @@ def test_retrieved_at_is_stable() -> None:
     assert a["retrieved_at"][0].as_py() == datetime(2026, 1, 1)
 
 
-def test_cached_rows_with_this_loads_time_equal_a_fresh_build(tmp_path: Path) -> None:
+def test_cached_rows_with_this_loads_time_equal_a_fresh_build(tmp_path: Path, gazetteer: tuple[Any, Any]) -> None:
     """The gazetteer stage reads the on-disk cache and stamps its own retrieval time: the same tables as a build."""
-    from datetime import UTC
+    import pyarrow.parquet as pq
 
     from georeset.pipelines.geoparse.gazetteer import cached_gazetteer_rows, retrieved
 
-    when = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
-    built_places, built_names = gazetteer_rows(15000, retrieved_at=when)
+    built_places, built_names = gazetteer  # gazetteer_rows(15000), stamped with the data files' time
+    when = datetime(2026, 3, 4, 5, 6, 7)
     for _ in range(2):  # the first call builds and writes the cache, the second reads it back
         places, names = cached_gazetteer_rows(15000, cache_dir=tmp_path)
         assert list(tmp_path.rglob("*.parquet"))
-        assert retrieved(places, when).equals(built_places)
+        assert retrieved(places, when).equals(retrieved(built_places, when))
+        assert set(places["retrieved_at"].to_pylist()) != {when}  # the stamp is the caller's, not the cache's
         assert names.equals(built_names)
-    import pyarrow.parquet as pq
-
     (cached,) = tmp_path.rglob("*.places.parquet")
     pq.write_table(places.drop_columns(["extent_m"]), cached)  # a cache of an older table layout is rebuilt
     places, _ = cached_gazetteer_rows(15000, cache_dir=tmp_path)
-    assert retrieved(places, when).equals(built_places)
+    assert places.equals(built_places)
