@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from georeset.errors import InputError
+from georeset.timeutil import naive_utc
 
 CLI_INTERVAL = "cli"  # the partition interval of in-process (CLI) runs: a retried command overwrites its own files
 
@@ -33,10 +34,6 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 def now() -> dt.datetime:
     """Wall-clock UTC, naive, to the second (the CLI's reference time; DAG tasks pass the run's time instead)."""
     return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-
-
-def naive_utc(when: dt.datetime) -> dt.datetime:
-    return when if when.tzinfo is None else when.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def interval_key(start: dt.datetime, end: dt.datetime | None = None) -> str:

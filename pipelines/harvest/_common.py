@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from georeset.errors import GeoResetWarning, InputError
+from georeset.timeutil import naive_utc
 
 __all__ = [
     "BBox",
@@ -59,7 +60,7 @@ def utc(dt: datetime | None) -> datetime:
     """Naive UTC datetime for a TIMESTAMP column (naive input is taken as UTC already); ``None`` means now."""
     if dt is None:
         dt = datetime.now(UTC)
-    return dt if dt.tzinfo is None else dt.astimezone(UTC).replace(tzinfo=None)
+    return naive_utc(dt)
 
 
 def content_hash(*parts: Any) -> str:

@@ -58,6 +58,7 @@ from georeset.pipelines.imagery.stac import (
     scene_row,
     search_items,
 )
+from georeset.timeutil import naive_utc
 
 __all__ = ["ImageryReadWarning", "Failure", "FetchResult", "patch_id_of", "location_key", "fetch_patches"]
 
@@ -149,10 +150,6 @@ def _save_npy(path: Path, image: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-def _naive_utc(dt: datetime | None) -> datetime | None:
-    return dt.astimezone(UTC).replace(tzinfo=None) if dt and dt.tzinfo else dt
-
-
 def _patch_row(patch: Patch, *, patch_id: str, scene_id: str, item: pystac.Item, image: np.ndarray,
                stac_api: str, retrieved_at: datetime) -> dict[str, Any]:  # fmt: skip
     checksum = pixel_checksum(image)
@@ -160,7 +157,7 @@ def _patch_row(patch: Patch, *, patch_id: str, scene_id: str, item: pystac.Item,
         "patch_id": patch_id, "scene_id": scene_id, "sensor": patch.sensor, "lon": patch.lon, "lat": patch.lat,
         "crs": patch.crs, "transform": [float(v) for v in tuple(patch.transform)[:6]], "gsd": patch.gsd,
         "size": patch.size, "bands": patch.bands, "wavelengths_um": patch.wavelengths_um,
-        "datetime": _naive_utc(patch.datetime), "clear_fraction": patch.fractions.clear,
+        "datetime": naive_utc(patch.datetime), "clear_fraction": patch.fractions.clear,
         "cloud_fraction": patch.fractions.cloud, "nodata_fraction": patch.fractions.nodata,
         "shadow_fraction": patch.fractions.shadow, "quality_source": patch.quality,
         "mask_path": f"patches/{patch_id}.mask.npy", "offset_rules": list(patch.offset_rules),
@@ -211,7 +208,7 @@ def fetch_patches(
     t0 = time.perf_counter()
     if not locations:
         raise InputError("no locations to fetch patches for", hint="harvest documents first or widen the area")
-    retrieved = _naive_utc(retrieved_at or datetime_now())
+    retrieved = naive_utc(retrieved_at or datetime_now())
     assert retrieved is not None
     data_dir, staging_dir = Path(data_dir), Path(staging_dir)
     result = FetchResult(locations=len(locations))

@@ -23,6 +23,7 @@ from urllib3.util.retry import Retry
 from georeset.errors import GeoResetWarning, InputError, ServiceUnavailableError
 from georeset.fileio import atomic_write_bytes
 from georeset.pipelines.imagery.bands import is_optical, sensor_of
+from georeset.timeutil import naive_utc
 
 __all__ = [
     "USER_AGENT",
@@ -439,7 +440,7 @@ def scene_row(item: pystac.Item, *, stac_api: str, retrieved_at: datetime) -> di
         "scene_id": scene_id_of(item),
         "collection": item.collection_id or "",
         "item_id": item.id,
-        "datetime": dt.astimezone(UTC).replace(tzinfo=None) if dt else None,
+        "datetime": naive_utc(dt),
         "platform": p.get("platform"),
         "constellation": p.get("constellation"),
         "sensor": sensor_of(item.collection_id, p.get("platform"), p.get("constellation")),
@@ -451,6 +452,6 @@ def scene_row(item: pystac.Item, *, stac_api: str, retrieved_at: datetime) -> di
         "item_json": item_json,
         "source": "stac",
         "licence": LICENCE_SIMULATED if simulated else LICENCE_COPERNICUS,
-        "retrieved_at": retrieved_at.astimezone(UTC).replace(tzinfo=None) if retrieved_at.tzinfo else retrieved_at,
+        "retrieved_at": naive_utc(retrieved_at),
         "content_hash": hashlib.sha256(item_json.encode()).hexdigest(),
     }

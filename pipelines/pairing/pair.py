@@ -30,6 +30,7 @@ import duckdb
 from georeset.data_catalog import stage
 from georeset.data_catalog.grid import grids, point_cells_sql, refresh_grid_index
 from georeset.pipelines.pairing.scale import FIT_RATIO, extent_sql
+from georeset.timeutil import naive_utc
 
 __all__ = ["PAIRING_METHOD", "TOPONYM_WEIGHT", "pair_documents"]
 
@@ -118,8 +119,7 @@ def pair_documents(
         dist_top=_HAVERSINE.format(lon1="t.lon", lat1="t.lat", lon2="p.lon", lat2="p.lat"),
     )
     rows = con.execute(sql, [float(fit_ratio), max_distance_m, max_distance_m]).fetchall()
-    when = retrieved_at or datetime.now(UTC)
-    when = when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
+    when = naive_utc(retrieved_at or datetime.now(UTC))
     out = []
     for doc_id, patch_id, how, toponym_id, score, weight, dist, dl, pl, dh, ph, th in rows:
         pair_id = f"{doc_id}|{patch_id}"

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from georeset.data_catalog import merge, open_catalog, stage
-from georeset.pipelines.geoparse import METHOD, Geoparser, geoparse_documents
+from georeset.pipelines.geoparse import METHOD, Geoparser
 from georeset.pipelines.harvest import document_row
 
 
@@ -73,7 +73,19 @@ def test_gazetteer_matching_finds_what_ner_misses(geoparser: Geoparser) -> None:
     assert not any(t.surface in {"March", "May"} for t in geoparser.parse("In March and May it rained."))
 
 
-def test_geoparse_documents_idempotent(gazetteer: tuple[Any, Any], geoparser: Geoparser, tmp_path: Path) -> None:
+def _geoparse_catalogue(con: Any, tmp_path: Path, gp: Geoparser, when: datetime) -> int:
+    """The geoparse stage's own steps on a bare catalogue connection: plan, run each batch, merge."""
+    from georeset.stages.geoparse import plan, run
+
+    files = plan(con, out_dir=tmp_path / "plan", batch_docs=2)
+    staged = sum(run(f, gazetteer_dir=tmp_path / "plan" / "gazetteer", staging_dir=tmp_path, processed_at=when,
+                     parser=gp)["toponyms"] for f in files)
+    merge(con, table="toponyms", staging_dir=tmp_path)
+    return staged
+
+
+def test_stage_steps_on_a_catalogue_are_idempotent(gazetteer: tuple[Any, Any], geoparser: Geoparser,
+                                                   tmp_path: Path) -> None:
     con = open_catalog(":memory:")
     stage(gazetteer[0], table="places", staging_dir=tmp_path, name="gaz")
     stage(gazetteer[1], table="place_names", staging_dir=tmp_path, name="gaz")
@@ -91,18 +103,21 @@ def test_geoparse_documents_idempotent(gazetteer: tuple[Any, Any], geoparser: Ge
     stage(docs, table="documents", staging_dir=tmp_path)
     merge(con, table="documents", staging_dir=tmp_path)
     gp = Geoparser(geoparser.index.__class__(con), nlp=geoparser.nlp)
-    n = geoparse_documents(con, staging_dir=tmp_path, progress=False, geoparser=gp)
+    n = _geoparse_catalogue(con, tmp_path, gp, when)
     assert n >= 4
-    rows = con.execute("SELECT toponym_id, doc_id, surface, place_id, method, licence, score, ST_X(geom) "
-                       "FROM toponyms ORDER BY toponym_id").fetchall()
+    rows = con.execute("SELECT toponym_id, doc_id, surface, place_id, method, licence, score, ST_X(geom), "
+                       "retrieved_at FROM toponyms ORDER BY toponym_id").fetchall()
     assert len(rows) == n
-    for tid, doc_id, _surface, place_id, method, licence, score, x in rows:
+    for tid, doc_id, _surface, place_id, method, licence, score, x, retrieved_at in rows:
         assert tid.startswith(doc_id + "#") and method == METHOD and 0 <= score <= 1
         assert licence == ("CC-BY-SA-4.0" if doc_id == "file:c" else "CC0-1.0")
         assert (place_id is None) == (x is None)
+        assert retrieved_at == datetime(2026, 1, 2)  # stored as naive UTC
     assert con.execute("SELECT count(*) FROM toponyms WHERE probability IS NULL OR kind NOT IN ('toponym', "
                        "'demonym') OR (place_id IS NOT NULL AND feature_class IS NULL)").fetchone()[0] == 0
-    assert geoparse_documents(con, staging_dir=tmp_path, progress=False, geoparser=gp) == 0
+    # a second run plans only the documents still without toponyms ("b", which has no text, is parsed again and
+    # yields none), and nothing is duplicated
+    assert _geoparse_catalogue(con, tmp_path, gp, when) == 0
     assert con.execute("SELECT count(*) FROM toponyms").fetchone()[0] == n
     # from_catalog builds the same thing
     assert Geoparser.from_catalog(con, nlp=geoparser.nlp).parse("Espoo")[0].country_code == "FI"
