@@ -48,7 +48,7 @@ from georeset.pipelines.geoparse.names import name_key
 from georeset.pipelines.geoparse.parser import Geoparser
 from georeset.pipelines.geoparse.ranking import haversine_km
 
-__all__ = ["UNRESOLVED_ERROR_KM", "auc_of_errors", "evaluate"]
+__all__ = ["UNRESOLVED_ERROR_KM", "auc_of_errors", "evaluate", "overlapping_gold"]
 
 UNRESOLVED_ERROR_KM = 20038.0
 # Thresholds of the calibrated probability at which the end-to-end precision/recall@161 curve is reported.
@@ -144,7 +144,7 @@ class _Tally:
                 "f1_161": round(_f1(p, r), 4)}
 
 
-def _overlapping(t: Any, gold: list[GoldToponym], used: set[int]) -> int | None:
+def overlapping_gold(t: Any, gold: list[GoldToponym], used: set[int]) -> int | None:
     """The first gold span (sorted by start) not yet used that overlaps ``t``."""
     k = bisect.bisect_left([g.start for g in gold], t.end)  # spans starting before t ends
     for j in range(max(0, k - 8), k):  # gold spans do not nest deeply: a few before are enough
@@ -162,7 +162,7 @@ def _score_document(geoparser: Geoparser, doc: GoldDocument, pred: list[Any], co
     matched: set[int] = set()
     for t in pred:
         resolved = t.lat is not None and t.lon is not None
-        j = _overlapping(t, gold, matched)
+        j = overlapping_gold(t, gold, matched)
         if not resolved and (j is None or gold[j].lat is not None):
             t_.unresolved += 1  # a prediction without a point, not left out by the no-coordinates rule
         if j is None:
@@ -179,7 +179,7 @@ def _score_document(geoparser: Geoparser, doc: GoldDocument, pred: list[Any], co
         if not geoparser.asserted(t):
             continue
         t_.n_commit += 1
-        j = _overlapping(t, gold, set(taken))
+        j = overlapping_gold(t, gold, set(taken))
         if j is None:
             if rows is not None:
                 rows.append(_row(doc, t, None, "spurious"))
@@ -196,7 +196,7 @@ def _score_document(geoparser: Geoparser, doc: GoldDocument, pred: list[Any], co
             if t.lat is None or t.lon is None or t.n_candidates <= 0 or t.probability < threshold:
                 continue
             t_.curve[k][0] += 1
-            j = _overlapping(t, gold, used)
+            j = overlapping_gold(t, gold, used)
             if j is None:
                 continue
             used.add(j)

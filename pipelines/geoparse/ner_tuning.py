@@ -90,7 +90,7 @@ def span_scores(nlp: Any, docs: Sequence[GoldDocument]) -> dict[str, float]:
     toponyms."""
     from types import SimpleNamespace
 
-    from georeset.pipelines.geoparse.evaluate import _overlapping
+    from georeset.pipelines.geoparse.evaluate import overlapping_gold
 
     tp = n_pred = n_gold = 0
     for d, doc in zip(docs, nlp.pipe([d.text for d in docs]), strict=True):
@@ -99,7 +99,7 @@ def span_scores(nlp: Any, docs: Sequence[GoldDocument]) -> dict[str, float]:
         for e in doc.ents:
             if e.label_ in PLACE_LABELS:
                 n_pred += 1
-                j = _overlapping(SimpleNamespace(start=e.start_char, end=e.end_char), gold, used)
+                j = overlapping_gold(SimpleNamespace(start=e.start_char, end=e.end_char), gold, used)
                 if j is not None:
                     used.add(j)
                     tp += 1
