@@ -575,4 +575,3 @@ def retrieved(places: pa.Table, when: datetime) -> pa.Table:
     i = places.schema.get_field_index("retrieved_at")
     return places.set_column(i, places.schema.field(i),
                              pa.array([naive_utc(when)] * places.num_rows, pa.timestamp("us")))
-

@@ -881,4 +881,3 @@ class Geoparser:
             collect.extend((order[i], cands, feats) for i, cands, feats in inner if order[i] < len(given))
         by_index = {order[k]: t for k, t in enumerate(resolved)}
         return [by_index[i] for i in range(len(given))]
-

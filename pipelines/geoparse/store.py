@@ -40,4 +40,3 @@ def toponym_rows(doc_id: str, doc_hash: str, licence: str, toponyms: list[Topony
                                          t.kind, method),
         })
     return rows
-
