@@ -209,7 +209,6 @@ def fetch_patches(
     if not locations:
         raise InputError("no locations to fetch patches for", hint="harvest documents first or widen the area")
     retrieved = naive_utc(retrieved_at or datetime_now())
-    assert retrieved is not None
     data_dir, staging_dir = Path(data_dir), Path(staging_dir)
     result = FetchResult(locations=len(locations))
     pts = [_lonlat(loc) for loc in locations]
