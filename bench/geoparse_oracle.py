@@ -80,11 +80,9 @@ def _doc_home(b: float, homes: dict[str, tuple[str, str | None] | None],
 class _Similarity:
     """MiniLM cosine between a document and each candidate's area, embeddings cached by text."""
 
-    def __init__(self, min_population: int, describe: str) -> None:
+    def __init__(self, places: Any, describe: str) -> None:
         from georeset.models.text_encoder import load_minilm
-        from georeset.pipelines.geoparse.gazetteer import cached_gazetteer_rows
 
-        places, _ = cached_gazetteer_rows(min_population)
         rows = places.select(["name", "feature_code", "country_code", "admin1_code"]).to_pylist()
         self.adm1 = {(r["country_code"], r["admin1_code"]): r["name"] for r in rows if r["feature_code"] == "ADM1"}
         self.country = {r["country_code"]: r["name"] for r in rows if r["feature_code"] == "PCLI"}
@@ -175,12 +173,14 @@ def main() -> None:
     from itertools import islice
 
     from georeset.pipelines.geoparse import corpora, splits
-    from georeset.pipelines.geoparse.cli import build_geoparser
+    from georeset.pipelines.geoparse.gazetteer import cached_gazetteer_rows
     from georeset.pipelines.geoparse.names import name_key
+    from georeset.pipelines.geoparse.parser import Geoparser
     from georeset.pipelines.geoparse.ranking import haversine_km
 
     _install_hook()
-    geoparser = build_geoparser()
+    places, place_names = cached_gazetteer_rows()  # what build_geoparser() reads; kept for --similarity
+    geoparser = Geoparser.from_rows(places, place_names)
     docs = list(splits.select(islice(corpora.read_corpus(args.corpus), args.limit), args.corpus, splits.FITTED))
     gold_homes = _gold_homes(args.corpus)
 
@@ -230,7 +230,7 @@ def main() -> None:
             "broken": sum(b0 and not g for g, b0 in zip(got, base, strict=True))}), flush=True)
 
     if args.similarity:
-        sim = _Similarity(500, args.describe)
+        sim = _Similarity(places, args.describe)
         vecs = sim.model.encode([d.text for d in docs], batch_size=32, normalize_embeddings=True,
                                 convert_to_numpy=True)
         doc_vec = {str(d.doc_id): v for d, v in zip(docs, vecs, strict=True)}

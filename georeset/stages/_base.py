@@ -23,7 +23,7 @@ from georeset.timeutil import naive_utc
 
 CLI_INTERVAL = "cli"  # the partition interval of in-process (CLI) runs: a retried command overwrites its own files
 
-__all__ = ["BBox", "CLI_INTERVAL", "now", "naive_utc", "interval_key", "partition_name", "tile_key", "tile_grid", "wikipedia_tiles",
+__all__ = ["BBox", "CLI_INTERVAL", "now", "interval_key", "partition_name", "tile_key", "tile_grid", "wikipedia_tiles",
            "batched", "stage_or_clear", "parse_bbox", "sample_world_inputs"]
 
 BBox = tuple[float, float, float, float]

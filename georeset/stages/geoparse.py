@@ -20,8 +20,9 @@ from typing import Any
 
 from georeset.errors import InputError
 from georeset.stages import writer
-from georeset.stages._base import CLI_INTERVAL, batched, naive_utc, now, stage_or_clear
+from georeset.stages._base import CLI_INTERVAL, batched, now, stage_or_clear
 from georeset.stages.gazetteer import gazetteer_stage
+from georeset.timeutil import naive_utc
 from georeset.workspace import Workspace
 
 __all__ = ["FEED_POINTS_FILE", "plan", "run", "geoparse_stage", "plan_dir", "default_workers", "feed_points_input",

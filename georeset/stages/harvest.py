@@ -20,13 +20,13 @@ from georeset.stages._base import (
     BBox,
     batched,
     check_bbox,
-    naive_utc,
     now,
     partition_name,
     stage_or_clear,
     tile_grid,
     tile_key,
 )
+from georeset.timeutil import naive_utc
 from georeset.workspace import Workspace
 
 __all__ = ["plan_osm", "run_osm", "harvest_osm_stage", "plan_wikipedia", "run_wikipedia", "harvest_wikipedia_stage",

@@ -6,7 +6,8 @@ import datetime as dt
 from typing import Any
 
 from georeset.stages import writer
-from georeset.stages._base import naive_utc, now
+from georeset.stages._base import now
+from georeset.timeutil import naive_utc
 from georeset.workspace import Workspace
 
 __all__ = ["pair_stage"]

@@ -16,8 +16,9 @@ from typing import Any
 
 from georeset.errors import InputError
 from georeset.stages import writer
-from georeset.stages._base import naive_utc, now
+from georeset.stages._base import now
 from georeset.stages.export import read_snapshot
+from georeset.timeutil import naive_utc
 from georeset.workspace import Workspace
 
 __all__ = ["training_run_id", "train", "record_run", "train_stage", "code_version"]
