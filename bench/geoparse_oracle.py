@@ -201,21 +201,22 @@ def main() -> None:
         if not near:
             return None
         c = min(near, key=lambda x: x[0])[1]
-        return (c.country_code, None if level == "country" else c.admin1_code)
+        return (c.country_code or "", None if level == "country" else c.admin1_code)
 
     def run(bonuses: Callable[[Any], Callable[[Sequence[Any]], np.ndarray] | None]) -> list[bool]:
         right: list[bool] = []
         for d in docs:
-            geo = [g for g in d.toponyms if g.lat is not None and g.lon is not None]
+            geo = [(g.start, g.end, lon, lat) for g in d.toponyms
+                   if (lon := g.lon) is not None and (lat := g.lat) is not None]
             if not geo:
                 continue
             _BONUS[0] = bonuses(d)
             try:
-                res = geoparser.resolve_spans(d.text, [(g.start, g.end) for g in geo])
+                res = geoparser.resolve_spans(d.text, [(start, end) for start, end, _, _ in geo])
             finally:
                 _BONUS[0] = None
-            right.extend(t.lat is not None and haversine_km(t.lon, t.lat, float(g.lon or 0), float(g.lat or 0)) <= 161
-                         for g, t in zip(geo, res, strict=True))
+            right.extend(t.lat is not None and t.lon is not None and haversine_km(t.lon, t.lat, lon, lat) <= 161
+                         for (_, _, lon, lat), t in zip(geo, res, strict=True))
         return right
 
     base = run(lambda d: None)
