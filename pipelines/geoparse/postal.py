@@ -7,8 +7,9 @@ of each code and its point, which comes from GeoNames' postal-code export (CC BY
 
 A *postal place* is one (city, state) of the active standard and PO-box codes (not the military, not the unique
 codes of a single firm), at the median of its codes' points. It is kept only when the gazetteer has no US place of
-the same name key within :data:`SAME_PLACE_KM` (the town itself, already there with its population), so it adds
-villages, not duplicates. Its population is unknown: 0, as GeoNames writes an unknown population, so a postal
+the same name key, under either spelling of a leading "Mt."/"St."/"Ft." (:func:`.candidates.spellings`: USPS writes
+"Saint Charles" where GeoNames has "St. Charles"), within :data:`SAME_PLACE_KM` (the town itself, already there
+with its population), so it adds villages, not duplicates. Its population is unknown: 0, as GeoNames writes an unknown population, so a postal
 place never outranks a known town of its name on prominence.
 """
 
@@ -19,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from georeset.pipelines.geoparse.candidates import spellings
 from georeset.pipelines.geoparse.names import name_key
 from georeset.pipelines.geoparse.ranking import haversine_km
 
@@ -68,7 +70,8 @@ def postal_places(known: Iterable[tuple[str, float, float]], *,
     for (city, state), points in sorted(groups.items()):
         lon = statistics.median(p[0] for p in points)
         lat = statistics.median(p[1] for p in points)
-        if any(haversine_km(lon, lat, a, b) <= SAME_PLACE_KM for a, b in near.get(name_key(city), ())):
+        if any(haversine_km(lon, lat, a, b) <= SAME_PLACE_KM
+               for key in spellings(name_key(city)) for a, b in near.get(key, ())):
             continue
         out.append(PostalPlace(city, state, round(lon, 5), round(lat, 5), len(points)))
     return out

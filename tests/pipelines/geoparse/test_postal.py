@@ -20,12 +20,13 @@ def test_a_city_is_the_median_of_its_codes_and_known_towns_are_not_repeated() ->
         _zip("Brackwater", "MN", -95.0, 46.0),            # same name, another state: its own place
         _zip("Fenmoor", "TX", -96.0, 31.0),               # a town the gazetteer has, 10 km away: not repeated
         _zip("Saltcombe", "VA", -77.0, 37.0),             # a namesake the gazetteer has far away: kept
+        _zip("Saint Wexby", "MO", -90.5, 38.8),           # the gazetteer's "St. Wexby", written out: not repeated
         _zip("Ghostville", "OH", -81.0, 40.0, active=False),
         _zip("Fort Nowhere", "AE", 10.0, 50.0, kind="MILITARY"),
         _zip("Acme Corp", "NY", -73.0, 40.8, kind="UNIQUE"),
         _zip("Nocoords", "OH", -81.0, 40.0) | {"lat": ""},
     ]
-    known = [("fenmoor", -96.1, 31.0), ("saltcombe", -120.0, 45.0)]
+    known = [("fenmoor", -96.1, 31.0), ("saltcombe", -120.0, 45.0), ("st wexby", -90.5, 38.8)]
     got = {(p.name, p.state): p for p in postal_places(known, records=records)}
     assert set(got) == {("Brackwater", "IA"), ("Brackwater", "MN"), ("Saltcombe", "VA")}
     ia = got[("Brackwater", "IA")]
